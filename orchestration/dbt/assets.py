@@ -1,0 +1,53 @@
+"""The dbt project as Dagster assets; dbt tests surface as asset checks.
+
+The manifest is prepared once, at install time (`make prepare` runs `dbt parse`), and read here;
+definitions never parse the project on import. Under `dagster dev` a stale manifest is refreshed.
+"""
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+
+DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+DBT_PROJECT.prepare_if_dev()
+
+# The folder under models/ is the layer, and the layer is the Dagster group.
+LAYER_GROUPS = {"staging", "intermediate", "marts"}
+
+
+class LayerTranslator(DagsterDbtTranslator):
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return "seeds"
+        fqn = dbt_resource_props.get("fqn", [])
+        layer = fqn[1] if len(fqn) > 2 else None
+        return layer if layer in LAYER_GROUPS else "marts"
+
+
+def _require_manifest() -> None:
+    if not DBT_PROJECT.manifest_path.exists():
+        raise FileNotFoundError(
+            f"dbt manifest not found at {DBT_PROJECT.manifest_path}. It is prepared at install time: "
+            "run `make prepare` (or `cd dbt_project && dbt parse --profiles-dir .`) and reload."
+        )
+
+
+_require_manifest()
+
+
+@dbt_assets(
+    manifest=DBT_PROJECT.manifest_path,
+    project=DBT_PROJECT,
+    dagster_dbt_translator=LayerTranslator(),
+    pool=WAREHOUSE_POOL,
+)
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBWarehouse):
+    # profiles.yml reads the warehouse path from the environment of the dbt process.
+    os.environ["WAREHOUSE_PATH"] = warehouse.path
+    yield from dbt.cli(["build"], context=context).stream()

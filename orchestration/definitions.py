@@ -1,0 +1,85 @@
+"""The Dagster code location: `dagster dev` loads `defs` from here through workspace.yaml.
+
+Policy is applied once, here: every warehouse writer is in one pool, every API asset shares the
+daily partitions, secrets reach resources only through `EnvVar`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from orchestration.dbt.assets import DBT_PROJECT, dbt_models
+from orchestration.ga4.assets import build_ga4_assets
+from orchestration.ga4.resources import GA4Resource
+from orchestration.jobs import build_nightly_schedule, build_refresh_job
+from orchestration.partitions import daily_partitions
+from orchestration.serving.assets import build_serving_asset
+from orchestration.settings import Settings
+from orchestration.warehouse import DuckDBWarehouse
+
+
+def _secret(name: str) -> dg.EnvVar | None:
+    # EnvVar keeps the value out of the UI; an unset secret means "use the sandbox".
+    return dg.EnvVar(name) if os.getenv(name) else None
+
+
+def _int_setting(name: str, default: int) -> int:
+    text = os.getenv(name)
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise ValueError(f"{name}={text!r} is not a whole number; unset it to use {default}.") from exc
+
+
+def _dbt_executable() -> str:
+    # The dbt beside this interpreter, so a venv works without being activated.
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else "dbt"
+
+
+def ga4_resource() -> GA4Resource:
+    return GA4Resource(
+        property_id=os.getenv("GA4_PROPERTY_ID") or None,
+        credentials_file=_secret("GOOGLE_APPLICATION_CREDENTIALS"),
+        base_url=os.getenv("GA4_BASE_URL") or None,
+        token_uri=os.getenv("GA4_TOKEN_URI") or None,
+        page_size=_int_setting("GA4_PAGE_SIZE", 100_000),
+        timeout_seconds=_int_setting("GA4_TIMEOUT_SECONDS", 60),
+        how_heard_parameter=os.getenv("GA4_HOW_HEARD_PARAMETER") or "how_heard",
+        lead_event=os.getenv("GA4_LEAD_EVENT") or "generate_lead",
+    )
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    partitions = daily_partitions(settings)
+    ga4_assets = build_ga4_assets(partitions)
+    mart_keys = [key for key in dbt_models.keys if dbt_models.group_names_by_key.get(key) == "marts"]
+    serving = build_serving_asset(mart_keys, settings.serving_path)
+    refresh_job = build_refresh_job()
+    return dg.Definitions(
+        assets=[*ga4_assets, dbt_models, serving],
+        jobs=[refresh_job],
+        schedules=[
+            build_nightly_schedule(
+                refresh_job,
+                settings.nightly_cron,
+                settings.nightly_timezone,
+                running=settings.nightly_schedule_running,
+            )
+        ],
+        resources={
+            "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
+            "ga4": ga4_resource(),
+            "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=_dbt_executable()),
+        },
+    )
+
+
+defs = build_definitions(Settings.from_env())

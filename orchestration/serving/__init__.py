@@ -1,0 +1,1 @@
+"""The serving snapshot: the one file BI tools open."""

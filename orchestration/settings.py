@@ -1,0 +1,73 @@
+"""Settings read from the environment once, at definitions load time.
+
+Every setting is documented in `.env.example` and the README. Paths are resolved against the
+project root so that Dagster, dbt (which runs in `dbt_project/`) and the demo agree on them.
+Secrets are not read here: they reach resources through `dagster.EnvVar` (see `definitions.py`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+# The sandbox brand's history starts here; a real property usually starts later, and the
+# partition start is what bounds a full backfill.
+DEFAULT_HISTORY_START = "2025-07-01"
+
+
+class SettingsError(ValueError):
+    """A setting in the environment is malformed; the message names it and the fix."""
+
+
+def _resolve(path: str) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else (PROJECT_ROOT / p)
+
+
+@dataclass(frozen=True)
+class Settings:
+    warehouse_path: Path
+    serving_path: Path
+    history_start: date
+    nightly_timezone: str
+    nightly_cron: str
+    nightly_schedule_running: bool
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        start_text = env.get("HISTORY_START_DATE") or DEFAULT_HISTORY_START
+        try:
+            history_start = date.fromisoformat(start_text)
+        except ValueError as exc:
+            raise SettingsError(
+                f"HISTORY_START_DATE={start_text!r} is not a date; use the ISO form YYYY-MM-DD, "
+                f"for example {DEFAULT_HISTORY_START}."
+            ) from exc
+        tz = env.get("NIGHTLY_TIMEZONE") or "UTC"
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(
+                f"NIGHTLY_TIMEZONE={tz!r} is not an IANA time zone; use a name such as "
+                "'UTC', 'Europe/Berlin' or 'America/New_York'."
+            ) from exc
+        status = (env.get("NIGHTLY_SCHEDULE_STATUS") or "running").strip().lower()
+        if status not in ("running", "stopped"):
+            raise SettingsError(
+                f"NIGHTLY_SCHEDULE_STATUS={status!r} is not valid; use 'running' or 'stopped'."
+            )
+        return cls(
+            warehouse_path=_resolve(env.get("WAREHOUSE_PATH") or "data/warehouse.duckdb"),
+            serving_path=_resolve(env.get("SERVING_PATH") or "data/serving/marts.duckdb"),
+            history_start=history_start,
+            nightly_timezone=tz,
+            nightly_cron=env.get("NIGHTLY_CRON") or "0 2 * * *",
+            nightly_schedule_running=status == "running",
+        )

@@ -1,0 +1,123 @@
+"""The spine end to end: GA4 API -> raw -> dbt staging -> mart -> serving snapshot, in one real run."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import dagster as dg
+import duckdb
+import pytest
+
+from orchestration.definitions import build_definitions
+from orchestration.jobs import range_tags
+from orchestration.warehouse import WAREHOUSE_POOL
+
+DAYS = 35
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, settings_for):
+    """One real refresh over the last 35 days, on an instance configured like `make dev`'s."""
+    import yaml
+
+    from orchestration.settings import PROJECT_ROOT
+
+    tmp_path = tmp_path_factory.mktemp("e2e")
+    settings = settings_for(tmp_path, days=DAYS)
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def("refresh_warehouse")
+    keys = job.partitions_def.get_partition_keys()
+    config = yaml.safe_load((PROJECT_ROOT / "dagster_home" / "dagster.yaml").read_text())
+    with dg.instance_for_test(overrides=config) as instance:
+        result = job.execute_in_process(
+            instance=instance, tags=range_tags(keys[0], keys[-1]), raise_on_error=False
+        )
+        yield settings, defs, keys, result
+
+
+def test_refresh_succeeds_and_every_dbt_check_passes(built):
+    _, _, _, result = built
+    assert result.success
+    checks = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    assert len(checks) >= 10, "dbt tests should surface as asset checks"
+    failed = [c.check_name for c in checks if not c.passed]
+    assert failed == []
+    check_names = {c.check_name for c in checks}
+    assert any("unique" in name for name in check_names)
+
+
+def test_snapshot_has_a_dark_social_share_for_every_day(built):
+    settings, _, keys, _ = built
+    with duckdb.connect(str(settings.serving_path), read_only=True) as conn:
+        rows = conn.execute(
+            "select date::varchar, total_sessions, dark_social_sessions, dark_messaging_sessions, "
+            "dark_social_share, dark_social_share_low from mart_dark_social_daily order by date"
+        ).fetchall()
+        info = conn.execute("select run_id, tables from _snapshot_info").fetchone()
+    assert [r[0] for r in rows] == keys
+    for _, total, dark, messaging, share, low in rows:
+        assert total > 0
+        assert 0 < messaging <= dark < total
+        assert share == pytest.approx(dark / total)
+        assert low == pytest.approx(messaging / total)
+    assert "mart_dark_social_daily" in info[1]
+
+
+def test_mart_sessions_reconcile_with_raw_ga4(built):
+    settings, _, _, _ = built
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        raw = conn.execute("select sum(sessions) from raw_ga4.sessions_daily").fetchone()[0]
+    with duckdb.connect(str(settings.serving_path), read_only=True) as conn:
+        mart = conn.execute("select sum(total_sessions) from mart_dark_social_daily").fetchone()[0]
+    assert raw == mart and raw > 0
+
+
+def test_lineage_runs_from_the_api_to_the_snapshot(built):
+    _, defs, _, _ = built
+    graph = defs.resolve_asset_graph()
+
+    def upstream(key: dg.AssetKey) -> set[dg.AssetKey]:
+        return set(graph.get(key).parent_keys)
+
+    sessions = dg.AssetKey(["ga4", "sessions_daily"])
+    stg = dg.AssetKey(["staging", "stg_ga4__sessions"])
+    mart = dg.AssetKey(["marts", "mart_dark_social_daily"])
+    snapshot = dg.AssetKey(["serving", "marts_snapshot"])
+    assert sessions in upstream(stg)
+    assert mart in upstream(snapshot)
+    ancestors, frontier = set(), {snapshot}
+    while frontier:
+        frontier = set().union(*(upstream(k) for k in frontier)) - ancestors
+        ancestors |= frontier
+    assert {sessions, stg, mart} <= ancestors
+    groups = {key: graph.get(key).group_name for key in (sessions, stg, mart, snapshot)}
+    assert groups == {sessions: "ingest_ga4", stg: "staging", mart: "marts", snapshot: "serving"}
+
+
+def test_every_warehouse_writer_is_in_the_single_writer_pool(built):
+    _, defs, _, _ = built
+    graph = defs.resolve_asset_graph()
+    writers = [
+        dg.AssetKey(["ga4", "sessions_daily"]),
+        dg.AssetKey(["ga4", "leads_daily"]),
+        dg.AssetKey(["marts", "mart_dark_social_daily"]),
+        dg.AssetKey(["serving", "marts_snapshot"]),
+    ]
+    pools = {key: graph.get(key).pools for key in writers}
+    assert all(p == {WAREHOUSE_POOL} for p in pools.values()), pools
+
+
+def test_nightly_schedule_reloads_yesterday_and_three_trailing_days(built):
+    _, defs, _, _ = built
+    schedule = defs.resolve_schedule_def("nightly_refresh")
+    assert schedule.cron_schedule == "0 2 * * *"
+    assert schedule.job_name == "refresh_warehouse"
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
+    )
+    request = schedule.evaluate_tick(context).run_requests[0]
+    assert range_tags("2026-02-26", "2026-03-01").items() <= request.tags.items()

@@ -1,0 +1,76 @@
+"""The serving snapshot is replaced whole or not at all; settings fail with the fix in the message."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from orchestration.serving.assets import publish_snapshot
+from orchestration.settings import Settings, SettingsError
+
+
+def _warehouse_with_mart(path, rows):
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("create schema if not exists marts")
+        conn.execute("create or replace table marts.mart_example as select * from range(?) t(n)", [rows])
+
+
+def test_publish_copies_every_mart_table_and_records_the_run(tmp_path):
+    warehouse, serving = tmp_path / "w.duckdb", tmp_path / "serving" / "marts.duckdb"
+    _warehouse_with_mart(warehouse, 5)
+    counts = publish_snapshot(str(warehouse), serving, run_id="run-1")
+    assert counts == {"mart_example": 5}
+    with duckdb.connect(str(serving), read_only=True) as conn:
+        assert conn.execute("select sum(n) from mart_example").fetchone()[0] == 10
+        assert conn.execute("select run_id from _snapshot_info").fetchone()[0] == "run-1"
+
+
+def test_a_failed_publish_leaves_the_last_good_snapshot(tmp_path):
+    warehouse, serving = tmp_path / "w.duckdb", tmp_path / "serving" / "marts.duckdb"
+    _warehouse_with_mart(warehouse, 3)
+    publish_snapshot(str(warehouse), serving, run_id="good")
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("drop table marts.mart_example")
+    with pytest.raises(RuntimeError, match="No tables in schema 'marts'"):
+        publish_snapshot(str(warehouse), serving, run_id="bad")
+    with duckdb.connect(str(serving), read_only=True) as conn:
+        assert conn.execute("select run_id from _snapshot_info").fetchone()[0] == "good"
+        assert conn.execute("select count(*) from mart_example").fetchone()[0] == 3
+    assert sorted(p.name for p in serving.parent.iterdir()) == ["marts.duckdb"]
+
+
+def test_a_reader_holding_the_old_snapshot_does_not_block_publishing(tmp_path):
+    warehouse, serving = tmp_path / "w.duckdb", tmp_path / "serving" / "marts.duckdb"
+    _warehouse_with_mart(warehouse, 2)
+    publish_snapshot(str(warehouse), serving, run_id="first")
+    reader = duckdb.connect(str(serving), read_only=True)
+    try:
+        _warehouse_with_mart(warehouse, 7)
+        publish_snapshot(str(warehouse), serving, run_id="second")
+        # The open reader keeps its view of the old file until it reconnects.
+        assert reader.execute("select count(*) from mart_example").fetchone()[0] == 2
+    finally:
+        reader.close()
+    with duckdb.connect(str(serving), read_only=True) as conn:
+        assert conn.execute("select count(*) from mart_example").fetchone()[0] == 7
+
+
+def test_settings_resolve_relative_paths_against_the_project_root():
+    settings = Settings.from_env({"WAREHOUSE_PATH": "data/x.duckdb"})
+    assert settings.warehouse_path.is_absolute()
+    assert settings.warehouse_path.parts[-2:] == ("data", "x.duckdb")
+    assert settings.serving_path.name == "marts.duckdb"
+    assert settings.history_start.isoformat() == "2025-07-01"
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"HISTORY_START_DATE": "01/07/2025"}, "HISTORY_START_DATE='01/07/2025' is not a date"),
+        ({"NIGHTLY_TIMEZONE": "CEST"}, "Europe/Berlin"),
+        ({"NIGHTLY_SCHEDULE_STATUS": "on"}, "'running' or 'stopped'"),
+    ],
+)
+def test_bad_settings_name_the_setting_and_the_fix(env, fragment):
+    with pytest.raises(SettingsError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        Settings.from_env(env)
