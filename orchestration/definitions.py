@@ -57,14 +57,27 @@ def ga4_resource() -> GA4Resource:
     )
 
 
+def source_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """Every API asset; a new source adds its builder here."""
+    return [
+        *build_ga4_assets(partitions),
+    ]
+
+
+def source_resources() -> dict[str, dg.ConfigurableResource]:
+    """Every API client resource; a new source adds its resource here."""
+    return {
+        "ga4": ga4_resource(),
+    }
+
+
 def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = daily_partitions(settings)
-    ga4_assets = build_ga4_assets(partitions)
     mart_keys = [key for key in dbt_models.keys if dbt_models.group_names_by_key.get(key) == "marts"]
     serving = build_serving_asset(mart_keys, settings.serving_path)
     refresh_job = build_refresh_job()
     return dg.Definitions(
-        assets=[*ga4_assets, dbt_models, serving],
+        assets=[*source_assets(partitions), dbt_models, serving],
         jobs=[refresh_job],
         schedules=[
             build_nightly_schedule(
@@ -76,7 +89,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ],
         resources={
             "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
-            "ga4": ga4_resource(),
+            **source_resources(),
             "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=_dbt_executable()),
         },
     )

@@ -6,8 +6,11 @@ from datetime import timedelta
 
 import dagster as dg
 
-# GA4 revises a day for ~72 h, so the nightly run re-pulls yesterday and the 3 days before.
-GA4_TRAILING_DAYS = 3
+from orchestration.partitions import NIGHTLY_TAG
+
+# The longest trailing window any source revises (Meta's 7-day attribution window); each asset
+# trims the nightly range to its own window (GA4 3 days, Search Console 4, Meta 7).
+NIGHTLY_TRAILING_DAYS = 3
 
 # Dagster's run tags for a partition range run by a single-run backfill.
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -41,16 +44,16 @@ def build_nightly_schedule(
         execution_timezone=timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED,
         description=(
-            f"Every night ({cron}, {timezone}): re-pull yesterday and the {GA4_TRAILING_DAYS} days "
-            "before it, rebuild the marts, run every check, publish the snapshot."
+            f"Every night ({cron}, {timezone}): re-pull yesterday and the trailing days each source "
+            "revises (GA4 3), rebuild the marts, run every check, publish the snapshot."
         ),
     )
     def nightly_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         yesterday = context.scheduled_execution_time.date() - timedelta(days=1)
-        first = yesterday - timedelta(days=GA4_TRAILING_DAYS)
+        first = yesterday - timedelta(days=NIGHTLY_TRAILING_DAYS)
         return dg.RunRequest(
             run_key=f"nightly-{yesterday.isoformat()}",
-            tags=range_tags(first.isoformat(), yesterday.isoformat()),
+            tags={**range_tags(first.isoformat(), yesterday.isoformat()), NIGHTLY_TAG: "true"},
         )
 
     return nightly_refresh

@@ -19,10 +19,13 @@ import logging
 import os
 import re
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from connectors.sandbox.brand import (
@@ -35,6 +38,8 @@ from connectors.sandbox.brand import (
 )
 from connectors.sandbox.ga4_api import GoogleApiError, google_error_body, run_report, unauthenticated_body
 from connectors.sandbox.google_auth import OAuthError, TokenStore
+from connectors.sandbox.registry import api_for, apis
+from connectors.sandbox.routes import SandboxRequest
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +60,12 @@ class Fault:
     body: dict | str | bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
     after: int = 0
+    # "status": answer `status` and `body`; "drop": close the connection without an answer;
+    # "truncate": answer normally but cut the body in half; "slow": wait `delay` seconds, then
+    # answer normally; "transform": answer normally with `transform` applied to the JSON body.
+    kind: str = "status"
+    delay: float = 0.0
+    transform: Callable[[Any], Any] | None = None
     hits: int = 0
     passed: int = 0
 
@@ -89,8 +100,13 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(min(length, _MAX_BODY)) if length > 0 else b""
 
-    def _send(self, status: int, payload: dict | str | bytes, headers: dict[str, str] | None = None) -> None:
-        if isinstance(payload, dict):
+    def _send(
+        self, status: int, payload: dict | list | str | bytes, headers: dict[str, str] | None = None
+    ) -> None:
+        fault = getattr(self, "_fault", None)
+        if fault is not None and fault.kind == "transform" and isinstance(payload, (dict, list)):
+            payload = fault.transform(payload)
+        if isinstance(payload, (dict, list)):
             data = json.dumps(payload).encode("utf-8")
             content_type = "application/json; charset=UTF-8"
         elif isinstance(payload, str):
@@ -110,7 +126,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(data)
+            if fault is not None and fault.kind == "truncate":
+                # Content-Length promises the whole body; half of it arrives, then the connection ends.
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+            else:
+                self.wfile.write(data)
         self._status = status
 
     def _handle(self) -> None:
@@ -118,12 +140,21 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body() if self.command in ("POST", "PUT", "PATCH") else b""
         self._body = body
         self._status = 0
+        self._fault = None
         try:
             fault = sandbox._take_fault(self.path)
-            if fault is not None:
-                self._send_fault(fault)
-            else:
+            if fault is None or fault.kind in ("truncate", "transform"):
+                self._fault = fault
                 self._route(body)
+            elif fault.kind == "slow":
+                time.sleep(fault.delay)
+                self._route(body)
+            elif fault.kind == "drop":
+                sandbox._record(RequestRecord(self.command, self.path, 0, body))
+                self.close_connection = True
+                self.connection.shutdown(2)
+            else:
+                self._send_fault(fault)
         except Exception:  # a sandbox bug must answer 500, not hang the client
             log.exception("sandbox failed on %s %s", self.command, self.path)
             if not self._status:
@@ -131,6 +162,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_fault(self, fault: Fault) -> None:
         body = fault.body
+        api = api_for(urlsplit(self.path).path)
+        if body is None and api is not None:
+            body = api.error_body(fault.status)
         if body is None:
             body = (
                 google_error_body(fault.status)
@@ -155,6 +189,19 @@ class _Handler(BaseHTTPRequestHandler):
         match = _RUN_REPORT.match(path)
         if match and self.command == "POST":
             self._run_report(match.group(1), body)
+            return
+        api = api_for(path)
+        if api is not None:
+            request = SandboxRequest(
+                method=self.command,
+                path=path,
+                query=parse_qs(urlsplit(self.path).query, keep_blank_values=True),
+                headers=self.headers,
+                body=body,
+                sandbox=sandbox,
+            )
+            response = api.handle(request)
+            self._send(response.status, response.body, response.headers)
             return
         if path in ("/", "/healthz") and self.command == "GET":
             self._send(200, sandbox.describe() if path == "/" else {"status": "ok"})
@@ -290,6 +337,7 @@ class SandboxServer:
 
     def describe(self) -> dict:
         return {
+            **{api.name: api.describe(self) for api in apis()},
             "brand": BRAND_NAME,
             "seed": self.seed,
             "scale": self.scale,
@@ -311,6 +359,9 @@ class SandboxServer:
         body: dict | str | bytes | None = None,
         headers: dict[str, str] | None = None,
         after: int = 0,
+        kind: str = "status",
+        delay: float = 0.0,
+        transform: Callable[[Any], Any] | None = None,
     ) -> Fault:
         """Make the next `times` requests whose path contains `path_contains` fail with `status`.
 
@@ -321,8 +372,24 @@ class SandboxServer:
             body: the answer (dict as JSON, str as text); default: Google's error body for the status.
             headers: extra response headers, e.g. {"Retry-After": "3"}.
             after: let this many matching requests pass first (to fail the second page, say).
+            kind: "status" (default), "drop" (no answer), "truncate" (half the body),
+                "slow" (answer after `delay` seconds) or "transform" (`transform(json)` answered).
         """
-        fault = Fault(path_contains, int(status), times, body, dict(headers or {}), after=int(after))
+        if kind not in ("status", "drop", "truncate", "slow", "transform"):
+            raise ValueError(f"unknown fault kind {kind!r}")
+        if kind == "transform" and transform is None:
+            raise ValueError("a transform fault needs transform=")
+        fault = Fault(
+            path_contains,
+            int(status),
+            times,
+            body,
+            dict(headers or {}),
+            after=int(after),
+            kind=kind,
+            delay=float(delay),
+            transform=transform,
+        )
         with self._lock:
             self.faults.append(fault)
         return fault

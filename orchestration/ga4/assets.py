@@ -17,6 +17,9 @@ from orchestration.ga4.resources import GA4Resource
 from orchestration.partitions import days_in
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days
 
+# GA4 revises a day for ~72 h, so the nightly run re-pulls yesterday and the 3 days before.
+GA4_TRAILING_DAYS = 3
+
 METADATA_FIELDS = [
     pa.field("_property_id", pa.string()),
     pa.field("_subject_to_thresholding", pa.bool_()),
@@ -54,7 +57,7 @@ def load_report_days(
     schema: pa.Schema,
     table_name: str,
 ) -> dg.MaterializeResult:
-    days = days_in(context)
+    days = days_in(context, trailing_days=GA4_TRAILING_DAYS)
     stamp = {
         "property_id": client.config.property_id,
         "loaded_at": datetime.now(timezone.utc).replace(tzinfo=None),

@@ -1,0 +1,219 @@
+"""The retry loop every connector shares: backoff, wait hints, bounded attempts and time.
+
+A connector performs one request in an `attempt` function and raises `TransientError` for what
+is worth retrying (throttling, 5xx, a dropped connection, a truncated body, an API's own
+"slow down" answer). `call_with_retries` waits (the API's hint when it gave one, else capped
+exponential backoff with jitter) and tries again, within `RetryPolicy`'s attempts and total time;
+then it raises `ApiError` naming the source, the endpoint, the status and the API's message.
+
+No token reaches a message: every message passes through `redact`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+
+from connectors.errors import ConnectorConfigError, ConnectorError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+_SECRET_PATTERNS = [
+    re.compile(r"(?i)(access_token|api_key|api-key|key|token|client_secret|password)=([^&\s\"']+)"),
+    re.compile(r"(?i)(bearer|bot)\s+[\w\-.~+/=]+"),
+    re.compile(r"\b(ya29\.[\w.\-]+|xox[abposr]-[\w\-]+|EAA[\w]+)"),
+]
+
+
+def redact(text: str) -> str:
+    """`text` with anything shaped like a token, key or bearer credential replaced."""
+    text = _SECRET_PATTERNS[0].sub(lambda m: f"{m.group(1)}=[redacted]", text)
+    text = _SECRET_PATTERNS[1].sub(lambda m: f"{m.group(1)} [redacted]", text)
+    return _SECRET_PATTERNS[2].sub("[redacted]", text)
+
+
+class ApiError(ConnectorError):
+    """An API call failed for good (after retries, or at once for a permanent error).
+
+    Attributes: source ("ga4", "meta", ...), endpoint (no query string), status (None: no HTTP
+    answer), message (the API's own words, redacted), attempts.
+    """
+
+    def __init__(self, source: str, endpoint: str, status: int | None, message: str, attempts: int = 1):
+        self.source = source
+        self.endpoint = endpoint
+        self.status = status
+        self.message = redact(message)
+        self.attempts = attempts
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        status = f"HTTP {self.status}" if self.status is not None else "no HTTP answer"
+        tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
+        return f"{self.source}: {self.endpoint} failed{tries} ({status}): {self.message}"
+
+
+class TransientError(Exception):
+    """One attempt failed in a way worth retrying.
+
+    Args:
+        status: the HTTP status, None when no answer came.
+        message: what the API said (or what went wrong on the wire).
+        wait: seconds the API asked us to wait (Retry-After, wait_seconds, ...), if it said.
+    """
+
+    def __init__(self, status: int | None, message: str, wait: float | None = None):
+        self.status = status
+        self.message = message
+        self.wait = wait
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long a connector keeps trying.
+
+    Args:
+        max_attempts: attempts in all, the first included.
+        base_delay: the first backoff, doubled on each retry.
+        max_delay: the cap on any single wait, the API's hints included.
+        max_total_seconds: the retry budget of one call; a wait that would overrun it is not taken.
+        jitter: +/- this fraction of randomness on computed backoffs (spreads a fleet's retries).
+    """
+
+    max_attempts: int = 6
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+    max_total_seconds: float = 300.0
+    jitter: float = 0.2
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RetryPolicy:
+        """HTTP_MAX_ATTEMPTS and HTTP_MAX_RETRY_SECONDS, shared by every connector."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, key, kind in (
+            ("HTTP_MAX_ATTEMPTS", "max_attempts", int),
+            ("HTTP_MAX_RETRY_SECONDS", "max_total_seconds", float),
+        ):
+            text = env.get(name)
+            if not text:
+                continue
+            try:
+                values[key] = kind(text)
+            except ValueError:
+                raise ConnectorConfigError(
+                    f"{name}={text!r} is not a number; unset it for the default."
+                ) from None
+            if values[key] < 1:
+                raise ConnectorConfigError(f"{name}={text!r} must be at least 1.")
+        return cls(**values)
+
+    def backoff(self, retry: int) -> float:
+        delay = min(self.max_delay, self.base_delay * (2 ** (retry - 1)))
+        return max(0.0, delay * (1 + random.uniform(-self.jitter, self.jitter)))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def call_with_retries(
+    attempt: Callable[[], T],
+    *,
+    source: str,
+    endpoint: str,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run `attempt` until it returns, retrying on `TransientError` within `policy`.
+
+    Raises:
+        ApiError: when the attempts or the time budget run out (the last failure's status and
+            message), or as raised by `attempt` for a permanent failure.
+    """
+    started = time.monotonic()
+    for number in range(1, policy.max_attempts + 1):
+        try:
+            return attempt()
+        except TransientError as exc:
+            elapsed = time.monotonic() - started
+            if number == policy.max_attempts:
+                raise ApiError(source, endpoint, exc.status, exc.message, attempts=number) from None
+            delay = exc.wait if exc.wait is not None else policy.backoff(number)
+            delay = min(delay, policy.max_delay)
+            if elapsed + delay > policy.max_total_seconds:
+                raise ApiError(
+                    source,
+                    endpoint,
+                    exc.status,
+                    f"{exc.message} (retry budget of {policy.max_total_seconds:.0f}s used up)",
+                    attempts=number,
+                ) from None
+            status = f"HTTP {exc.status}" if exc.status is not None else "no answer"
+            log.warning(
+                "%s: %s on %s, retry %d/%d in %.1fs: %s",
+                source,
+                status,
+                endpoint,
+                number,
+                policy.max_attempts - 1,
+                delay,
+                redact(exc.message)[:200],
+            )
+            sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def send(session: requests.Session, method: str, url: str, *, timeout: float, **kwargs) -> requests.Response:
+    """One HTTP request with its body read in full; wire failures become `TransientError`."""
+    try:
+        response = session.request(method, url, timeout=timeout, **kwargs)
+        response.content  # noqa: B018 - read the whole body here, where a cut connection is retryable
+        return response
+    except requests.Timeout:
+        raise TransientError(None, f"no answer within {timeout:g}s (timeout)") from None
+    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        raise TransientError(None, f"connection failed: {type(exc).__name__}: {exc}") from None
+
+
+def json_body(response: requests.Response) -> Any:
+    """The parsed JSON of a 2xx answer; a cut or garbled body is `TransientError` (worth a retry)."""
+    try:
+        return response.json()
+    except ValueError:
+        snippet = response.text[:120]
+        raise TransientError(
+            response.status_code, f"the answer's JSON body is truncated or malformed: {snippet!r}"
+        ) from None
+
+
+def raise_for_transient_status(response: requests.Response, message: str) -> None:
+    """Raise `TransientError` for 429/5xx answers, with the Retry-After hint when sent."""
+    if response.status_code in RETRYABLE_STATUSES:
+        wait = parse_retry_after(response.headers.get("Retry-After"))
+        raise TransientError(response.status_code, message, wait)
