@@ -18,7 +18,16 @@ strings, the API's int64 encoding). Pages are streamed: memory holds one page, n
 Limits it respects: GA4 property quotas (tokens per day/hour, 10 concurrent requests) are spent one
 request per page; a day keeps changing for ~72 h, so callers re-pull a trailing window. Reports can
 be thresholded or fold rows into "(other)": each page carries `subject_to_thresholding` and
-`data_loss_from_other_row`. No retries yet: a non-2xx answer raises GA4Error at once.
+`data_loss_from_other_row`.
+
+Faults: each request runs inside `connectors.http.call_with_retries` (GA4Config.retry_policy,
+default RetryPolicy.from_env()). Retried: 429 (Retry-After honoured), 408/500/502/503/504, a
+dropped connection, a truncated or malformed JSON body, a timeout (timeout_seconds), a token
+endpoint that cannot be reached. At once: 400/403/404 and the rest. A 401 makes AuthorizedSession
+refresh the token once and resend. After the last attempt GA4Error (an ApiError) names the
+property, the endpoint, the status, Google's status and message. Response shape: a required field
+missing or renamed raises GA4Error saying the API response changed and naming the field; a field
+the connector does not know is ignored with one logging WARNING per field per client.
 """
 
 from __future__ import annotations
@@ -35,12 +44,24 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import requests
 from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 from google.auth.transport.requests import AuthorizedSession
 from google.oauth2 import service_account
 
-from connectors.errors import ConnectorConfigError, ConnectorError
+from connectors.errors import ConnectorConfigError
+from connectors.http import (
+    RETRYABLE_STATUSES,
+    ApiError,
+    RetryPolicy,
+    TransientError,
+    call_with_retries,
+    json_body,
+    parse_retry_after,
+    redact,
+    send,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +109,12 @@ class GA4ConfigError(ConnectorConfigError):
     """A GA4 setting is missing or malformed (raised before any request)."""
 
 
-class GA4Error(ConnectorError):
-    """The GA4 Data API answered with an error (or could not be reached).
+class GA4Error(ApiError):
+    """The GA4 Data API answered with an error (or could not be reached), for good.
 
-    Attributes: status (HTTP status, None when no answer came), message (Google's message),
-    property_id, endpoint, google_status (e.g. "INVALID_ARGUMENT"), retry_after (seconds, if sent).
+    An `ApiError` with source "ga4". Attributes: status (HTTP status, None when no answer came),
+    message (Google's message, redacted), property_id, endpoint, google_status (e.g.
+    "INVALID_ARGUMENT"), retry_after (seconds, if sent), attempts.
     """
 
     def __init__(
@@ -103,22 +125,21 @@ class GA4Error(ConnectorError):
         endpoint: str,
         google_status: str | None = None,
         retry_after: float | None = None,
+        attempts: int = 1,
     ):
-        self.status = status
-        self.message = message
         self.property_id = property_id
-        self.endpoint = endpoint
         self.google_status = google_status
         self.retry_after = retry_after
-        super().__init__(str(self))
+        super().__init__("ga4", endpoint, status, message, attempts)
 
     def __str__(self) -> str:
         status = f"HTTP {self.status}" if self.status is not None else "no HTTP answer"
         if self.google_status:
             status += f" {self.google_status}"
+        tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
         return (
-            f"GA4 runReport for property {self.property_id} failed ({status}): {self.message} "
-            f"[{self.endpoint}]"
+            f"GA4 runReport for property {self.property_id} failed{tries} ({status}): {self.message} "
+            f"[{redact(self.endpoint)}]"
         )
 
 
@@ -213,6 +234,7 @@ class GA4Config:
     timeout_seconds: float = 60.0
     how_heard_parameter: str = "how_heard"
     lead_event: str = "generate_lead"
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy.from_env)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise in place once
@@ -260,14 +282,17 @@ class GA4Config:
         set_(self, "timeout_seconds", timeout)
         set_(self, "how_heard_parameter", _identifier(self.how_heard_parameter, "GA4_HOW_HEARD_PARAMETER"))
         set_(self, "lead_event", _identifier(self.lead_event, "GA4_LEAD_EVENT"))
+        if not isinstance(self.retry_policy, RetryPolicy):
+            raise GA4ConfigError("retry_policy must be a connectors.http.RetryPolicy.")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GA4Config:
         """Read and validate the GA4 settings from the environment (or a mapping).
 
         Reads GA4_PROPERTY_ID, GOOGLE_APPLICATION_CREDENTIALS, GA4_BASE_URL, GA4_TOKEN_URI,
-        GA4_PAGE_SIZE, GA4_TIMEOUT_SECONDS, GA4_HOW_HEARD_PARAMETER, GA4_LEAD_EVENT.
-        Raises GA4ConfigError naming the setting and the fix.
+        GA4_PAGE_SIZE, GA4_TIMEOUT_SECONDS, GA4_HOW_HEARD_PARAMETER, GA4_LEAD_EVENT, and the shared
+        HTTP_MAX_ATTEMPTS and HTTP_MAX_RETRY_SECONDS (RetryPolicy.from_env).
+        Raises GA4ConfigError (ConnectorConfigError) naming the setting and the fix.
         """
         env = os.environ if environ is None else environ
         return cls(
@@ -279,6 +304,7 @@ class GA4Config:
             timeout_seconds=env.get("GA4_TIMEOUT_SECONDS") or 60.0,
             how_heard_parameter=env.get("GA4_HOW_HEARD_PARAMETER") or "how_heard",
             lead_event=env.get("GA4_LEAD_EVENT") or "generate_lead",
+            retry_policy=RetryPolicy.from_env(env),
         )
 
     def service_account_info(self) -> dict:
@@ -308,11 +334,25 @@ class GA4Config:
 
 # --- the client ------------------------------------------------------------------------------------
 
-_TOKEN_PATTERN = re.compile(r"(ya29\.[\w.\-]+|Bearer\s+\S+)")
-
-
-def _redact(text: str) -> str:
-    return _TOKEN_PATTERN.sub("[redacted]", text)
+# RunReportResponse, Row and DimensionValue/MetricValue fields in the discovery document.
+RESPONSE_FIELDS = frozenset(
+    {
+        "dimensionHeaders",
+        "metricHeaders",
+        "rows",
+        "totals",
+        "maximums",
+        "minimums",
+        "rowCount",
+        "metadata",
+        "propertyQuota",
+        "kind",
+    }
+)
+ROW_FIELDS = frozenset({"dimensionValues", "metricValues"})
+VALUE_FIELDS = frozenset({"value"})
+_VALUES = pa.list_(pa.struct([pa.field("value", pa.string())]))
+_ROW_TYPE = pa.struct([pa.field("dimensionValues", _VALUES), pa.field("metricValues", _VALUES)])
 
 
 class _PrivateEndpointCredentials(service_account.Credentials):
@@ -361,6 +401,7 @@ class GA4Client:
         self._session = AuthorizedSession(credentials, refresh_timeout=config.timeout_seconds)
         self._session.headers["User-Agent"] = "darksocial-warehouse ga4-connector"
         self.endpoint = f"{config.base_url}/v1beta/properties/{config.property_id}:runReport"
+        self._warned: set[str] = set()  # unknown response fields already logged
 
     def close(self) -> None:
         self._session.close()
@@ -372,54 +413,115 @@ class GA4Client:
         self.close()
 
     # --- requests ---
-    def _error(self, status: int | None, message: str, google_status: str | None = None, retry_after=None):
+    def _error(
+        self,
+        status: int | None,
+        message: str,
+        google_status: str | None = None,
+        retry_after: float | None = None,
+        attempts: int = 1,
+    ) -> GA4Error:
         return GA4Error(
-            status, _redact(message), self.config.property_id, self.endpoint, google_status, retry_after
+            status,
+            redact(message),
+            self.config.property_id,
+            self.endpoint,
+            google_status,
+            retry_after,
+            attempts,
+        )
+
+    def _changed(self, message: str) -> GA4Error:
+        """The answer lacks what the connector needs: the API's response shape changed."""
+        return self._error(
+            200,
+            f"the API response changed: {message}. Update connectors/ga4.py to the new response shape.",
         )
 
     def _post(self, body: dict) -> dict:
+        """One runReport request, retried on transient failures within config.retry_policy."""
+        last: list[GA4Error] = []  # the last retryable HTTP error, for Google's status after the last try
+
+        def attempt() -> dict:
+            last.clear()
+            try:
+                response = send(
+                    self._session, "POST", self.endpoint, json=body, timeout=self.config.timeout_seconds
+                )
+            except RefreshError as exc:
+                reason = redact(str(exc.args[0] if exc.args else "refused"))
+                message = (
+                    f"could not get an access token from {self._token_uri}: {reason}. Check that the "
+                    "service account key is valid and not deleted."
+                )
+                if getattr(exc, "retryable", False):
+                    raise TransientError(None, message) from None
+                raise self._error(401, message, "UNAUTHENTICATED") from None
+            except (TransportError, GoogleAuthError, requests.RequestException) as exc:
+                # The token endpoint could not be reached (or a wire error send() does not map).
+                raise TransientError(None, f"request failed: {type(exc).__name__}: {exc}") from None
+            if 200 <= response.status_code < 300:
+                payload = json_body(response)
+                if not isinstance(payload, dict):
+                    raise self._changed(f"the answer is a JSON {type(payload).__name__}, not an object")
+                return payload
+            error = self._response_error(response)
+            if response.status_code in RETRYABLE_STATUSES:
+                last.append(error)
+                raise TransientError(error.status, error.message, error.retry_after)
+            raise error
+
         try:
-            response = self._session.request(
-                "POST", self.endpoint, json=body, timeout=self.config.timeout_seconds
+            return call_with_retries(
+                attempt, source="ga4", endpoint=self.endpoint, policy=self.config.retry_policy
             )
-        except RefreshError as exc:
-            reason = exc.args[0] if exc.args else "refused"
+        except GA4Error:
+            raise
+        except ApiError as exc:  # retries used up: the last failure, with Google's status if it sent one
+            previous = last[0] if last else None
             raise self._error(
-                401,
-                f"could not get an access token from {self._token_uri}: {reason}. Check that the service "
-                "account key is valid and not deleted.",
-                "UNAUTHENTICATED",
+                exc.status,
+                exc.message,
+                previous.google_status if previous else None,
+                previous.retry_after if previous else None,
+                exc.attempts,
             ) from None
-        except (TransportError, requests.RequestException, GoogleAuthError) as exc:
-            raise self._error(None, f"request failed: {type(exc).__name__}: {exc}") from None
-        if not 200 <= response.status_code < 300:
-            raise self._response_error(response)
-        try:
-            payload = response.json()
-        except ValueError:
-            raise self._error(response.status_code, f"answer is not JSON: {response.text[:300]!r}") from None
-        if not isinstance(payload, dict):
-            raise self._error(response.status_code, "answer is not a JSON object")
-        return payload
 
     def _response_error(self, response: requests.Response) -> GA4Error:
         message, google_status = None, None
         try:
-            error = response.json().get("error")
+            answer = json.loads(response.content)
+            error = answer.get("error")
             if isinstance(error, dict):
                 message, google_status = error.get("message"), error.get("status")
             elif isinstance(error, str):  # OAuth-style {"error": "...", "error_description": "..."}
-                message = f"{error}: {response.json().get('error_description', '')}"
+                message = f"{error}: {answer.get('error_description', '')}"
         except (ValueError, AttributeError):
             pass
-        if not message:
-            text = response.text.strip()
+        if not message or not isinstance(message, str):
+            text = response.content.decode("utf-8", "replace").strip()
             message = (text[:300] + "...") if len(text) > 300 else (text or response.reason or "no message")
-        retry_after = None
-        header = response.headers.get("Retry-After")
-        if header and header.strip().isdigit():
-            retry_after = float(header)
-        return self._error(response.status_code, message, google_status, retry_after)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return self._error(
+            response.status_code,
+            message,
+            google_status if isinstance(google_status, str) else None,
+            retry_after,
+        )
+
+    def _warn_unknown(self, where: str, names: Any, known: frozenset) -> None:
+        for name in names:
+            if name in known:
+                continue
+            path = f"{where}{name}"
+            if path not in self._warned:
+                self._warned.add(path)
+                log.warning(
+                    "GA4 property %s: the runReport answer has a field the connector does not know, %s; "
+                    "ignored (the API may have added it)",
+                    self.config.property_id,
+                    path,
+                )
 
     # --- paging ---
     def pages(self, body: Mapping[str, Any], schema: pa.Schema | None = None) -> Iterator[ReportPage]:
@@ -431,15 +533,20 @@ class GA4Client:
                 order; default: snake_case names, `date` as date32, metrics by their header type.
         Returns:
             An iterator of ReportPage, one per HTTP request, each parsed as soon as it arrives.
+        Raises:
+            GA4Error: the API failed for good (after retries for transient failures), or its answer
+                lacks a field the connector needs (the message names it).
         """
         limit = _int_setting(body.get("limit") or self.config.page_size, "limit", 1, MAX_PAGE_SIZE)
         offset = int(body.get("offset") or 0)
         fallback_day = _single_day(body)
+        requested = (_requested(body, "dimensions"), _requested(body, "metrics"))
         page_number = 0
         while True:
             request = {**body, "limit": str(limit), "offset": str(offset)}
             payload = self._post(request)
-            page = self._parse(payload, schema, offset, fallback_day)
+            page = self._parse(payload, schema, offset, fallback_day, requested)
+            del payload
             page_number += 1
             log.info(
                 "GA4 property %s: page %d at offset %d, %d rows (rowCount %d)",
@@ -454,13 +561,52 @@ class GA4Client:
             if offset >= page.row_count:
                 break
 
+    def _headers(self, payload: dict, key: str, requested: list[str] | None) -> list[dict]:
+        headers = payload.get(key)
+        if headers is None:
+            if requested:  # Google omits empty lists only
+                raise self._changed(f"required field {key} is missing (asked for {', '.join(requested)})")
+            return []
+        if not isinstance(headers, list) or not all(
+            isinstance(h, dict) and isinstance(h.get("name"), str) for h in headers
+        ):
+            raise self._changed(f"required field {key}[].name is missing or not a string")
+        for h in headers[:1]:
+            self._warn_unknown(f"{key}[].", h, frozenset({"name", "type"}))
+        names = [h["name"] for h in headers]
+        if requested is not None and names != requested:
+            missing = [n for n in requested if n not in names]
+            extra = [n for n in names if n not in requested]
+            detail = "; ".join(
+                part
+                for part in (
+                    f"missing {', '.join(missing)}" if missing else "",
+                    f"unexpected {', '.join(extra)}" if extra else "",
+                )
+                if part
+            )
+            raise self._changed(
+                f"{key} are {names}, the request asked for {requested}" + (f" ({detail})" if detail else "")
+            )
+        return headers
+
     def _parse(
-        self, payload: dict, schema: pa.Schema | None, offset: int, fallback_day: date | None
+        self,
+        payload: dict,
+        schema: pa.Schema | None,
+        offset: int,
+        fallback_day: date | None,
+        requested: tuple[list[str] | None, list[str] | None] = (None, None),
     ) -> ReportPage:
-        dimension_headers = [h.get("name", "") for h in payload.get("dimensionHeaders", [])]
-        metric_headers = [(h.get("name", ""), h.get("type", "")) for h in payload.get("metricHeaders", [])]
-        n_dims = len(dimension_headers)
+        self._warn_unknown("", payload, RESPONSE_FIELDS)
+        dimension_headers = [h["name"] for h in self._headers(payload, "dimensionHeaders", requested[0])]
+        metric_headers = [
+            (h["name"], h.get("type", "")) for h in self._headers(payload, "metricHeaders", requested[1])
+        ]
+        n_dims, n_metrics = len(dimension_headers), len(metric_headers)
         if schema is None:
+            if any(not isinstance(t, str) or not t for _, t in metric_headers):
+                raise self._changed("required field metricHeaders[].type is missing")
             fields = [
                 pa.field(_camel_to_snake(n), pa.date32() if n == "date" else pa.string())
                 for n in dimension_headers
@@ -469,40 +615,104 @@ class GA4Client:
                 for n, t in metric_headers
             ]
             schema = pa.schema(fields)
-        elif len(schema) != n_dims + len(metric_headers):
-            raise self._error(
-                200,
-                f"the answer has {n_dims + len(metric_headers)} columns "
-                f"({', '.join(dimension_headers + [n for n, _ in metric_headers])}), expected {len(schema)}",
+        elif len(schema) != n_dims + n_metrics:
+            raise self._changed(
+                f"the answer has {n_dims + n_metrics} columns "
+                f"({', '.join(dimension_headers + [n for n, _ in metric_headers])}), expected {len(schema)}"
             )
-        rows = payload.get("rows") or []
-        columns = []
-        for i, f in enumerate(schema):
-            if i < n_dims:
-                values = [r["dimensionValues"][i]["value"] for r in rows]
-            else:
-                values = [r["metricValues"][i - n_dims]["value"] for r in rows]
-            columns.append(self._column(values, f, fallback_day))
+
+        raw_count = payload.get("rowCount", 0)
+        if isinstance(raw_count, str) and raw_count.isdigit():
+            raw_count = int(raw_count)  # int64 fields travel as strings in proto3 JSON
+        if not isinstance(raw_count, int) or isinstance(raw_count, bool) or raw_count < 0:
+            raise self._changed(
+                f"field rowCount is {type(raw_count).__name__} {str(raw_count)[:40]!r}, not a row count"
+            )
+        rows = payload.get("rows")
+        if rows is None:
+            if raw_count > offset:
+                raise self._changed(
+                    f"required field rows is missing (rowCount {raw_count}, offset {offset}); the answer "
+                    f"has {', '.join(sorted(payload))}"
+                )
+            rows = []
+        elif not isinstance(rows, list):
+            raise self._changed(f"field rows is a {type(rows).__name__}, not a list")
+        elif rows and "rowCount" not in payload:
+            raise self._changed("required field rowCount is missing from an answer with rows")
+        columns = (
+            self._columns(rows, schema, n_dims, n_metrics, fallback_day)
+            if rows
+            else [pa.array([], type=f.type) for f in schema]
+        )
         metadata = payload.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            metadata = {}
         return ReportPage(
             batch=pa.RecordBatch.from_arrays(columns, schema=schema),
-            row_count=int(payload.get("rowCount") or 0),
+            row_count=raw_count,
             offset=offset,
             subject_to_thresholding=bool(metadata.get("subjectToThresholding", False)),
             data_loss_from_other_row=bool(metadata.get("dataLossFromOtherRow", False)),
         )
 
-    def _column(self, values: list[str], f: pa.Field, fallback_day: date | None) -> pa.Array:
+    def _columns(
+        self, rows: list, schema: pa.Schema, n_dims: int, n_metrics: int, fallback_day: date | None
+    ) -> list[pa.Array]:
+        """Rows -> typed Arrow columns, converted in Arrow (no Python object per value)."""
+        first = rows[0]
+        if isinstance(first, dict):
+            self._warn_unknown("rows[].", first, ROW_FIELDS)
+            for key in ("dimensionValues", "metricValues"):
+                values = first.get(key)
+                if isinstance(values, list) and values and isinstance(values[0], dict):
+                    self._warn_unknown(f"rows[].{key}[].", values[0], VALUE_FIELDS)
+        try:
+            table = pa.array(rows, type=_ROW_TYPE)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise self._changed(f"rows do not have the shape rows[].dimensionValues[].value: {exc}") from None
+        lists = {}
+        for key, expected in (("dimensionValues", n_dims), ("metricValues", n_metrics)):
+            values = pc.struct_field(table, key)
+            if expected == 0:
+                continue
+            if values.null_count:
+                bad = values.is_null().index(True).as_py()
+                row = rows[bad]
+                has = ", ".join(sorted(row)) if isinstance(row, dict) else type(row).__name__
+                raise self._changed(f"required field rows[].{key} is missing (row {bad} has {has})")
+            lengths = pc.list_value_length(values)
+            low, high = pc.min_max(lengths).values()
+            if low.as_py() != expected or high.as_py() != expected:
+                raise self._changed(
+                    f"rows[].{key} hold {low.as_py()}..{high.as_py()} values, the headers name {expected}"
+                )
+            lists[key] = values
+        columns = []
+        for i, f in enumerate(schema):
+            key, j = ("dimensionValues", i) if i < n_dims else ("metricValues", i - n_dims)
+            values = pc.struct_field(pc.list_element(lists[key], j), "value")
+            if values.null_count:
+                raise self._changed(f"required field rows[].{key}[].value is missing (column {f.name})")
+            columns.append(self._column(values, f, fallback_day))
+        return columns
+
+    def _column(self, values: pa.Array, f: pa.Field, fallback_day: date | None) -> pa.Array:
         try:
             if pa.types.is_date32(f.type):
-                return pa.array([_ga4_date(v, fallback_day) for v in values], type=f.type)
-            if pa.types.is_integer(f.type):
-                return pa.array([int(v) for v in values], type=f.type)
-            if pa.types.is_floating(f.type):
-                return pa.array([float(v) for v in values], type=f.type)
-        except ValueError as exc:
-            raise self._error(200, f"column {f.name} holds a value that is not {f.type}: {exc}") from None
-        return pa.array(values, type=f.type)
+                parsed = pc.strptime(values, format="%Y%m%d", unit="s", error_is_null=True).cast(f.type)
+                # GA4's "(other)" row may carry "(other)" in every dimension: it belongs to the
+                # requested day.
+                return (
+                    parsed.fill_null(fallback_day)
+                    if fallback_day is not None and parsed.null_count
+                    else parsed
+                )
+            if pa.types.is_integer(f.type) or pa.types.is_floating(f.type):
+                return pc.cast(values, f.type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise self._changed(f"column {f.name} holds a value that is not {f.type}: {exc}") from None
+        return values if values.type == f.type else values.cast(f.type)
 
     # --- reports ---
     def sessions(self, day: date) -> Iterator[ReportPage]:
@@ -559,8 +769,11 @@ def _single_day(body: Mapping[str, Any]) -> date | None:
     return None
 
 
-def _ga4_date(value: str, fallback: date | None) -> date | None:
-    if len(value) == 8 and value.isdigit():
-        return date(int(value[:4]), int(value[4:6]), int(value[6:]))
-    # GA4's "(other)" row may carry "(other)" in every dimension: it belongs to the requested day.
-    return fallback
+def _requested(body: Mapping[str, Any], key: str) -> list[str] | None:
+    items = body.get(key)
+    if items is None:
+        return []
+    try:
+        return [item["name"] for item in items]
+    except (TypeError, KeyError):
+        return None  # an unusual request: the API validates it, the headers are not compared

@@ -12,6 +12,7 @@ No token reaches a message: every message passes through `redact`.
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import os
 import random
@@ -19,6 +20,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timezone
 from typing import Any, TypeVar
 
 import requests
@@ -30,18 +32,28 @@ T = TypeVar("T")
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
+_SECRET_NAMES = r"access_token|refresh_token|api_key|api-key|key|token|client_secret|password"
 _SECRET_PATTERNS = [
-    re.compile(r"(?i)(access_token|api_key|api-key|key|token|client_secret|password)=([^&\s\"']+)"),
-    re.compile(r"(?i)(bearer|bot)\s+[\w\-.~+/=]+"),
-    re.compile(r"\b(ya29\.[\w.\-]+|xox[abposr]-[\w\-]+|EAA[\w]+)"),
+    # a query or form parameter: access_token=..., key=...
+    re.compile(rf"(?i)\b({_SECRET_NAMES})=([^&\s\"']+)"),
+    # a JSON member: "access_token": "..."
+    re.compile(rf'(?i)("(?:{_SECRET_NAMES})"\s*:\s*")[^"]*(")'),
+    # an Authorization header value; "Bot" only before something token-sized (not "the bot is ...")
+    re.compile(r"(?i)\b(bearer)\s+[\w\-.~+/=]+|\b(bot)\s+[\w\-.~+/=]{20,}"),
+    # tokens by their shape: Google access tokens, Slack tokens, Meta tokens
+    re.compile(r"\b(ya29\.[\w.\-]+|xox[abposre]-[\w\-]+|xapp-[\w\-]+|EAA[\w]+)"),
+    # a PEM private key (a service-account key echoed back)
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL),
 ]
 
 
 def redact(text: str) -> str:
     """`text` with anything shaped like a token, key or bearer credential replaced."""
+    text = _SECRET_PATTERNS[4].sub("[redacted-private-key]", text)
     text = _SECRET_PATTERNS[0].sub(lambda m: f"{m.group(1)}=[redacted]", text)
-    text = _SECRET_PATTERNS[1].sub(lambda m: f"{m.group(1)} [redacted]", text)
-    return _SECRET_PATTERNS[2].sub("[redacted]", text)
+    text = _SECRET_PATTERNS[1].sub(lambda m: f"{m.group(1)}[redacted]{m.group(2)}", text)
+    text = _SECRET_PATTERNS[2].sub(lambda m: f"{m.group(1) or m.group(2)} [redacted]", text)
+    return _SECRET_PATTERNS[3].sub("[redacted]", text)
 
 
 class ApiError(ConnectorError):
@@ -53,7 +65,7 @@ class ApiError(ConnectorError):
 
     def __init__(self, source: str, endpoint: str, status: int | None, message: str, attempts: int = 1):
         self.source = source
-        self.endpoint = endpoint
+        self.endpoint = redact(endpoint)
         self.status = status
         self.message = redact(message)
         self.attempts = attempts
@@ -99,6 +111,16 @@ class RetryPolicy:
     max_total_seconds: float = 300.0
     jitter: float = 0.2
 
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConnectorConfigError(f"RetryPolicy.max_attempts={self.max_attempts} must be at least 1.")
+        if min(self.base_delay, self.max_delay, self.max_total_seconds) < 0 or not 0 <= self.jitter <= 1:
+            raise ConnectorConfigError(
+                "RetryPolicy delays must be >= 0 and jitter within 0..1, got "
+                f"base_delay={self.base_delay}, max_delay={self.max_delay}, "
+                f"max_total_seconds={self.max_total_seconds}, jitter={self.jitter}."
+            )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RetryPolicy:
         """HTTP_MAX_ATTEMPTS and HTTP_MAX_RETRY_SECONDS, shared by every connector."""
@@ -122,8 +144,10 @@ class RetryPolicy:
         return cls(**values)
 
     def backoff(self, retry: int) -> float:
-        delay = min(self.max_delay, self.base_delay * (2 ** (retry - 1)))
-        return max(0.0, delay * (1 + random.uniform(-self.jitter, self.jitter)))
+        """The wait before retry number `retry` (1, 2, ...): base_delay doubled each time, +/- jitter,
+        never above max_delay."""
+        delay = min(self.max_delay, self.base_delay * (2.0 ** min(max(retry, 1) - 1, 60)))
+        return min(self.max_delay, max(0.0, delay * (1 + random.uniform(-self.jitter, self.jitter))))
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -132,13 +156,17 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if seconds == seconds else None  # NaN is no hint
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:  # "-0000": UTC, not the local time zone
+        when = when.replace(tzinfo=timezone.utc)
     return max(0.0, when.timestamp() - time.time())
 
 
@@ -151,6 +179,10 @@ def call_with_retries(
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """Run `attempt` until it returns, retrying on `TransientError` within `policy`.
+
+    The time budget bounds the waits: a wait that would end past `policy.max_total_seconds`
+    (counted from the first attempt) is not taken, so the whole call lasts at most the budget plus
+    one attempt's own timeout.
 
     Raises:
         ApiError: when the attempts or the time budget run out (the last failure's status and
@@ -171,7 +203,8 @@ def call_with_retries(
                     source,
                     endpoint,
                     exc.status,
-                    f"{exc.message} (retry budget of {policy.max_total_seconds:.0f}s used up)",
+                    f"{exc.message} (gave up: waiting {delay:.1f}s more would overrun the retry "
+                    f"budget of {policy.max_total_seconds:g}s)",
                     attempts=number,
                 ) from None
             status = f"HTTP {exc.status}" if exc.status is not None else "no answer"
@@ -179,7 +212,7 @@ def call_with_retries(
                 "%s: %s on %s, retry %d/%d in %.1fs: %s",
                 source,
                 status,
-                endpoint,
+                redact(endpoint),
                 number,
                 policy.max_attempts - 1,
                 delay,
@@ -197,16 +230,24 @@ def send(session: requests.Session, method: str, url: str, *, timeout: float, **
         return response
     except requests.Timeout:
         raise TransientError(None, f"no answer within {timeout:g}s (timeout)") from None
-    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+    except (
+        requests.ConnectionError,
+        requests.exceptions.ChunkedEncodingError,
+        requests.exceptions.ContentDecodingError,
+    ) as exc:
         raise TransientError(None, f"connection failed: {type(exc).__name__}: {exc}") from None
 
 
 def json_body(response: requests.Response) -> Any:
-    """The parsed JSON of a 2xx answer; a cut or garbled body is `TransientError` (worth a retry)."""
+    """The parsed JSON of a 2xx answer; a cut or garbled body is `TransientError` (worth a retry).
+
+    Decodes with the standard library's json (UTF-8/16/32 detected from the bytes), whatever JSON
+    package requests happens to pick up.
+    """
     try:
-        return response.json()
-    except ValueError:
-        snippet = response.text[:120]
+        return json.loads(response.content)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        snippet = response.content[:120].decode("utf-8", "replace")
         raise TransientError(
             response.status_code, f"the answer's JSON body is truncated or malformed: {snippet!r}"
         ) from None

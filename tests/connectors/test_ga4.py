@@ -20,11 +20,14 @@ from connectors.ga4 import (
     GA4Error,
     ReportPage,
 )
+from connectors.http import RetryPolicy
 from connectors.sandbox import SANDBOX_START_DATE
 from connectors.sandbox.ga4 import quality_flags
 
 DAY = date(2026, 2, 4)  # a Wednesday, no planted event: ~300 sessions rows at small scale
 RUN_REPORT = ":runReport"
+# Errors that persist through retries (transient faults retried and survived: test_ga4_faults.py).
+NO_WAIT = RetryPolicy(max_attempts=2, base_delay=0.01, jitter=0.0)
 
 
 def _bodies(sandbox, since: int) -> list[dict]:
@@ -243,27 +246,29 @@ def test_permission_denied_names_property_status_and_message(sandbox, make_clien
 
 
 def test_a_failure_on_a_later_page_stops_the_stream_after_the_pages_it_gave(sandbox, make_client):
-    sandbox.inject_fault(RUN_REPORT, 500, after=2)
+    sandbox.inject_fault(RUN_REPORT, 500, after=2, times=None)
     received = []
     with pytest.raises(GA4Error) as caught:
-        for page in make_client(page_size=50).sessions(DAY):
+        for page in make_client(page_size=50, retry_policy=NO_WAIT).sessions(DAY):
             received.append(page.offset)
     assert received == [0, 50]
     assert (caught.value.status, caught.value.google_status) == (500, "INTERNAL")
 
 
 def test_a_non_json_error_falls_back_to_truncated_text(sandbox, make_client):
-    sandbox.inject_fault(RUN_REPORT, 503, body="<html>" + "upstream unavailable " * 50 + "</html>")
+    sandbox.inject_fault(
+        RUN_REPORT, 503, body="<html>" + "upstream unavailable " * 50 + "</html>", times=None
+    )
     with pytest.raises(GA4Error) as caught:
-        list(make_client().sessions(DAY))
+        list(make_client(retry_policy=NO_WAIT).sessions(DAY))
     assert caught.value.status == 503 and caught.value.google_status is None
     assert caught.value.message.startswith("<html>upstream unavailable") and len(caught.value.message) <= 303
 
 
 def test_rate_limit_errors_carry_googles_status_and_retry_after(sandbox, make_client):
-    sandbox.inject(RUN_REPORT, 429, headers={"Retry-After": "7"})
+    sandbox.inject(RUN_REPORT, 429, headers={"Retry-After": "7"}, times=None)
     with pytest.raises(GA4Error) as caught:
-        list(make_client().sessions(DAY))
+        list(make_client(retry_policy=RetryPolicy(max_attempts=1)).sessions(DAY))
     error = caught.value
     assert (error.status, error.google_status, error.retry_after) == (429, "RESOURCE_EXHAUSTED", 7.0)
     assert "Exhausted property tokens" in error.message
@@ -299,7 +304,7 @@ def test_an_unreachable_api_raises_ga4_error_without_status(make_client):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed_port = s.getsockname()[1]
-    client = make_client(base_url=f"http://127.0.0.1:{closed_port}")
+    client = make_client(base_url=f"http://127.0.0.1:{closed_port}", retry_policy=NO_WAIT)
     with pytest.raises(GA4Error) as caught:
         list(client.sessions(DAY))
     assert caught.value.status is None and "ConnectionError" in str(caught.value)
