@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import date
 
 import google.auth.transport.requests
+import jsonschema
 import pytest
 import requests
 from google.oauth2 import service_account
@@ -299,3 +300,63 @@ def make_leads_body() -> Callable[..., dict]:
 @pytest.fixture(scope="session")
 def today() -> date:
     return TODAY
+
+
+# --- Google discovery documents as JSON Schema (every Google API's contract test uses these) --------
+
+
+def discovery_to_json_schema(doc: dict, schema_id: str, strict: bool = True) -> dict:
+    """Google discovery schemas ($ref by id, properties, items, enum, int64-as-string) as JSON Schema.
+
+    strict: objects with declared properties reject undeclared ones (Google rejects unknown request
+    fields, and the sandbox should send only documented response fields).
+    """
+
+    def convert(s: dict) -> dict:
+        if "$ref" in s:
+            return {"$ref": f"#/$defs/{s['$ref']}"}
+        kind = s.get("type")
+        if kind == "object" or "properties" in s:
+            out: dict = {"type": "object"}
+            if "properties" in s:
+                out["properties"] = {k: convert(v) for k, v in s["properties"].items()}
+                if strict:
+                    out["additionalProperties"] = False
+            if "additionalProperties" in s:
+                out["additionalProperties"] = convert(s["additionalProperties"])
+            return out
+        if kind == "array":
+            return {"type": "array", "items": convert(s.get("items", {}))}
+        if kind == "string":
+            out = {"type": "string"}
+            if "enum" in s:
+                out["enum"] = s["enum"]
+            if s.get("format") in ("int64", "uint64"):
+                out["pattern"] = r"^-?[0-9]+$"
+            return out
+        if kind == "integer":
+            return {"type": "integer"}
+        if kind == "number":
+            return {"type": "number"}
+        if kind == "boolean":
+            return {"type": "boolean"}
+        return {}  # "any"
+
+    defs = {sid: convert(s) for sid, s in doc["schemas"].items()}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$defs": defs,
+        "$ref": f"#/$defs/{schema_id}",
+    }
+
+
+def validate_against_discovery(doc: dict, schema_id: str, instance: object, strict: bool = True) -> None:
+    schema = discovery_to_json_schema(doc, schema_id, strict)
+    jsonschema.Draft202012Validator(schema).validate(instance)
+
+
+@pytest.fixture(scope="session")
+def validate_discovery() -> Callable[..., None]:
+    """`validate_discovery(doc, schema_id, instance, strict=True)`: raise jsonschema.ValidationError
+    unless `instance` keeps the discovery document's schema `schema_id`."""
+    return validate_against_discovery

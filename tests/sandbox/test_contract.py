@@ -28,52 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 WEEKDAY = date(2026, 2, 4)  # a Wednesday with no planted event
 
 
-# --- discovery document -> JSON Schema --------------------------------------------------------------
-
-
-def discovery_to_json_schema(doc: dict, schema_id: str, strict: bool = True) -> dict:
-    """Google discovery schemas ($ref by id, properties, items, enum, int64-as-string) as JSON Schema.
-
-    strict: objects with declared properties reject undeclared ones (Google rejects unknown request
-    fields, and the sandbox should send only documented response fields).
-    """
-
-    def convert(s: dict) -> dict:
-        if "$ref" in s:
-            return {"$ref": f"#/$defs/{s['$ref']}"}
-        kind = s.get("type")
-        if kind == "object" or "properties" in s:
-            out: dict = {"type": "object"}
-            if "properties" in s:
-                out["properties"] = {k: convert(v) for k, v in s["properties"].items()}
-                if strict:
-                    out["additionalProperties"] = False
-            if "additionalProperties" in s:
-                out["additionalProperties"] = convert(s["additionalProperties"])
-            return out
-        if kind == "array":
-            return {"type": "array", "items": convert(s.get("items", {}))}
-        if kind == "string":
-            out = {"type": "string"}
-            if "enum" in s:
-                out["enum"] = s["enum"]
-            if s.get("format") in ("int64", "uint64"):
-                out["pattern"] = r"^-?[0-9]+$"
-            return out
-        if kind == "integer":
-            return {"type": "integer"}
-        if kind == "number":
-            return {"type": "number"}
-        if kind == "boolean":
-            return {"type": "boolean"}
-        return {}  # "any"
-
-    defs = {sid: convert(s) for sid, s in doc["schemas"].items()}
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$defs": defs,
-        "$ref": f"#/$defs/{schema_id}",
-    }
+# --- discovery document (converted to JSON Schema by conftest.validate_discovery) ----------------------
 
 
 @pytest.fixture(scope="module")
@@ -84,15 +39,10 @@ def discovery(contracts_dir) -> dict:
     return json.loads(path.read_text())
 
 
-def validate(discovery: dict, schema_id: str, instance: object, strict: bool = True) -> None:
-    schema = discovery_to_json_schema(discovery, schema_id, strict)
-    jsonschema.Draft202012Validator(schema).validate(instance)
-
-
-def test_converter_rejects_what_the_contract_forbids(discovery):
+def test_converter_rejects_what_the_contract_forbids(discovery, validate_discovery):
     # The validator is only worth something if it can fail: wrong types, unknown fields, bad enums.
     good = {"metricHeaders": [{"name": "sessions", "type": "TYPE_INTEGER"}], "rowCount": 3}
-    validate(discovery, "RunReportResponse", good)
+    validate_discovery(discovery, "RunReportResponse", good)
     for bad in (
         {"rowCount": "3"},
         {"metricHeaders": [{"name": "sessions", "type": "TYPE_NUMBER"}]},
@@ -100,22 +50,25 @@ def test_converter_rejects_what_the_contract_forbids(discovery):
         {"rowsCount": 3},
     ):
         with pytest.raises(jsonschema.ValidationError):
-            validate(discovery, "RunReportResponse", bad)
+            validate_discovery(discovery, "RunReportResponse", bad)
     with pytest.raises(jsonschema.ValidationError):
-        validate(discovery, "RunReportRequest", {"limit": 10, "dateRanges": []})  # int64 travels as a string
+        # int64 travels as a string
+        validate_discovery(discovery, "RunReportRequest", {"limit": 10, "dateRanges": []})
 
 
 # --- responses keep the contract --------------------------------------------------------------------
 
 
-def test_sessions_response_matches_the_discovery_schema(discovery, ga4, make_sessions_body):
+def test_sessions_response_matches_the_discovery_schema(
+    discovery, validate_discovery, ga4, make_sessions_body
+):
     body = make_sessions_body(WEEKDAY, limit="100", offset="0")
-    validate(discovery, "RunReportRequest", body)
+    validate_discovery(discovery, "RunReportRequest", body)
     response = ga4.post(body)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("application/json")
     payload = response.json()
-    validate(discovery, "RunReportResponse", payload)
+    validate_discovery(discovery, "RunReportResponse", payload)
 
     assert [h["name"] for h in payload["dimensionHeaders"]] == [d["name"] for d in body["dimensions"]]
     assert [(h["name"], h["type"]) for h in payload["metricHeaders"]] == [
@@ -135,11 +88,11 @@ def test_sessions_response_matches_the_discovery_schema(discovery, ga4, make_ses
         assert all(v["value"].isdigit() for v in row["metricValues"])
 
 
-def test_leads_response_matches_the_discovery_schema(discovery, ga4, make_leads_body):
+def test_leads_response_matches_the_discovery_schema(discovery, validate_discovery, ga4, make_leads_body):
     body = make_leads_body(WEEKDAY)
-    validate(discovery, "RunReportRequest", body)
+    validate_discovery(discovery, "RunReportRequest", body)
     payload = ga4.report(body)
-    validate(discovery, "RunReportResponse", payload)
+    validate_discovery(discovery, "RunReportResponse", payload)
     assert [h["name"] for h in payload["dimensionHeaders"]][1] == "customEvent:how_heard"
     assert payload["metricHeaders"] == [{"name": "keyEvents", "type": "TYPE_FLOAT"}]
     assert payload["rowCount"] == len(payload["rows"]) > 0
@@ -147,25 +100,28 @@ def test_leads_response_matches_the_discovery_schema(discovery, ga4, make_leads_
     assert "(not set)" in answers and len(answers) >= 3
 
 
-def test_error_response_matches_google_error_model(discovery, ga4, make_sessions_body):
+def test_error_response_matches_google_error_model(discovery, validate_discovery, ga4, make_sessions_body):
     body = make_sessions_body(WEEKDAY)
     body["dimensions"].append({"name": "sessionSauce"})
     response = ga4.post(body)
     assert response.status_code == 400
     error = response.json()["error"]
-    validate(discovery, "Status", error, strict=False)  # Google's JSON adds "status" to google.rpc.Status
+    # Google's JSON adds "status" to google.rpc.Status
+    validate_discovery(discovery, "Status", error, strict=False)
     assert error["code"] == 400
     assert error["status"] == "INVALID_ARGUMENT"
     assert error["message"].startswith("Field sessionSauce is not a valid dimension.")
 
 
-def test_request_without_issued_token_is_unauthenticated(discovery, ga4, make_sessions_body):
+def test_request_without_issued_token_is_unauthenticated(
+    discovery, validate_discovery, ga4, make_sessions_body
+):
     for token in ("", "ya29.not-issued-by-the-sandbox"):
         response = ga4.post(make_sessions_body(WEEKDAY), token=token)
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
         error = response.json()["error"]
-        validate(discovery, "Status", error, strict=False)
+        validate_discovery(discovery, "Status", error, strict=False)
         assert (error["code"], error["status"]) == (401, "UNAUTHENTICATED")
 
 

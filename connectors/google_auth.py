@@ -1,0 +1,92 @@
+"""Google service-account authorisation shared by the Google connectors (GA4, Search Console).
+
+A connector hands a service-account key (parsed JSON) and one OAuth scope to
+`authorized_session`; google-auth signs the JWT-bearer grant, fetches a token before the first
+call and refreshes it on a 401. Keys whose token endpoint is not Google's (the sandbox, a proxy)
+get credentials that skip google-auth's extra lookups at Google.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from google.auth.transport.requests import AuthorizedSession
+from google.oauth2 import service_account
+
+from connectors.errors import ConnectorConfigError
+
+
+class PrivateEndpointCredentials(service_account.Credentials):
+    """Service-account credentials for a token endpoint that is not Google's (the sandbox, a proxy).
+
+    Recent google-auth looks up the account's Regional Access Boundary at
+    iamcredentials.googleapis.com after each token refresh; against a non-Google token endpoint
+    that call can only fail (and would leave the machine), so it is skipped.
+    """
+
+    def _is_regional_access_boundary_lookup_required(self) -> bool:
+        return False
+
+
+def is_google_host(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host == "googleapis.com" or host.endswith(".googleapis.com")
+
+
+def read_service_account_file(
+    path: str | Path,
+    access_hint: str,
+    error: Callable[[str], ConnectorConfigError] = ConnectorConfigError,
+) -> dict:
+    """The parsed service-account key at `path`.
+
+    Args:
+        path: GOOGLE_APPLICATION_CREDENTIALS.
+        access_hint: what the account needs access to, for the error message
+            (e.g. "Restricted access to the Search Console property").
+        error: the config error class of the calling connector.
+    """
+    path = Path(path)
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise error(
+            f"GOOGLE_APPLICATION_CREDENTIALS={str(path)!r} is not a readable JSON key file; "
+            "download a service-account key (JSON) from IAM & Admin > Service accounts > Keys."
+        ) from None
+    if not isinstance(info, dict) or info.get("type") != "service_account":
+        kind = info.get("type") if isinstance(info, dict) else None
+        raise error(
+            f"GOOGLE_APPLICATION_CREDENTIALS={str(path)!r} holds credentials of type {kind!r}, not a "
+            f"service-account key; create a service account key (JSON) and give the account {access_hint}."
+        )
+    return info
+
+
+def authorized_session(
+    info: Mapping[str, Any],
+    scope: str,
+    timeout_seconds: float,
+    user_agent: str,
+    error: Callable[[str], ConnectorConfigError] = ConnectorConfigError,
+) -> AuthorizedSession:
+    """An HTTP session that authorises every request with a token for `scope`.
+
+    Raises `error` (a config error) when the key is incomplete or malformed.
+    """
+    try:
+        google = is_google_host(str(info.get("token_uri", "")))
+        factory = service_account.Credentials if google else PrivateEndpointCredentials
+        credentials = factory.from_service_account_info(dict(info), scopes=[scope])
+    except (ValueError, KeyError) as exc:
+        raise error(
+            "GOOGLE_APPLICATION_CREDENTIALS: the service-account key is incomplete or malformed "
+            f"({type(exc).__name__}); download a new JSON key for the service account."
+        ) from None
+    session = AuthorizedSession(credentials, refresh_timeout=timeout_seconds)
+    session.headers["User-Agent"] = user_agent
+    return session

@@ -1,0 +1,516 @@
+"""Google Search Console connector: Search Analytics rows and totals, one day at a time.
+
+Endpoint: `POST {base_url}/webmasters/v3/sites/{siteUrl}/searchAnalytics/query` (siteUrl
+URL-encoded; base_url https://searchconsole.googleapis.com, overridable with GSC_BASE_URL),
+authorised by a service account (OAuth 2 JWT-bearer grant through google-auth, scope
+webmasters.readonly; the same key as GA4, GOOGLE_APPLICATION_CREDENTIALS).
+
+Grain: one `QueryPage` per HTTP page, its rows parsed at once into a pyarrow RecordBatch.
+- `queries(day)`: date x query x page x device x country; clicks, impressions, ctr, position
+  (QUERIES_SCHEMA). Google leaves out anonymized (rare) queries from these rows.
+- `totals(day)`: date only (TOTALS_SCHEMA): every click of the day, anonymized queries included,
+  so totals minus the query rows is the anonymized-clicks figure.
+
+Page size: GSC_ROW_LIMIT rows per request (default and maximum 25,000). Paging: startRow +=
+rowLimit until a page comes back short (the API gives no total count). Pages are streamed:
+memory holds one page, not a day.
+
+Limits it respects: dataState "final" only (a day is final after ~2-3 days; newer days answer
+no rows, and callers re-pull 4 trailing days); 16 months of history; days without data are
+absent. Search Analytics quotas (per-site and per-user QPS/QPM, a load quota) are spent one
+request per page.
+
+Faults: every request runs inside `connectors.http.call_with_retries` (GSCConfig.retry_policy,
+default RetryPolicy.from_env()). Retried: 408/429/500/502/503/504, Google's legacy throttle form
+(403 with reason rateLimitExceeded or userRateLimitExceeded), a dropped connection, a truncated
+or malformed body, a timeout. Waits honour Retry-After, else Google's RetryInfo retryDelay, else
+capped exponential backoff. A 401 makes AuthorizedSession refresh the token and resend. After the
+last attempt (or at once for 400/403/404) an `ApiError` names source "gsc", the endpoint, the
+status and Google's message. A required field missing from the answer raises ApiError naming the
+field; a field the connector does not know is logged once (WARNING) and ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import pyarrow as pa
+import requests
+from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
+
+from connectors.errors import ConnectorConfigError
+from connectors.google_auth import authorized_session, read_service_account_file
+from connectors.http import (
+    RETRYABLE_STATUSES,
+    ApiError,
+    RetryPolicy,
+    TransientError,
+    call_with_retries,
+    json_body,
+    parse_retry_after,
+    redact,
+    send,
+)
+
+log = logging.getLogger(__name__)
+
+SOURCE = "gsc"
+SCOPE = "https://www.googleapis.com/auth/webmasters.readonly"
+MAX_ROW_LIMIT = 25_000
+
+QUERIES_SCHEMA = pa.schema(
+    [
+        pa.field("date", pa.date32()),
+        pa.field("query", pa.string()),
+        pa.field("page", pa.string()),
+        pa.field("device", pa.string()),
+        pa.field("country", pa.string()),
+        pa.field("clicks", pa.int64()),
+        pa.field("impressions", pa.int64()),
+        pa.field("ctr", pa.float64()),
+        pa.field("position", pa.float64()),
+    ]
+)
+TOTALS_SCHEMA = pa.schema(
+    [
+        pa.field("date", pa.date32()),
+        pa.field("clicks", pa.int64()),
+        pa.field("impressions", pa.int64()),
+        pa.field("ctr", pa.float64()),
+        pa.field("position", pa.float64()),
+    ]
+)
+QUERIES_DIMENSIONS = ("date", "query", "page", "device", "country")
+METRICS = ("clicks", "impressions", "ctr", "position")
+
+# What the connector knows of a response; anything else is logged once and ignored.
+_RESPONSE_FIELDS = frozenset({"rows", "responseAggregationType", "metadata"})
+_ROW_FIELDS = frozenset({"keys", *METRICS})
+# Google's legacy (apiary) throttle answers: HTTP 403 with one of these reasons.
+_THROTTLE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+
+
+class GSCConfigError(ConnectorConfigError):
+    """A Search Console setting is missing or malformed (raised before any request)."""
+
+
+@dataclass(frozen=True)
+class QueryPage:
+    """One HTTP page of a Search Analytics query, parsed."""
+
+    batch: pa.RecordBatch
+    start_row: int
+    first_incomplete_date: date | None  # only with dataState "all"
+    response_aggregation_type: str | None
+
+
+# --- configuration ---------------------------------------------------------------------------------
+
+_SITE_HELP = (
+    'Use the property exactly as Search Console lists it: a Domain property as "sc-domain:example.com" '
+    "(no scheme, no slash), or a URL-prefix property as its full URL with the trailing slash, "
+    'e.g. "https://www.example.com/".'
+)
+
+
+def _site_url(value: object) -> str:
+    text = str(value or "").strip()
+    if not text:
+        raise GSCConfigError(f"GSC_SITE_URL is not set. {_SITE_HELP}")
+    if text.lower().startswith("sc-domain:"):
+        domain = text[len("sc-domain:") :]
+        if not re.fullmatch(
+            r"(?i)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+", domain
+        ):
+            raise GSCConfigError(
+                f"GSC_SITE_URL={text!r} is not a Domain property: after sc-domain: comes a bare domain "
+                f"such as example.com. {_SITE_HELP}"
+            )
+        return "sc-domain:" + domain.lower()
+    if re.match(r"(?i)^https?://", text):
+        if not re.fullmatch(r"(?i)https?://[^/\s?#]+(/[^\s?#]*)?", text):
+            raise GSCConfigError(f"GSC_SITE_URL={text!r} is not a valid URL-prefix property. {_SITE_HELP}")
+        if not text.endswith("/"):
+            raise GSCConfigError(
+                f"GSC_SITE_URL={text!r} lacks the trailing slash: a URL-prefix property is written "
+                f"{text + '/'!r}. {_SITE_HELP}"
+            )
+        return text
+    raise GSCConfigError(f"GSC_SITE_URL={text!r} is neither a Domain nor a URL-prefix property. {_SITE_HELP}")
+
+
+def _int_setting(value: object, name: str, low: int, high: int) -> int:
+    try:
+        number = int(str(value).strip().replace("_", ""))
+    except ValueError:
+        raise GSCConfigError(f"{name}={value!r} is not a whole number; use {low}..{high}.") from None
+    if not low <= number <= high:
+        raise GSCConfigError(f"{name}={number} is out of range; use {low}..{high}.")
+    return number
+
+
+def _url(value: object, name: str, example: str) -> str:
+    text = str(value or "").strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", text):
+        raise GSCConfigError(f"{name}={text!r} is not an http(s) URL (for example {example}).")
+    return text
+
+
+@dataclass(frozen=True)
+class GSCConfig:
+    """Settings of the Search Console connector, validated on construction.
+
+    Give exactly one of `credentials_file` (a service-account JSON key) or `credentials_info`
+    (the parsed key). `token_uri` overrides the key's token endpoint (the sandbox uses it).
+    """
+
+    DEFAULT_BASE_URL: ClassVar[str] = "https://searchconsole.googleapis.com"
+
+    site_url: str
+    credentials_file: str | os.PathLike | None = None
+    credentials_info: Mapping[str, Any] | None = field(default=None, repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    token_uri: str | None = None
+    row_limit: int = MAX_ROW_LIMIT
+    timeout_seconds: float = 60.0
+    retry_policy: RetryPolicy | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise in place once
+        set_(self, "site_url", _site_url(self.site_url))
+        if self.credentials_file is not None and self.credentials_info is not None:
+            raise GSCConfigError(
+                "Give GOOGLE_APPLICATION_CREDENTIALS (credentials_file) or credentials_info, not both."
+            )
+        if self.credentials_info is not None:
+            if (
+                not isinstance(self.credentials_info, Mapping)
+                or self.credentials_info.get("type") != "service_account"
+            ):
+                raise GSCConfigError(
+                    "credentials_info must be a service-account key "
+                    '(a JSON object with "type": "service_account").'
+                )
+        else:
+            if self.credentials_file is None or not str(self.credentials_file).strip():
+                raise GSCConfigError(
+                    "GOOGLE_APPLICATION_CREDENTIALS is not set: point it to the JSON key file of a service "
+                    "account, and add the account's e-mail as a user of the Search Console property "
+                    "(Settings > Users and permissions, Restricted is enough)."
+                )
+            path = Path(self.credentials_file).expanduser()
+            if not path.is_file():
+                raise GSCConfigError(
+                    f"GOOGLE_APPLICATION_CREDENTIALS={str(path)!r} does not exist or is not a file: point it "
+                    "to the service account's JSON key file (IAM & Admin > Service accounts > Keys in "
+                    "Google Cloud)."
+                )
+            set_(self, "credentials_file", path)
+        set_(self, "base_url", _url(self.base_url, "GSC_BASE_URL", self.DEFAULT_BASE_URL))
+        if self.token_uri is not None:
+            set_(
+                self,
+                "token_uri",
+                _url(self.token_uri, "GSC_TOKEN_URI", "https://oauth2.googleapis.com/token"),
+            )
+        set_(self, "row_limit", _int_setting(self.row_limit, "GSC_ROW_LIMIT", 1, MAX_ROW_LIMIT))
+        try:
+            timeout = float(self.timeout_seconds)
+        except (TypeError, ValueError):
+            timeout = -1.0
+        if not timeout > 0:
+            raise GSCConfigError(
+                f"GSC_TIMEOUT_SECONDS={self.timeout_seconds!r} must be a positive number of seconds."
+            )
+        set_(self, "timeout_seconds", timeout)
+        if self.retry_policy is None:
+            set_(self, "retry_policy", RetryPolicy.from_env())
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> GSCConfig:
+        """Read and validate the Search Console settings from the environment (or a mapping).
+
+        Reads GSC_SITE_URL, GOOGLE_APPLICATION_CREDENTIALS, GSC_BASE_URL, GSC_TOKEN_URI,
+        GSC_ROW_LIMIT, GSC_TIMEOUT_SECONDS (and HTTP_MAX_ATTEMPTS, HTTP_MAX_RETRY_SECONDS).
+        Raises GSCConfigError naming the setting and the fix.
+        """
+        env = os.environ if environ is None else environ
+        return cls(
+            site_url=env.get("GSC_SITE_URL", ""),
+            credentials_file=env.get("GOOGLE_APPLICATION_CREDENTIALS") or None,
+            base_url=env.get("GSC_BASE_URL") or cls.DEFAULT_BASE_URL,
+            token_uri=env.get("GSC_TOKEN_URI") or None,
+            row_limit=env.get("GSC_ROW_LIMIT") or MAX_ROW_LIMIT,
+            timeout_seconds=env.get("GSC_TIMEOUT_SECONDS") or 60.0,
+            retry_policy=RetryPolicy.from_env(env),
+        )
+
+    def service_account_info(self) -> dict:
+        """The service-account key, read from the file if needed, with token_uri overridden if set."""
+        if self.credentials_info is not None:
+            info = dict(self.credentials_info)
+        else:
+            info = read_service_account_file(
+                self.credentials_file, "access to the Search Console property", GSCConfigError
+            )
+        if self.token_uri:
+            info["token_uri"] = self.token_uri
+        return info
+
+
+# --- Google's error answers ------------------------------------------------------------------------
+
+
+def _duration_seconds(text: object) -> float | None:
+    """A google.protobuf.Duration in JSON ("1.5s") as seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)s\s*", str(text or ""))
+    return float(match.group(1)) if match else None
+
+
+def google_error(response: requests.Response) -> tuple[str, str | None, set[str], float | None]:
+    """(message, status, reasons, retry delay) from Google's error body; falls back to the text."""
+    message, status, reasons, delay = None, None, set(), None
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        message, status = error.get("message"), error.get("status")
+        for item in error.get("errors") or []:
+            if isinstance(item, dict) and item.get("reason"):
+                reasons.add(str(item["reason"]))
+        for detail in error.get("details") or []:
+            if not isinstance(detail, dict):
+                continue
+            if detail.get("reason"):
+                reasons.add(str(detail["reason"]))
+            if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+                delay = _duration_seconds(detail.get("retryDelay"))
+    elif isinstance(error, str):  # OAuth style {"error": "...", "error_description": "..."}
+        message = f"{error}: {payload.get('error_description', '')}"
+    if not message:
+        text = response.text.strip()
+        message = (text[:300] + "...") if len(text) > 300 else (text or response.reason or "no message")
+    if status:
+        message = f"{status}: {message}"
+    return message, status, reasons, delay
+
+
+# --- the client ------------------------------------------------------------------------------------
+
+
+class GSCClient:
+    """A Search Console Search Analytics client for one property.
+
+    Args:
+        config: validated settings (GSCConfig).
+    """
+
+    def __init__(self, config: GSCConfig):
+        self.config = config
+        info = config.service_account_info()
+        self._token_uri = str(info.get("token_uri", ""))
+        # AuthorizedSession fetches a token before the first call and refreshes it on a 401.
+        self._session = authorized_session(
+            info, SCOPE, config.timeout_seconds, "darksocial-warehouse gsc-connector", GSCConfigError
+        )
+        site = quote(config.site_url, safe="")
+        self.endpoint = f"{config.base_url}/webmasters/v3/sites/{site}/searchAnalytics/query"
+        self._warned: set[str] = set()
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> GSCClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- requests ---
+    def _error(self, status: int | None, message: str, attempts: int = 1) -> ApiError:
+        return ApiError(SOURCE, self.endpoint, status, f"{message} (site {self.config.site_url})", attempts)
+
+    def _attempt(self, body: dict) -> dict:
+        try:
+            response = send(
+                self._session, "POST", self.endpoint, json=body, timeout=self.config.timeout_seconds
+            )
+        except RefreshError as exc:
+            reason = redact(str(exc.args[0])) if exc.args else "refused"
+            if getattr(exc, "retryable", False):  # the token endpoint itself throttled or failed
+                raise TransientError(None, f"token endpoint {self._token_uri} failed: {reason}") from None
+            raise self._error(
+                401,
+                f"could not get an access token from {self._token_uri}: {reason}. Check that the service "
+                "account key is valid and not deleted.",
+            ) from None
+        except (TransportError, GoogleAuthError, requests.RequestException) as exc:
+            raise TransientError(None, f"request failed: {type(exc).__name__}: {exc}") from None
+        if not 200 <= response.status_code < 300:
+            message, _, reasons, delay = google_error(response)
+            wait = parse_retry_after(response.headers.get("Retry-After"))
+            wait = wait if wait is not None else delay
+            if response.status_code in RETRYABLE_STATUSES or (
+                response.status_code == 403 and reasons & _THROTTLE_REASONS
+            ):
+                raise TransientError(response.status_code, message, wait)
+            raise self._error(response.status_code, message)
+        payload = json_body(response)
+        if not isinstance(payload, dict):
+            raise self._error(response.status_code, "the answer is not a JSON object")
+        return payload
+
+    def _post(self, body: dict) -> dict:
+        try:
+            return call_with_retries(
+                lambda: self._attempt(body),
+                source=SOURCE,
+                endpoint=self.endpoint,
+                policy=self.config.retry_policy,
+            )
+        except ApiError as exc:
+            if "(site " in exc.message:
+                raise
+            raise self._error(exc.status, exc.message, exc.attempts) from None
+
+    # --- paging ---
+    def pages(self, body: Mapping[str, Any], schema: pa.Schema) -> Iterator[QueryPage]:
+        """Run a Search Analytics query page by page: startRow += rowLimit until a short page.
+
+        Args:
+            body: a SearchAnalyticsQueryRequest (rowLimit/startRow default to the config's page size
+                and 0).
+            schema: the Arrow schema of the batches: one field per requested dimension, in order,
+                then clicks, impressions, ctr, position.
+        Returns:
+            An iterator of QueryPage, one per HTTP request, each parsed as soon as it arrives.
+        """
+        limit = _int_setting(body.get("rowLimit") or self.config.row_limit, "rowLimit", 1, MAX_ROW_LIMIT)
+        start = int(body.get("startRow") or 0)
+        dimensions = [str(d).lower() for d in body.get("dimensions") or []]
+        if len(schema) != len(dimensions) + len(METRICS):
+            raise ValueError(f"schema has {len(schema)} fields for {len(dimensions)} dimensions + 4 metrics")
+        page_number = 0
+        while True:
+            payload = self._post({**body, "rowLimit": limit, "startRow": start})
+            page = self._parse(payload, schema, len(dimensions), start)
+            page_number += 1
+            log.info(
+                "GSC %s: page %d at startRow %d, %d rows",
+                self.config.site_url,
+                page_number,
+                start,
+                page.batch.num_rows,
+            )
+            yield page
+            if page.batch.num_rows < limit:
+                break
+            start += limit
+
+    def _warn_once(self, what: str) -> None:
+        if what not in self._warned:
+            self._warned.add(what)
+            log.warning("GSC answer carries %s, which the connector does not know; ignored", what)
+
+    def _parse(self, payload: dict, schema: pa.Schema, n_dims: int, start: int) -> QueryPage:
+        for name in payload.keys() - _RESPONSE_FIELDS:
+            self._warn_once(f"the field {name!r}")
+        rows = payload.get("rows") or []
+        if not isinstance(rows, list):
+            raise self._error(200, "the answer's 'rows' is not a list")
+        keys: list[list] = [[] for _ in range(n_dims)]
+        metrics: dict[str, list] = {m: [] for m in METRICS}
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise self._error(200, f"row {start + i} of the answer is not an object")
+            for name in row.keys() - _ROW_FIELDS:
+                self._warn_once(f"the row field {name!r}")
+            row_keys = row.get("keys")
+            if not isinstance(row_keys, list) or len(row_keys) != n_dims:
+                raise self._error(
+                    200,
+                    f"the API response changed: row {start + i} lacks the required field 'keys' with "
+                    f"{n_dims} values (got {row_keys!r:.80})",
+                )
+            for j, value in enumerate(row_keys):
+                keys[j].append(value)
+            for m in METRICS:
+                if m not in row:
+                    raise self._error(
+                        200, f"the API response changed: row {start + i} lacks the required field {m!r}"
+                    )
+                metrics[m].append(row[m])
+        columns = [self._column(values, schema.field(j)) for j, values in enumerate(keys)]
+        columns += [self._column(metrics[m], schema.field(n_dims + k)) for k, m in enumerate(METRICS)]
+        metadata = payload.get("metadata") or {}
+        incomplete = metadata.get("firstIncompleteDate") if isinstance(metadata, dict) else None
+        return QueryPage(
+            batch=pa.RecordBatch.from_arrays(columns, schema=schema),
+            start_row=start,
+            first_incomplete_date=_date(incomplete) if incomplete else None,
+            response_aggregation_type=payload.get("responseAggregationType"),
+        )
+
+    def _column(self, values: list, f: pa.Field) -> pa.Array:
+        try:
+            if pa.types.is_date32(f.type):
+                return pa.array([_date(v) for v in values], type=f.type)
+            if pa.types.is_integer(f.type):
+                return pa.array([_whole(v) for v in values], type=f.type)
+            if pa.types.is_floating(f.type):
+                return pa.array([float(v) for v in values], type=f.type)
+            return pa.array([str(v) for v in values], type=f.type)
+        except (TypeError, ValueError) as exc:
+            raise self._error(200, f"field {f.name!r} holds a value that is not {f.type}: {exc}") from None
+
+    # --- the two streams ---
+    def _day_body(self, day: date, dimensions: tuple[str, ...]) -> dict:
+        return {
+            "startDate": day.isoformat(),
+            "endDate": day.isoformat(),
+            "dimensions": [d.upper() for d in dimensions],
+            "type": "WEB",
+            "dataState": "FINAL",
+        }
+
+    def queries(self, day: date) -> Iterator[QueryPage]:
+        """The query rows of one day: date x query x page x device x country (final data only).
+
+        Args:
+            day: the date (Pacific time, as Search Console counts days).
+        Returns:
+            QueryPage per HTTP page, batches with QUERIES_SCHEMA.
+        """
+        return self.pages(self._day_body(day, QUERIES_DIMENSIONS), QUERIES_SCHEMA)
+
+    def totals(self, day: date) -> Iterator[QueryPage]:
+        """The day's totals (dimension date only), anonymized queries included.
+
+        Args:
+            day: the date (Pacific time).
+        Returns:
+            QueryPage per HTTP page (one row at most), batches with TOTALS_SCHEMA.
+        """
+        return self.pages(self._day_body(day, ("date",)), TOTALS_SCHEMA)
+
+
+def _date(value: object) -> date:
+    return date.fromisoformat(str(value)[:10])
+
+
+def _whole(value: object) -> int:
+    number = float(value)
+    if not math.isfinite(number) or number != int(number):
+        raise ValueError(f"{value!r} is not a whole number")
+    return int(number)

@@ -1,0 +1,150 @@
+"""The Search Console assets land each day in raw_gsc.* through the sandbox's real HTTP API."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+import pytest
+
+from connectors.gsc import QUERIES_SCHEMA
+from connectors.sandbox import ensure_sandbox
+from orchestration.gsc.assets import build_gsc_assets
+from orchestration.gsc.resources import GSCResource
+from orchestration.jobs import range_tags
+from orchestration.partitions import NIGHTLY_TAG, daily_partitions
+from orchestration.warehouse import DuckDBWarehouse
+
+# Search Console serves final data up to yesterday - 2: this day is final.
+DAY = (date.today() - timedelta(days=4)).isoformat()
+
+
+@pytest.fixture
+def setup(tmp_path, settings_for):
+    settings = settings_for(tmp_path, days=10)
+    queries, totals = build_gsc_assets(daily_partitions(settings))
+    resources = {
+        "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
+        # A small page forces several pages per day.
+        "gsc": GSCResource(row_limit=300),
+    }
+    yield settings, queries, totals, resources
+    ensure_sandbox().clear_faults()
+
+
+def _rows(path, sql):
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def _expected_rows(day: str) -> int:
+    with GSCResource(row_limit=300).client() as client:
+        pages = list(client.queries(date.fromisoformat(day)))
+    assert len(pages) > 1, "the small brand should need several 300-row pages per day"
+    return pa.Table.from_batches([p.batch for p in pages], schema=QUERIES_SCHEMA).num_rows
+
+
+def test_partition_lands_every_row_of_the_day_with_load_metadata(setup):
+    settings, queries, totals, resources = setup
+    result = dg.materialize([queries, totals], partition_key=DAY, resources=resources)
+    assert result.success
+    (count, days, run_ids, site, loaded) = _rows(
+        settings.warehouse_path,
+        "select count(*), count(distinct date), count(distinct _run_id), any_value(_site_url), "
+        "count(_loaded_at) from raw_gsc.queries_daily",
+    )[0]
+    assert count == _expected_rows(DAY)
+    assert days == 1 and run_ids == 1 and loaded == count
+    assert site == "sc-domain:northwind-analytics.com"
+    materialization = result.asset_materializations_for_node(queries.op.name)[0]
+    assert materialization.metadata["rows"].value == count
+    (total_clicks, query_clicks) = _rows(
+        settings.warehouse_path,
+        "select (select clicks from raw_gsc.totals_daily), (select sum(clicks) from raw_gsc.queries_daily)",
+    )[0]
+    assert total_clicks > query_clicks > 0  # the anonymized clicks
+
+
+def test_rerunning_a_partition_replaces_the_day_without_duplicates(setup):
+    settings, queries, _, resources = setup
+    first = dg.materialize([queries], partition_key=DAY, resources=resources)
+    sql = "select * exclude (_loaded_at, _run_id) from raw_gsc.queries_daily order by all"
+    before = _rows(settings.warehouse_path, sql)
+    second = dg.materialize([queries], partition_key=DAY, resources=resources)
+    assert _rows(settings.warehouse_path, sql) == before and len(before) > 0
+    dupes = _rows(
+        settings.warehouse_path,
+        "select count(*) from (select date, query, page, device, country, count(*) n "
+        "from raw_gsc.queries_daily group by all having n > 1)",
+    )[0][0]
+    assert dupes == 0
+    run_ids = _rows(settings.warehouse_path, "select distinct _run_id from raw_gsc.queries_daily")
+    assert run_ids == [(second.run_id,)] and second.run_id != first.run_id
+
+
+def test_a_failed_load_keeps_the_day_already_loaded(setup):
+    settings, queries, _, resources = setup
+    assert dg.materialize([queries], partition_key=DAY, resources=resources).success
+    sql = "select count(*), sum(clicks) from raw_gsc.queries_daily"
+    good = _rows(settings.warehouse_path, sql)[0]
+    # The second page of the re-run fails for good: nothing of the half-fetched day may replace the rows.
+    ensure_sandbox().inject_fault("searchAnalytics", 400, times=1, after=1)
+    result = dg.materialize([queries], partition_key=DAY, resources=resources, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = str(failure.event_specific_data.error)
+    assert "gsc" in message and "400" in message
+    assert _rows(settings.warehouse_path, sql)[0] == good
+
+
+def test_a_missing_field_fails_the_partition_naming_it_and_keeps_the_day(setup):
+    settings, _, totals, resources = setup
+    assert dg.materialize([totals], partition_key=DAY, resources=resources).success
+    good = _rows(settings.warehouse_path, "select * exclude (_loaded_at, _run_id) from raw_gsc.totals_daily")
+
+    def drop_impressions(body):
+        return {**body, "rows": [{k: v for k, v in r.items() if k != "impressions"} for r in body["rows"]]}
+
+    ensure_sandbox().inject_fault(
+        "searchAnalytics", 200, times=1, kind="transform", transform=drop_impressions
+    )
+    result = dg.materialize([totals], partition_key=DAY, resources=resources, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "'impressions'" in str(failure.event_specific_data.error)
+    after = _rows(settings.warehouse_path, "select * exclude (_loaded_at, _run_id) from raw_gsc.totals_daily")
+    assert after == good
+
+
+def test_a_range_run_loads_each_day_once_and_days_not_final_stay_empty(setup):
+    settings, queries, totals, resources = setup
+    partitions = daily_partitions(settings).get_partition_keys()
+    job = dg.Definitions(
+        assets=[queries, totals], jobs=[dg.define_asset_job("load")], resources=resources
+    ).resolve_job_def("load")
+    result = job.execute_in_process(tags=range_tags(partitions[-5], partitions[-1]))
+    assert result.success
+    loaded = _rows(settings.warehouse_path, "select date::varchar from raw_gsc.totals_daily order by 1")
+    # Yesterday and the day before are not final yet: Search Console answers no rows for them.
+    assert [d for (d,) in loaded] == partitions[-5:-2]
+    per_day = _rows(
+        settings.warehouse_path, "select count(distinct date), count(*) from raw_gsc.queries_daily"
+    )[0]
+    assert per_day[0] == 3 and per_day[1] > 0
+
+
+def test_a_nightly_run_reloads_only_the_days_search_console_revises(setup):
+    settings, _, totals, resources = setup
+    partitions = daily_partitions(settings).get_partition_keys()
+    job = dg.Definitions(
+        assets=[totals], jobs=[dg.define_asset_job("load")], resources=resources
+    ).resolve_job_def("load")
+    before = len(ensure_sandbox().requests_to("searchAnalytics"))
+    result = job.execute_in_process(tags={**range_tags(partitions[-8], partitions[-1]), NIGHTLY_TAG: "true"})
+    assert result.success
+    # Yesterday and the 4 days before: one request each (the totals fit one page).
+    assert len(ensure_sandbox().requests_to("searchAnalytics")) - before == 5
+    days = _rows(settings.warehouse_path, "select date::varchar from raw_gsc.totals_daily order by 1")
+    assert [d for (d,) in days] == partitions[-5:-2]
