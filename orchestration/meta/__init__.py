@@ -1,0 +1,1 @@
+"""Meta Marketing API ingestion: ad insights per day and ad, pixel events per hour."""
