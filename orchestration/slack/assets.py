@@ -1,0 +1,170 @@
+"""Slack assets: daily ["slack","messages"] and whole-table ["slack","channels"], ["slack","users"].
+
+Source: the Web API (or the sandbox) by default; a workspace export when SLACK_EXPORT_PATH is set
+(the messages asset then loads the run's days from the zip).
+
+messages: a day's rows are the channels' messages of that UTC day plus every reply to them (`date`
+= the parent's day), swapped into raw_slack.messages in one transaction per day. Threads keep
+growing: the nightly run re-pulls the last SLACK_TRAILING_DAYS days, and before that asks Slack
+which parents of the SLACK_RESCAN_DAYS days before have a latest_reply newer than the one loaded;
+those parents' days are re-pulled too.
+"""
+
+import warnings
+from datetime import date, datetime, timedelta, timezone
+
+import dagster as dg
+import pyarrow as pa
+
+from connectors.slack import CHANNELS_SCHEMA, MESSAGES_SCHEMA, USERS_SCHEMA
+from orchestration.partitions import days_in
+from orchestration.slack.resources import SlackResource
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days
+
+SLACK_TRAILING_DAYS = 7
+SLACK_RESCAN_DAYS = 30
+METADATA_FIELDS = [
+    pa.field("_source", pa.string()),
+    pa.field("_loaded_at", pa.timestamp("us")),
+    pa.field("_run_id", pa.string()),
+]
+
+
+def _stamp(table: pa.Table, source: str, run_id: str) -> pa.Table:
+    n = table.num_rows
+    loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    table = table.append_column(METADATA_FIELDS[0], pa.array([source] * n, pa.string()))
+    table = table.append_column(METADATA_FIELDS[1], pa.array([loaded_at] * n, pa.timestamp("us")))
+    return table.append_column(METADATA_FIELDS[2], pa.array([run_id] * n, pa.string()))
+
+
+def replace_table(conn, table_name: str, rows: pa.Table) -> int:
+    """Replace all of `table_name` by `rows` in one transaction."""
+    schema = table_name.split(".")[0]
+    conn.register("incoming_rows", rows)
+    try:
+        conn.execute(f"create schema if not exists {schema}")
+        conn.execute("begin transaction")
+        try:
+            conn.execute(f"create or replace table {table_name} as select * from incoming_rows")
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
+    finally:
+        conn.unregister("incoming_rows")
+    return rows.num_rows
+
+
+def _known_threads(conn, first: date, last: date) -> dict[str, str | None]:
+    try:
+        rows = conn.execute(
+            "select thread_ts, max(latest_reply) from raw_slack.messages "
+            "where date between ? and ? and ts = thread_ts group by thread_ts",
+            [first, last],
+        ).fetchall()
+    except Exception:  # the table does not exist yet
+        return {}
+    return dict(rows)
+
+
+def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
+    common = dict(group_name="ingest_slack", pool=WAREHOUSE_POOL, kinds={"python", "duckdb"})
+
+    @dg.asset(
+        key=["slack", "channels"],
+        description="Slack channels (public and private the bot is in; conversations.list or the export's "
+        "channels.json/groups.json). Replaced whole in raw_slack.channels.",
+        **common,
+    )
+    def channels(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, slack: SlackResource):
+        source = slack.source
+        reader = slack.export() if source == "export" else slack.client()
+        with reader:
+            table = pa.Table.from_batches(list(reader.channels()), schema=CHANNELS_SCHEMA)
+        with warehouse.connect() as conn:
+            n = replace_table(conn, "raw_slack.channels", _stamp(table, source, context.run.run_id))
+        context.log.info(f"raw_slack.channels: {n} channels from {source}")
+        return dg.MaterializeResult(metadata={"rows": n, "source": source, "table": "raw_slack.channels"})
+
+    @dg.asset(
+        key=["slack", "users"],
+        description="Slack users (users.list or the export's users.json), e-mail and its domain included "
+        "for staging. Replaced whole in raw_slack.users.",
+        **common,
+    )
+    def users(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, slack: SlackResource):
+        source = slack.source
+        reader = slack.export() if source == "export" else slack.client()
+        with reader:
+            table = pa.Table.from_batches(list(reader.users()), schema=USERS_SCHEMA)
+        with warehouse.connect() as conn:
+            n = replace_table(conn, "raw_slack.users", _stamp(table, source, context.run.run_id))
+        context.log.info(f"raw_slack.users: {n} users from {source}")
+        return dg.MaterializeResult(metadata={"rows": n, "source": source, "table": "raw_slack.users"})
+
+    @dg.asset(
+        key=["slack", "messages"],
+        description="Slack messages of each UTC day with every reply to them (conversations.history + "
+        "conversations.replies, or the export's per-day files); date = the thread parent's day. "
+        "Lands in raw_slack.messages, grain channel_id + ts.",
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        **common,
+    )
+    def messages(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, slack: SlackResource):
+        source = slack.source
+        days = days_in(context, trailing_days=SLACK_TRAILING_DAYS)
+        run_id = context.run.run_id
+        total, rescanned = 0, []
+        with warehouse.connect() as conn:
+            if source == "export":
+                with slack.export() as export:
+                    batches = list(export.messages(days[0], days[-1]))
+                table = pa.Table.from_batches(batches, schema=MESSAGES_SCHEMA)
+                total = replace_days(conn, "raw_slack.messages", days, _stamp(table, source, run_id))
+            else:
+                with slack.client() as client:
+                    channel_ids = client.channel_ids()
+                    first = days[0] - timedelta(days=SLACK_RESCAN_DAYS)
+                    known = _known_threads(conn, first, days[0] - timedelta(days=1))
+                    if known:
+                        stale = client.parents_to_rescan(
+                            channel_ids, first, days[0] - timedelta(days=1), known
+                        )
+                        rescanned = sorted(
+                            {r.day for r in stale if r.day in known_days(conn, first, days[0])}
+                        )
+                    todo = sorted(set(days) | set(rescanned))
+                    for i, day in enumerate(todo, start=1):
+                        table = pa.Table.from_batches(
+                            list(client.messages(day, channel_ids)), schema=MESSAGES_SCHEMA
+                        )
+                        total += replace_days(
+                            conn, "raw_slack.messages", [day], _stamp(table, source, run_id)
+                        )
+                        if i % 10 == 0 or i == len(todo):
+                            context.log.info(
+                                f"raw_slack.messages: {i}/{len(todo)} days loaded, {total:,} rows so far"
+                            )
+        return dg.MaterializeResult(
+            metadata={
+                "days": len(days),
+                "first_day": days[0].isoformat(),
+                "last_day": days[-1].isoformat(),
+                "rescanned_days": len(rescanned),
+                "rows": total,
+                "source": source,
+                "table": "raw_slack.messages",
+            }
+        )
+
+    return [channels, users, messages]
+
+
+def known_days(conn, first: date, before: date) -> set[date]:
+    rows = conn.execute(
+        "select distinct date from raw_slack.messages where date >= ? and date < ?", [first, before]
+    ).fetchall()
+    return {r[0] for r in rows}
