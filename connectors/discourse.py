@@ -1,0 +1,754 @@
+"""Discourse API connector: categories, topics, posts, likes and users of one forum.
+
+Base URL: DISCOURSE_URL, the forum's own address (https://forum.example.com, or a subfolder
+install such as https://example.com/forum). Every request sends the headers `Api-Key`
+(DISCOURSE_API_KEY, an admin key for the users list) and `Api-Username` (DISCOURSE_API_USERNAME,
+default "system"); the key never travels in a URL.
+
+Endpoints and paging (one `pages()` loop owns all three styles):
+- `/categories.json?include_subcategories=true`: one answer; subcategories flattened with their
+  parent's id.
+- `/latest.json?order=activity&per_page=100&page=N`: topic summaries, newest activity first; the next page is
+  the query of `topic_list.more_topics_url`, present only while more pages exist.
+- `/t/{id}.json`: the topic and the first posts of `post_stream.posts`; `post_stream.stream` lists
+  every post id, and the ids the first answer leaves out are fetched in chunks of 20 from
+  `/t/{id}/posts.json?post_ids[]=...`.
+- `/post_action_users.json?id={post_id}&post_action_type_id=2`: who liked a post (page=N while a
+  page is full), asked only for posts whose `actions_summary` shows a like, at most
+  `max_like_lookups` per client.
+- `/admin/users/list/active.json?page=N&show_emails=true`: until an empty page.
+
+Day partition (UTC): `activity(days)` pages /latest by activity until a page ends before the first
+day, keeps topics created on or before the last day and bumped on or after the first, fetches each
+once and sorts its posts into the day they were created. A topic's row belongs to the day it was
+created; likes belong to their post's day (re-pull trailing days to catch late replies and likes).
+
+Failures: 429 (Retry-After, JSON `extras.wait_seconds`, or text/plain from the global limiter),
+5xx, dropped connections and cut bodies are retried by `connectors.http.call_with_retries`; other
+errors (`{"errors": [...], "error_type": ...}`) fail at once with `ApiError`. A field the parser
+needs that is missing raises `DiscourseSchemaError` naming it; an unknown field is logged once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+import pyarrow as pa
+import requests
+
+from connectors.errors import ConnectorConfigError, ConnectorError
+from connectors.http import (
+    ApiError,
+    RetryPolicy,
+    TransientError,
+    call_with_retries,
+    json_body,
+    parse_retry_after,
+    raise_for_transient_status,
+    redact,
+    send,
+)
+
+log = logging.getLogger(__name__)
+
+SOURCE = "discourse"
+LIKE = 2  # post_action_type_id of a like
+POST_IDS_PER_REQUEST = 20  # Discourse's chunk_size
+LIKERS_PER_PAGE = 200
+LATEST_PER_PAGE = 100  # /latest.json's per_page maximum
+
+CATEGORIES_SCHEMA = pa.schema(
+    [
+        pa.field("category_id", pa.int64()),
+        pa.field("name", pa.string()),
+        pa.field("slug", pa.string()),
+        pa.field("parent_category_id", pa.int64()),
+        pa.field("read_restricted", pa.bool_()),
+    ]
+)
+TOPICS_SCHEMA = pa.schema(
+    [
+        pa.field("date", pa.date32()),
+        pa.field("topic_id", pa.int64()),
+        pa.field("category_id", pa.int64()),
+        pa.field("title", pa.string()),
+        pa.field("created_at", pa.timestamp("us", tz="UTC")),
+        pa.field("last_posted_at", pa.timestamp("us", tz="UTC")),
+        pa.field("posts_count", pa.int64()),
+        pa.field("reply_count", pa.int64()),
+        pa.field("like_count", pa.int64()),
+        pa.field("views", pa.int64()),
+        pa.field("user_id", pa.int64()),
+        pa.field("archetype", pa.string()),
+        pa.field("closed", pa.bool_()),
+        pa.field("archived", pa.bool_()),
+    ]
+)
+POSTS_SCHEMA = pa.schema(
+    [
+        pa.field("date", pa.date32()),
+        pa.field("post_id", pa.int64()),
+        pa.field("topic_id", pa.int64()),
+        pa.field("post_number", pa.int64()),
+        pa.field("reply_to_post_number", pa.int64()),
+        pa.field("user_id", pa.int64()),
+        pa.field("username", pa.string()),
+        pa.field("created_at", pa.timestamp("us", tz="UTC")),
+        pa.field("updated_at", pa.timestamp("us", tz="UTC")),
+        pa.field("cooked", pa.string()),
+        pa.field("raw", pa.string()),
+        pa.field("like_count", pa.int64()),
+        pa.field("reads", pa.int64()),
+        pa.field("post_type", pa.int64()),  # 1 regular, 2 moderator_action, 3 small_action, 4 whisper
+        pa.field("action_code", pa.string()),
+        pa.field("hidden", pa.bool_()),
+        pa.field("deleted_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+USERS_SCHEMA = pa.schema(
+    [
+        pa.field("user_id", pa.int64()),
+        pa.field("username", pa.string()),
+        pa.field("name", pa.string()),
+        pa.field("email", pa.string()),
+        pa.field("email_domain", pa.string()),
+        pa.field("admin", pa.bool_()),
+        pa.field("moderator", pa.bool_()),
+        pa.field("trust_level", pa.int64()),
+        pa.field("created_at", pa.timestamp("us", tz="UTC")),
+        pa.field("last_seen_at", pa.timestamp("us", tz="UTC")),
+        pa.field("staged", pa.bool_()),
+    ]
+)
+POST_LIKES_SCHEMA = pa.schema(
+    [
+        pa.field("date", pa.date32()),  # the liked post's day
+        pa.field("post_id", pa.int64()),
+        pa.field("user_id", pa.int64()),
+        pa.field("created_at", pa.timestamp("us", tz="UTC")),  # only when the forum sends it
+    ]
+)
+
+# Fields the parser needs (a missing one fails the load, naming it) and every field the published
+# contract knows (anything else is logged once as new).
+_NEEDS = {
+    "category": ("id", "name", "slug"),
+    "latest topic": ("id", "created_at", "bumped_at"),
+    "topic": (
+        "id", "title", "category_id", "created_at", "posts_count", "reply_count", "like_count",
+        "views", "user_id", "archetype", "closed", "archived", "post_stream",
+    ),
+    "post": ("id", "topic_id", "post_number", "user_id", "username", "created_at", "cooked", "post_type"),
+    "user": ("id", "username", "created_at"),
+    "liker": ("id",),
+}  # fmt: skip
+_KNOWN = {
+    "category": set(
+        "can_edit color default_list_filter default_top_period default_view description "
+        "description_excerpt description_text emoji has_children icon id is_uncategorized "
+        "minimum_required_tags name navigate_to_first_post_after_read notification_level "
+        "num_featured_topics permission position post_count read_restricted show_subcategory_list slug "
+        "sort_ascending sort_order style_type subcategory_count subcategory_ids subcategory_list "
+        "subcategory_list_style text_color topic_count topic_template topic_title_placeholder topic_url "
+        "topics_all_time topics_day topics_month topics_week topics_year uploaded_background "
+        "uploaded_background_dark uploaded_logo uploaded_logo_dark parent_category_id".split()
+    ),
+    "latest topic": set(
+        "archetype archived bookmarked bumped bumped_at category_id closed created_at fancy_title "
+        "featured_link has_summary highest_post_number id image_url last_posted_at last_poster_username "
+        "last_read_post_number like_count liked notification_level op_like_count pinned pinned_globally "
+        "posters posts_count reply_count slug title unpinned unread_posts unseen views visible tags "
+        "tags_descriptions excerpt".split()
+    ),
+    "topic": set(
+        "post_stream timeline_lookup suggested_topics tags tags_descriptions id title fancy_title "
+        "posts_count created_at views reply_count like_count last_posted_at visible closed archived "
+        "has_summary archetype slug category_id word_count deleted_at user_id featured_link "
+        "pinned_globally pinned_at pinned_until image_url slow_mode_seconds draft draft_key "
+        "draft_sequence unpinned pinned current_post_number highest_post_number deleted_by has_deleted "
+        "actions_summary chunk_size bookmarked bookmarks topic_timer message_bus_last_id "
+        "participant_count show_read_indicator thumbnails slow_mode_enabled_until details".split()
+    ),
+    "post": set(
+        "actions_summary admin avatar_template bookmarked can_delete can_edit can_recover "
+        "can_see_hidden_post can_view_edit_history can_wiki cooked created_at deleted_at display_username "
+        "edit_reason flair_bg_color flair_color flair_name flair_url hidden id incoming_link_count "
+        "link_counts moderator name post_number post_type primary_group_name quote_count read "
+        "readers_count reads reply_count reply_to_post_number reviewable_id reviewable_score_count "
+        "reviewable_score_pending_count score staff topic_id topic_slug trust_level updated_at "
+        "user_deleted user_id user_title username version wiki yours raw action_code like_count "
+        "flair_group_id".split()
+    ),
+    "user": set(
+        "active admin avatar_template created_at created_at_age days_visited email id last_emailed_age "
+        "last_emailed_at last_seen_age last_seen_at manual_locked_trust_level moderator name post_count "
+        "posts_read_count secondary_emails staged time_read title topics_entered trust_level "
+        "username".split()
+    ),
+    "liker": set("id username name avatar_template post_url username_lower unknown created_at".split()),
+}
+
+
+class DiscourseConfigError(ConnectorConfigError):
+    """A Discourse setting is missing or malformed (raised before any request)."""
+
+
+class DiscourseSchemaError(ConnectorError):
+    """An answer lacks a field the connector needs (renamed or removed upstream)."""
+
+
+# --- configuration ---------------------------------------------------------------------------------
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _forum_url(value: object) -> str:
+    text = str(value or "").strip().rstrip("/")
+    example = "for example DISCOURSE_URL=https://forum.example.com (the address you open in a browser)"
+    if not text:
+        raise DiscourseConfigError(
+            f"DISCOURSE_URL is not set: set it to your forum's https address, {example}."
+        )
+    parts = urlsplit(text)
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        raise DiscourseConfigError(
+            f"DISCOURSE_URL={text!r} is not a URL: use the forum's https address, {example}."
+        )
+    if parts.scheme == "http" and host not in _LOOPBACK:
+        raise DiscourseConfigError(
+            f"DISCOURSE_URL={text!r} uses http: Discourse sends the API key with every request, so use "
+            f"https ({example})."
+        )
+    if parts.query or parts.fragment or parts.path.endswith(".json") or "/admin" in parts.path:
+        raise DiscourseConfigError(
+            f"DISCOURSE_URL={text!r} points at a page, not the forum: give the forum's root only "
+            f"(scheme and host, plus the subfolder if the forum lives in one), {example}."
+        )
+    return text
+
+
+def _positive(value: object, name: str, kind: type = float) -> Any:
+    try:
+        number = kind(str(value).strip())
+    except ValueError:
+        number = -1
+    if not number > 0:
+        raise DiscourseConfigError(f"{name}={value!r} must be a positive number.")
+    return number
+
+
+@dataclass(frozen=True)
+class DiscourseConfig:
+    """Settings of the Discourse connector, validated on construction.
+
+    Args:
+        url: the forum's root (DISCOURSE_URL).
+        api_key: an API key (DISCOURSE_API_KEY); admin scope for the users list. Never shown.
+        api_username: the user the key acts as (DISCOURSE_API_USERNAME, default "system").
+        include_subcategories: list subcategories with categories.
+        max_like_lookups: at most this many `/post_action_users.json` calls per client.
+        timeout_seconds: per request (DISCOURSE_TIMEOUT_SECONDS).
+        retry: the retry policy (HTTP_MAX_ATTEMPTS, HTTP_MAX_RETRY_SECONDS).
+    """
+
+    DEFAULT_USERNAME: ClassVar[str] = "system"
+
+    url: str
+    api_key: str = field(repr=False)
+    api_username: str = DEFAULT_USERNAME
+    include_subcategories: bool = True
+    max_like_lookups: int = 20_000
+    timeout_seconds: float = 60.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "url", _forum_url(self.url))
+        key = str(self.api_key or "").strip()
+        if not key:
+            raise DiscourseConfigError(
+                "DISCOURSE_API_KEY is not set: create a key in your forum's Admin > API > New API Key "
+                "(user level 'All users' or an admin, scope: global or read), and set it here."
+            )
+        if any(c.isspace() for c in key):
+            raise DiscourseConfigError(
+                "DISCOURSE_API_KEY holds whitespace: paste the key alone, without quotes or line breaks."
+            )
+        set_(self, "api_key", key)
+        username = str(self.api_username or "").strip()
+        if not username or any(c.isspace() for c in username):
+            raise DiscourseConfigError(
+                f"DISCOURSE_API_USERNAME={self.api_username!r} is not a username: use the user the key acts "
+                "as, usually 'system'."
+            )
+        set_(self, "api_username", username)
+        set_(self, "max_like_lookups", _positive(self.max_like_lookups, "DISCOURSE_MAX_LIKE_LOOKUPS", int))
+        set_(self, "timeout_seconds", _positive(self.timeout_seconds, "DISCOURSE_TIMEOUT_SECONDS"))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DiscourseConfig:
+        """DISCOURSE_URL, DISCOURSE_API_KEY, DISCOURSE_API_USERNAME, DISCOURSE_MAX_LIKE_LOOKUPS,
+        DISCOURSE_TIMEOUT_SECONDS and the shared HTTP_MAX_ATTEMPTS / HTTP_MAX_RETRY_SECONDS."""
+        env = os.environ if environ is None else environ
+        return cls(
+            url=env.get("DISCOURSE_URL", ""),
+            api_key=env.get("DISCOURSE_API_KEY", ""),
+            api_username=env.get("DISCOURSE_API_USERNAME") or cls.DEFAULT_USERNAME,
+            max_like_lookups=env.get("DISCOURSE_MAX_LIKE_LOOKUPS") or 20_000,
+            timeout_seconds=env.get("DISCOURSE_TIMEOUT_SECONDS") or 60.0,
+            retry=RetryPolicy.from_env(env),
+        )
+
+
+# --- parsing helpers -------------------------------------------------------------------------------
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A Discourse timestamp ("2025-07-03T10:12:45.123Z") as an aware UTC datetime."""
+    if value in (None, ""):
+        return None
+    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def _int_or_none(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    return int(value)
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """[start, end) of a UTC day."""
+    start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return start, start + timedelta(days=1)
+
+
+@dataclass
+class DayActivity:
+    """What `activity` found for one UTC day: Arrow tables with TOPICS/POSTS/POST_LIKES_SCHEMA."""
+
+    day: date
+    topics: pa.Table
+    posts: pa.Table
+    post_likes: pa.Table
+
+
+# --- the client ------------------------------------------------------------------------------------
+
+
+class DiscourseClient:
+    """A client of one Discourse forum.
+
+    Args:
+        config: validated settings (DiscourseConfig).
+        sleep: how retries wait (tests may pass a fake).
+    """
+
+    def __init__(self, config: DiscourseConfig, sleep: Callable[[float], None] | None = None):
+        self.config = config
+        self._sleep = sleep
+        self._session = requests.Session()
+        self._session.headers.update(
+            {
+                "Api-Key": config.api_key,
+                "Api-Username": config.api_username,
+                "Accept": "application/json",
+                "User-Agent": "darksocial-warehouse discourse-connector",
+            }
+        )
+        self._warned: set[tuple[str, str]] = set()
+        self.like_lookups = 0
+        self.like_lookups_skipped = 0
+        self.requests = 0
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> DiscourseClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- one request ---
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET `path` (relative to the forum root) with retries; the parsed JSON answer."""
+        url = self.config.url + path
+        endpoint = path
+
+        def attempt() -> Any:
+            self.requests += 1
+            response = send(self._session, "GET", url, timeout=self.config.timeout_seconds, params=params)
+            status = response.status_code
+            if 200 <= status < 300:
+                return json_body(response)
+            message, error_type, wait = _error_details(response)
+            if status == 429:
+                raise TransientError(429, message, wait)
+            raise_for_transient_status(response, message)
+            if status in (401, 403) and error_type in (None, "invalid_access", "not_logged_in"):
+                message += (
+                    " (check DISCOURSE_API_KEY and DISCOURSE_API_USERNAME: the key must exist, not be "
+                    "revoked, and act as a user allowed to read this; the users list needs an admin key)"
+                )
+            raise ApiError(SOURCE, endpoint, status, message)
+
+        kwargs = {"sleep": self._sleep} if self._sleep is not None else {}
+        return call_with_retries(
+            attempt, source=SOURCE, endpoint=endpoint, policy=self.config.retry, **kwargs
+        )
+
+    # --- the one paging loop ---
+    def pages(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None,
+        next_params: Callable[[Any, dict[str, Any]], dict[str, Any] | None],
+    ) -> Iterator[Any]:
+        """Answers of `path`, page after page: `next_params(answer, params)` gives the next page's
+        query (None at the end). Each answer is yielded as soon as it arrives."""
+        current: dict[str, Any] | None = dict(params or {})
+        number = 0
+        while current is not None:
+            answer = self.get(path, current)
+            number += 1
+            yield answer
+            following = next_params(answer, current)
+            if following is not None and following == current:
+                raise ApiError(SOURCE, path, 200, f"paging does not advance past {current!r}")
+            current = following
+        log.debug("discourse: %s paged through %d answers", path, number)
+
+    # --- schema checks ---
+    def _check(self, kind: str, obj: Any, where: str) -> dict:
+        if not isinstance(obj, dict):
+            raise DiscourseSchemaError(
+                f"discourse: {where}: expected a JSON object for a {kind}, got {type(obj).__name__}"
+            )
+        for name in _NEEDS[kind]:
+            if name not in obj:
+                ident = obj.get("id", "?")
+                raise DiscourseSchemaError(
+                    f"discourse: {where}: {kind} {ident} has no field {name!r} (renamed or removed in this "
+                    f"Discourse version?); the load stops so that no partial day replaces good data."
+                )
+        for name in obj.keys() - _KNOWN[kind]:
+            if (kind, name) not in self._warned:
+                self._warned.add((kind, name))
+                log.warning("discourse: %s: new field %r in a %s, ignored", where, name, kind)
+        return obj
+
+    def _field(self, answer: Any, path: tuple[str, ...], where: str) -> Any:
+        value = answer
+        for i, name in enumerate(path):
+            if not isinstance(value, dict) or name not in value:
+                dotted = ".".join(path[: i + 1])
+                raise DiscourseSchemaError(
+                    f"discourse: {where}: the answer has no field {dotted!r} (renamed or removed in this "
+                    "Discourse version?)"
+                )
+            value = value[name]
+        return value
+
+    # --- categories ---
+    def categories(self) -> pa.Table:
+        """Every category (and subcategory, with its parent's id): CATEGORIES_SCHEMA."""
+        params = {"include_subcategories": "true"} if self.config.include_subcategories else {}
+        answer = self.get("/categories.json", params)
+        rows: dict[int, dict] = {}
+
+        def add(category: Any, parent: int | None) -> None:
+            category = self._check("category", category, "/categories.json")
+            rows[int(category["id"])] = {
+                "category_id": int(category["id"]),
+                "name": category["name"],
+                "slug": category["slug"],
+                "parent_category_id": _int_or_none(category.get("parent_category_id")) or parent,
+                "read_restricted": bool(category.get("read_restricted", False)),
+            }
+            for child in category.get("subcategory_list") or []:
+                add(child, int(category["id"]))
+
+        for category in self._field(answer, ("category_list", "categories"), "/categories.json"):
+            add(category, None)
+        return pa.Table.from_pylist(list(rows.values()), schema=CATEGORIES_SCHEMA)
+
+    # --- topics ---
+    def latest_pages(self, order: str = "activity") -> Iterator[list[dict]]:
+        """Topic summaries of /latest.json, a list per page, following `more_topics_url`."""
+
+        def next_params(answer: Any, params: dict) -> dict | None:
+            more = (answer.get("topic_list") or {}).get("more_topics_url")
+            if not more:
+                return None
+            query = {k: v[-1] for k, v in parse_qs(urlsplit(more).query).items()}
+            if "page" not in query:
+                raise ApiError(SOURCE, "/latest.json", 200, f"more_topics_url has no page: {more!r}")
+            return {**params, **query, "order": order, "per_page": LATEST_PER_PAGE}
+
+        for answer in self.pages("/latest.json", {"order": order, "per_page": LATEST_PER_PAGE}, next_params):
+            topics = self._field(answer, ("topic_list", "topics"), "/latest.json")
+            yield [self._check("latest topic", t, "/latest.json") for t in topics]
+
+    def topics_active(self, first: date, last: date) -> list[dict]:
+        """Summaries of topics with activity in [first, last]: created on or before `last` and
+        bumped on or after `first` (newest activity first, paging stops once a page ends older)."""
+        start, _ = day_bounds(first)
+        _, end = day_bounds(last)
+        found: dict[int, dict] = {}
+        for page in self.latest_pages("activity"):
+            for topic in page:
+                created, bumped = parse_time(topic["created_at"]), parse_time(topic["bumped_at"])
+                if created < end and bumped >= start:
+                    found.setdefault(int(topic["id"]), topic)
+            # Pinned topics lead page 0 whatever their age: judge a page by its last topic.
+            if page and parse_time(page[-1]["bumped_at"]) < start:
+                break
+        return list(found.values())
+
+    def topic(self, topic_id: int) -> tuple[dict, Iterator[list[dict]]]:
+        """The topic of /t/{id}.json and an iterator of its posts: the first page, then the ids of
+        `post_stream.stream` the first page left out, POST_IDS_PER_REQUEST at a time."""
+        where = f"/t/{topic_id}.json"
+        answer = self._check("topic", self.get(where), where)
+        first = [self._check("post", p, where) for p in self._field(answer, ("post_stream", "posts"), where)]
+        stream = [int(i) for i in self._field(answer, ("post_stream", "stream"), where)]
+
+        def posts() -> Iterator[list[dict]]:
+            yield first
+            seen = {int(p["id"]) for p in first}
+            missing = [i for i in stream if i not in seen]
+            path = f"/t/{topic_id}/posts.json"
+            for n in range(0, len(missing), POST_IDS_PER_REQUEST):
+                chunk = missing[n : n + POST_IDS_PER_REQUEST]
+                page = self.get(path, {"post_ids[]": chunk})
+                got = [
+                    self._check("post", p, path) for p in self._field(page, ("post_stream", "posts"), path)
+                ]
+                yield got
+
+        return answer, posts()
+
+    # --- likes ---
+    def post_likers(self, post_id: int) -> list[dict]:
+        """Who liked a post (/post_action_users.json), all pages."""
+        path = "/post_action_users.json"
+
+        def next_params(answer: Any, params: dict) -> dict | None:
+            users = answer.get("post_action_users") or []
+            return (
+                {**params, "page": int(params.get("page", 0)) + 1} if len(users) >= LIKERS_PER_PAGE else None
+            )
+
+        params = {"id": post_id, "post_action_type_id": LIKE, "limit": LIKERS_PER_PAGE}
+        likers: list[dict] = []
+        for answer in self.pages(path, params, next_params):
+            users = self._field(answer, ("post_action_users",), path)
+            likers.extend(self._check("liker", u, path) for u in users)
+        return likers
+
+    @staticmethod
+    def like_hint(post: dict) -> int | None:
+        """A post's like count from its actions_summary: None when likes may exist but the count is not
+        given (the entry for id 2 without `count`), 0 when there is no sign of a like."""
+        if isinstance(post.get("like_count"), int):
+            return post["like_count"]
+        for action in post.get("actions_summary") or []:
+            if isinstance(action, dict) and action.get("id") == LIKE:
+                count = action.get("count")
+                return int(count) if count is not None else None
+        return 0
+
+    # --- a range of days ---
+    def activity(self, days: Iterable[date], chunk_days: int = 31) -> Iterator[DayActivity]:
+        """Topics created, posts created and likes on those posts, day by day (UTC).
+
+        /latest is paged once for the whole range; topics are fetched `chunk_days` days at a time,
+        so memory holds a month of posts, not the range (a topic active across chunks is fetched once
+        per chunk).
+        """
+        days = sorted(set(days))
+        if not days:
+            return
+        candidates = self.topics_active(days[0], days[-1])
+        log.info("discourse: %d topics with activity between %s and %s", len(candidates), days[0], days[-1])
+        for n in range(0, len(days), chunk_days):
+            chunk = days[n : n + chunk_days]
+            yield from self._chunk(chunk, candidates)
+
+    def _chunk(self, chunk: list[date], candidates: list[dict]) -> Iterator[DayActivity]:
+        wanted = set(chunk)
+        start, _ = day_bounds(chunk[0])
+        _, end = day_bounds(chunk[-1])
+        topics: dict[date, list[dict]] = defaultdict(list)
+        posts: dict[date, list[dict]] = defaultdict(list)
+        likes: dict[date, list[dict]] = defaultdict(list)
+        for summary in candidates:
+            if not (parse_time(summary["created_at"]) < end and parse_time(summary["bumped_at"]) >= start):
+                continue
+            topic, pages = self.topic(int(summary["id"]))
+            created = parse_time(topic["created_at"])
+            if created.date() in wanted:
+                topics[created.date()].append(_topic_row(topic, created))
+            for page in pages:
+                for post in page:
+                    moment = parse_time(post["created_at"])
+                    if moment.date() not in wanted:
+                        continue
+                    row = _post_row(post, moment)
+                    hint = self.like_hint(post)
+                    if hint != 0:
+                        likers = self._likers_bounded(int(post["id"]))
+                        if likers is not None:
+                            if row["like_count"] is None:
+                                row["like_count"] = len(likers)
+                            likes[moment.date()].extend(
+                                {
+                                    "date": moment.date(),
+                                    "post_id": int(post["id"]),
+                                    "user_id": int(u["id"]),
+                                    "created_at": parse_time(u.get("created_at")),
+                                }
+                                for u in likers
+                            )
+                    posts[moment.date()].append(row)
+        for day in chunk:
+            yield DayActivity(
+                day,
+                pa.Table.from_pylist(topics[day], schema=TOPICS_SCHEMA),
+                pa.Table.from_pylist(posts[day], schema=POSTS_SCHEMA),
+                pa.Table.from_pylist(likes[day], schema=POST_LIKES_SCHEMA),
+            )
+
+    def _likers_bounded(self, post_id: int) -> list[dict] | None:
+        if self.like_lookups >= self.config.max_like_lookups:
+            if self.like_lookups_skipped == 0:
+                log.warning(
+                    "discourse: DISCOURSE_MAX_LIKE_LOOKUPS=%d reached; likes of further posts are not loaded "
+                    "in this run", self.config.max_like_lookups,
+                )  # fmt: skip
+            self.like_lookups_skipped += 1
+            return None
+        self.like_lookups += 1
+        return self.post_likers(post_id)
+
+    # --- users ---
+    def users(self) -> Iterator[pa.RecordBatch]:
+        """Active users (/admin/users/list/active.json, admin key), a batch per page: USERS_SCHEMA."""
+        path = "/admin/users/list/active.json"
+
+        def next_params(answer: Any, params: dict) -> dict | None:
+            return {**params, "page": int(params["page"]) + 1} if answer else None
+
+        seen: set[int] = set()
+        for answer in self.pages(path, {"page": 1, "show_emails": "true"}, next_params):
+            if not isinstance(answer, list):
+                raise DiscourseSchemaError(f"discourse: {path}: expected a JSON list of users")
+            rows = []
+            for user in answer:
+                user = self._check("user", user, path)
+                if int(user["id"]) in seen:
+                    continue
+                seen.add(int(user["id"]))
+                rows.append(_user_row(user))
+            yield pa.RecordBatch.from_pylist(rows, schema=USERS_SCHEMA)
+
+
+def _topic_row(topic: dict, created: datetime) -> dict:
+    return {
+        "date": created.date(),
+        "topic_id": int(topic["id"]),
+        "category_id": _int_or_none(topic["category_id"]),
+        "title": topic["title"],
+        "created_at": created,
+        "last_posted_at": parse_time(topic.get("last_posted_at")),
+        "posts_count": _int_or_none(topic["posts_count"]),
+        "reply_count": _int_or_none(topic["reply_count"]),
+        "like_count": _int_or_none(topic["like_count"]),
+        "views": _int_or_none(topic["views"]),
+        "user_id": _int_or_none(topic["user_id"]),
+        "archetype": topic["archetype"],
+        "closed": bool(topic["closed"]),
+        "archived": bool(topic["archived"]),
+    }
+
+
+def _post_row(post: dict, created: datetime) -> dict:
+    hint = DiscourseClient.like_hint(post)
+    return {
+        "date": created.date(),
+        "post_id": int(post["id"]),
+        "topic_id": int(post["topic_id"]),
+        "post_number": int(post["post_number"]),
+        "reply_to_post_number": _int_or_none(post.get("reply_to_post_number")),
+        "user_id": _int_or_none(post["user_id"]),
+        "username": post["username"],
+        "created_at": created,
+        "updated_at": parse_time(post.get("updated_at")),
+        "cooked": post["cooked"],
+        "raw": post.get("raw"),
+        "like_count": hint,
+        "reads": _int_or_none(post.get("reads")),
+        "post_type": int(post["post_type"]),
+        "action_code": post.get("action_code"),
+        "hidden": bool(post.get("hidden", False)),
+        "deleted_at": parse_time(post.get("deleted_at")),
+    }
+
+
+def _user_row(user: dict) -> dict:
+    email = user.get("email") or None
+    return {
+        "user_id": int(user["id"]),
+        "username": user["username"],
+        "name": user.get("name"),
+        "email": email,
+        "email_domain": email.rsplit("@", 1)[-1].lower() if email and "@" in email else None,
+        "admin": bool(user.get("admin", False)),
+        "moderator": bool(user.get("moderator", False)),
+        "trust_level": _int_or_none(user.get("trust_level")),
+        "created_at": parse_time(user["created_at"]),
+        "last_seen_at": parse_time(user.get("last_seen_at")),
+        "staged": bool(user.get("staged", False)),
+    }
+
+
+def _error_details(response: requests.Response) -> tuple[str, str | None, float | None]:
+    """(message, error_type, wait seconds) of an error answer, JSON or text/plain."""
+    wait = parse_retry_after(response.headers.get("Retry-After"))
+    error_type = None
+    message = ""
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        errors = payload.get("errors")
+        if isinstance(errors, list):
+            message = "; ".join(str(e) for e in errors)
+        elif isinstance(payload.get("error"), str):
+            message = payload["error"]
+        error_type = payload.get("error_type")
+        extras = payload.get("extras")
+        if isinstance(extras, dict) and extras.get("wait_seconds") is not None:
+            try:  # Discourse sends both hints; the longer one is the safe one
+                wait = max(float(extras["wait_seconds"]), wait or 0.0)
+            except (TypeError, ValueError):
+                pass
+    if not message:
+        text = re.sub(r"\s+", " ", response.text or "").strip()
+        message = text[:300] or response.reason or "no message"
+    if error_type:
+        message = f"{error_type}: {message}"
+    return redact(message), error_type, wait

@@ -1,0 +1,30 @@
+with
+
+source as (
+    select * from {{ source('discourse', 'users') }}
+),
+
+final as (
+    select
+        user_id,
+        username,
+        nullif(trim(name), '') as full_name,
+        lower(nullif(trim(email), '')) as email,
+        coalesce(
+            lower(nullif(trim(email_domain), '')),
+            lower(nullif(split_part(email, '@', 2), ''))
+        ) as email_domain,
+        coalesce(admin, false) as is_admin,
+        coalesce(moderator, false) as is_moderator,
+        trust_level,
+        coalesce(staged, false) as is_staged,
+        -- Discourse's own accounts (system, discobot) have negative ids
+        user_id < 0 as is_system,
+        created_at,
+        last_seen_at,
+        _forum_url as forum_url,
+        _loaded_at as loaded_at
+    from source
+)
+
+select * from final

@@ -1,0 +1,68 @@
+"""The optional Discord source: its resource, and whether it is switched on."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from connectors.discord import DiscordClient, DiscordConfig
+from connectors.http import RetryPolicy
+from connectors.sandbox import community, ensure_sandbox
+from connectors.sandbox.discord_api import PREFIX, SANDBOX_DISCORD_BOT_TOKEN
+
+
+def discord_enabled() -> bool:
+    """On when DISCORD_BOT_TOKEN and DISCORD_CHANNEL_IDS are set, or DISCORD_SANDBOX=1 (off by default)."""
+    configured = bool(os.getenv("DISCORD_BOT_TOKEN")) and bool(os.getenv("DISCORD_CHANNEL_IDS"))
+    return configured or os.getenv("DISCORD_SANDBOX", "").strip().lower() in ("1", "true", "yes")
+
+
+class DiscordResource(dg.ConfigurableResource):
+    """Discord settings; without a token the sandbox's server (all its channels) is read."""
+
+    bot_token: str | None = None
+    channel_ids: str | None = None
+    base_url: str | None = None
+    timeout_seconds: float = 30.0
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return not self.bot_token
+
+    def client(self) -> DiscordClient:
+        retry = RetryPolicy.from_env()
+        if self.uses_sandbox:
+            sandbox = ensure_sandbox()
+            config = DiscordConfig(
+                bot_token=SANDBOX_DISCORD_BOT_TOKEN,
+                channel_ids=self.channel_ids or ",".join(s.native_id for s in community.spaces("discord")),
+                base_url=sandbox.base_url + PREFIX,
+                timeout_seconds=self.timeout_seconds,
+                retry=retry,
+            )
+        else:
+            config = DiscordConfig(
+                bot_token=self.bot_token or "",
+                channel_ids=self.channel_ids or "",
+                base_url=self.base_url or DiscordConfig.DEFAULT_BASE_URL,
+                timeout_seconds=self.timeout_seconds,
+                retry=retry,
+            )
+        return DiscordClient(config)
+
+
+def discord_resource_from_env() -> DiscordResource:
+    """DISCORD_BOT_TOKEN (as an EnvVar: never shown), DISCORD_CHANNEL_IDS, DISCORD_BASE_URL,
+    DISCORD_TIMEOUT_SECONDS."""
+    timeout = os.getenv("DISCORD_TIMEOUT_SECONDS") or "30"
+    try:
+        seconds = float(timeout)
+    except ValueError as exc:
+        raise ValueError(f"DISCORD_TIMEOUT_SECONDS={timeout!r} is not a number; unset it for 30.") from exc
+    return DiscordResource(
+        bot_token=dg.EnvVar("DISCORD_BOT_TOKEN") if os.getenv("DISCORD_BOT_TOKEN") else None,
+        channel_ids=os.getenv("DISCORD_CHANNEL_IDS") or None,
+        base_url=os.getenv("DISCORD_BASE_URL") or None,
+        timeout_seconds=seconds,
+    )

@@ -1,0 +1,174 @@
+"""Discourse assets: the forum's activity by day, and its categories and users as snapshots.
+
+- `["discourse", "posts"]`, `["discourse", "topics"]`, `["discourse", "post_likes"]`: daily (UTC)
+  partitions, loaded together by one step (one pass over /latest and each active topic feeds all
+  three) into raw_discourse.posts / topics / post_likes. A topic belongs to the day it was created,
+  a post to the day it was created, a like to its post's day. Replies and likes keep arriving after
+  their day, so the nightly run re-pulls the DISCOURSE_TRAILING_DAYS (7) days before yesterday.
+- `["discourse", "categories"]`, `["discourse", "users"]`: unpartitioned; each run replaces the
+  table whole in one transaction (raw_discourse.categories, raw_discourse.users; the users' e-mail
+  lands in raw only, staging keeps its domain and the e-mail for the employee flag).
+
+Every day is fetched in full before it replaces the day's rows, so a failed load leaves the rows
+already loaded for that day untouched.
+"""
+
+import warnings
+from datetime import datetime, timezone
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+
+from connectors.discourse import USERS_SCHEMA
+from orchestration.discourse.resources import DiscourseResource
+from orchestration.partitions import days_in
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days
+
+# Late replies and likes: re-pull yesterday and the 7 days before it on nightly runs.
+DISCOURSE_TRAILING_DAYS = 7
+GROUP = "ingest_discourse"
+DAILY_TABLES = {
+    "posts": "raw_discourse.posts",
+    "topics": "raw_discourse.topics",
+    "post_likes": "raw_discourse.post_likes",
+}
+
+
+def _stamp(table: pa.Table, loaded_at: datetime, run_id: str, forum: str) -> pa.Table:
+    n = table.num_rows
+    table = table.append_column(pa.field("_forum_url", pa.string()), pa.array([forum] * n, pa.string()))
+    table = table.append_column(
+        pa.field("_loaded_at", pa.timestamp("us")), pa.array([loaded_at] * n, pa.timestamp("us"))
+    )
+    return table.append_column(pa.field("_run_id", pa.string()), pa.array([run_id] * n, pa.string()))
+
+
+def replace_table(conn: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> int:
+    """Replace the whole of `table` by `rows` in one transaction (unpartitioned snapshots)."""
+    schema = table.split(".")[0]
+    conn.register("incoming_rows", rows)
+    try:
+        conn.execute(f"create schema if not exists {schema}")
+        conn.execute("begin transaction")
+        try:
+            conn.execute(f"create or replace table {table} as select * from incoming_rows")
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
+    finally:
+        conn.unregister("incoming_rows")
+    return rows.num_rows
+
+
+def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
+    common = dict(group_name=GROUP, kinds={"python", "duckdb"})
+
+    @dg.multi_asset(
+        name="discourse_activity",
+        specs=[
+            dg.AssetSpec(
+                ["discourse", "posts"],
+                description=(
+                    "Discourse posts by the UTC day they were created (cooked HTML, reply_to_post_number, "
+                    "post_type: 1 regular, 2 moderator action, 3 small action), from /t/{id}.json and "
+                    "/t/{id}/posts.json of every topic with activity. Lands in raw_discourse.posts."
+                ),
+                **common,
+            ),
+            dg.AssetSpec(
+                ["discourse", "topics"],
+                description=(
+                    "Discourse topics by the UTC day they were created, with the counts of their last "
+                    "re-pull (posts, replies, likes, views). Lands in raw_discourse.topics."
+                ),
+                **common,
+            ),
+            dg.AssetSpec(
+                ["discourse", "post_likes"],
+                description=(
+                    "Who liked which post (/post_action_users.json, likes only), by the liked post's day. "
+                    "Lands in raw_discourse.post_likes."
+                ),
+                **common,
+            ),
+        ],
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+        can_subset=False,
+    )
+    def discourse_activity(
+        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discourse: DiscourseResource
+    ):
+        days = days_in(context, trailing_days=DISCOURSE_TRAILING_DAYS)
+        loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        run_id = context.run.run_id
+        totals = {name: 0 for name in DAILY_TABLES}
+        with discourse.client() as client, warehouse.connect() as conn:
+            forum = client.config.url
+            for i, activity in enumerate(client.activity(days), start=1):
+                for name, table_name in DAILY_TABLES.items():
+                    rows = _stamp(getattr(activity, name), loaded_at, run_id, forum)
+                    totals[name] += replace_days(conn, table_name, [activity.day], rows)
+                if i % 7 == 0 or i == len(days):
+                    context.log.info(
+                        f"discourse: {i}/{len(days)} days loaded; {totals['posts']:,} posts, "
+                        f"{totals['topics']:,} topics, {totals['post_likes']:,} likes so far"
+                    )
+            requests, lookups, skipped = client.requests, client.like_lookups, client.like_lookups_skipped
+        for name, table_name in DAILY_TABLES.items():
+            metadata = {
+                "days": len(days),
+                "first_day": days[0].isoformat(),
+                "last_day": days[-1].isoformat(),
+                "rows": totals[name],
+                "table": table_name,
+                "forum": forum,
+            }
+            if name == "post_likes":
+                metadata.update({"like_lookups": lookups, "like_lookups_skipped": skipped})
+            if name == "posts":
+                metadata["requests"] = requests
+            yield dg.MaterializeResult(asset_key=["discourse", name], metadata=metadata)
+
+    @dg.asset(
+        key=["discourse", "categories"],
+        description="Discourse categories and subcategories (/categories.json). Replaced whole each run.",
+        pool=WAREHOUSE_POOL,
+        **common,
+    )
+    def categories(
+        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discourse: DiscourseResource
+    ) -> dg.MaterializeResult:
+        loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        with discourse.client() as client:
+            rows = _stamp(client.categories(), loaded_at, context.run.run_id, client.config.url)
+        with warehouse.connect() as conn:
+            n = replace_table(conn, "raw_discourse.categories", rows)
+        return dg.MaterializeResult(metadata={"rows": n, "table": "raw_discourse.categories"})
+
+    @dg.asset(
+        key=["discourse", "users"],
+        description=(
+            "Discourse users (/admin/users/list/active.json with e-mails: needs an admin API key). "
+            "Replaced whole each run; the e-mail stays in raw and staging."
+        ),
+        pool=WAREHOUSE_POOL,
+        **common,
+    )
+    def users(
+        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discourse: DiscourseResource
+    ) -> dg.MaterializeResult:
+        loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        with discourse.client() as client:
+            table = pa.Table.from_batches(list(client.users()), schema=USERS_SCHEMA)
+            rows = _stamp(table, loaded_at, context.run.run_id, client.config.url)
+        with warehouse.connect() as conn:
+            n = replace_table(conn, "raw_discourse.users", rows)
+        context.log.info(f"discourse: {n:,} users loaded")
+        return dg.MaterializeResult(metadata={"rows": n, "table": "raw_discourse.users"})
+
+    return [discourse_activity, categories, users]

@@ -1,0 +1,68 @@
+"""The Discourse client as a Dagster resource, on a real forum or on the built-in sandbox."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from connectors.discourse import DiscourseClient, DiscourseConfig
+from connectors.http import RetryPolicy
+from connectors.sandbox import ensure_sandbox
+from connectors.sandbox.discourse_api import PREFIX, SANDBOX_DISCOURSE_API_KEY
+
+
+class DiscourseResource(dg.ConfigurableResource):
+    """Discourse API settings. With neither DISCOURSE_URL nor DISCOURSE_API_KEY set, the in-process
+    sandbox serves the brand's forum.
+
+    The key arrives through `EnvVar`, so the UI never shows it; the URL and username are shown.
+    """
+
+    url: str | None = None
+    api_key: str | None = None
+    api_username: str = "system"
+    max_like_lookups: int = 20_000
+    timeout_seconds: float = 60.0
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return not self.api_key and not self.url
+
+    def client(self) -> DiscourseClient:
+        options = dict(
+            api_username=self.api_username,
+            max_like_lookups=self.max_like_lookups,
+            timeout_seconds=self.timeout_seconds,
+            retry=RetryPolicy.from_env(),
+        )
+        if self.uses_sandbox:
+            sandbox = ensure_sandbox()
+            config = DiscourseConfig(
+                url=sandbox.base_url + PREFIX, api_key=SANDBOX_DISCOURSE_API_KEY, **options
+            )
+        else:
+            config = DiscourseConfig(url=self.url or "", api_key=self.api_key or "", **options)
+        return DiscourseClient(config)
+
+
+def discourse_resource_from_env() -> DiscourseResource:
+    """The resource from DISCOURSE_URL, DISCOURSE_API_KEY (as an EnvVar: never shown),
+    DISCOURSE_API_USERNAME, DISCOURSE_MAX_LIKE_LOOKUPS and DISCOURSE_TIMEOUT_SECONDS."""
+
+    def number(name: str, default: float, kind: type) -> float:
+        text = os.getenv(name)
+        if not text:
+            return default
+        try:
+            return kind(text)
+        except ValueError as exc:
+            raise ValueError(f"{name}={text!r} is not a number; unset it to use {default}.") from exc
+
+    return DiscourseResource(
+        url=os.getenv("DISCOURSE_URL") or None,
+        api_key=dg.EnvVar("DISCOURSE_API_KEY") if os.getenv("DISCOURSE_API_KEY") else None,
+        api_username=os.getenv("DISCOURSE_API_USERNAME") or "system",
+        max_like_lookups=number("DISCOURSE_MAX_LIKE_LOOKUPS", 20_000, int),
+        timeout_seconds=number("DISCOURSE_TIMEOUT_SECONDS", 60.0, float),
+    )

@@ -1,0 +1,264 @@
+"""The Discourse connector against the sandbox forum: paging, missing post ids, every fault mode."""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import date, timedelta
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from connectors.discourse import (
+    DiscourseClient,
+    DiscourseConfig,
+    DiscourseConfigError,
+    DiscourseSchemaError,
+)
+from connectors.http import ApiError, RetryPolicy
+from connectors.sandbox import community
+from connectors.sandbox.discourse_api import SANDBOX_DISCOURSE_API_KEY, topics_between
+
+TODAY = date(2026, 11, 21)  # the connector conftest's sandbox "today"
+DAY = TODAY - timedelta(days=3)
+FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=60.0, max_total_seconds=90.0)
+
+
+@pytest.fixture
+def make(sandbox):
+    clients = []
+
+    def make(sleep=None, **overrides) -> DiscourseClient:
+        settings = dict(
+            url=f"{sandbox.base_url}/discourse",
+            api_key=SANDBOX_DISCOURSE_API_KEY,
+            retry=FAST,
+            timeout_seconds=10,
+        )
+        settings.update(overrides)
+        client = DiscourseClient(DiscourseConfig(**settings), sleep=sleep)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+class Waits(list):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def _day_posts(client: DiscourseClient, day: date):
+    (activity,) = list(client.activity([day]))
+    return activity
+
+
+def _expected(day: date) -> list[community.Post]:
+    return list(community.posts_on(42, "small", "discourse", day))
+
+
+# --- settings --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("", "DISCOURSE_URL is not set"),
+        ("forum.example.com", "is not a URL"),
+        ("http://forum.example.com", "use https"),
+        ("https://forum.example.com/latest.json", "forum's root"),
+    ],
+)
+def test_a_bad_forum_url_is_refused_before_any_request(url, words):
+    with pytest.raises(DiscourseConfigError, match=words) as info:
+        DiscourseConfig(url=url, api_key="k")
+    assert "DISCOURSE_URL" in str(info.value) and "https://forum.example.com" in str(info.value)
+
+
+def test_the_key_is_required_and_never_shown():
+    with pytest.raises(DiscourseConfigError, match="DISCOURSE_API_KEY is not set"):
+        DiscourseConfig.from_env({"DISCOURSE_URL": "https://forum.example.com"})
+    config = DiscourseConfig.from_env(
+        {"DISCOURSE_URL": "https://forum.example.com/", "DISCOURSE_API_KEY": "secret-key-123"}
+    )
+    assert config.url == "https://forum.example.com" and config.api_username == "system"
+    assert "secret-key-123" not in repr(config)
+
+
+# --- paging ----------------------------------------------------------------------------------------
+
+
+def test_latest_follows_more_topics_url_until_it_is_absent(sandbox, make):
+    client = make()
+    pages = list(client.latest_pages("activity"))
+    ids = [t["id"] for page in pages for t in page]
+    total = len(topics_between(42, "small", TODAY, date(2025, 7, 1), TODAY))
+    assert len(ids) == len(set(ids)) == total
+    assert len(pages) == math.ceil(total / 100)  # per_page=100
+    requested = sandbox.requests_to("/discourse/latest.json")[-len(pages) :]
+    pages_asked = [dict(parse_qsl(urlsplit(r.path).query)).get("page", "0") for r in requested]
+    assert pages_asked == [str(n) for n in range(len(pages))]
+
+
+def test_a_day_holds_exactly_the_posts_created_that_day(make):
+    activity = _day_posts(make(), DAY)
+    expected = _expected(DAY)
+    assert sorted(activity.posts.column("post_id").to_pylist()) == sorted(int(p.post_id) for p in expected)
+    assert activity.post_likes.num_rows == sum(len(p.reactions) for p in expected)
+    roots = [p for p in expected if p.thread_root_id is None]
+    assert activity.topics.num_rows == len(roots)
+    assert set(activity.posts.column("date").to_pylist()) == {DAY}
+
+
+def test_post_ids_the_first_page_leaves_out_are_fetched(sandbox, make):
+    topic = max(topics_between(42, "small", TODAY, DAY, DAY), key=lambda t: len(t.posts))
+    assert len(topic.posts) >= 4
+
+    def first_two(payload):
+        payload["post_stream"]["posts"] = payload["post_stream"]["posts"][:2]
+        return payload
+
+    sandbox.inject_fault(f"/discourse/t/{topic.topic_id}.json", 200, kind="transform", transform=first_two)
+    client = make()
+    summary, pages = client.topic(topic.topic_id)
+    posts = [p for page in pages for p in page]
+    assert [p["id"] for p in posts] == [int(p.post_id) for p in topic.posts]
+    asked = sandbox.requests_to(f"/discourse/t/{topic.topic_id}/posts.json")
+    assert asked and "post_ids" in asked[-1].path
+
+
+def test_subcategories_are_flattened_with_their_parent(sandbox, make):
+    def with_child(payload):
+        first = payload["category_list"]["categories"][0]
+        first["subcategory_list"] = [{**first, "id": 99, "name": "Office hours", "slug": "office-hours"}]
+        first["subcategory_list"][0]["subcategory_list"] = []
+        return payload
+
+    sandbox.inject_fault("/discourse/categories.json", 200, kind="transform", transform=with_child)
+    rows = {r["category_id"]: r for r in make().categories().to_pylist()}
+    assert rows[99]["parent_category_id"] == 1 and rows[1]["parent_category_id"] is None
+    assert "include_subcategories=true" in sandbox.requests_to("/discourse/categories.json")[-1].path
+
+
+def test_users_page_until_an_empty_page(sandbox, make):
+    batches = list(make().users())
+    users = [u for b in batches for u in b.to_pylist()]
+    assert batches[-1].num_rows == 0 and len(users) > 100
+    assert len({u["user_id"] for u in users}) == len(users)
+    assert all(u["email_domain"] == u["email"].split("@")[1] for u in users)
+
+
+def test_like_lookups_are_bounded(make):
+    client = make(max_like_lookups=1)
+    activity = _day_posts(client, DAY)
+    assert client.like_lookups == 1 and client.like_lookups_skipped > 0
+    assert activity.post_likes.num_rows < sum(len(p.reactions) for p in _expected(DAY))
+
+
+# --- faults ----------------------------------------------------------------------------------------
+
+
+def test_rate_limit_wait_seconds_is_honoured(sandbox, make):
+    body = {"errors": ["Slow down."], "error_type": "rate_limit", "extras": {"wait_seconds": 7}}
+    sandbox.inject_fault("/discourse/latest.json", 429, body=body)
+    waits = Waits()
+    page = next(make(sleep=waits).latest_pages())
+    assert waits == [7.0] and page
+
+
+def test_429_with_retry_after_and_the_default_body_waits_the_longer_hint(sandbox, make):
+    sandbox.inject_fault("/discourse/t/", 429, headers={"Retry-After": "3"})
+    waits = Waits()
+    assert _day_posts(make(sleep=waits), DAY).posts.num_rows == len(_expected(DAY))
+    assert waits == [3.0]
+
+
+def test_text_plain_429_from_the_global_limiter_is_retried(sandbox, make):
+    sandbox.inject_fault(
+        "/discourse/latest.json",
+        429,
+        body="Slow down, too Many Requests from this IP Address",
+        headers={"Retry-After": "2"},
+    )
+    waits = Waits()
+    assert next(make(sleep=waits).latest_pages())
+    assert waits == [2.0]
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_server_errors_are_retried_and_loaded(sandbox, make, status):
+    sandbox.inject_fault("/discourse/t/", status, times=2)
+    assert _day_posts(make(), DAY).posts.num_rows == len(_expected(DAY))
+
+
+@pytest.mark.parametrize("kind", ["drop", "truncate"])
+def test_dropped_connections_and_cut_bodies_are_retried(sandbox, make, kind):
+    sandbox.inject_fault("/discourse/t/", 200, kind=kind)
+    assert _day_posts(make(), DAY).posts.num_rows == len(_expected(DAY))
+
+
+def test_a_response_slower_than_the_timeout_is_retried(sandbox, make):
+    sandbox.inject_fault("/discourse/latest.json", 200, kind="slow", delay=1.0)
+    client = make(timeout_seconds=0.3)
+    assert next(client.latest_pages())
+    assert client.requests == 2
+
+
+def test_after_the_last_attempt_the_error_names_source_endpoint_status_and_message(sandbox, make, caplog):
+    sandbox.inject_fault("/discourse/latest.json", 503, times=None)
+    with pytest.raises(ApiError) as info:
+        next(make(retry=RetryPolicy(max_attempts=3, base_delay=0.01)).latest_pages())
+    text = str(info.value)
+    assert "discourse" in text and "/latest.json" in text and "503" in text and "after 3 attempts" in text
+    assert "Service Unavailable" in text
+
+
+def test_a_revoked_key_fails_at_once_without_leaking_the_key(sandbox, make, caplog):
+    caplog.set_level(logging.DEBUG)
+    sandbox.inject_fault("/discourse/latest.json", 429, times=1, headers={"Retry-After": "0"})
+    client = make(api_key="not-the-sandbox-key-4711", sleep=Waits())
+    with pytest.raises(ApiError) as info:
+        next(client.latest_pages())
+    text = str(info.value)
+    assert info.value.status == 403 and "invalid_access" in text and "DISCOURSE_API_KEY" in text
+    assert "not-the-sandbox-key-4711" not in text
+    assert "not-the-sandbox-key-4711" not in caplog.text and "retry" in caplog.text
+    assert client.requests == 2  # the 429 was retried, the 403 was not
+
+
+def test_an_extra_field_is_tolerated_with_a_warning(sandbox, make, caplog):
+    def extra(payload):
+        for post in payload["post_stream"]["posts"]:
+            post["reaction_users_count"] = 3
+        return payload
+
+    sandbox.inject_fault("/discourse/t/", 200, kind="transform", transform=extra, times=None)
+    with caplog.at_level(logging.WARNING, logger="connectors.discourse"):
+        activity = _day_posts(make(), DAY)
+    assert activity.posts.num_rows == len(_expected(DAY))
+    assert "reaction_users_count" in caplog.text
+    assert caplog.text.count("reaction_users_count") == 1  # once, not per post
+
+
+@pytest.mark.parametrize("field", ["cooked", "created_at"])
+def test_a_removed_field_fails_and_names_it(sandbox, make, field):
+    def removed(payload):
+        for post in payload["post_stream"]["posts"]:
+            post.pop(field, None)
+        return payload
+
+    sandbox.inject_fault("/discourse/t/", 200, kind="transform", transform=removed, times=None)
+    with pytest.raises(DiscourseSchemaError, match=f"'{field}'"):
+        _day_posts(make(), DAY)
+
+
+def test_a_renamed_paging_field_fails_and_names_it(sandbox, make):
+    def renamed(payload):
+        payload["topic_list"]["topic_rows"] = payload["topic_list"].pop("topics")
+        return payload
+
+    sandbox.inject_fault("/discourse/latest.json", 200, kind="transform", transform=renamed)
+    with pytest.raises(DiscourseSchemaError, match="topic_list.topics"):
+        next(make().latest_pages())

@@ -1,0 +1,140 @@
+"""The sandbox's Discourse answers validate against the published OpenAPI contract.
+
+Each response is checked with jsonschema against the 200 schema of its path in
+../shared/contracts/discourse/openapi.json ($ref resolved within the document).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import jsonschema
+import pytest
+import requests
+
+from connectors.sandbox import COMMUNITY_DOMAIN, SandboxServer, community
+from connectors.sandbox.discourse_api import SANDBOX_DISCOURSE_API_KEY, topics_between
+
+TODAY = date(2026, 11, 21)
+HEADERS = {"Api-Key": SANDBOX_DISCOURSE_API_KEY, "Api-Username": "system"}
+
+
+@pytest.fixture(scope="module")
+def forum():
+    with SandboxServer(seed=42, scale="small", today=TODAY) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def contract(contracts_dir):
+    return json.loads((contracts_dir / "discourse" / "openapi.json").read_text())
+
+
+def _validate(contract: dict, path: str, payload) -> None:
+    schema = contract["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    document = {**schema, "components": contract.get("components", {})}
+    jsonschema.Draft202012Validator(document).validate(payload)
+
+
+def _get(forum, path: str, params=None, headers=HEADERS):
+    return requests.get(f"{forum.base_url}/discourse{path}", params=params, headers=headers, timeout=30)
+
+
+def test_categories_match_the_contract_and_the_community_spaces(forum, contract):
+    answer = _get(forum, "/categories.json", {"include_subcategories": "true"})
+    assert answer.status_code == 200
+    _validate(contract, "/categories.json", answer.json())
+    names = {c["name"] for c in answer.json()["category_list"]["categories"]}
+    assert names == {s.name for s in community.spaces("discourse")}
+
+
+def test_latest_pages_match_the_contract_and_end_without_more_topics_url(forum, contract):
+    first = _get(forum, "/latest.json", {"order": "activity", "per_page": 100})
+    assert first.status_code == 200
+    _validate(contract, "/latest.json", first.json())
+    topic_list = first.json()["topic_list"]
+    assert topic_list["more_topics_url"].startswith("/latest?")
+    bumped = [t["bumped_at"] for t in topic_list["topics"]]
+    assert bumped == sorted(bumped, reverse=True)
+    # The last page has no more_topics_url.
+    page, pages = 0, 0
+    while True:
+        answer = _get(forum, "/latest.json", {"order": "activity", "per_page": 100, "page": page}).json()
+        pages += 1
+        if "more_topics_url" not in answer["topic_list"]:
+            break
+        page += 1
+    assert pages > 3 and answer["topic_list"]["topics"]
+
+
+def test_topic_lists_every_post_id_but_at_most_twenty_posts(forum, contract):
+    # The small brand's threads are shorter than Discourse's chunk of 20; the longest one is used,
+    # and its later posts are asked for by id as a client does for the ids left out.
+    topics = topics_between(42, "small", TODAY, date(2025, 7, 1), TODAY)
+    long = max(topics, key=lambda t: len(t.posts))
+    answer = _get(forum, f"/t/{long.topic_id}.json")
+    assert answer.status_code == 200
+    payload = answer.json()
+    _validate(contract, "/t/{id}.json", payload)
+    stream, posts = payload["post_stream"]["stream"], payload["post_stream"]["posts"]
+    assert len(stream) == len(long.posts) > 10 and len(posts) == min(20, len(stream))
+    assert payload["chunk_size"] == 20
+    rest = _get(forum, f"/t/{long.topic_id}/posts.json", [("post_ids[]", i) for i in stream[5:]])
+    assert rest.status_code == 200
+    _validate(contract, "/t/{id}/posts.json", rest.json())
+    assert [p["id"] for p in rest.json()["post_stream"]["posts"]] == stream[5:]
+
+
+def test_posts_are_cooked_html_with_links(forum):
+    topics = topics_between(42, "small", TODAY, TODAY - timedelta(days=40), TODAY - timedelta(days=1))
+    cooked = []
+    for topic in topics[:40]:
+        cooked += [
+            p["cooked"] for p in _get(forum, f"/t/{topic.topic_id}.json").json()["post_stream"]["posts"]
+        ]
+    assert all(c.startswith("<p>") for c in cooked)
+    assert any('<a href="https://' in c and "northwind-analytics.com" in c for c in cooked)
+
+
+def test_admin_users_list_matches_the_contract_and_pages_until_empty(forum, contract):
+    seen, page = [], 1
+    while True:
+        answer = _get(forum, "/admin/users/list/active.json", {"page": page, "show_emails": "true"})
+        assert answer.status_code == 200
+        _validate(contract, "/admin/users/list/{flag}.json", answer.json()) if answer.json() else None
+        if not answer.json():
+            break
+        seen += answer.json()
+        page += 1
+    assert len(seen) == len({u["id"] for u in seen}) > 100
+    assert all("@" in u["email"] for u in seen)
+    assert any(u["email"].endswith("@northwind-analytics.com") for u in seen)
+
+
+def test_likers_are_the_reactions_of_the_post(forum):
+    topic = next(
+        t for t in topics_between(42, "small", TODAY, TODAY - timedelta(days=5), TODAY) if t.root.reactions
+    )
+    answer = _get(forum, "/post_action_users.json", {"id": topic.root.post_id, "post_action_type_id": 2})
+    assert answer.status_code == 200
+    likers = answer.json()["post_action_users"]
+    assert len(likers) == len(topic.root.reactions)
+    assert all(COMMUNITY_DOMAIN in u["avatar_template"] for u in likers)
+
+
+def test_without_the_api_key_discourse_answers_invalid_access(forum):
+    answer = _get(forum, "/latest.json", headers={"Api-Username": "system"})
+    assert answer.status_code == 403
+    assert answer.json()["error_type"] == "invalid_access"
+    wrong = _get(forum, "/latest.json", headers={"Api-Key": "nope", "Api-Username": "system"})
+    assert wrong.status_code == 403
+
+
+def test_the_rate_limit_fault_has_discourses_body(forum):
+    forum.inject_fault("/discourse/latest", 429, headers={"Retry-After": "1"})
+    answer = _get(forum, "/latest.json")
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "1"
+    body = answer.json()
+    assert body["error_type"] == "rate_limit" and body["extras"]["wait_seconds"] >= 1
+    assert _get(forum, "/latest.json").status_code == 200
