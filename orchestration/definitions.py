@@ -7,19 +7,27 @@ daily partitions, secrets reach resources only through `EnvVar`.
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from orchestration.dbt.assets import DBT_PROJECT, dbt_models
+from orchestration.discord.assets import build_discord_assets
+from orchestration.discord.resources import discord_resource_from_env
+from orchestration.discourse.assets import build_discourse_assets
+from orchestration.discourse.resources import discourse_resource_from_env
 from orchestration.ga4.assets import build_ga4_assets
 from orchestration.ga4.resources import GA4Resource
+from orchestration.gsc.assets import build_gsc_assets
+from orchestration.gsc.resources import gsc_resource
 from orchestration.jobs import build_nightly_schedule, build_refresh_job
+from orchestration.meta.assets import build_meta_assets
+from orchestration.meta.resources import meta_resource_from_env
 from orchestration.partitions import daily_partitions
 from orchestration.serving.assets import build_serving_asset
 from orchestration.settings import Settings
+from orchestration.slack.assets import build_slack_assets
+from orchestration.slack.resources import SlackResource
 from orchestration.warehouse import DuckDBWarehouse
 
 
@@ -38,12 +46,6 @@ def _int_setting(name: str, default: int) -> int:
         raise ValueError(f"{name}={text!r} is not a whole number; unset it to use {default}.") from exc
 
 
-def _dbt_executable() -> str:
-    # The dbt beside this interpreter, so a venv works without being activated.
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else "dbt"
-
-
 def ga4_resource() -> GA4Resource:
     return GA4Resource(
         property_id=os.getenv("GA4_PROPERTY_ID") or None,
@@ -57,10 +59,26 @@ def ga4_resource() -> GA4Resource:
     )
 
 
+def slack_resource() -> SlackResource:
+    # SLACK_EXPORT_PATH set: import the export; else SLACK_BOT_TOKEN: the Web API; else the sandbox.
+    return SlackResource(
+        bot_token=_secret("SLACK_BOT_TOKEN"),
+        export_path=os.getenv("SLACK_EXPORT_PATH") or None,
+        base_url=os.getenv("SLACK_BASE_URL") or None,
+        page_size=_int_setting("SLACK_PAGE_SIZE", 200),
+        timeout_seconds=_int_setting("SLACK_TIMEOUT_SECONDS", 30),
+    )
+
+
 def source_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     """Every API asset; a new source adds its builder here."""
     return [
         *build_ga4_assets(partitions),
+        *build_gsc_assets(partitions),
+        *build_meta_assets(partitions),
+        *build_discourse_assets(partitions),
+        *build_discord_assets(partitions),  # optional: [] unless DISCORD_* is set
+        *build_slack_assets(partitions),
     ]
 
 
@@ -68,6 +86,11 @@ def source_resources() -> dict[str, dg.ConfigurableResource]:
     """Every API client resource; a new source adds its resource here."""
     return {
         "ga4": ga4_resource(),
+        "gsc": gsc_resource(),
+        "meta": meta_resource_from_env(),
+        "slack": slack_resource(),
+        "discourse": discourse_resource_from_env(),
+        "discord": discord_resource_from_env(),
     }
 
 
@@ -90,7 +113,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         resources={
             "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
             **source_resources(),
-            "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=_dbt_executable()),
+            "dbt": DbtCliResource(project_dir=DBT_PROJECT),
         },
     )
 

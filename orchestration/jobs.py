@@ -10,7 +10,7 @@ from orchestration.partitions import NIGHTLY_TAG
 
 # The longest trailing window any source revises (Meta's 7-day attribution window); each asset
 # trims the nightly range to its own window (GA4 3 days, Search Console 4, Meta 7).
-NIGHTLY_TRAILING_DAYS = 3
+NIGHTLY_TRAILING_DAYS = 7
 
 # Dagster's run tags for a partition range run by a single-run backfill.
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -45,7 +45,8 @@ def build_nightly_schedule(
         default_status=dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED,
         description=(
             f"Every night ({cron}, {timezone}): re-pull yesterday and the trailing days each source "
-            "revises (GA4 3), rebuild the marts, run every check, publish the snapshot."
+            "revises (GA4 3, Search Console 4, Meta, Slack and Discourse 7), rebuild the marts, run every "
+            "check, publish the snapshot."
         ),
     )
     def nightly_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:

@@ -31,6 +31,27 @@ e. Leads. About 2.5% of sessions carry a `generate_lead` key event. Of the leads
 f. GA4 data quality. About 3% of days are `subjectToThresholding` (rows with one user are
    randomly withheld, 35% of them) and about 2% are `dataLossFromOtherRow` (half of the
    one-session rows are folded into one "(other)" row). Which days is fixed by the seed.
+g. Communities (constants COMMUNITY_* at the end; generator connectors/sandbox/community.py).
+   One population of people posts on Slack, Discourse and Discord in spaces with interests
+   (COMMUNITY_SPACES: #general, #dbt-and-modeling, #attribution, #ai-and-llms, #jobs,
+   #announcements, a private team channel; Discourse categories and Discord channels mirror
+   them). Employees have @northwind-analytics.com e-mails; two bots (Discourse "system", Northwind
+   Bot). Planted: (1) on every share date of c. several thread starts per platform link the
+   shared page (COMMUNITY_SHARED_PAGE_POSTS; www./utm variants), and it is linked on no other day;
+   (2) 5 non-employee advocates (COMMUNITY_ADVOCATE_PERSON_IDS) write far more than anyone, so over
+   any 90 days each has love >= 20 and reach >= 5 and they are the top 5 by love; (3) the "ai"
+   interest grows +60% per 6 months, the others are flat; (4) of non-employee thread starts ~60%
+   are answered by someone else within 7 days, ~8% only by their author, ~7% after 7 days, ~25%
+   never (COMMUNITY_THREAD_OUTCOMES); (5) weekday seasonality (COMMUNITY_WEEKDAY_FACTORS) and
+   volume by scale (Slack posts a weekday: small ~35, demo ~150, large ~2,000).
+h. Search Console (constants GSC_* at the end; generator connectors/sandbox/gsc.py). Site
+   "sc-domain:northwind-analytics.com", pages as https://www.northwind-analytics.com/<path> (the
+   site's pages), queries branded (GSC_BRANDED_QUERIES, misspellings included) and a non-branded
+   long tail, devices DESKTOP/MOBILE/TABLET, countries alpha-3 ("usa", "gbr", ...). Clicks follow
+   GA4's google organic sessions (growth, weekday). Planted: (1) branded clicks +35%
+   (GSC_BRANDED_LIFT) during the Meta flight of d. and the 7 days after; (2) 15-25% of each day's
+   clicks are anonymized: in the date-only totals, absent from query rows; (3) data lag: dataState
+   final serves days up to yesterday - 2, history ~16 months.
 
 Data for a date depends only on (seed, source, date): every generator seeds
 `random.Random(f"{seed}:{source}:{what}:{date}")` and never reads today's date.
@@ -417,3 +438,172 @@ def site_pages(scale: str) -> tuple[Page, ...]:
             shareability = 0.0
         pages.append(Page(path, kind, popularity, shareability))
     return tuple(pages)
+
+
+# ---------------------------------------------------------------------------------------------
+# Meta Marketing API (ad account and pixel; see connectors/sandbox/meta.py and meta_api.py)
+# ---------------------------------------------------------------------------------------------
+
+# The sandbox's ad account (META_AD_ACCOUNT_ID accepts "act_1234567890" or the digits), pixel
+# (META_PIXEL_ID) and the one access token it accepts (META_ACCESS_TOKEN); any other token is
+# answered with Meta's code 190 OAuthException.
+SANDBOX_META_AD_ACCOUNT_ID = "1234567890"
+SANDBOX_META_PIXEL_ID = "987654321"
+SANDBOX_META_ACCESS_TOKEN = "sandbox-meta-token"
+# Ads per ad set (2-3 ad sets per campaign): small for tests, more at scale for benchmarks.
+META_ADS_PER_ADSET = {"small": 2, "demo": 3, "large": 40}
+# Planted: pixel `Lead` events of a day / the insights' offsite_conversion.fb_pixel_lead actions of
+# that day = 1.3 (± 0.03 before rounding): the pixel also counts organic leads. Every other pixel
+# event count is at least its insights action count.
+META_PIXEL_LEAD_RATIO = 1.3
+
+
+# ---------------------------------------------------------------------------------------------
+# Communities (Slack, Discourse, Discord; see connectors/sandbox/community.py and docstring g.)
+# ---------------------------------------------------------------------------------------------
+
+COMMUNITY_START_DATE = SANDBOX_START_DATE  # no community posts before this day
+SLACK_TEAM_ID = "T0NWANLYT1"
+SLACK_TEAM_NAME = "Northwind Analytics Community"
+SANDBOX_SLACK_BOT_TOKEN = "xoxb-sandbox-token"
+# (platform, native_id, name, interest, is_private). Discourse categories and Discord channels
+# mirror the Slack channels; the private Slack channel is the team's own.
+COMMUNITY_SPACES: tuple[tuple[str, str, str, str, bool], ...] = (
+    ("slack", "C07NW0GENRL", "general", "general", False),
+    ("slack", "C07NW0DBTMD", "dbt-and-modeling", "analytics_engineering", False),
+    ("slack", "C07NW0ATTRB", "attribution", "attribution", False),
+    ("slack", "C07NW0AILLM", "ai-and-llms", "ai", False),
+    ("slack", "C07NW0JOBS1", "jobs", "careers", False),
+    ("slack", "C07NW0ANNCE", "announcements", "announcements", False),
+    ("slack", "G07NW0STAFF", "northwind-team", "general", True),
+    ("discourse", "1", "General", "general", False),
+    ("discourse", "5", "dbt & Modeling", "analytics_engineering", False),
+    ("discourse", "6", "Attribution", "attribution", False),
+    ("discourse", "7", "AI & LLMs", "ai", False),
+    ("discourse", "8", "Jobs", "careers", False),
+    ("discourse", "9", "Announcements", "announcements", False),
+    ("discord", "1261000000000000001", "general", "general", False),
+    ("discord", "1261000000000000002", "dbt-and-modeling", "analytics_engineering", False),
+    ("discord", "1261000000000000003", "attribution", "attribution", False),
+    ("discord", "1261000000000000004", "ai-and-llms", "ai", False),
+    ("discord", "1261000000000000005", "jobs", "careers", False),
+    ("discord", "1261000000000000006", "announcements", "announcements", False),
+)
+# Share of a platform's thread starts per interest (a private space gets 0.05).
+COMMUNITY_INTEREST_WEIGHTS = {
+    "general": 0.30,
+    "analytics_engineering": 0.22,
+    "attribution": 0.22,
+    "ai": 0.14,
+    "careers": 0.06,
+    "announcements": 0.04,
+}
+# Volume: thread starts per weekday on Slack (about 2.8 posts per thread start: small ~35 posts a
+# day, demo ~150, large ~2,000); Discourse and Discord relative to Slack.
+COMMUNITY_THREADS_PER_DAY = {"small": 12.0, "demo": 48.0, "large": 620.0}
+COMMUNITY_PLATFORM_VOLUME = {"slack": 1.0, "discourse": 0.45, "discord": 0.6}
+COMMUNITY_WEEKDAY_FACTORS = (1.0, 1.1, 1.1, 1.0, 0.85, 0.3, 0.3)  # Monday first
+# People (besides the bots and the advocates): employees are 4% of them (at least 4).
+COMMUNITY_MEMBERS = {"small": 420, "demo": 1500, "large": 12000}
+COMMUNITY_SYSTEM_PERSON_ID = "p00001"
+# (person_id, name, handle, platforms): the Discourse "system" user and the brand's bots.
+COMMUNITY_BOTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("p00001", "system", "system", ("discourse",)),
+    ("p00002", "Northwind Bot", "northwind-bot", ("slack", "discord")),
+)
+# Planted: 5 advocates, non-employees, each ~4.5% of the posts a random member would write (their
+# combined pool weight is COMMUNITY_ADVOCATE_SHARE x the number of members), so over any 90 days
+# each has love >= 20 and reach >= 5 on every platform they are on and they are the top 5 by love
+# among non-employees there (well inside the top 5%).
+COMMUNITY_ADVOCATES: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
+    ("p00011", "Marta Kowalski", "martak", "gmail.com", ("slack", "discourse", "discord")),
+    ("p00012", "Kwame Mensah", "kwamem", "acme-logistics.com", ("slack", "discourse")),
+    ("p00013", "Yuki Tanaka", "yukit", "gmail.com", ("slack", "discourse")),
+    ("p00014", "Diego Santos", "diegos", "hooli-fintech.com", ("slack", "discord")),
+    ("p00015", "Ingrid Larsen", "ingridl", "proton.me", ("slack", "discourse")),
+)
+COMMUNITY_ADVOCATE_PERSON_IDS = tuple(a[0] for a in COMMUNITY_ADVOCATES)
+COMMUNITY_ADVOCATE_SHARE = 0.25
+# Planted: the "ai" interest's thread starts grow x1.6 every 182 days from COMMUNITY_START_DATE
+# (+60% over any 6 months); every other interest is flat.
+COMMUNITY_GROWING_INTEREST = "ai"
+COMMUNITY_GROWTH_PER_PERIOD = 0.60
+COMMUNITY_GROWTH_PERIOD_DAYS = 182
+# Planted: thread outcomes for thread starts by non-employees (by employees: second table).
+# answered = a reply by someone else within 7 days; self_only = only the author replies;
+# late = the first reply by someone else comes 7-14 days later; never = no reply.
+COMMUNITY_THREAD_OUTCOMES = (("answered", 0.60), ("self_only", 0.08), ("late", 0.07), ("never", 0.25))
+COMMUNITY_THREAD_OUTCOMES_EMPLOYEE = (
+    ("answered", 0.70),
+    ("self_only", 0.05),
+    ("late", 0.05),
+    ("never", 0.20),
+)
+COMMUNITY_MAX_REPLY_LAG_DAYS = 21  # no reply comes later than this after its thread start
+# Share of thread starts carrying a link to a brand page (replies: 0.6 x this); the shared page
+# (PLANTED.shared_page) is linked only on its share dates.
+COMMUNITY_BRAND_LINK_SHARE = 0.10
+# Planted: on every PLANTED share date, this many thread starts per platform link the shared page
+# (in the general and attribution spaces; two of them by advocates).
+COMMUNITY_SHARED_PAGE_POSTS = {"slack": 4, "discourse": 3, "discord": 2}
+
+
+# ---------------------------------------------------------------------------------------------
+# Search Console (see connectors/sandbox/gsc.py, gsc_api.py and docstring h.)
+# ---------------------------------------------------------------------------------------------
+
+# The Domain property the sandbox serves (GSC_SITE_URL); the URL-prefix property
+# "https://www.northwind-analytics.com/" works too. Pages are reported as full URLs on this origin.
+SANDBOX_GSC_SITE_URL = "sc-domain:northwind-analytics.com"
+GSC_PAGE_ORIGIN = "https://www.northwind-analytics.com"
+# dataState "final" serves days up to yesterday - 2 (today - 3); "all" adds the last 2 days as
+# incomplete (metadata.firstIncompleteDate). History: the last ~16 months (486 days) before today.
+GSC_FINAL_LAG_DAYS = 3
+GSC_HISTORY_DAYS = 486
+# Google web-search clicks of a day ~ GA4's google organic sessions: expected sessions x
+# (1 - dark share) x organic_search 0.40 x google 0.87.
+GSC_CLICKS_PER_NON_DARK_SESSION = 0.40 * 0.87
+# Of a day's expected clicks, branded queries (brand name, misspellings, navigational) take 0.30.
+GSC_BRANDED_CLICK_SHARE = 0.30
+# Planted: branded impressions (so clicks) x (1 + 0.35) during the Meta flight "Spring brand
+# awareness" and the 7 days after (PLANTED.in_halo: 2026-03-02 .. 2026-04-05).
+GSC_BRANDED_LIFT = 0.35
+# Planted: Google hides rare queries; of each day's total clicks (date-only query) a share drawn
+# uniformly in this range is anonymized (absent from query rows), taken from non-branded queries.
+GSC_ANONYMIZED_CLICK_SHARE = (0.15, 0.25)
+# Branded queries with their relative weight; a case-insensitive regex that catches them all
+# (brand terms and misspellings) is GSC_BRAND_PATTERN.
+GSC_BRANDED_QUERIES: tuple[tuple[str, float], ...] = (
+    ("northwind analytics", 10.0),
+    ("northwind", 4.0),
+    ("northwind pricing", 2.0),
+    ("northwind-analytics login", 1.6),
+    ("northwind analytics login", 1.4),
+    ("northwind analytics dark social", 0.8),
+    ("northwind analytics reviews", 0.6),
+    ("northwind analytics vs ga4", 0.4),
+    ("northwind-analytics.com", 0.5),
+    ("nortwind analytics", 0.5),
+    ("northwind analitycs", 0.3),
+    ("north wind analytics", 0.3),
+    ("northwnd analytics", 0.2),
+)
+GSC_BRAND_PATTERN = r"nort?h?\s?w[iy]?n?d"
+GSC_DEVICES: tuple[tuple[str, float], ...] = (("DESKTOP", 0.62), ("MOBILE", 0.35), ("TABLET", 0.03))
+# ISO 3166-1 alpha-3, lower-case, as Search Console reports countries.
+GSC_COUNTRIES: tuple[tuple[str, float], ...] = (
+    ("usa", 0.42),
+    ("gbr", 0.11),
+    ("deu", 0.08),
+    ("can", 0.06),
+    ("ind", 0.06),
+    ("fra", 0.05),
+    ("aus", 0.04),
+    ("nld", 0.04),
+    ("esp", 0.03),
+    ("bra", 0.03),
+    ("swe", 0.02),
+    ("pol", 0.02),
+    ("irl", 0.02),
+    ("sgp", 0.02),
+)

@@ -11,7 +11,7 @@ import importlib
 
 from connectors.sandbox.routes import SandboxApi
 
-API_MODULES: tuple[str, ...] = ()
+API_MODULES: tuple[str, ...] = ("meta_api", "discourse_api", "discord_api", "slack_api", "gsc_api")
 
 
 @functools.cache

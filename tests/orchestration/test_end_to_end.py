@@ -10,6 +10,7 @@ import pytest
 
 from orchestration.definitions import build_definitions
 from orchestration.jobs import range_tags
+from orchestration.partitions import NIGHTLY_TAG
 from orchestration.warehouse import WAREHOUSE_POOL
 
 DAYS = 35
@@ -93,7 +94,7 @@ def test_lineage_runs_from_the_api_to_the_snapshot(built):
     while frontier:
         frontier = set().union(*(upstream(k) for k in frontier)) - ancestors
         ancestors |= frontier
-    assert {sessions, stg, mart} <= ancestors
+    assert {dg.AssetKey(["ga4", "data_api"]), sessions, stg, mart} <= ancestors
     groups = {key: graph.get(key).group_name for key in (sessions, stg, mart, snapshot)}
     assert groups == {sessions: "ingest_ga4", stg: "staging", mart: "marts", snapshot: "serving"}
 
@@ -111,7 +112,7 @@ def test_every_warehouse_writer_is_in_the_single_writer_pool(built):
     assert all(p == {WAREHOUSE_POOL} for p in pools.values()), pools
 
 
-def test_nightly_schedule_reloads_yesterday_and_three_trailing_days(built):
+def test_nightly_schedule_covers_the_longest_trailing_window_and_marks_the_run(built):
     _, defs, _, _ = built
     schedule = defs.resolve_schedule_def("nightly_refresh")
     assert schedule.cron_schedule == "0 2 * * *"
@@ -120,4 +121,30 @@ def test_nightly_schedule_reloads_yesterday_and_three_trailing_days(built):
         scheduled_execution_time=datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
     )
     request = schedule.evaluate_tick(context).run_requests[0]
-    assert range_tags("2026-02-26", "2026-03-01").items() <= request.tags.items()
+    # Meta's 7-day attribution window is the longest; each asset trims to its own window.
+    assert range_tags("2026-02-22", "2026-03-01").items() <= request.tags.items()
+    assert request.tags[NIGHTLY_TAG] == "true"
+
+
+def test_attribution_gap_recovers_the_planted_word_of_mouth_dark_funnel(built):
+    from connectors.sandbox import PLANTED
+
+    settings, _, _, _ = built
+    with duckdb.connect(str(settings.serving_path), read_only=True) as conn:
+        answered, hidden = conn.execute(
+            """
+            select
+                sum(leads) filter (where self_reported_channel != 'no_answer'),
+                sum(leads) filter (
+                    where self_reported_channel in ('colleague_or_friend', 'online_community',
+                        'slack_or_discord', 'podcast', 'event_or_meetup')
+                    and tracked_traffic_class in ('direct_typed', 'dark_social_direct',
+                        'organic_search', 'referral')
+                )
+            from mart_attribution_gap
+            """
+        ).fetchone()
+    planted = PLANTED.word_of_mouth_share_of_answered * PLANTED.word_of_mouth_tracked_share
+    assert answered > 50
+    # 35 days of the small brand: a few hundred answered leads, so a few points of noise.
+    assert hidden / answered == pytest.approx(planted, abs=0.06)
