@@ -5,7 +5,10 @@ definitions never parse the project on import. Under `dagster dev` a stale manif
 """
 
 import os
+import shutil
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -13,6 +16,12 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from orchestration.settings import DBT_PROJECT_DIR
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+
+# dbt is installed beside this interpreter; put it on PATH so an un-activated venv works too
+# (`dagster dev` prepares the manifest with a plain `dbt`).
+_BIN = Path(sys.executable).parent
+if shutil.which("dbt") is None and (_BIN / "dbt").exists():
+    os.environ["PATH"] = f"{_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 DBT_PROJECT.prepare_if_dev()

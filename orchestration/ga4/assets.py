@@ -85,7 +85,16 @@ def load_report_days(
     )
 
 
-def build_ga4_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+# The API itself, so the lineage in the UI starts where the data does.
+GA4_API = dg.AssetSpec(
+    key=["ga4", "data_api"],
+    group_name="ingest_ga4",
+    kinds={"googleanalytics"},
+    description="The GA4 Data API (runReport) of the configured property: read, never written.",
+)
+
+
+def build_ga4_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition | dg.AssetSpec]:
     # Single-run backfills are what make a year's backfill one run; Dagster still marks the
     # parameter beta, which says nothing about our use of it.
     warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
@@ -95,6 +104,7 @@ def build_ga4_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
         kinds={"python", "duckdb"},
+        deps=[GA4_API],
     )
 
     @dg.asset(
@@ -129,4 +139,4 @@ def build_ga4_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
             context, warehouse, ga4.client(), GA4Client.leads, LEADS_SCHEMA, "raw_ga4.leads_daily"
         )
 
-    return [sessions_daily, leads_daily]
+    return [GA4_API, sessions_daily, leads_daily]

@@ -12,7 +12,7 @@ from connectors.sandbox import ensure_sandbox
 from orchestration.ga4.assets import build_ga4_assets
 from orchestration.ga4.resources import GA4Resource
 from orchestration.jobs import range_tags
-from orchestration.partitions import daily_partitions
+from orchestration.partitions import NIGHTLY_TAG, daily_partitions
 from orchestration.warehouse import DuckDBWarehouse
 
 DAY = (date.today() - timedelta(days=2)).isoformat()
@@ -21,7 +21,7 @@ DAY = (date.today() - timedelta(days=2)).isoformat()
 @pytest.fixture
 def setup(tmp_path, settings_for):
     settings = settings_for(tmp_path, days=10)
-    sessions, leads = build_ga4_assets(daily_partitions(settings))
+    _, sessions, leads = build_ga4_assets(daily_partitions(settings))
     resources = {
         "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
         # A small page forces several pages per day.
@@ -105,17 +105,38 @@ def test_a_range_run_loads_each_day_once(setup):
     assert leads_days == 3
 
 
-def test_a_failed_load_keeps_the_day_already_loaded(setup):
+def test_a_failed_load_keeps_the_day_already_loaded(setup, monkeypatch):
     settings, sessions, _, resources = setup
+    monkeypatch.setenv("HTTP_MAX_ATTEMPTS", "2")
     assert dg.materialize([sessions], partition_key=DAY, resources=resources).success
     good = _rows(settings.warehouse_path, "select count(*), sum(sessions) from raw_ga4.sessions_daily")[0]
     # The second page of the re-run fails: nothing of the half-fetched day may replace the good rows.
     sandbox = ensure_sandbox()
-    sandbox.inject_fault("runReport", status=500, times=1, after=1)
-    result = dg.materialize([sessions], partition_key=DAY, resources=resources, raise_on_error=False)
+    # Every request after the first page fails, retries included.
+    sandbox.inject_fault("runReport", status=500, times=None, after=1)
+    try:
+        result = dg.materialize([sessions], partition_key=DAY, resources=resources, raise_on_error=False)
+    finally:
+        sandbox.clear_faults()
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     message = str(failure.event_specific_data.error)
     assert "412345678" in message and "500" in message
     after = _rows(settings.warehouse_path, "select count(*), sum(sessions) from raw_ga4.sessions_daily")[0]
     assert after == good
+
+
+def test_a_nightly_run_reloads_only_the_days_ga4_revises(setup):
+    settings, sessions, _, resources = setup
+    partitions = daily_partitions(settings).get_partition_keys()
+    # The nightly range spans the longest window of all sources; GA4 keeps yesterday + 3 days.
+    first, last = partitions[-8], partitions[-1]
+    job = dg.Definitions(
+        assets=[sessions], jobs=[dg.define_asset_job("load")], resources=resources
+    ).resolve_job_def("load")
+    result = job.execute_in_process(tags={**range_tags(first, last), NIGHTLY_TAG: "true"})
+    assert result.success
+    days = _rows(
+        settings.warehouse_path, "select distinct date::varchar from raw_ga4.sessions_daily order by 1"
+    )
+    assert [d for (d,) in days] == partitions[-4:]
