@@ -59,15 +59,18 @@ def replace_days(
     Returns:
         The number of rows inserted.
     """
-    schema = table.split(".")[0]
     days = sorted(set(days))
     conn.register("incoming_rows", rows)
     try:
-        conn.execute(f"create schema if not exists {schema}")
-        conn.execute(f"create table if not exists {table} as select * from incoming_rows limit 0")
+        _ensure_table(conn, table)
         conn.execute("begin transaction")
         try:
-            conn.execute(f"delete from {table} where {date_column} in (select unnest(?::date[]))", [days])
+            # The range predicate lets DuckDB skip row groups by their min/max before the list test.
+            conn.execute(
+                f"delete from {table} where {date_column} between ? and ? "
+                f"and {date_column} in (select unnest(?::date[]))",
+                [days[0], days[-1], days],
+            )
             conn.execute(f"insert into {table} by name select * from incoming_rows")
             conn.execute("commit")
         except BaseException:
@@ -76,3 +79,37 @@ def replace_days(
     finally:
         conn.unregister("incoming_rows")
     return rows.num_rows
+
+
+def replace_table(conn: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> int:
+    """Replace the whole of `table` by `rows` in one transaction (unpartitioned snapshots).
+
+    Returns:
+        The number of rows written.
+    """
+    schema = table.split(".")[0]
+    conn.register("incoming_rows", rows)
+    try:
+        conn.execute(f"create schema if not exists {schema}")
+        conn.execute("begin transaction")
+        try:
+            conn.execute(f"create or replace table {table} as select * from incoming_rows")
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
+    finally:
+        conn.unregister("incoming_rows")
+    return rows.num_rows
+
+
+def _ensure_table(conn: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Create `table` from the registered `incoming_rows` the first time it is written."""
+    schema, name = table.split(".")
+    exists = conn.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchone()[0]
+    if not exists:
+        conn.execute(f"create schema if not exists {schema}")
+        conn.execute(f"create table {table} as select * from incoming_rows limit 0")

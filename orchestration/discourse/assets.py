@@ -17,13 +17,12 @@ import warnings
 from datetime import datetime, timezone
 
 import dagster as dg
-import duckdb
 import pyarrow as pa
 
 from connectors.discourse import USERS_SCHEMA
 from orchestration.discourse.resources import DiscourseResource
 from orchestration.partitions import days_in
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days, replace_table
 
 # Late replies and likes: re-pull yesterday and the 7 days before it on nightly runs.
 DISCOURSE_TRAILING_DAYS = 7
@@ -42,24 +41,6 @@ def _stamp(table: pa.Table, loaded_at: datetime, run_id: str, forum: str) -> pa.
         pa.field("_loaded_at", pa.timestamp("us")), pa.array([loaded_at] * n, pa.timestamp("us"))
     )
     return table.append_column(pa.field("_run_id", pa.string()), pa.array([run_id] * n, pa.string()))
-
-
-def replace_table(conn: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> int:
-    """Replace the whole of `table` by `rows` in one transaction (unpartitioned snapshots)."""
-    schema = table.split(".")[0]
-    conn.register("incoming_rows", rows)
-    try:
-        conn.execute(f"create schema if not exists {schema}")
-        conn.execute("begin transaction")
-        try:
-            conn.execute(f"create or replace table {table} as select * from incoming_rows")
-            conn.execute("commit")
-        except BaseException:
-            conn.execute("rollback")
-            raise
-    finally:
-        conn.unregister("incoming_rows")
-    return rows.num_rows
 
 
 def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:

@@ -19,7 +19,7 @@ import pyarrow as pa
 from connectors.slack import CHANNELS_SCHEMA, MESSAGES_SCHEMA, USERS_SCHEMA
 from orchestration.partitions import days_in
 from orchestration.slack.resources import SlackResource
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days, replace_table
 
 SLACK_TRAILING_DAYS = 7
 SLACK_RESCAN_DAYS = 30
@@ -36,24 +36,6 @@ def _stamp(table: pa.Table, source: str, run_id: str) -> pa.Table:
     table = table.append_column(METADATA_FIELDS[0], pa.array([source] * n, pa.string()))
     table = table.append_column(METADATA_FIELDS[1], pa.array([loaded_at] * n, pa.timestamp("us")))
     return table.append_column(METADATA_FIELDS[2], pa.array([run_id] * n, pa.string()))
-
-
-def replace_table(conn, table_name: str, rows: pa.Table) -> int:
-    """Replace all of `table_name` by `rows` in one transaction."""
-    schema = table_name.split(".")[0]
-    conn.register("incoming_rows", rows)
-    try:
-        conn.execute(f"create schema if not exists {schema}")
-        conn.execute("begin transaction")
-        try:
-            conn.execute(f"create or replace table {table_name} as select * from incoming_rows")
-            conn.execute("commit")
-        except BaseException:
-            conn.execute("rollback")
-            raise
-    finally:
-        conn.unregister("incoming_rows")
-    return rows.num_rows
 
 
 def _known_threads(conn, first: date, last: date) -> dict[str, str | None]:
