@@ -470,7 +470,8 @@ class GSCClient:
                 return pa.array([_whole(v) for v in values], type=f.type)
             if pa.types.is_floating(f.type):
                 return pa.array([float(v) for v in values], type=f.type)
-            return pa.array([str(v) for v in values], type=f.type)
+            # A missing key stays missing (not the text 'None'): the quality gate refuses it.
+            return pa.array([None if v is None else str(v) for v in values], type=f.type)
         except (TypeError, ValueError) as exc:
             raise self._error(200, f"field {f.name!r} holds a value that is not {f.type}: {exc}") from None
 

@@ -15,6 +15,8 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
+from orchestration.quality.gate import check_batch
+
 # Steps that write the warehouse share this pool; the instance limits it to one (dagster.yaml).
 WAREHOUSE_POOL = "duckdb_warehouse"
 
@@ -47,6 +49,7 @@ def replace_days(
     days: Iterable[date],
     rows: pa.Table,
     date_column: str = "date",
+    validate: bool = True,
 ) -> int:
     """Replace every row of `days` in `table` by `rows`, in one transaction.
 
@@ -55,38 +58,75 @@ def replace_days(
         table: `schema.table`; created from the Arrow schema on first use.
         days: the days this batch covers (a day with no rows is emptied).
         rows: the new rows; every row's `date_column` must be one of `days`.
+        validate: check the batch against the table's suite (orchestration/quality/suites.py)
+            first; a failing batch raises QualityGateError and nothing is written.
 
     Returns:
         The number of rows inserted.
     """
     days = sorted(set(days))
-    conn.register("incoming_rows", rows)
-    try:
-        _ensure_table(conn, table)
-        conn.execute("begin transaction")
+    with _single_threaded(conn, rows.num_rows):
+        if validate:
+            check_batch(table, rows, days, conn)
+        conn.register("incoming_rows", rows)
         try:
-            # The range predicate lets DuckDB skip row groups by their min/max before the list test.
-            conn.execute(
-                f"delete from {table} where {date_column} between ? and ? "
-                f"and {date_column} in (select unnest(?::date[]))",
-                [days[0], days[-1], days],
-            )
-            conn.execute(f"insert into {table} by name select * from incoming_rows")
-            conn.execute("commit")
-        except BaseException:
-            conn.execute("rollback")
-            raise
-    finally:
-        conn.unregister("incoming_rows")
+            _swap_days(conn, table, days, date_column)
+        finally:
+            conn.unregister("incoming_rows")
     return rows.num_rows
 
 
-def replace_table(conn: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> int:
+# DuckDB parallelises an insert by row group (122,880 rows): a smaller batch (a day of any source)
+# gains nothing from more threads and pays for their coordination. One thread cut the CPU of
+# replace_days by ~40% on GA4 day batches of ~11k rows (bench/README.md, "Speed changes").
+_SINGLE_THREAD_MAX_ROWS = 122_880
+
+
+@contextmanager
+def _single_threaded(conn: duckdb.DuckDBPyConnection, n_rows: int):
+    """Run the block with DuckDB's `threads` at 1 for a batch under a row group, then restore it."""
+    if n_rows >= _SINGLE_THREAD_MAX_ROWS:
+        yield
+        return
+    previous = int(conn.execute("select current_setting('threads')").fetchone()[0])
+    if previous == 1:
+        yield
+        return
+    conn.execute("set threads = 1")
+    try:
+        yield
+    finally:
+        conn.execute(f"set threads = {previous}")
+
+
+def _swap_days(conn: duckdb.DuckDBPyConnection, table: str, days: list[date], date_column: str) -> None:
+    """Delete `days` from `table` and insert the registered `incoming_rows`, in one transaction."""
+    _ensure_table(conn, table)
+    conn.execute("begin transaction")
+    try:
+        # The range predicate lets DuckDB skip row groups by their min/max before the list test.
+        conn.execute(
+            f"delete from {table} where {date_column} between ? and ? "
+            f"and {date_column} in (select unnest(?::date[]))",
+            [days[0], days[-1], days],
+        )
+        conn.execute(f"insert into {table} by name select * from incoming_rows")
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+
+
+def replace_table(conn: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, validate: bool = True) -> int:
     """Replace the whole of `table` by `rows` in one transaction (unpartitioned snapshots).
+
+    With `validate`, the rows are checked against the table's suite first (see `replace_days`).
 
     Returns:
         The number of rows written.
     """
+    if validate:
+        check_batch(table, rows, None, conn)
     schema = table.split(".")[0]
     conn.register("incoming_rows", rows)
     try:

@@ -13,6 +13,7 @@ import pyarrow as pa
 from connectors.discord import MESSAGES_SCHEMA
 from orchestration.discord.resources import DiscordResource, discord_enabled
 from orchestration.partitions import days_in
+from orchestration.quality.checks import expectations_spec, gated
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days
 
 DISCORD_TRAILING_DAYS = 7
@@ -26,6 +27,7 @@ def build_discord_assets(partitions_def: dg.PartitionsDefinition, enabled: bool 
 
     @dg.asset(
         key=["discord", "messages"],
+        check_specs=[expectations_spec(["discord", "messages"])],
         description=(
             "Discord channel messages by UTC day (GET /channels/{id}/messages with after-snowflake paging): "
             "author, type (19 = reply), content, message_reference, reactions as JSON. "
@@ -37,7 +39,10 @@ def build_discord_assets(partitions_def: dg.PartitionsDefinition, enabled: bool 
         pool=WAREHOUSE_POOL,
         kinds={"python", "duckdb"},
     )
-    def messages(
+    def messages(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discord: DiscordResource):
+        yield from gated(context, lambda: _load(context, warehouse, discord))
+
+    def _load(
         context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discord: DiscordResource
     ) -> dg.MaterializeResult:
         days = days_in(context, trailing_days=DISCORD_TRAILING_DAYS)

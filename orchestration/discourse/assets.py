@@ -22,6 +22,7 @@ import pyarrow as pa
 from connectors.discourse import USERS_SCHEMA
 from orchestration.discourse.resources import DiscourseResource
 from orchestration.partitions import days_in
+from orchestration.quality.checks import expectations_spec, gated
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days, replace_table
 
 # Late replies and likes: re-pull yesterday and the 7 days before it on nightly runs.
@@ -76,12 +77,18 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
                 **common,
             ),
         ],
+        check_specs=[expectations_spec(["discourse", name]) for name in DAILY_TABLES],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
         can_subset=False,
     )
     def discourse_activity(
+        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discourse: DiscourseResource
+    ):
+        yield from gated(context, lambda: _load_activity(context, warehouse, discourse))
+
+    def _load_activity(
         context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discourse: DiscourseResource
     ):
         days = days_in(context, trailing_days=DISCOURSE_TRAILING_DAYS)
@@ -117,11 +124,17 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
 
     @dg.asset(
         key=["discourse", "categories"],
+        check_specs=[expectations_spec(["discourse", "categories"])],
         description="Discourse categories and subcategories (/categories.json). Replaced whole each run.",
         pool=WAREHOUSE_POOL,
         **common,
     )
     def categories(
+        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discourse: DiscourseResource
+    ):
+        yield from gated(context, lambda: _load_categories(context, warehouse, discourse))
+
+    def _load_categories(
         context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discourse: DiscourseResource
     ) -> dg.MaterializeResult:
         loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -133,6 +146,7 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
 
     @dg.asset(
         key=["discourse", "users"],
+        check_specs=[expectations_spec(["discourse", "users"])],
         description=(
             "Discourse users (/admin/users/list/active.json with e-mails: needs an admin API key). "
             "Replaced whole each run; the e-mail stays in raw and staging."
@@ -140,7 +154,10 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
         pool=WAREHOUSE_POOL,
         **common,
     )
-    def users(
+    def users(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discourse: DiscourseResource):
+        yield from gated(context, lambda: _load_users(context, warehouse, discourse))
+
+    def _load_users(
         context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discourse: DiscourseResource
     ) -> dg.MaterializeResult:
         loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)

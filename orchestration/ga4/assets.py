@@ -15,6 +15,7 @@ import pyarrow as pa
 from connectors.ga4 import LEADS_SCHEMA, SESSIONS_SCHEMA, GA4Client, ReportPage
 from orchestration.ga4.resources import GA4Resource
 from orchestration.partitions import days_in
+from orchestration.quality.checks import expectations_spec, gated
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days
 
 # GA4 revises a day for ~72 h, so the nightly run re-pulls yesterday and the 3 days before.
@@ -109,6 +110,7 @@ def build_ga4_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
 
     @dg.asset(
         key=["ga4", "sessions_daily"],
+        check_specs=[expectations_spec(["ga4", "sessions_daily"])],
         description=(
             "GA4 runReport, one row per date x sessionSource x sessionMedium x sessionCampaignName x "
             "landingPagePlusQueryString x deviceCategory; metrics sessions, engagedSessions, keyEvents, "
@@ -116,15 +118,22 @@ def build_ga4_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
         ),
         **common,
     )
-    def sessions_daily(
-        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, ga4: GA4Resource
-    ) -> dg.MaterializeResult:
-        return load_report_days(
-            context, warehouse, ga4.client(), GA4Client.sessions, SESSIONS_SCHEMA, "raw_ga4.sessions_daily"
+    def sessions_daily(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, ga4: GA4Resource):
+        yield from gated(
+            context,
+            lambda: load_report_days(
+                context,
+                warehouse,
+                ga4.client(),
+                GA4Client.sessions,
+                SESSIONS_SCHEMA,
+                "raw_ga4.sessions_daily",
+            ),
         )
 
     @dg.asset(
         key=["ga4", "leads_daily"],
+        check_specs=[expectations_spec(["ga4", "leads_daily"])],
         description=(
             "GA4 runReport of the lead key event (default generate_lead) with the answer to 'How did you "
             "hear about us?' (custom event parameter, default how_heard) and the session's source, "
@@ -132,11 +141,12 @@ def build_ga4_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
         ),
         **common,
     )
-    def leads_daily(
-        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, ga4: GA4Resource
-    ) -> dg.MaterializeResult:
-        return load_report_days(
-            context, warehouse, ga4.client(), GA4Client.leads, LEADS_SCHEMA, "raw_ga4.leads_daily"
+    def leads_daily(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, ga4: GA4Resource):
+        yield from gated(
+            context,
+            lambda: load_report_days(
+                context, warehouse, ga4.client(), GA4Client.leads, LEADS_SCHEMA, "raw_ga4.leads_daily"
+            ),
         )
 
     return [GA4_API, sessions_daily, leads_daily]

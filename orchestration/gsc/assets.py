@@ -15,6 +15,7 @@ import pyarrow as pa
 from connectors.gsc import QUERIES_SCHEMA, TOTALS_SCHEMA, GSCClient, QueryPage
 from orchestration.gsc.resources import GSCResource
 from orchestration.partitions import days_in
+from orchestration.quality.checks import expectations_spec, gated
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days
 
 # Search Console finalises a day after 2-3 days and still revises it a little after, so the
@@ -95,6 +96,7 @@ def build_gsc_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
 
     @dg.asset(
         key=["gsc", "queries_daily"],
+        check_specs=[expectations_spec(["gsc", "queries_daily"])],
         description=(
             "Search Console searchAnalytics.query (web, dataState final), one row per date x query x "
             "page x device x country; clicks, impressions, ctr, position. Anonymized queries are not "
@@ -102,16 +104,18 @@ def build_gsc_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
         ),
         **common,
     )
-    def queries_daily(
-        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, gsc: GSCResource
-    ) -> dg.MaterializeResult:
+    def queries_daily(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, gsc: GSCResource):
         with gsc.client() as client:
-            return load_query_days(
-                context, warehouse, client, GSCClient.queries, QUERIES_SCHEMA, "raw_gsc.queries_daily"
+            yield from gated(
+                context,
+                lambda: load_query_days(
+                    context, warehouse, client, GSCClient.queries, QUERIES_SCHEMA, "raw_gsc.queries_daily"
+                ),
             )
 
     @dg.asset(
         key=["gsc", "totals_daily"],
+        check_specs=[expectations_spec(["gsc", "totals_daily"])],
         description=(
             "Search Console searchAnalytics.query grouped by date only: every click and impression "
             "of the day, anonymized queries included (totals minus query rows = anonymized clicks). "
@@ -119,12 +123,13 @@ def build_gsc_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
         ),
         **common,
     )
-    def totals_daily(
-        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, gsc: GSCResource
-    ) -> dg.MaterializeResult:
+    def totals_daily(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, gsc: GSCResource):
         with gsc.client() as client:
-            return load_query_days(
-                context, warehouse, client, GSCClient.totals, TOTALS_SCHEMA, "raw_gsc.totals_daily"
+            yield from gated(
+                context,
+                lambda: load_query_days(
+                    context, warehouse, client, GSCClient.totals, TOTALS_SCHEMA, "raw_gsc.totals_daily"
+                ),
             )
 
     return [queries_daily, totals_daily]

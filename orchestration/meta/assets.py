@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from connectors.meta import INSIGHTS_SCHEMA, PIXEL_SCHEMA, MetaClient
 from orchestration.meta.resources import MetaResource
 from orchestration.partitions import days_in
+from orchestration.quality.checks import expectations_spec, gated
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days
 
 # Meta's default attribution (7-day click) revises a day's conversions for a week.
@@ -135,6 +136,7 @@ def build_meta_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Assets
 
     @dg.asset(
         key=["meta", "ad_insights_daily"],
+        check_specs=[expectations_spec(["meta", "ad_insights_daily"])],
         description=(
             "Meta Marketing API insights at level=ad with time_increment=1: one row per day x ad that "
             "delivered, with campaign and ad set names, spend, impressions, reach, clicks, "
@@ -143,14 +145,13 @@ def build_meta_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Assets
         ),
         **common,
     )
-    def ad_insights_daily(
-        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, meta: MetaResource
-    ) -> dg.MaterializeResult:
+    def ad_insights_daily(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, meta: MetaResource):
         with meta.client() as client:
-            return load_insights(context, warehouse, client)
+            yield from gated(context, lambda: load_insights(context, warehouse, client))
 
     @dg.asset(
         key=["meta", "pixel_events_hourly"],
+        check_specs=[expectations_spec(["meta", "pixel_events_hourly"])],
         description=(
             "Meta pixel stats (aggregation=event): one row per UTC hour x event with its count, "
             "partitioned by the UTC day of the hour. Lands in raw_meta.pixel_events_hourly."
@@ -159,8 +160,8 @@ def build_meta_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Assets
     )
     def pixel_events_hourly(
         context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, meta: MetaResource
-    ) -> dg.MaterializeResult:
+    ):
         with meta.client() as client:
-            return load_pixel_events(context, warehouse, client)
+            yield from gated(context, lambda: load_pixel_events(context, warehouse, client))
 
     return [ad_insights_daily, pixel_events_hourly]

@@ -3,9 +3,15 @@
 BI tools never open the working warehouse (DuckDB allows one writer, and a half-built night must
 not be visible). The snapshot is written to a new file beside the target and renamed into place,
 so a reader sees either the previous snapshot or the new one, whole.
+
+The publish is a gate of its own: Dagster stops downstream steps after a failed blocking check only
+within one run, so before writing anything the asset reads the latest evaluation of every check on
+every asset upstream of it (from any run) and refuses while one of them stands failed at ERROR
+severity. The previous snapshot then stays in place.
 """
 
 import os
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -58,7 +64,52 @@ def publish_snapshot(warehouse_path: str, serving_path: Path, run_id: str) -> di
     return counts
 
 
-def build_serving_asset(mart_keys: list[dg.AssetKey], serving_path: Path) -> dg.AssetsDefinition:
+def upstream_check_keys(
+    mart_keys: Iterable[dg.AssetKey],
+    assets: Sequence[dg.AssetsDefinition | dg.AssetChecksDefinition | dg.AssetSpec],
+) -> list[dg.AssetCheckKey]:
+    """Every check (blocking or not) on the marts and on every asset they are built from."""
+    parents: dict[dg.AssetKey, set[dg.AssetKey]] = {}
+    checks: dict[dg.AssetKey, set[dg.AssetCheckKey]] = {}
+    for item in assets:
+        specs = [item] if isinstance(item, dg.AssetSpec) else (getattr(item, "specs", None) or [])
+        for spec in specs:
+            parents.setdefault(spec.key, set()).update(dep.asset_key for dep in spec.deps)
+        for check_key in getattr(item, "check_keys", ()):
+            checks.setdefault(check_key.asset_key, set()).add(check_key)
+    seen, frontier = set(), set(mart_keys)
+    while frontier:
+        seen |= frontier
+        frontier = {p for key in frontier for p in parents.get(key, ())} - seen
+    keys = [k for asset in seen for k in checks.get(asset, ())]
+    return sorted(keys, key=lambda k: (k.asset_key.to_user_string(), k.name))
+
+
+def failed_gates(instance: dg.DagsterInstance, check_keys: Iterable[dg.AssetCheckKey]) -> list[str]:
+    """The checks whose latest completed evaluation failed at ERROR severity, each with why."""
+    failed = []
+    for key in check_keys:
+        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=20)
+        # PLANNED: the step stopped before the check ran; the last completed evaluation stands.
+        done = [r for r in history if r.status.value in ("SUCCEEDED", "FAILED")]
+        if not done or done[0].status.value != "FAILED":
+            continue
+        evaluation = done[0].evaluation
+        if evaluation is not None and evaluation.severity != dg.AssetCheckSeverity.ERROR:
+            continue
+        why = (evaluation.description if evaluation is not None else None) or "failed"
+        failed.append(f"{key.asset_key.to_user_string()}:{key.name} (run {done[0].run_id[:8]}): {why}")
+    return failed
+
+
+def build_serving_asset(
+    mart_keys: list[dg.AssetKey],
+    serving_path: Path,
+    gate_check_keys: Sequence[dg.AssetCheckKey] = (),
+) -> dg.AssetsDefinition:
+    """The snapshot asset; `gate_check_keys` are the checks whose failure keeps it unpublished."""
+    gate_check_keys = list(gate_check_keys)
+
     @dg.asset(
         key=["serving", "marts_snapshot"],
         group_name="serving",
@@ -71,12 +122,27 @@ def build_serving_asset(mart_keys: list[dg.AssetKey], serving_path: Path) -> dg.
         ),
     )
     def marts_snapshot(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+        failed = failed_gates(context.instance, gate_check_keys)
+        if failed:
+            raise dg.Failure(
+                description=(
+                    f"Not published: {len(failed)} blocking check(s) upstream stand failed, so BI tools keep "
+                    f"the last good snapshot in {serving_path}. Fix the data and re-run the failed assets "
+                    "(their checks then pass), then publish again. Failed: " + " | ".join(failed)
+                ),
+                metadata={
+                    "failed_checks": dg.MetadataValue.md("\n".join(f"- {f}" for f in failed)),
+                    "checks_verified": len(gate_check_keys),
+                },
+            )
+        context.log.info(f"Gate: the latest evaluation of all {len(gate_check_keys)} upstream checks passed")
         counts = publish_snapshot(warehouse.path, serving_path, context.run.run_id)
         context.log.info(f"Published {len(counts)} tables to {serving_path}")
         return dg.MaterializeResult(
             metadata={
                 "path": str(serving_path),
                 "tables": len(counts),
+                "checks_verified": len(gate_check_keys),
                 **{f"rows.{name}": n for name, n in counts.items()},
             }
         )

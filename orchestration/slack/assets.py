@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from connectors.slack import CHANNELS_SCHEMA, MESSAGES_SCHEMA, USERS_SCHEMA
 from orchestration.partitions import days_in
+from orchestration.quality.checks import expectations_spec, gated
 from orchestration.slack.resources import SlackResource
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days, replace_table
 
@@ -56,11 +57,15 @@ def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
 
     @dg.asset(
         key=["slack", "channels"],
+        check_specs=[expectations_spec(["slack", "channels"])],
         description="Slack channels (public and private the bot is in; conversations.list or the export's "
         "channels.json/groups.json). Replaced whole in raw_slack.channels.",
         **common,
     )
     def channels(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, slack: SlackResource):
+        yield from gated(context, lambda: _load_channels(context, warehouse, slack))
+
+    def _load_channels(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, slack: SlackResource):
         source = slack.source
         reader = slack.export() if source == "export" else slack.client()
         with reader:
@@ -72,11 +77,15 @@ def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
 
     @dg.asset(
         key=["slack", "users"],
+        check_specs=[expectations_spec(["slack", "users"])],
         description="Slack users (users.list or the export's users.json), e-mail and its domain included "
         "for staging. Replaced whole in raw_slack.users.",
         **common,
     )
     def users(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, slack: SlackResource):
+        yield from gated(context, lambda: _load_users(context, warehouse, slack))
+
+    def _load_users(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, slack: SlackResource):
         source = slack.source
         reader = slack.export() if source == "export" else slack.client()
         with reader:
@@ -88,6 +97,7 @@ def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
 
     @dg.asset(
         key=["slack", "messages"],
+        check_specs=[expectations_spec(["slack", "messages"])],
         description="Slack messages of each UTC day with every reply to them (conversations.history + "
         "conversations.replies, or the export's per-day files); date = the thread parent's day. "
         "Lands in raw_slack.messages, grain channel_id + ts.",
@@ -96,6 +106,9 @@ def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
         **common,
     )
     def messages(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, slack: SlackResource):
+        yield from gated(context, lambda: _load_messages(context, warehouse, slack))
+
+    def _load_messages(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, slack: SlackResource):
         source = slack.source
         days = days_in(context, trailing_days=SLACK_TRAILING_DAYS)
         run_id = context.run.run_id
