@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from orchestration.dbt.member_hash import MEMBER_HASH_KEY_ENV, member_hash_key
 from orchestration.settings import DBT_PROJECT_DIR
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
@@ -59,4 +60,17 @@ _require_manifest()
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBWarehouse):
     # profiles.yml reads the warehouse path from the environment of the dbt process.
     os.environ["WAREHOUSE_PATH"] = warehouse.path
-    yield from dbt.cli(["build"], context=context).stream()
+    # The members' pseudonym key goes to the dbt process's environment only (never to SQL or a
+    # table); with real community credentials and no key this stops the build with the fix.
+    # dbt.cli copies os.environ when called, so the demo key is set just for that moment and never
+    # lingers in this process to pass for a real key later.
+    key, previous = member_hash_key(), os.environ.get(MEMBER_HASH_KEY_ENV)
+    os.environ[MEMBER_HASH_KEY_ENV] = key
+    try:
+        invocation = dbt.cli(["build"], context=context)
+    finally:
+        if previous is None:
+            os.environ.pop(MEMBER_HASH_KEY_ENV, None)
+        else:
+            os.environ[MEMBER_HASH_KEY_ENV] = previous
+    yield from invocation.stream()

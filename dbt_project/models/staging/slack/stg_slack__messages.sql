@@ -30,8 +30,15 @@ final as (
         *,
         thread_ts is not null and thread_ts <> ts as is_thread_reply,
         thread_ts is not null and thread_ts = ts as is_thread_parent,
-        bot_id is not null or subtype = 'bot_message' as is_bot_message,
-        subtype in ('channel_join', 'channel_leave', 'channel_topic', 'channel_purpose', 'channel_name', 'channel_archive', 'bot_add', 'bot_remove') as is_system_message
+        -- coalesce: a plain message has no subtype, and `null in (...)` is null, not false
+        coalesce(bot_id is not null or subtype = 'bot_message', false) as is_bot_message,
+        coalesce(
+            subtype in (
+                'channel_join', 'channel_leave', 'channel_topic', 'channel_purpose',
+                'channel_name', 'channel_archive', 'bot_add', 'bot_remove'
+            ),
+            false
+        ) as is_system_message
     from renamed
 )
 

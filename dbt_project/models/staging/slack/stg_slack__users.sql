@@ -4,6 +4,10 @@ source as (
     select * from {{ source('slack', 'users') }}
 ),
 
+employee_domains as (
+    select distinct lower(trim(domain)) as domain from {{ ref('employee_email_domains') }}
+),
+
 renamed as (
     select
         user_id,
@@ -21,6 +25,16 @@ renamed as (
         tz as time_zone,
         _loaded_at as loaded_at
     from source
+),
+
+-- METRICS.md §3: the employee flag is decided here, where the e-mail still is; nothing downstream
+-- of staging sees the e-mail.
+final as (
+    select
+        renamed.*,
+        renamed.email_domain is not null
+            and renamed.email_domain in (select domain from employee_domains) as is_employee
+    from renamed
 )
 
-select * from renamed
+select * from final

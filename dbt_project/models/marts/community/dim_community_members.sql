@@ -1,0 +1,60 @@
+with
+
+slack_users as (
+    select * from {{ ref('stg_slack__users') }}
+),
+
+discourse_users as (
+    select * from {{ ref('stg_discourse__users') }}
+),
+
+activities as (
+    select * from {{ ref('int_community_activities') }}
+),
+
+-- member_key() is the HMAC UDF of plugins/darksocial_member_key.py: the native id never leaves
+-- this model, and no name, handle or e-mail is selected.
+users as (
+    select
+        member_key('slack', user_id) as member_key,
+        'slack' as platform,
+        is_employee,
+        is_bot
+    from slack_users
+
+    union all
+
+    select
+        member_key('discourse', user_id::varchar) as member_key,
+        'discourse' as platform,
+        is_employee,
+        is_system as is_bot
+    from discourse_users
+),
+
+activity_span as (
+    select
+        member_key,
+        platform,
+        min(occurred_at) as first_seen_at,
+        max(occurred_at) as last_active_at
+    from activities
+    group by member_key, platform
+),
+
+-- people who are active but missing from the user lists (e.g. a Discourse key without admin
+-- rights cannot list users) still are members: not employees, not bots, as far as we know
+final as (
+    select
+        coalesce(users.member_key, activity_span.member_key) as member_key,
+        coalesce(users.platform, activity_span.platform) as platform,
+        coalesce(users.is_employee, false) as is_employee,
+        coalesce(users.is_bot, false) as is_bot,
+        activity_span.first_seen_at,
+        activity_span.last_active_at
+    from users
+    full outer join activity_span
+        on users.member_key = activity_span.member_key
+)
+
+select * from final

@@ -1,0 +1,162 @@
+with
+
+activities as (
+    select * from {{ ref('fct_community_activity') }}
+),
+
+spaces as (
+    select * from {{ ref('dim_community_spaces') }}
+),
+
+members as (
+    select * from {{ ref('dim_community_members') }}
+),
+
+-- every activity twice: once for its own community, once for the 'all' row
+scoped as (
+    select
+        coalesce(spaces.community, activities.platform) as community,
+        activities.*,
+        coalesce(members.is_employee, false) as is_employee,
+        cast(date_trunc('week', activities.occurred_at) as date) as week_start
+    from activities
+    left join spaces on activities.space_id = spaces.space_id
+    left join members on activities.member_key = members.member_key
+),
+
+by_community as (
+    select * from scoped
+    union all
+    select * replace ('all' as community) from scoped
+),
+
+member_weeks as (
+    select distinct community, week_start, member_key from by_community
+),
+
+first_weeks as (
+    select community, member_key, min(week_start) as first_week
+    from member_weeks
+    group by community, member_key
+),
+
+activity_counts as (
+    select
+        community,
+        week_start,
+        count(*) as activities,
+        count(distinct member_key) as active_members,
+        count(*) filter (where activity_type = 'thread_start') as threads_started,
+        count(*) filter (where is_employee) as employee_activities
+    from by_community
+    group by community, week_start
+),
+
+new_members as (
+    select community, first_week as week_start, count(*) as new_members
+    from first_weeks
+    group by community, first_week
+),
+
+-- the threads a member can get an answer on: top-level posts (thread starts and, on Slack, plain
+-- messages nobody replied to) by non-employees
+questions as (
+    select community, week_start, thread_id, member_key, occurred_at
+    from by_community
+    where activity_type in ('thread_start', 'message')
+        and not is_employee
+),
+
+first_responses as (
+    select
+        questions.community,
+        questions.week_start,
+        questions.thread_id,
+        questions.occurred_at as asked_at,
+        arg_min(replies.is_employee, replies.occurred_at) as responder_is_employee,
+        min(replies.occurred_at) as first_response_at
+    from questions
+    left join by_community as replies
+        on replies.community = questions.community
+        and replies.thread_id = questions.thread_id
+        and replies.activity_type = 'reply'
+        and replies.member_key <> questions.member_key
+        and replies.occurred_at >= questions.occurred_at
+    group by questions.community, questions.week_start, questions.thread_id, questions.occurred_at
+),
+
+answered as (
+    select
+        *,
+        first_response_at is not null
+            and first_response_at <= asked_at + interval '{{ var("first_response_window_days") }} days'
+            as is_answered,
+        date_diff('second', asked_at, first_response_at) / 60.0 as minutes_to_first_response
+    from first_responses
+),
+
+answer_stats as (
+    select
+        community,
+        week_start,
+        count(*) as questions,
+        count(*) filter (where is_answered) as answered_questions,
+        median(minutes_to_first_response) filter (where is_answered) as median_minutes_to_first_response,
+        count(*) filter (where is_answered and not responder_is_employee) as community_answers
+    from answered
+    group by community, week_start
+),
+
+-- of the members active in the 4 weeks before, how many are active this week
+retention as (
+    select
+        this_week.community,
+        this_week.week_start,
+        count(distinct before.member_key) as members_4w_before,
+        count(distinct before.member_key) filter (where now_active.member_key is not null) as retained
+    from (select distinct community, week_start from member_weeks) as this_week
+    inner join member_weeks as before
+        on before.community = this_week.community
+        and before.week_start >= this_week.week_start - interval '28 days'
+        and before.week_start < this_week.week_start
+    left join member_weeks as now_active
+        on now_active.community = this_week.community
+        and now_active.week_start = this_week.week_start
+        and now_active.member_key = before.member_key
+    group by this_week.community, this_week.week_start
+),
+
+final as (
+    select
+        activity_counts.week_start,
+        activity_counts.community,
+        activity_counts.active_members,
+        coalesce(new_members.new_members, 0) as new_members,
+        activity_counts.active_members - coalesce(new_members.new_members, 0) as returning_members,
+        activity_counts.activities,
+        activity_counts.threads_started,
+        coalesce(answer_stats.questions, 0) as threads_asked,
+        case when answer_stats.questions > 0
+            then answer_stats.answered_questions / answer_stats.questions
+        end::double as threads_answered_pct,
+        answer_stats.median_minutes_to_first_response::double as median_minutes_to_first_response,
+        case when answer_stats.answered_questions > 0
+            then answer_stats.community_answers / answer_stats.answered_questions
+        end::double as community_answer_share,
+        case when retention.members_4w_before > 0
+            then retention.retained / retention.members_4w_before
+        end::double as retention_4w,
+        (activity_counts.employee_activities / activity_counts.activities)::double as employee_activity_share
+    from activity_counts
+    left join new_members
+        on activity_counts.community = new_members.community
+        and activity_counts.week_start = new_members.week_start
+    left join answer_stats
+        on activity_counts.community = answer_stats.community
+        and activity_counts.week_start = answer_stats.week_start
+    left join retention
+        on activity_counts.community = retention.community
+        and activity_counts.week_start = retention.week_start
+)
+
+select * from final
