@@ -1,0 +1,19 @@
+{#-
+    is_branded_query(column): true when the search query in `column` is branded (METRICS.md §2):
+    it contains any of var `brand_terms` (plain text, case-insensitive) or matches any of the
+    regular expressions in var `brand_patterns` (case-insensitive). A null query is not branded.
+    Both vars are documented in dbt_project.yml; change them there, not here.
+-#}
+{% macro is_branded_query(column) -%}
+    {%- set terms = var('brand_terms', []) -%}
+    {%- set patterns = var('brand_patterns', []) -%}
+    coalesce(
+        false
+        {%- for term in terms if term | trim %}
+        or contains(lower({{ column }}), lower('{{ term | trim | replace("'", "''") }}'))
+        {%- endfor %}
+        {%- for pattern in patterns if pattern | trim %}
+        or regexp_matches({{ column }}, '{{ pattern | replace("'", "''") }}', 'i')
+        {%- endfor %}
+    , false)
+{%- endmacro %}
