@@ -24,7 +24,8 @@ from orchestration.jobs import build_nightly_schedule, build_refresh_job
 from orchestration.meta.assets import build_meta_assets
 from orchestration.meta.resources import meta_resource_from_env
 from orchestration.partitions import daily_partitions
-from orchestration.serving.assets import build_serving_asset
+from orchestration.quality.checks import build_freshness_checks
+from orchestration.serving.assets import build_serving_asset, upstream_check_keys
 from orchestration.settings import Settings
 from orchestration.slack.assets import build_slack_assets
 from orchestration.slack.resources import SlackResource
@@ -97,10 +98,16 @@ def source_resources() -> dict[str, dg.ConfigurableResource]:
 def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = daily_partitions(settings)
     mart_keys = [key for key in dbt_models.keys if dbt_models.group_names_by_key.get(key) == "marts"]
-    serving = build_serving_asset(mart_keys, settings.serving_path)
+    sources = source_assets(partitions)
+    freshness = build_freshness_checks(sources)
+    built = [item for item in sources if isinstance(item, dg.AssetsDefinition)]
+    serving = build_serving_asset(
+        mart_keys, settings.serving_path, upstream_check_keys(mart_keys, [*built, dbt_models, *freshness])
+    )
     refresh_job = build_refresh_job()
     return dg.Definitions(
-        assets=[*source_assets(partitions), dbt_models, serving],
+        assets=[*sources, dbt_models, serving],
+        asset_checks=freshness,
         jobs=[refresh_job],
         schedules=[
             build_nightly_schedule(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from connectors.sandbox.brand import BRAND_NAME, DEFAULT_SCALE, DEFAULT_SEED, SANDBOX_GA4_PROPERTY_ID, SCALES
 from connectors.sandbox.google_auth import google_service_account_info
+from connectors.sandbox.registry import apis
 from connectors.sandbox.server import SandboxServer
 
 
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         args.credentials_file.write_text(json.dumps(info, indent=2))
         args.credentials_file.chmod(0o600)
         lines.append(f"  GOOGLE_APPLICATION_CREDENTIALS={args.credentials_file}")
+    lines += [f"  {api.name}: {server.base_url}{api.prefix}" for api in apis()]
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
     try:

@@ -40,7 +40,8 @@ from connectors.sandbox.brand import (
 )
 
 # Non-branded queries per scale (the long tail; most get an impression only now and then).
-QUERY_COUNTS = {"small": 150, "demo": 700, "large": 6000}
+# The demo keeps its history quick to load (a few minutes for all sources on 2 cores).
+QUERY_COUNTS = {"small": 150, "demo": 250, "large": 6000}
 _DEVICE_CTR = {"DESKTOP": 1.05, "MOBILE": 0.92, "TABLET": 0.85}
 _BRANDED_PAGES = ("/", "/pricing", "/login", "/demo", "/features")
 

@@ -432,12 +432,38 @@ class SandboxServer:
             return [r for r in self.requests if path_contains in r.path]
 
 
+@dataclass(frozen=True)
+class RemoteSandbox:
+    """A sandbox that another process serves (`python -m connectors.sandbox serve`).
+
+    `make demo` runs the sandbox in its own process and points SANDBOX_URL at it, so generating
+    the brand's data and loading it run on two cores instead of sharing one interpreter.
+    """
+
+    base_url: str
+    running: bool = True
+
+    @property
+    def ga4_base_url(self) -> str:
+        return f"{self.base_url}/ga4"
+
+    @property
+    def google_token_uri(self) -> str:
+        return f"{self.base_url}/google/token"
+
+
 _singleton: SandboxServer | None = None
 _singleton_lock = threading.Lock()
 
 
-def ensure_sandbox() -> SandboxServer:
-    """The process-wide sandbox, started on first call (SANDBOX_SEED, SANDBOX_SCALE from the environment)."""
+def ensure_sandbox() -> SandboxServer | RemoteSandbox:
+    """The process-wide sandbox, started on first call (SANDBOX_SEED, SANDBOX_SCALE from the environment).
+
+    With SANDBOX_URL set, the sandbox another process serves there is used instead.
+    """
+    remote = os.environ.get("SANDBOX_URL")
+    if remote:
+        return RemoteSandbox(remote.rstrip("/"))
     global _singleton
     with _singleton_lock:
         if _singleton is None or not _singleton.running:
