@@ -51,6 +51,7 @@ from google.auth.transport.requests import AuthorizedSession
 from google.oauth2 import service_account
 
 from connectors.errors import ConnectorConfigError
+from connectors.google_auth import checked_key_source
 from connectors.http import (
     RETRYABLE_STATUSES,
     ApiError,
@@ -239,33 +240,13 @@ class GA4Config:
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise in place once
         set_(self, "property_id", _property_id(self.property_id))
-        if self.credentials_file is not None and self.credentials_info is not None:
-            raise GA4ConfigError(
-                "Give GOOGLE_APPLICATION_CREDENTIALS (credentials_file) or credentials_info, not both."
-            )
-        if self.credentials_info is not None:
-            if (
-                not isinstance(self.credentials_info, Mapping)
-                or self.credentials_info.get("type") != "service_account"
-            ):
-                raise GA4ConfigError(
-                    "credentials_info must be a service-account key "
-                    '(a JSON object with "type": "service_account").'
-                )
-        else:
-            if self.credentials_file is None or not str(self.credentials_file).strip():
-                raise GA4ConfigError(
-                    "GOOGLE_APPLICATION_CREDENTIALS is not set: point it to the JSON key file of a service "
-                    "account that has Viewer access to the GA4 property (GA4 Admin > Property access "
-                    "management)."
-                )
-            path = Path(self.credentials_file).expanduser()
-            if not path.is_file():
-                raise GA4ConfigError(
-                    f"GOOGLE_APPLICATION_CREDENTIALS={str(path)!r} does not exist or is not a file: point it "
-                    "to the service account's JSON key file (IAM & Admin > Service accounts > Keys in "
-                    "Google Cloud)."
-                )
+        path = checked_key_source(
+            self.credentials_file,
+            self.credentials_info,
+            "Viewer access to the GA4 property (GA4 Admin > Property access management)",
+            GA4ConfigError,
+        )
+        if path is not None:
             set_(self, "credentials_file", path)
         set_(self, "base_url", _url(self.base_url, "GA4_BASE_URL"))
         if self.token_uri is not None:

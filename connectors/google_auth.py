@@ -37,6 +37,47 @@ def is_google_host(url: str) -> bool:
     return host == "googleapis.com" or host.endswith(".googleapis.com")
 
 
+def checked_key_source(
+    credentials_file: str | Path | None,
+    credentials_info: Mapping[str, Any] | None,
+    access_hint: str,
+    error: Callable[[str], ConnectorConfigError] = ConnectorConfigError,
+) -> Path | None:
+    """Check that exactly one usable key source is given, before any request.
+
+    Args:
+        credentials_file: GOOGLE_APPLICATION_CREDENTIALS, or None when `credentials_info` is given.
+        credentials_info: a parsed service-account key (the sandbox's), or None.
+        access_hint: what the account needs access to, for the error message.
+        error: the config error class of the calling connector.
+
+    Returns:
+        The key file's path (expanded), or None when the key was given as `credentials_info`.
+    """
+    if credentials_file is not None and credentials_info is not None:
+        raise error("Give GOOGLE_APPLICATION_CREDENTIALS (credentials_file) or credentials_info, not both.")
+    if credentials_info is not None:
+        if not isinstance(credentials_info, Mapping) or credentials_info.get("type") != "service_account":
+            raise error(
+                "credentials_info must be a service-account key "
+                '(a JSON object with "type": "service_account").'
+            )
+        return None
+    if credentials_file is None or not str(credentials_file).strip():
+        raise error(
+            "GOOGLE_APPLICATION_CREDENTIALS is not set: point it to the JSON key file of a service "
+            f"account, and give that account {access_hint}."
+        )
+    path = Path(credentials_file).expanduser()
+    if not path.is_file():
+        raise error(
+            f"GOOGLE_APPLICATION_CREDENTIALS={str(path)!r} does not exist or is not a file: point it "
+            "to the service account's JSON key file (IAM & Admin > Service accounts > Keys in "
+            "Google Cloud)."
+        )
+    return path
+
+
 def read_service_account_file(
     path: str | Path,
     access_hint: str,

@@ -39,7 +39,6 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -48,7 +47,7 @@ import requests
 from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 
 from connectors.errors import ConnectorConfigError
-from connectors.google_auth import authorized_session, read_service_account_file
+from connectors.google_auth import authorized_session, checked_key_source, read_service_account_file
 from connectors.http import (
     RETRYABLE_STATUSES,
     ApiError,
@@ -187,33 +186,14 @@ class GSCConfig:
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise in place once
         set_(self, "site_url", _site_url(self.site_url))
-        if self.credentials_file is not None and self.credentials_info is not None:
-            raise GSCConfigError(
-                "Give GOOGLE_APPLICATION_CREDENTIALS (credentials_file) or credentials_info, not both."
-            )
-        if self.credentials_info is not None:
-            if (
-                not isinstance(self.credentials_info, Mapping)
-                or self.credentials_info.get("type") != "service_account"
-            ):
-                raise GSCConfigError(
-                    "credentials_info must be a service-account key "
-                    '(a JSON object with "type": "service_account").'
-                )
-        else:
-            if self.credentials_file is None or not str(self.credentials_file).strip():
-                raise GSCConfigError(
-                    "GOOGLE_APPLICATION_CREDENTIALS is not set: point it to the JSON key file of a service "
-                    "account, and add the account's e-mail as a user of the Search Console property "
-                    "(Settings > Users and permissions, Restricted is enough)."
-                )
-            path = Path(self.credentials_file).expanduser()
-            if not path.is_file():
-                raise GSCConfigError(
-                    f"GOOGLE_APPLICATION_CREDENTIALS={str(path)!r} does not exist or is not a file: point it "
-                    "to the service account's JSON key file (IAM & Admin > Service accounts > Keys in "
-                    "Google Cloud)."
-                )
+        path = checked_key_source(
+            self.credentials_file,
+            self.credentials_info,
+            "access to the Search Console property (add its e-mail under Settings > Users and "
+            "permissions; Restricted is enough)",
+            GSCConfigError,
+        )
+        if path is not None:
             set_(self, "credentials_file", path)
         set_(self, "base_url", _url(self.base_url, "GSC_BASE_URL", self.DEFAULT_BASE_URL))
         if self.token_uri is not None:
