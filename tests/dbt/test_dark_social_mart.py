@@ -10,10 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import duckdb
 import pytest
-
-dbt_main = pytest.importorskip("dbt.cli.main", reason="dbt-core is not installed")
-duckdb = pytest.importorskip("duckdb")
+from dbt.cli import main as dbt_main
 
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 

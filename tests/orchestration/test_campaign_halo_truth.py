@@ -16,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from dbt.cli import main as dbt_main
 
 from connectors.sandbox import PLANTED
 from connectors.sandbox.brand import GSC_BRANDED_LIFT
@@ -27,8 +28,6 @@ from orchestration.meta.assets import build_meta_assets
 from orchestration.partitions import daily_partitions
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 from orchestration.warehouse import DuckDBWarehouse
-
-dbt_main = pytest.importorskip("dbt.cli.main", reason="dbt-core is not installed")
 
 FIRST_DAY = date(2026, 1, 25)  # 28 days before the flight, plus a margin
 LAST_DAY = date(2026, 4, 10)  # the 7 days after the flight, plus a margin
