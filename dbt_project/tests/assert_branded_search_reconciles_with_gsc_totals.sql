@@ -1,6 +1,6 @@
 -- A failure means branded + non-branded + anonymized clicks differ from Search Console's own date total on these days: the mart lost or invented clicks.
 -- Reported in Dagster as a check on the model it guards (it reads more than one model).
-{{ config(meta={'dagster': {'asset_key': ["marts", "mart_branded_search_daily"]}}) }}
+{{ config(meta={'dagster': {'ref': {'name': 'mart_branded_search_daily'}}}) }}
 with
 
 daily as (

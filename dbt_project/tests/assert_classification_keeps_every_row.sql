@@ -1,6 +1,6 @@
 -- A failure means classification added or dropped rows or sessions: a seed join fanned out or filtered.
 -- Reported in Dagster as a check on the model it guards (it reads more than one model).
-{{ config(meta={'dagster': {'asset_key': ["intermediate", "int_sessions_classified"]}}) }}
+{{ config(meta={'dagster': {'ref': {'name': 'int_sessions_classified'}}}) }}
 with
 
 staged_sessions as (

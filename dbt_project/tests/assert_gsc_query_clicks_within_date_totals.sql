@@ -1,6 +1,6 @@
 -- A failure means a day's query rows hold more clicks than Search Console's own date total: a day loaded twice, or the two streams loaded from different properties or runs.
 -- Reported in Dagster as a check on the query rows (it reads both staging models).
-{{ config(meta={'dagster': {'asset_key': ["staging", "stg_gsc__queries"]}}) }}
+{{ config(meta={'dagster': {'ref': {'name': 'stg_gsc__queries'}}}) }}
 with
 
 queries as (

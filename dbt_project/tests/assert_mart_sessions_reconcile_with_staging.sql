@@ -1,6 +1,6 @@
 -- A failure means the daily mart lost, duplicated or invented sessions compared with staging on these days.
 -- Reported in Dagster as a check on the model it guards (it reads more than one model).
-{{ config(meta={'dagster': {'asset_key': ["marts", "mart_dark_social_daily"]}}) }}
+{{ config(meta={'dagster': {'ref': {'name': 'mart_dark_social_daily'}}}) }}
 with
 
 daily as (

@@ -2,7 +2,10 @@
 -- The pixel counts every lead, paid or organic, so it is at least the insights' attributed count; the
 -- sandbox plants 1.3x. Days with no attributed lead are not compared (nothing to scale from).
 -- Reported in Dagster as a check on the pixel events (it reads both staging models).
-{{ config(meta={'dagster': {'asset_key': ["staging", "stg_meta__pixel_events_hourly"]}}) }}
+-- Severity warn: the 1x-2x band is a heuristic (a brand whose leads are mostly organic exceeds 2x on
+-- real data, and Meta may report a lead on the day of the ad, not of the lead), so an outlier day
+-- is a prompt to look, not proof of a wrong number; duplicates fail the error tests on both tables.
+{{ config(severity='warn', meta={'dagster': {'ref': {'name': 'stg_meta__pixel_events_hourly'}}}) }}
 with
 
 pixel as (

@@ -97,9 +97,23 @@ def failed_gates(instance: dg.DagsterInstance, check_keys: Iterable[dg.AssetChec
         evaluation = done[0].evaluation
         if evaluation is not None and evaluation.severity != dg.AssetCheckSeverity.ERROR:
             continue
-        why = (evaluation.description if evaluation is not None else None) or "failed"
-        failed.append(f"{key.asset_key.to_user_string()}:{key.name} (run {done[0].run_id[:8]}): {why}")
+        failed.append(
+            f"{key.asset_key.to_user_string()}:{key.name} (run {done[0].run_id[:8]}): {_why(evaluation)}"
+        )
     return failed
+
+
+def _why(evaluation: dg.AssetCheckEvaluation | None) -> str:
+    if evaluation is None:
+        return "failed"
+    if evaluation.description:
+        return evaluation.description
+    # dbt tests carry no description, only dbt's status and the count of rows the test returned.
+    rows = evaluation.metadata.get("dagster_dbt/failed_row_count")
+    if rows is not None:
+        n = getattr(rows, "value", rows)
+        return f"dbt test failed on {n} row(s); the test's SQL in dbt_project/ says what a failure means"
+    return "failed"
 
 
 def build_serving_asset(

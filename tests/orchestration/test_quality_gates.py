@@ -3,34 +3,46 @@
 One good load of 12 days of the streams under test publishes a snapshot; each test then drives one
 mode through a real Dagster run of the affected raw asset plus the serving publish, and asserts
 that the batch was refused or flagged, that the check says why, and that the snapshot is untouched.
+One test goes through dbt: data every raw suite accepts but a dbt reconciliation refuses. The last
+test asks the Dagster webserver what the asset pages show of all those runs (run the whole module).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-from datetime import date, timedelta
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
+import requests
 import yaml
+from dagster_dbt import DbtCliResource
 
 from connectors.sandbox import ensure_sandbox
-from orchestration.dbt.assets import dbt_models
+from orchestration.dbt.assets import DBT_PROJECT, dbt_models
 from orchestration.definitions import build_definitions, source_assets, source_resources
 from orchestration.jobs import range_tags
 from orchestration.partitions import daily_partitions
 from orchestration.quality.checks import build_freshness_checks
-from orchestration.serving.assets import build_serving_asset, upstream_check_keys
+from orchestration.serving.assets import build_serving_asset, failed_gates, upstream_check_keys
 from orchestration.settings import PROJECT_ROOT
 from orchestration.warehouse import DuckDBWarehouse
 
 DAYS = 12
 SERVING = dg.AssetKey(["serving", "marts_snapshot"])
 GSC_QUERIES = dg.AssetKey(["gsc", "queries_daily"])
+GSC_TOTALS = dg.AssetKey(["gsc", "totals_daily"])
 GA4_SESSIONS = dg.AssetKey(["ga4", "sessions_daily"])
 META_INSIGHTS = dg.AssetKey(["meta", "ad_insights_daily"])
+SLACK_MESSAGES = dg.AssetKey(["slack", "messages"])
 MART_KEYS = [key for key in dbt_models.keys if dbt_models.group_names_by_key.get(key) == "marts"]
 
 
@@ -47,28 +59,45 @@ def good(tmp_path_factory, settings_for):
         # resolve), with the serving asset built exactly as the definitions build it.
         serving = defs.resolve_assets_def(SERVING)
         gate_keys = upstream_check_keys(MART_KEYS, [*source_assets(partitions), dbt_models])
-        wanted = {GA4_SESSIONS, GSC_QUERIES, META_INSIGHTS}
+        wanted = {GA4_SESSIONS, GSC_QUERIES, GSC_TOTALS, META_INSIGHTS}
         streams = [
-            a for a in source_assets(partitions) if isinstance(a, dg.AssetsDefinition) and a.keys & wanted
+            a
+            for a in source_assets(partitions)
+            if isinstance(a, dg.AssetsDefinition) and a.keys & (wanted | {SLACK_MESSAGES})
         ]
+        publish = build_serving_asset(MART_KEYS, settings.serving_path, gate_keys)
         parts = {
-            "assets": [*streams, build_serving_asset(MART_KEYS, settings.serving_path, gate_keys)],
+            "assets": [*streams, publish],
             "asset_checks": build_freshness_checks(streams),
             "resources": {
                 "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
                 **source_resources(),
             },
         }
-        assert serving.keys == parts["assets"][-1].keys
+        # The same with the real dbt project, for the runs that build models (its graph takes
+        # seconds to resolve, so only the dbt test pays for it).
+        dbt_parts = {
+            **parts,
+            "assets": [*streams, dbt_models, publish],
+            "resources": {**parts["resources"], "dbt": DbtCliResource(project_dir=DBT_PROJECT)},
+        }
+        assert serving.keys == publish.keys
         assert {
             dg.AssetCheckKey(GSC_QUERIES, "queries_daily_expectations"),
             dg.AssetCheckKey(GA4_SESSIONS, "sessions_daily_expectations"),
         } <= set(gate_keys)
-        good = {"settings": settings, "parts": parts, "instance": instance, "keys": keys}
-        loaded = run(good, [GA4_SESSIONS, GSC_QUERIES, META_INSIGHTS], tags=range_tags(keys[0], keys[-1]))
+        good = {
+            "settings": settings,
+            "parts": parts,
+            "dbt_parts": dbt_parts,
+            "instance": instance,
+            "keys": keys,
+            "gate_keys": gate_keys,
+        }
+        loaded = run(good, sorted(wanted, key=str), tags=range_tags(keys[0], keys[-1]))
         assert loaded.success
-        # The dbt project is the end-to-end test's business (minutes); a stand-in mart built from
-        # the raw rows gives the publish something real to copy, through the real serving asset.
+        # Building every model is the end-to-end test's business (minutes); a stand-in mart built
+        # from the raw rows gives the publish something real to copy, through the real serving asset.
         with duckdb.connect(str(settings.warehouse_path)) as conn:
             conn.execute("create schema if not exists marts")
             conn.execute(
@@ -87,9 +116,11 @@ def sandbox():
     server.clear_faults()
 
 
-def run(good, selection, partition_key: str | None = None, tags=None) -> dg.ExecuteInProcessResult:
+def run(
+    good, selection, partition_key: str | None = None, tags=None, dbt: bool = False
+) -> dg.ExecuteInProcessResult:
     job = dg.define_asset_job("quality_probe", selection=selection)
-    defs = dg.Definitions(**good["parts"], jobs=[job])
+    defs = dg.Definitions(**good["dbt_parts" if dbt else "parts"], jobs=[job])
     return defs.resolve_job_def("quality_probe").execute_in_process(
         instance=good["instance"], partition_key=partition_key, tags=tags, raise_on_error=False
     )
@@ -137,6 +168,28 @@ def gsc_query_rows(change):
         return payload
 
     return transform
+
+
+def gsc_total_rows(change):
+    """A transform of Search Console answers that changes only the date totals (1 key)."""
+
+    def transform(payload):
+        rows = payload.get("rows") or []
+        if rows and len(rows[0].get("keys", [])) == 1:
+            payload = copy.deepcopy(payload)
+            payload["rows"] = change(payload["rows"])
+        return payload
+
+    return transform
+
+
+def failure_messages(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    """Each failed step's key and its error message with the failure's metadata."""
+    return {
+        e.step_key: e.step_failure_data.error.message + str(e.step_failure_data.user_failure_data)
+        for e in result.all_events
+        if e.event_type_value == "STEP_FAILURE"
+    }
 
 
 def ga4_session_rows(change):
@@ -197,6 +250,61 @@ def test_a_failed_gate_keeps_the_snapshot_until_a_good_run_across_runs(good, san
     assert fixed.success
     assert check_result(fixed, "queries_daily_expectations").passed
     assert snapshot_state(good)[0] == fixed.run_id
+
+
+GSC_MODELS = [
+    dg.AssetKey(["staging", "stg_gsc__queries"]),
+    dg.AssetKey(["staging", "stg_gsc__totals"]),
+    dg.AssetKey(["intermediate", "int_search_queries_branded"]),
+    dg.AssetKey(["marts", "mart_branded_search_daily"]),
+]
+RECONCILIATION = "assert_gsc_query_clicks_within_date_totals"
+
+
+def test_a_failed_dbt_reconciliation_stops_the_publish_in_its_run_and_in_later_runs(good, sandbox):
+    day = good["keys"][-4]
+    with duckdb.connect(str(good["settings"].warehouse_path), read_only=True) as conn:
+        query_clicks = conn.execute(
+            "select sum(clicks) from raw_gsc.queries_daily where date = ?", [day]
+        ).fetchone()[0]
+    assert query_clicks > 0
+    before = snapshot_state(good)
+    # Search Console's date total drops to 0 clicks: every row of both streams still meets its raw
+    # suite (0 clicks is in range and below impressions); only dbt sees the query rows exceed it.
+    sandbox.inject_fault(
+        "searchAnalytics",
+        200,
+        times=None,
+        kind="transform",
+        transform=gsc_total_rows(lambda rows: [{**row, "clicks": 0, "ctr": 0.0} for row in rows]),
+    )
+    broken = run(good, [GSC_TOTALS, *GSC_MODELS, SERVING], partition_key=day, dbt=True)
+    sandbox.clear_faults()
+    assert not broken.success
+    assert check_result(broken, "totals_daily_expectations").passed  # the raw gate let it through
+    evaluation = check_result(broken, RECONCILIATION)
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert evaluation.metadata["dagster_dbt/failed_row_count"].value == 1
+    # dbt stopped at the failed test (the models after it were skipped) and so did the publish.
+    materialized = {e.asset_key for e in broken.get_asset_materialization_events()}
+    assert GSC_TOTALS in materialized and SERVING not in materialized
+    assert dg.AssetKey(["marts", "mart_branded_search_daily"]) not in materialized
+    failures = failure_messages(broken)
+    assert list(failures) == ["dbt_models"] and RECONCILIATION in failures["dbt_models"]
+    assert snapshot_state(good) == before
+
+    # A later run that builds something else (a seed the user edited) and not these models: dbt
+    # passes, the publish still refuses: the reconciliation's last evaluation stands failed.
+    later = run(good, [dg.AssetKey(["seeds", "paid_mediums"]), SERVING], dbt=True)
+    assert not later.success
+    failures = failure_messages(later)
+    assert list(failures) == ["serving__marts_snapshot"]
+    message = failures["serving__marts_snapshot"]
+    assert f"staging/stg_gsc__queries:{RECONCILIATION}" in message
+    assert broken.run_id[:8] in message and "dbt test failed on 1 row(s)" in message
+    assert snapshot_state(good) == before
+    # (Lifting the gate once the check passes again is the same code path as for a raw check: see
+    # test_a_failed_gate_keeps_the_snapshot_until_a_good_run_across_runs.)
 
 
 def test_null_keys_are_refused(good, sandbox):
@@ -324,18 +432,187 @@ def test_a_volume_collapse_is_refused(good, sandbox):
     )
 
 
-def test_a_stale_source_warns_without_blocking(good):
-    # No loads for days: the last 5 days of Meta insights never arrived.
-    with duckdb.connect(str(good["settings"].warehouse_path)) as conn:
-        conn.execute(
-            "delete from raw_meta.ad_insights_daily where date > ?", [date.today() - timedelta(days=6)]
+def slack_messages_before(cutoff: datetime):
+    """A transform of Slack answers that drops every message posted at or after `cutoff`."""
+    last_ts = cutoff.timestamp()
+
+    def transform(payload):
+        if isinstance(payload, dict) and isinstance(payload.get("messages"), list):
+            payload = {**payload, "messages": [m for m in payload["messages"] if float(m["ts"]) < last_ts]}
+        return payload
+
+    return transform
+
+
+def test_a_stale_source_warns_without_blocking(good, sandbox):
+    # Slack stops delivering: nothing posted in the last 5 days reaches the API (a bot removed from
+    # the channels, a workspace export that stopped). A community has quiet days, so the empty days
+    # pass the suite (it has no volume check) and only the freshness check can notice.
+    stale_from = date.today() - timedelta(days=5)
+    cutoff = datetime(stale_from.year, stale_from.month, stale_from.day, tzinfo=timezone.utc)
+    for method in ("conversations.history", "conversations.replies"):
+        sandbox.inject_fault(
+            method, 200, times=None, kind="transform", transform=slack_messages_before(cutoff)
         )
     before = snapshot_state(good)
-    result = run(
-        good, dg.AssetSelection.checks(dg.AssetCheckKey(META_INSIGHTS, "ad_insights_daily_freshness"))
-    )
+    keys = good["keys"]
+    result = run(good, [SLACK_MESSAGES], tags=range_tags(keys[0], keys[-1]))
     assert result.success
-    evaluation = check_result(result, "ad_insights_daily_freshness")
+    assert check_result(result, "messages_expectations").passed
+    evaluation = check_result(result, "messages_freshness")
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
-    assert "stale" in evaluation.description and evaluation.metadata["days_behind"].value == 5
+    last_day = date.fromisoformat(evaluation.metadata["last_loaded_day"].value)
+    assert last_day < stale_from and evaluation.metadata["days_behind"].value >= 5
+    assert evaluation.description.startswith(f"raw_slack.messages is stale: last loaded day {last_day}")
+    assert "(allowed 3)" in evaluation.description
+    # Stale data is old, not wrong: the publish gate does not count a warning.
+    assert not [f for f in failed_gates(good["instance"], good["gate_keys"]) if "messages_freshness" in f]
     assert snapshot_state(good) == before
+
+
+# --- What the Dagster UI shows ----------------------------------------------------------------------
+# The asset pages read the webserver's GraphQL API; this test starts `dagster-webserver` on the
+# instance the runs above wrote to, with the real code location (workspace.yaml), and asks it what
+# the Checks tab shows: every check, its last result and its history.
+
+CHECKS_QUERY = """
+query {
+  assetNodes {
+    assetKey { path }
+    assetChecksOrError {
+      ... on AssetChecks { checks { name blocking description } }
+    }
+  }
+}
+"""
+
+LATEST_QUERY = """
+query Latest($key: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $key) {
+    ... on AssetNode {
+      assetChecksOrError {
+        ... on AssetChecks {
+          checks {
+            name
+            executionForLatestMaterialization { runId status evaluation { success severity description } }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+HISTORY_QUERY = """
+query History($key: AssetKeyInput!, $check: String!) {
+  assetCheckExecutions(assetKey: $key, checkName: $check, limit: 50) {
+    runId
+    status
+    evaluation { success severity description metadataEntries { label } }
+  }
+}
+"""
+
+
+@pytest.fixture
+def webserver(good, tmp_path):
+    """`dagster-webserver` over the module's instance and the project's code location; its /graphql URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = good["settings"]
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": good["instance"].root_directory,
+        "WAREHOUSE_PATH": str(settings.warehouse_path),
+        "SERVING_PATH": str(settings.serving_path),
+        "HISTORY_START_DATE": settings.history_start.isoformat(),
+        "NIGHTLY_SCHEDULE_STATUS": "stopped",
+    }
+    log = (tmp_path / "webserver.log").open("w")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml"]
+        + ["-h", "127.0.0.1", "-p", str(port)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/graphql"
+    try:
+        deadline = time.monotonic() + 180
+        while True:  # up, and the code location loaded (its assets listed)
+            assert server.poll() is None, (tmp_path / "webserver.log").read_text()[-3000:]
+            try:
+                nodes = graphql(url, CHECKS_QUERY)["assetNodes"]
+                if nodes:
+                    break
+            except (requests.ConnectionError, KeyError):
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "webserver.log").read_text()[-3000:]
+            time.sleep(1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def graphql(url: str, query: str, **variables) -> dict:
+    answer = requests.post(url, json={"query": query, "variables": variables}, timeout=60).json()
+    assert "errors" not in answer, answer["errors"]
+    return answer["data"]
+
+
+def test_every_check_with_its_last_result_and_history_shows_on_the_asset_pages(good, webserver):
+    shown = {
+        (tuple(node["assetKey"]["path"]), check["name"]): check
+        for node in graphql(webserver, CHECKS_QUERY)["assetNodes"]
+        for check in (node["assetChecksOrError"] or {}).get("checks", [])
+    }
+    # Every check of the code location is listed, blocking as defined, with its description.
+    defs = build_definitions(good["settings"])
+    specs = [
+        spec for item in defs.assets if isinstance(item, dg.AssetsDefinition) for spec in item.check_specs
+    ]
+    specs += [spec for checks in defs.asset_checks for spec in checks.check_specs]
+    assert len(specs) > 300
+    for spec in specs:
+        check = shown[(tuple(spec.asset_key.path), spec.name)]
+        assert check["blocking"] == spec.blocking, spec.key
+        assert check["description"] == spec.description, spec.key
+    assert shown[("gsc", "queries_daily"), "queries_daily_expectations"]["blocking"] is True
+    assert shown[("slack", "messages"), "messages_freshness"]["blocking"] is False
+    assert shown[("staging", "stg_gsc__queries"), RECONCILIATION]["blocking"] is True
+
+    def history(path, check):
+        return graphql(webserver, HISTORY_QUERY, key={"path": path}, check=check)["assetCheckExecutions"]
+
+    def latest(path):
+        node = graphql(webserver, LATEST_QUERY, key={"path": path})["assetNodeOrError"]
+        return {
+            c["name"]: c["executionForLatestMaterialization"] for c in node["assetChecksOrError"]["checks"]
+        }
+
+    # A raw gate: its history holds the good loads and each refused batch with what was wrong.
+    runs = history(["gsc", "queries_daily"], "queries_daily_expectations")
+    statuses = [r["status"] for r in runs]
+    assert "SUCCEEDED" in statuses and statuses.count("FAILED") >= 5
+    refused = [r["evaluation"] for r in runs if r["status"] == "FAILED"]
+    assert all(e["severity"] == "ERROR" and "nothing committed" in e["description"] for e in refused)
+    assert {"expectation", "bad_rows", "samples"} <= {m["label"] for m in refused[-1]["metadataEntries"]}
+    # Its last result is the last refusal (the renamed column), not the older good load.
+    last = latest(["gsc", "queries_daily"])["queries_daily_expectations"]
+    assert last["status"] == "FAILED" and last["runId"] == runs[0]["runId"]
+    assert "broke the connector's contract" in last["evaluation"]["description"]
+
+    # A dbt test: its failure is the last result of the model it guards.
+    runs = history(["staging", "stg_gsc__queries"], RECONCILIATION)
+    assert runs[0]["status"] == "FAILED" and runs[0]["evaluation"]["severity"] == "ERROR"
+    last = latest(["staging", "stg_gsc__queries"])[RECONCILIATION]
+    assert last["status"] == "FAILED" and last["runId"] == runs[0]["runId"]
+
+    # A freshness warning.
+    last = latest(["slack", "messages"])["messages_freshness"]
+    assert last["status"] == "FAILED" and last["evaluation"]["severity"] == "WARN"
+    assert "raw_slack.messages is stale" in last["evaluation"]["description"]
