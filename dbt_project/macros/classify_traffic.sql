@@ -172,3 +172,16 @@ select
     traffic_class in ('dark_social_messaging', 'dark_social_direct') as is_dark_social
 from classified
 {%- endmacro %}
+
+{#- The seeds and vars classify_traffic reads, for the rules_fingerprint of the models that call
+    it (macros/incremental_days.sql): a list added to classify_traffic is added here too. -#}
+{% macro classify_traffic_inputs() -%}
+    {{ return({
+        'seeds': [
+            'paid_mediums', 'email_mediums', 'partner_communities', 'community_domains',
+            'ai_assistant_sources', 'dark_social_messaging_sources', 'search_engines',
+            'public_social_sources', 'social_mediums', 'typeable_paths',
+        ],
+        'vars': ['deep_link_min_segments', 'deep_link_min_length'],
+    }) }}
+{%- endmacro %}

@@ -1,5 +1,6 @@
-{%- set before_days = 28 -%}
-{%- set halo_days_after = 7 -%}
+{#- the windows are vars a marketer may change (dbt_project.yml, METRICS.md §2) -#}
+{%- set before_days = var('halo_days_before') -%}
+{%- set halo_days_after = var('halo_days_after') -%}
 with
 
 ad_insights as (

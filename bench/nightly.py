@@ -1,0 +1,329 @@
+"""Nightly refresh benchmark: what one night costs on a year of history and on a month.
+
+    python -m bench.nightly                    # demo scale, 365 and 30 days, 3 nights each (~45 min)
+    python -m bench.nightly --quick            # small scale, 90 and 30 days, 1 night each (~15 min)
+    python -m bench.nightly --scale small --long-days 365 --short-days 30 --nights 2
+
+Not a test. Two warehouses are built from the sandbox in temporary directories, one holding the
+`--long-days` days before yesterday and one the `--short-days` days before it, each by one run of
+the job `refresh_warehouse` (every source, dbt, checks, the serving snapshot), as `make demo`
+builds its history. Then each gets `--nights` nightly runs, alternating between the two: the same
+job with the nightly tag (orchestration/partitions.py NIGHTLY_TAG) over the trailing days, as the
+schedule runs it; the first night loads yesterday, which is new, and re-pulls the days each source
+revises; later nights re-pull the same days (the same work). Each run is timed inside its own
+spawned process, from `execute_in_process` to its return, so it pays what a run worker pays.
+
+Printed: the median nightly time on each history, their ratio (target <= 1.3: a night costs the
+new days, not the history), where the time goes (Dagster run start, loads, dbt start-up, dbt's
+nodes, the publish), the fixed overheads as a share of the night, and the dbt nodes whose time
+grew most with history. The sandbox is served from its own process (orchestration.demo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import multiprocessing
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+
+DBT_STEP = "dbt_models"
+SERVING_STEP_PREFIX = "serving"
+
+
+def _yesterday() -> date:
+    # The nightly time zone of these runs is UTC.
+    return datetime.now(timezone.utc).date() - timedelta(days=1)
+
+
+def _environment(workdir: Path, history_start: date) -> None:
+    """Point this (child) process at the history's own warehouse, snapshot and Dagster instance."""
+    home = workdir / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    # orchestration.definitions builds its module-level `defs` from the environment on import: set
+    # it too, so nothing here ever names the project's own data/ files.
+    os.environ["WAREHOUSE_PATH"] = str(workdir / "warehouse.duckdb")
+    os.environ["SERVING_PATH"] = str(workdir / "serving" / "marts.duckdb")
+    os.environ["HISTORY_START_DATE"] = history_start.isoformat()
+    os.environ["NIGHTLY_TIMEZONE"] = "UTC"
+    os.environ["NIGHTLY_SCHEDULE_STATUS"] = "stopped"
+    os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+
+
+def _run(workdir: str, days: int, nightly: bool) -> dict:
+    """In a spawned child: one run of refresh_warehouse on the history of `days` days in `workdir`.
+
+    The first call (nightly=False) loads the history; later calls run one night.
+    """
+    started_process = time.monotonic()
+    yesterday = _yesterday()
+    history_start = yesterday - timedelta(days=days)
+    _environment(Path(workdir), history_start)
+
+    import dagster as dg
+
+    from orchestration.definitions import build_definitions
+    from orchestration.jobs import NIGHTLY_TRAILING_DAYS, range_tags
+    from orchestration.partitions import NIGHTLY_TAG
+    from orchestration.settings import Settings
+
+    defs = build_definitions(Settings.from_env())
+    job = defs.resolve_job_def("refresh_warehouse")
+    instance = dg.DagsterInstance.get()
+    if nightly:
+        first = yesterday - timedelta(days=NIGHTLY_TRAILING_DAYS)
+        tags = {**range_tags(first.isoformat(), yesterday.isoformat()), NIGHTLY_TAG: "true"}
+    else:
+        last = yesterday - timedelta(days=1)
+        tags = range_tags(history_start.isoformat(), last.isoformat())
+    code_load = time.monotonic() - started_process
+
+    started = time.time()
+    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    ended = time.time()
+
+    steps: dict[str, list[float]] = {}
+    checks_failed = []
+    for entry in instance.all_logs(result.run_id):
+        event = entry.dagster_event
+        if event is None or not event.step_key:
+            continue
+        span = steps.setdefault(event.step_key, [entry.timestamp, entry.timestamp])
+        if event.event_type_value == "STEP_START":
+            span[0] = entry.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+            span[1] = entry.timestamp
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            data = event.asset_check_evaluation_data
+            if not data.passed and data.severity == dg.AssetCheckSeverity.ERROR:
+                checks_failed.append(data.check_name)
+    dbt = _dbt_timings(result.run_id, steps.get(DBT_STEP))
+    return {
+        "days": days,
+        "nightly": nightly,
+        "success": result.success,
+        "checks_failed": checks_failed,
+        "code_load": code_load,
+        "wall": ended - started,
+        "run_start": min(span[0] for span in steps.values()) - started if steps else None,
+        "run_end": ended - max(span[1] for span in steps.values()) if steps else None,
+        "steps": {key: span[1] - span[0] for key, span in steps.items()},
+        "dbt": dbt,
+    }
+
+
+def _dbt_timings(run_id: str, step_span: list[float] | None) -> dict:
+    """dbt's own timings from the run's run_results.json (dagster-dbt's target directory for the
+    run, which is then removed: it is this benchmark's litter in dbt_project/target)."""
+    out: dict = {"startup": None, "nodes": {}, "node_total": 0.0}
+    paths = glob.glob(str(DBT_PROJECT_DIR / "target" / f"{DBT_STEP}-{run_id[:7]}-*"))
+    for path in paths:
+        results_file = Path(path) / "run_results.json"
+        if results_file.exists() and step_span:
+            results = json.loads(results_file.read_text())["results"]
+            starts, ends = [], []
+            for r in results:
+                timing = {t["name"]: t for t in r.get("timing", [])}
+                if "compile" not in timing or "execute" not in timing:
+                    continue
+                start = _epoch(timing["compile"]["started_at"])
+                end = _epoch(timing["execute"]["completed_at"])
+                starts.append(start)
+                ends.append(end)
+                out["nodes"][r["unique_id"]] = end - start
+            if starts:
+                out["startup"] = min(starts) - step_span[0]
+                out["node_total"] = max(ends) - min(starts)
+                out["teardown"] = step_span[1] - max(ends)
+        shutil.rmtree(path, ignore_errors=True)
+    return out
+
+
+def _epoch(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _in_child(*args) -> dict:
+    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        return pool.apply(_run, args)
+
+
+def _summary(run: dict) -> dict:
+    steps = run["steps"]
+    dbt_step = steps.get(DBT_STEP, 0.0)
+    publish = sum(v for k, v in steps.items() if k.startswith(SERVING_STEP_PREFIX))
+    loads = sum(v for k, v in steps.items() if k != DBT_STEP and not k.startswith(SERVING_STEP_PREFIX))
+    dbt = run["dbt"]
+    startup = dbt.get("startup") or 0.0
+    return {
+        "wall": run["wall"],
+        "run_start": run["run_start"] or 0.0,
+        "loads": loads,
+        "dbt_step": dbt_step,
+        "dbt_startup": startup,
+        "dbt_nodes": dbt.get("node_total", 0.0),
+        "dbt_teardown": dbt.get("teardown", 0.0),
+        "publish": publish,
+        "run_end": run["run_end"] or 0.0,
+        "code_load": run["code_load"],
+    }
+
+
+def _median(runs: list[dict], key: str) -> float:
+    return statistics.median(_summary(r)[key] for r in runs)
+
+
+def _node_medians(runs: list[dict]) -> dict[str, float]:
+    ids = set().union(*(r["dbt"]["nodes"] for r in runs))
+    return {i: statistics.median(r["dbt"]["nodes"].get(i, 0.0) for r in runs) for i in ids}
+
+
+NODE_KINDS = {"unit_test": "unit tests", "test": "data tests", "model": "models", "seed": "seeds"}
+
+
+def _node_kind(unique_id: str) -> str:
+    kind = unique_id.split(".")[0]
+    return NODE_KINDS.get(kind, kind)
+
+
+def report(args, builds: dict[int, dict], nights: dict[int, list[dict]]) -> None:
+    long_days, short_days = args.long_days, args.short_days
+    print()
+    print(
+        f"scale {args.scale}; {args.nights} night(s) per history, medians; seconds of wall time "
+        f"(shared machine: compare the two columns of one run, not runs of different days)"
+    )
+    rows = [
+        ("history build (one run)", lambda d: builds[d]["wall"]),
+        ("nightly run", lambda d: _median(nights[d], "wall")),
+        ("  Dagster run start", lambda d: _median(nights[d], "run_start")),
+        ("  loads (+ raw checks)", lambda d: _median(nights[d], "loads")),
+        ("  dbt step", lambda d: _median(nights[d], "dbt_step")),
+        ("    dbt start-up", lambda d: _median(nights[d], "dbt_startup")),
+        ("    dbt nodes", lambda d: _median(nights[d], "dbt_nodes")),
+        ("    after the last node", lambda d: _median(nights[d], "dbt_teardown")),
+        ("  publish (serving snapshot)", lambda d: _median(nights[d], "publish")),
+        ("  Dagster run end", lambda d: _median(nights[d], "run_end")),
+        ("code location load (per run)", lambda d: _median(nights[d], "code_load")),
+    ]
+    print(f"{'':<32}{f'{long_days} days':>12}{f'{short_days} days':>12}{'ratio':>8}")
+    for label, value in rows:
+        a, b = value(long_days), value(short_days)
+        ratio = f"{a / b:.2f}" if b > 0.05 else ""
+        print(f"{label:<32}{a:>12.1f}{b:>12.1f}{ratio:>8}")
+
+    long_night, short_night = _median(nights[long_days], "wall"), _median(nights[short_days], "wall")
+    print()
+    print(
+        f"nightly {long_days} days / {short_days} days: {long_night / short_night:.2f} "
+        f"(target <= 1.3) [{long_night:.1f} s / {short_night:.1f} s]"
+    )
+    for days, night in ((long_days, long_night), (short_days, short_night)):
+        start = _median(nights[days], "run_start")
+        dbt_startup = _median(nights[days], "dbt_startup")
+        fixed = start + dbt_startup
+        print(
+            f"fixed overheads, {days}-day night: Dagster run start {start:.1f} s + dbt start-up "
+            f"{dbt_startup:.1f} s = {fixed:.1f} s, {fixed / night:.0%} of {night:.1f} s"
+        )
+
+    long_nodes, short_nodes = _node_medians(nights[long_days]), _node_medians(nights[short_days])
+    kinds: dict[str, list[float]] = {}
+    for unique_id in set(long_nodes) | set(short_nodes):
+        sums = kinds.setdefault(_node_kind(unique_id), [0.0, 0.0, 0])
+        sums[0] += long_nodes.get(unique_id, 0.0)
+        sums[1] += short_nodes.get(unique_id, 0.0)
+        sums[2] += 1
+    print()
+    print("dbt node time by kind (sum of node times, one thread):")
+    print(f"  {'kind':<14}{'nodes':>7}{f'{long_days} d':>10}{f'{short_days} d':>10}")
+    for kind, (a, b, n) in sorted(kinds.items(), key=lambda kv: -kv[1][0]):
+        print(f"  {kind:<14}{n:>7}{a:>10.1f}{b:>10.1f}")
+    models = sorted(
+        (i for i in set(long_nodes) | set(short_nodes) if i.startswith("model.")),
+        key=lambda i: -long_nodes.get(i, 0.0),
+    )[:8]
+    print(f"slowest models ({long_days} d / {short_days} d):")
+    for unique_id in models:
+        print(
+            f"  {unique_id.split('.', 2)[-1]:<40} "
+            f"{long_nodes.get(unique_id, 0.0):>6.2f} / {short_nodes.get(unique_id, 0.0):.2f}"
+        )
+    growth = sorted(
+        ((long_nodes.get(i, 0.0) - short_nodes.get(i, 0.0), i) for i in set(long_nodes) | set(short_nodes)),
+        reverse=True,
+    )[:10]
+    print(f"dbt nodes whose time grew most with history ({long_days} d - {short_days} d):")
+    for delta, unique_id in growth:
+        print(
+            f"  {delta:>+6.2f} s  {unique_id.split('.', 2)[-1]:<70} "
+            f"{long_nodes.get(unique_id, 0.0):.2f} / {short_nodes.get(unique_id, 0.0):.2f}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.nightly", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", default="demo", help="sandbox scale (default: demo, the make demo brand)")
+    parser.add_argument("--long-days", type=int, default=365, help="days of the long history (default: 365)")
+    parser.add_argument("--short-days", type=int, default=30, help="days of the short history (default: 30)")
+    parser.add_argument("--nights", type=int, default=3, help="nightly runs per history (default: 3)")
+    parser.add_argument("--quick", action="store_true", help="small scale, 90 and 30 days, 1 night each")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary warehouses and print where")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.scale, args.long_days, args.short_days, args.nights = "small", 90, 30, 1
+    if not (0 < args.short_days < args.long_days) or args.nights < 1:
+        parser.error("need 0 < --short-days < --long-days and --nights >= 1")
+
+    from orchestration.demo import sandbox_process
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-nightly-"))
+    os.environ["SANDBOX_SCALE"] = args.scale
+    builds: dict[int, dict] = {}
+    nights: dict[int, list[dict]] = {args.long_days: [], args.short_days: []}
+    try:
+        with sandbox_process():
+            print(
+                f"sandbox (scale {args.scale}) at {os.environ['SANDBOX_URL']}; work in {workdir}", flush=True
+            )
+            for days in (args.long_days, args.short_days):
+                print(f"building the {days}-day history...", flush=True)
+                builds[days] = _checked(_in_child(str(workdir / f"h{days}"), days, False))
+                print(f"  {builds[days]['wall']:.0f} s", flush=True)
+            # alternate, so that the load of a shared machine weighs on both histories alike
+            for night in range(1, args.nights + 1):
+                for days in (args.long_days, args.short_days):
+                    run = _checked(_in_child(str(workdir / f"h{days}"), days, True))
+                    nights[days].append(run)
+                    print(f"night {night}, {days}-day history: {run['wall']:.1f} s", flush=True)
+    finally:
+        if args.keep:
+            print(f"kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    report(args, builds, nights)
+    return 0
+
+
+def _checked(run: dict) -> dict:
+    if not run["success"] or run["checks_failed"]:
+        raise SystemExit(
+            f"the {'nightly' if run['nightly'] else 'history'} run on {run['days']} days failed "
+            f"(blocking checks failed: {run['checks_failed'] or 'none'}); see the run's log"
+        )
+    return run
+
+
+if __name__ == "__main__":
+    sys.exit(main())
