@@ -1,6 +1,8 @@
 -- One row per member activity across the community platforms (METRICS.md §3), before the text is
 -- dropped: fct_community_activity is this without `text`, and the interest refinement of
 -- mart_community_interests_weekly reads the text here. Bots and system messages are excluded.
+-- Discord (optional) has no rows when it is not loaded; its reactions are not here: Discord's
+-- message list counts reactions but does not say who gave them.
 -- member_key() is the HMAC UDF of plugins/darksocial_member_key.py (key from MEMBER_HASH_KEY).
 with
 
@@ -26,6 +28,10 @@ discourse_likes as (
 
 discourse_users as (
     select * from {{ ref('stg_discourse__users') }}
+),
+
+discord_messages as (
+    select * from {{ ref('int_discord_messages_threaded') }}
 ),
 
 brand_hosts as (
@@ -206,6 +212,27 @@ discourse_like_activities as (
         and l.user_id not in (select user_id from discourse_system_users)
 ),
 
+-- Discord --------------------------------------------------------------------------------------
+
+-- default messages and replies by people; joins, pins, thread notices and bots are not
+discord_posts as (
+    select
+        'discord' as platform,
+        'discord:' || message_id as activity_id,
+        'discord:' || space_channel_id as space_id,
+        author_id as native_user_id,
+        thread_role as activity_type,
+        posted_at as occurred_at,
+        'discord:' || space_channel_id || ':' || thread_root_id as thread_id,
+        replied_to_author_id as replied_to_native_user_id,
+        content as text,
+        coalesce(length(content), 0) as text_length
+    from discord_messages
+    where not is_system_message
+        and not is_bot_author
+        and author_id is not null
+),
+
 -- All platforms ----------------------------------------------------------------------------------
 
 unioned as (
@@ -216,6 +243,8 @@ unioned as (
     select * from discourse_post_activities
     union all
     select * from discourse_like_activities
+    union all
+    select * from discord_posts
 ),
 
 final as (

@@ -8,6 +8,10 @@ discourse_users as (
     select * from {{ ref('stg_discourse__users') }}
 ),
 
+discord_users as (
+    select * from {{ ref('stg_discord__users') }}
+),
+
 activities as (
     select * from {{ ref('int_community_activities') }}
 ),
@@ -30,6 +34,16 @@ users as (
         is_employee,
         is_system as is_bot
     from discourse_users
+
+    union all
+
+    -- the authors of the loaded messages; never employees (Discord gives a bot no e-mails)
+    select
+        member_key('discord', user_id) as member_key,
+        'discord' as platform,
+        is_employee,
+        is_bot
+    from discord_users
 ),
 
 activity_span as (
