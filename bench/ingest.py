@@ -11,7 +11,8 @@ Per source:
 - ours: the connector's pages -> the asset's day table -> orchestration.warehouse.replace_days
   into a temporary DuckDB file (the code path the Dagster assets run), for `--days` days and for 7.
 - parse-only: the same HTTP response bodies fetched first and stored as raw bytes on disk, then
-  only `json.loads` timed.
+  only `json.loads` timed; and, for a connector that decodes with something else (GA4: pyarrow's
+  JSON reader), that decoder alone on the same bodies (the `dec` columns).
 - dlt: dlt's rest_api source loading the same endpoints into DuckDB (`--dlt-days` days).
 
 Rates are rows per CPU second of the measuring process (all its threads, DuckDB's included): the
@@ -64,6 +65,8 @@ class SourceSpec:
         connector run and returns the rows that run made (the parse-only rate is then over those).
     modules: imported before the clock starts (import time is not load time).
     lag_days: the window ends this many days before yesterday.
+    decoder: "module:function" the connector decodes a body with, when not json.loads; the
+        parse-only run times it too, so ours is also compared with a ceiling on its own decoder.
     """
 
     name: str
@@ -76,6 +79,7 @@ class SourceSpec:
     # the dlt tables whose rows count (the same records as ours); default: every top-level table
     # (nested tables such as messages__reactions are parts of a record, not rows of their own)
     dlt_tables: tuple[str, ...] = ()
+    decoder: str = ""
 
 
 # --- GA4 -------------------------------------------------------------------------------------------
@@ -127,11 +131,9 @@ def _ga4_bodies(day: str) -> list[tuple[str, dict]]:
 
 
 def ga4_ours(target: Target, db_path: str) -> int:
-    import duckdb
-
     from connectors.ga4 import LEADS_SCHEMA, SESSIONS_SCHEMA, GA4Client
     from orchestration.ga4.assets import _day_table
-    from orchestration.warehouse import replace_days
+    from orchestration.warehouse import connect_warehouse, replace_days
 
     streams = (
         (GA4Client.sessions, SESSIONS_SCHEMA, "raw_ga4.sessions_daily"),
@@ -144,7 +146,7 @@ def ga4_ours(target: Target, db_path: str) -> int:
     }
     rows = 0
     with _ga4_client(target) as client:
-        conn = duckdb.connect(db_path)
+        conn = connect_warehouse(db_path)  # as the assets' DuckDBWarehouse.connect()
         try:
             for text in target.days:
                 day = date.fromisoformat(text)
@@ -166,6 +168,7 @@ def ga4_fetch_bodies(target: Target, out_dir: str) -> None:
                 while True:
                     response = client._session.post(
                         client.endpoint,
+                        params={"prettyPrint": "false"},  # as the connector asks
                         json={**body, "limit": str(limit), "offset": str(offset)},
                         timeout=120,
                     )
@@ -271,11 +274,9 @@ def _gsc_bodies(day: str) -> list[tuple[str, dict]]:
 
 
 def gsc_ours(target: Target, db_path: str) -> int:
-    import duckdb
-
     from connectors.gsc import QUERIES_SCHEMA, TOTALS_SCHEMA, GSCClient
     from orchestration.gsc.assets import _day_table
-    from orchestration.warehouse import replace_days
+    from orchestration.warehouse import connect_warehouse, replace_days
 
     streams = (
         (GSCClient.queries, QUERIES_SCHEMA, "raw_gsc.queries_daily"),
@@ -288,7 +289,7 @@ def gsc_ours(target: Target, db_path: str) -> int:
             "loaded_at": datetime.now(timezone.utc).replace(tzinfo=None),
             "run_id": "bench",
         }
-        conn = duckdb.connect(db_path)
+        conn = connect_warehouse(db_path)  # as the assets' DuckDBWarehouse.connect()
         try:
             for text in target.days:
                 day = date.fromisoformat(text)
@@ -459,10 +460,10 @@ def _meta_load(target: Target, client, conn) -> int:
 
 
 def meta_ours(target: Target, db_path: str) -> int:
-    import duckdb
+    from orchestration.warehouse import connect_warehouse
 
     with _meta_client(target) as client:
-        conn = duckdb.connect(db_path)
+        conn = connect_warehouse(db_path)  # as the assets' DuckDBWarehouse.connect()
         try:
             return _meta_load(target, client, conn)
         finally:
@@ -579,10 +580,10 @@ def _slack_load(target: Target, client, conn) -> int:
 
 
 def slack_ours(target: Target, db_path: str) -> int:
-    import duckdb
+    from orchestration.warehouse import connect_warehouse
 
     with _slack_client(target) as client:
-        conn = duckdb.connect(db_path)
+        conn = connect_warehouse(db_path)  # as the assets' DuckDBWarehouse.connect()
         try:
             return _slack_load(target, client, conn)
         finally:
@@ -707,10 +708,10 @@ def _discourse_load(target: Target, client, conn) -> int:
 
 
 def discourse_ours(target: Target, db_path: str) -> int:
-    import duckdb
+    from orchestration.warehouse import connect_warehouse
 
     with _discourse_client(target) as client:
-        conn = duckdb.connect(db_path)
+        conn = connect_warehouse(db_path)  # as the assets' DuckDBWarehouse.connect()
         try:
             return _discourse_load(target, client, conn)
         finally:
@@ -810,6 +811,7 @@ SOURCES: list[SourceSpec] = [
         ga4_dlt_source,
         _ga4_rows,
         modules=("duckdb", "connectors.ga4", "orchestration.ga4.assets", "orchestration.warehouse"),
+        decoder="connectors.ga4:_decode_page",
     ),
     SourceSpec(
         "gsc",
@@ -895,12 +897,17 @@ def _measure_ours(name: str, target: Target) -> dict:
 
 
 def _measure_parse(name: str, target: Target) -> dict:
+    import importlib
     import json as stdlib_json
 
     spec = _spec(name)
+    decode = None
+    if spec.decoder:
+        module, function = spec.decoder.split(":")
+        decode = getattr(importlib.import_module(module), function)
     out = tempfile.mkdtemp(dir=target.workdir)
     produced = spec.fetch_bodies(target, out)
-    rows, seconds, size = 0, 0.0, 0
+    rows, seconds, decoder_seconds, size = 0, 0.0, 0.0, 0
     for path in sorted(Path(out).iterdir()):
         raw = path.read_bytes()
         size += len(raw)
@@ -909,11 +916,24 @@ def _measure_parse(name: str, target: Target) -> dict:
         seconds += time.process_time() - started
         if spec.rows_in is not None:
             rows += spec.rows_in(payload)
-        del payload, raw
+        del payload
+        if decode is not None:
+            started = time.process_time()
+            decoded = decode(raw)
+            decoder_seconds += time.process_time() - started
+            del decoded
+        del raw
         path.unlink()
     if spec.rows_in is None:  # the bodies were recorded from a connector run that made `produced` rows
         rows = produced
-    return {"rows": rows, "cpu": seconds, "bytes": size}
+    return {
+        "rows": rows,
+        "cpu": seconds,
+        "bytes": size,
+        # the connector's own decoder, or json.loads when that is what it uses
+        "decoder_cpu": decoder_seconds if decode is not None else seconds,
+        "decoder": spec.decoder or "json.loads",
+    }
 
 
 def _measure_dlt(name: str, target: Target) -> dict:
@@ -1043,6 +1063,7 @@ def main(argv: list[str] | None = None) -> int:
 
     header = (
         f"{'source':<8} {'days':>5} {'rows':>10} {'ours r/s':>10} {'parse r/s':>10} {'ours/parse':>10} "
+        f"{'dec r/s':>10} {'ours/dec':>8} "
         f"{'dlt r/s':>9} {'ours/dlt':>9} {'RSS 7d':>8} {f'RSS {args.days}d':>9} {'RSS ratio':>9}"
     )
     print()
@@ -1052,19 +1073,24 @@ def main(argv: list[str] | None = None) -> int:
     for name, short, long, parse, dlt_result in results:
         ours = _rate(long["rows"], long["cpu"])
         ceiling = _rate(parse["rows"], parse["cpu"])
+        decoder = _rate(parse["rows"], parse["decoder_cpu"])
         dlt_rate = _rate(dlt_result["rows"], dlt_result["cpu"]) if dlt_result else float("nan")
         print(
             f"{name:<8} {args.days:>5} {long['rows']:>10,} {ours:>10,.0f} {ceiling:>10,.0f} "
-            f"{ours / ceiling:>10.2f} {dlt_rate:>9,.0f} {ours / dlt_rate:>9.1f} "
+            f"{ours / ceiling:>10.2f} {decoder:>10,.0f} {ours / decoder:>8.2f} "
+            f"{dlt_rate:>9,.0f} {ours / dlt_rate:>9.1f} "
             f"{short['rss_mb']:>6.0f}MB {long['rss_mb']:>7.0f}MB {long['rss_mb'] / short['rss_mb']:>9.2f}"
         )
     print("targets: ours/parse >= 0.5, ours/dlt >= 20, RSS ratio <= 1.5")
+    print("parse = json.loads alone; dec = the connector's own decoder alone (json.loads unless named below)")
     for name, _, long, parse, dlt_result in results:
         line = (
             f"{name}: ours {long['rows']:,} rows in {long['wall']:.1f}s wall / {long['cpu']:.1f}s CPU "
             f"({_rate(long['rows'], long['wall']):,.0f} rows/s wall); parse-only {parse['rows']:,} rows, "
             f"{parse['bytes'] / 1e6:,.0f} MB in {parse['cpu']:.1f}s"
         )
+        if parse["decoder"] != "json.loads":
+            line += f" ({parse['decoder']}: {parse['decoder_cpu']:.1f}s)"
         if dlt_result:
             line += (
                 f"; dlt {dlt_result['rows']:,} rows ({dlt_days} days) in {dlt_result['wall']:.1f}s wall / "

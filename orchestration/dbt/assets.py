@@ -12,10 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from orchestration.dbt.member_hash import MEMBER_HASH_KEY_ENV, member_hash_key
-from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.settings import DBT_PROJECT_DIR, SettingsError
+from orchestration.sources import check_no_sandbox_rows, create_missing_raw_tables, source_plan
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
 # dbt is installed beside this interpreter; put it on PATH so an un-activated venv works too
@@ -54,12 +61,14 @@ _require_manifest()
 @dbt_assets(
     manifest=DBT_PROJECT.manifest_path,
     project=DBT_PROJECT,
-    dagster_dbt_translator=LayerTranslator(),
+    # Tests on dbt sources (the raw tables) are asset checks too, like every other dbt test.
+    dagster_dbt_translator=LayerTranslator(DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True)),
     pool=WAREHOUSE_POOL,
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBWarehouse):
     # profiles.yml reads the warehouse path from the environment of the dbt process.
     os.environ["WAREHOUSE_PATH"] = warehouse.path
+    _prepare_raw_tables(context, warehouse)
     # The members' pseudonym key goes to the dbt process's environment only (never to SQL or a
     # table); with real community credentials and no key this stops the build with the fix.
     # dbt.cli copies os.environ when called, so the demo key is set just for that moment and never
@@ -74,3 +83,22 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
         else:
             os.environ[MEMBER_HASH_KEY_ENV] = previous
     yield from invocation.stream()
+
+
+def _prepare_raw_tables(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> None:
+    # A source that is not loaded (orchestration/sources.py) has no raw tables; its staging views
+    # would fail on them and stop the whole build, so they are created empty first. And a warehouse
+    # that loads real data must not still hold an earlier demo's fictional rows.
+    try:
+        plans = source_plan()
+    except SettingsError:  # the definitions loaded, so only a changed environment gets here
+        plans = {}
+    with warehouse.connect() as conn:
+        created = create_missing_raw_tables(conn)
+        check_no_sandbox_rows(conn, plans)
+    if not created:
+        return
+    for source in sorted({name for name, _ in created}):
+        tables = ", ".join(table for name, table in created if name == source)
+        why = f" ({plans[source].reason})" if source in plans and not plans[source].loaded else ""
+        context.log.info(f"created empty: {tables}; their dbt models build empty{why}")

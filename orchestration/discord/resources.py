@@ -13,9 +13,11 @@ from connectors.sandbox.discord_api import PREFIX, SANDBOX_DISCORD_BOT_TOKEN
 
 
 def discord_enabled() -> bool:
-    """On when DISCORD_BOT_TOKEN and DISCORD_CHANNEL_IDS are set, or DISCORD_SANDBOX=1 (off by default)."""
-    configured = bool(os.getenv("DISCORD_BOT_TOKEN")) and bool(os.getenv("DISCORD_CHANNEL_IDS"))
-    return configured or os.getenv("DISCORD_SANDBOX", "").strip().lower() in ("1", "true", "yes")
+    """On when DISCORD_BOT_TOKEN and DISCORD_CHANNEL_IDS are set, or the sandbox is asked to serve it
+    (SANDBOX_SOURCES lists discord, or DISCORD_SANDBOX=1); off by default. See orchestration/sources.py."""
+    from orchestration.sources import source_plan
+
+    return source_plan()["discord"].loaded
 
 
 class DiscordResource(dg.ConfigurableResource):
@@ -52,16 +54,16 @@ class DiscordResource(dg.ConfigurableResource):
         return DiscordClient(config)
 
 
-def discord_resource_from_env() -> DiscordResource:
+def discord_resource_from_env(sandbox: bool = False) -> DiscordResource:
     """DISCORD_BOT_TOKEN (as an EnvVar: never shown), DISCORD_CHANNEL_IDS, DISCORD_BASE_URL,
-    DISCORD_TIMEOUT_SECONDS."""
+    DISCORD_TIMEOUT_SECONDS; with `sandbox`, the sandbox's server whatever the token says."""
     timeout = os.getenv("DISCORD_TIMEOUT_SECONDS") or "30"
     try:
         seconds = float(timeout)
     except ValueError as exc:
         raise ValueError(f"DISCORD_TIMEOUT_SECONDS={timeout!r} is not a number; unset it for 30.") from exc
     return DiscordResource(
-        bot_token=dg.EnvVar("DISCORD_BOT_TOKEN") if os.getenv("DISCORD_BOT_TOKEN") else None,
+        bot_token=dg.EnvVar("DISCORD_BOT_TOKEN") if os.getenv("DISCORD_BOT_TOKEN") and not sandbox else None,
         channel_ids=os.getenv("DISCORD_CHANNEL_IDS") or None,
         base_url=os.getenv("DISCORD_BASE_URL") or None,
         timeout_seconds=seconds,

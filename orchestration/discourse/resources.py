@@ -46,9 +46,11 @@ class DiscourseResource(dg.ConfigurableResource):
         return DiscourseClient(config)
 
 
-def discourse_resource_from_env() -> DiscourseResource:
+def discourse_resource_from_env(sandbox: bool = False) -> DiscourseResource:
     """The resource from DISCOURSE_URL, DISCOURSE_API_KEY (as an EnvVar: never shown),
-    DISCOURSE_API_USERNAME, DISCOURSE_MAX_LIKE_LOOKUPS and DISCOURSE_TIMEOUT_SECONDS."""
+    DISCOURSE_API_USERNAME, DISCOURSE_MAX_LIKE_LOOKUPS and DISCOURSE_TIMEOUT_SECONDS; with
+    `sandbox`, the sandbox's forum whatever the URL and key say."""
+    real = not sandbox
 
     def number(name: str, default: float, kind: type) -> float:
         text = os.getenv(name)
@@ -60,8 +62,8 @@ def discourse_resource_from_env() -> DiscourseResource:
             raise ValueError(f"{name}={text!r} is not a number; unset it to use {default}.") from exc
 
     return DiscourseResource(
-        url=os.getenv("DISCOURSE_URL") or None,
-        api_key=dg.EnvVar("DISCOURSE_API_KEY") if os.getenv("DISCOURSE_API_KEY") else None,
+        url=(real and os.getenv("DISCOURSE_URL")) or None,
+        api_key=dg.EnvVar("DISCOURSE_API_KEY") if real and os.getenv("DISCOURSE_API_KEY") else None,
         api_username=os.getenv("DISCOURSE_API_USERNAME") or "system",
         max_like_lookups=number("DISCOURSE_MAX_LIKE_LOOKUPS", 20_000, int),
         timeout_seconds=number("DISCOURSE_TIMEOUT_SECONDS", 60.0, float),

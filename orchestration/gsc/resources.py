@@ -50,14 +50,19 @@ class GSCResource(dg.ConfigurableResource):
         return GSCClient(config)
 
 
-def gsc_resource() -> GSCResource:
+def gsc_resource(sandbox: bool = False) -> GSCResource:
     """The resource from the environment: GSC_SITE_URL, GOOGLE_APPLICATION_CREDENTIALS (EnvVar),
-    GSC_BASE_URL, GSC_TOKEN_URI, GSC_ROW_LIMIT, GSC_TIMEOUT_SECONDS; the sandbox when no key is set."""
+    GSC_BASE_URL, GSC_TOKEN_URI, GSC_ROW_LIMIT, GSC_TIMEOUT_SECONDS; the sandbox when no key is set.
+
+    `sandbox`: serve the sandbox's site even though the key is set (for GA4: orchestration/sources.py).
+    """
     credentials = (
-        dg.EnvVar("GOOGLE_APPLICATION_CREDENTIALS") if os.getenv("GOOGLE_APPLICATION_CREDENTIALS") else None
+        dg.EnvVar("GOOGLE_APPLICATION_CREDENTIALS")
+        if os.getenv("GOOGLE_APPLICATION_CREDENTIALS") and not sandbox
+        else None
     )
     return GSCResource(
-        site_url=os.getenv("GSC_SITE_URL") or None,
+        site_url=None if sandbox else os.getenv("GSC_SITE_URL") or None,
         credentials_file=credentials,
         base_url=os.getenv("GSC_BASE_URL") or None,
         token_uri=os.getenv("GSC_TOKEN_URI") or None,

@@ -79,12 +79,14 @@ def _float(name: str, default: float) -> float:
         raise ValueError(f"{name}={text!r} is not a number; unset it to use {default}.") from exc
 
 
-def meta_resource_from_env() -> MetaResource:
-    """The resource from META_* settings; the token only through `EnvVar`, the sandbox when unset."""
+def meta_resource_from_env(sandbox: bool = False) -> MetaResource:
+    """The resource from META_* settings; the token only through `EnvVar`, the sandbox when unset
+    (or when `sandbox`: the sandbox's ad account then, whatever the ids say)."""
+    real = not sandbox
     return MetaResource(
-        access_token=dg.EnvVar("META_ACCESS_TOKEN") if os.getenv("META_ACCESS_TOKEN") else None,
-        ad_account_id=os.getenv("META_AD_ACCOUNT_ID") or None,
-        pixel_id=os.getenv("META_PIXEL_ID") or None,
+        access_token=dg.EnvVar("META_ACCESS_TOKEN") if real and os.getenv("META_ACCESS_TOKEN") else None,
+        ad_account_id=(real and os.getenv("META_AD_ACCOUNT_ID")) or None,
+        pixel_id=(real and os.getenv("META_PIXEL_ID")) or None,
         base_url=os.getenv("META_BASE_URL") or None,
         api_version=os.getenv("META_API_VERSION") or MetaConfig.DEFAULT_API_VERSION,
         page_size=int(_float("META_PAGE_SIZE", 500)),

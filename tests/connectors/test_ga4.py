@@ -128,6 +128,69 @@ def test_parsed_values_equal_the_wire_values(sandbox, make_client):
     assert sum(generic.column("key_events").to_pylist()) == sum(full.column("key_events").to_pylist())
 
 
+def test_pages_decoded_in_arrow_equal_the_json_decoding(make_client, monkeypatch):
+    import connectors.ga4 as ga4
+
+    decoded = []
+    arrow = ga4._decode_page
+
+    def spy(content):
+        page = arrow(content)
+        decoded.append(page is not None)
+        return page
+
+    monkeypatch.setattr(ga4, "_decode_page", spy)
+    client = make_client(page_size=120)
+    fast = [(p.batch, p.row_count, p.subject_to_thresholding) for p in client.sessions(DAY)]
+    fast += [(p.batch, p.row_count, p.subject_to_thresholding) for p in client.leads(DAY)]
+    assert decoded and all(decoded)  # every page took the Arrow path...
+    monkeypatch.setattr(ga4, "_decode_page", lambda content: None)
+    slow = [(p.batch, p.row_count, p.subject_to_thresholding) for p in client.sessions(DAY)]
+    slow += [(p.batch, p.row_count, p.subject_to_thresholding) for p in client.leads(DAY)]
+    assert len(fast) == len(slow) > 2
+    for (fast_batch, *fast_rest), (slow_batch, *slow_rest) in zip(fast, slow, strict=True):
+        assert fast_batch.equals(slow_batch) and fast_rest == slow_rest  # ...and equals json's
+
+
+def test_a_pretty_printed_answer_decodes_like_a_compact_one():
+    from connectors.ga4 import _decode_page
+
+    answer = {
+        "dimensionHeaders": [{"name": "date"}],
+        "metricHeaders": [{"name": "sessions", "type": "TYPE_INTEGER"}],
+        "rows": [
+            {"dimensionValues": [{"value": "20260204"}], "metricValues": [{"value": str(n)}]}
+            for n in range(3)
+        ],
+        "rowCount": 3,
+        "metadata": {"currencyCode": "USD", "timeZone": "Etc/UTC", "dataLossFromOtherRow": True},
+        "kind": "analyticsData#runReport",
+    }
+    compact = _decode_page(json.dumps(answer, separators=(",", ":")).encode())
+    pretty = _decode_page(json.dumps(answer, indent=2).encode())
+    assert compact["rows"].equals(pretty["rows"]) and compact["rows"].to_pylist() == answer["rows"]
+    assert {k: v for k, v in pretty.items() if k != "rows"} == {
+        k: v for k, v in compact.items() if k != "rows"
+    }
+    assert compact["metadata"]["dataLossFromOtherRow"] is True and compact["rowCount"] == 3
+    # Anything but a plain page of rows is left to json (which diagnoses it): None.
+    assert _decode_page(json.dumps({**answer, "rows": []}).encode()) is None
+    assert _decode_page(json.dumps({k: v for k, v in answer.items() if k != "rowCount"}).encode()) is None
+    assert _decode_page(json.dumps({**answer, "rowCount": "3"}).encode()) is None
+    odd_row = {**answer["rows"][0], "rowLabel": "x"}
+    assert _decode_page(json.dumps({**answer, "rows": [odd_row]}).encode()) is None
+    assert _decode_page(json.dumps(answer).encode()[:-40]) is None
+    assert _decode_page(json.dumps(answer).encode().replace(b"20260204", b"2026\xff0204")) is None
+
+
+def test_requests_ask_for_a_compact_answer(sandbox, make_client):
+    seen = len(sandbox.requests_to(RUN_REPORT))
+    list(make_client().sessions(DAY))
+    assert all(
+        r.path.endswith(":runReport?prettyPrint=false") for r in sandbox.requests_to(RUN_REPORT)[seen:]
+    )
+
+
 def test_leads_batches_have_the_schema_and_match_the_key_events(sandbox, make_client):
     assert quality_flags(42, DAY) == (False, False)
     client = make_client()
