@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -371,6 +372,8 @@ class DiscourseClient:
         self.like_lookups = 0
         self.like_lookups_skipped = 0
         self.requests = 0
+        # The counters are shared by the threads that fetch chunks at once (chunk_activity).
+        self._counting = threading.Lock()
 
     def close(self) -> None:
         self._session.close()
@@ -388,7 +391,8 @@ class DiscourseClient:
         endpoint = path
 
         def attempt() -> Any:
-            self.requests += 1
+            with self._counting:
+                self.requests += 1
             response = send(self._session, "GET", url, timeout=self.config.timeout_seconds, params=params)
             status = response.status_code
             if 200 <= status < 300:
@@ -578,14 +582,31 @@ class DiscourseClient:
         so memory holds a month of posts, not the range (a topic active across chunks is fetched once
         per chunk).
         """
+        candidates, chunks = self.activity_plan(days, chunk_days)
+        for chunk in chunks:
+            yield from self.chunk_activity(chunk, candidates)
+
+    def activity_plan(
+        self, days: Iterable[date], chunk_days: int = 31
+    ) -> tuple[list[dict], list[list[date]]]:
+        """What `activity` does first: the summaries of the topics with activity in the range (one
+        pass over /latest) and the range cut into chunks of `chunk_days` days, for `chunk_activity`.
+
+        Returns:
+            (candidates, chunks); both empty for no days.
+        """
         days = sorted(set(days))
         if not days:
-            return
+            return [], []
         candidates = self.topics_active(days[0], days[-1])
         log.info("discourse: %d topics with activity between %s and %s", len(candidates), days[0], days[-1])
-        for n in range(0, len(days), chunk_days):
-            chunk = days[n : n + chunk_days]
-            yield from self._chunk(chunk, candidates)
+        return candidates, [days[n : n + chunk_days] for n in range(0, len(days), chunk_days)]
+
+    def chunk_activity(self, chunk: list[date], candidates: list[dict]) -> list[DayActivity]:
+        """One DayActivity per day of `chunk` (consecutive days), from the candidates of
+        `activity_plan`. Several chunks may be fetched at once from different threads.
+        """
+        return list(self._chunk(chunk, candidates))
 
     def _chunk(self, chunk: list[date], candidates: list[dict]) -> Iterator[DayActivity]:
         wanted = set(chunk)
@@ -632,15 +653,16 @@ class DiscourseClient:
             )
 
     def _likers_bounded(self, post_id: int) -> list[dict] | None:
-        if self.like_lookups >= self.config.max_like_lookups:
-            if self.like_lookups_skipped == 0:
-                log.warning(
-                    "discourse: DISCOURSE_MAX_LIKE_LOOKUPS=%d reached; likes of further posts are not loaded "
-                    "in this run", self.config.max_like_lookups,
-                )  # fmt: skip
-            self.like_lookups_skipped += 1
-            return None
-        self.like_lookups += 1
+        with self._counting:
+            if self.like_lookups >= self.config.max_like_lookups:
+                if self.like_lookups_skipped == 0:
+                    log.warning(
+                        "discourse: DISCOURSE_MAX_LIKE_LOOKUPS=%d reached; likes of further posts are not "
+                        "loaded in this run", self.config.max_like_lookups,
+                    )  # fmt: skip
+                self.like_lookups_skipped += 1
+                return None
+            self.like_lookups += 1
         return self.post_likers(post_id)
 
     # --- users ---

@@ -88,6 +88,11 @@ def summarize(serving_path: Path) -> str:
 def main() -> int:
     _load_dotenv()
     os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / "dagster_home"))
+    # Dagster announces a single-run backfill with one "planned" event per asset and partition
+    # (~5,100 for the demo's range, each a SQLite write): ~55 s of CPU before the first step.
+    # With this switch it records one event per asset naming the range. The price: if the run
+    # fails, the UI shows its unfinished partitions as missing rather than failed.
+    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
     import dagster as dg

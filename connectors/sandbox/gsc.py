@@ -260,11 +260,26 @@ _COMBO_COUNTRIES = tuple(c for c, _ in GSC_COUNTRIES)
 _COMBO_WEIGHTS = tuple(dw * cw for _, dw in GSC_DEVICES for _, cw in GSC_COUNTRIES)
 
 
+# (seed, scale, day) -> what the date-only query adds up for the day: (clicks, impressions,
+# impressions x position summed in row order, has any row). Filled by generate_day, a few bytes a
+# day, so loading the totals after the query rows does not generate every day a second time.
+_DAY_SUMS: dict[tuple[int, str, date], tuple[int, int, float, bool]] = {}
+
+
+def day_sums(seed: int, scale: str, day: date) -> tuple[int, int, float, bool]:
+    """(clicks, impressions, weighted position sum, has rows) of a day's rows and anonymized queries,
+    summed in the order the date-only query sums them (so the floats are identical)."""
+    sums = _DAY_SUMS.get((seed, scale, day))
+    if sums is None:
+        sums = _DAY_SUMS[(seed, scale, day)] = _sums(generate_day(seed, scale, day))
+    return sums
+
+
 @functools.lru_cache(maxsize=128)
 def generate_day(seed: int, scale: str, day: date) -> GscDay:
     """One day of Search Console data as `searchAnalytics.query` serves it (final data).
 
-    Cached: paging through a day asks for the same day many times.
+    Cached: paging through a day asks for the same day many times (and day_sums keeps its totals).
     """
     check_scale(scale)
     rng = random.Random(f"{seed}:gsc:rows:{day.isoformat()}")
@@ -300,4 +315,20 @@ def generate_day(seed: int, scale: str, day: date) -> GscDay:
     hidden_clicks = round(visible_clicks * anonymized_share / (1.0 - anonymized_share))
     hidden_position = round(rng.uniform(12.0, 30.0), 2)
     hidden_impressions = max(hidden_clicks, round(hidden_clicks / expected_ctr(hidden_position)))
-    return GscDay(tuple(rows), hidden_clicks, hidden_impressions, hidden_position)
+    generated = GscDay(tuple(rows), hidden_clicks, hidden_impressions, hidden_position)
+    _DAY_SUMS[(seed, scale, day)] = _sums(generated)
+    return generated
+
+
+def _sums(generated: GscDay) -> tuple[int, int, float, bool]:
+    # The same additions, in the same order, as gsc_api.query's aggregation by date.
+    clicks, impressions, weighted = 0, 0, 0.0
+    for r in generated.rows:
+        clicks += r[4]
+        impressions += r[5]
+        weighted += r[5] * r[7]
+    if generated.hidden_clicks:
+        clicks += generated.hidden_clicks
+        impressions += generated.hidden_impressions
+        weighted += generated.hidden_impressions * generated.hidden_position
+    return clicks, impressions, weighted, bool(generated.rows) or bool(generated.hidden_clicks)

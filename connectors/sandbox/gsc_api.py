@@ -28,7 +28,7 @@ from connectors.sandbox.brand import (
     SANDBOX_START_DATE,
 )
 from connectors.sandbox.ga4_api import GOOGLE_STATUS
-from connectors.sandbox.gsc import generate_day
+from connectors.sandbox.gsc import day_sums, generate_day
 from connectors.sandbox.routes import SandboxApi, SandboxRequest, SandboxResponse
 
 if TYPE_CHECKING:
@@ -247,9 +247,17 @@ def query(body: object, site_url: str, *, seed: int, scale: str, today: date) ->
     last_day = today - timedelta(days=1) if data_state == "all" else last_final
     first_day = max(SANDBOX_START_DATE, today - timedelta(days=GSC_HISTORY_DAYS))
     aggregated: dict[tuple, list[float]] = {}
+    # The daily totals (what the warehouse loads beside the query rows): the sums generate_day kept.
+    by_date_only = dims == ["date"] and keep is None
     day = max(start, first_day)
     while kind == "web" and day <= min(end, last_day):
         share = _INCOMPLETE_SHARE.get((today - day).days, 1.0)
+        if by_date_only and share == 1.0:
+            clicks, impressions, weighted, has_rows = day_sums(seed, scale, day)
+            if has_rows:
+                aggregated[(day.isoformat(),)] = [clicks, impressions, weighted]
+            day += timedelta(days=1)
+            continue
         generated = generate_day(seed, scale, day)
         rows = [
             {

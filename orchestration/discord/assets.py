@@ -1,17 +1,19 @@
 """The optional Discord asset `["discord", "messages"]`: each UTC day of the configured channels
-lands in raw_discord.messages (replace_days, one transaction per day). Built only when the source is
+lands in raw_discord.messages (replace_days, one transaction per day; the next days are fetched
+while one is written, see orchestration/fetching.py). Built only when the source is
 switched on (see `discord_enabled`), so the default demo stays lean. Replies and reactions arrive
 after their day: the nightly run re-pulls the 7 days before yesterday.
 """
 
 import warnings
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import dagster as dg
 import pyarrow as pa
 
 from connectors.discord import MESSAGES_SCHEMA
 from orchestration.discord.resources import DiscordResource, discord_enabled
+from orchestration.fetching import prefetched
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days
@@ -48,21 +50,25 @@ def build_discord_assets(partitions_def: dg.PartitionsDefinition, enabled: bool 
         days = days_in(context, trailing_days=DISCORD_TRAILING_DAYS)
         loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
         total = 0
+        run_id = context.run.run_id
         with discord.client() as client, warehouse.connect() as conn:
             channels = client.config.channel_ids
-            for i, day in enumerate(days, start=1):
+
+            def fetch_day(day: date) -> pa.Table:
+                # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
                 batches = [b for channel in channels for b in client.messages(channel, day)]
                 table = pa.Table.from_batches(batches, schema=MESSAGES_SCHEMA)
                 n = table.num_rows
                 table = table.append_column(
                     pa.field("_loaded_at", pa.timestamp("us")), pa.array([loaded_at] * n, pa.timestamp("us"))
                 )
-                table = table.append_column(
-                    pa.field("_run_id", pa.string()), pa.array([context.run.run_id] * n)
-                )
-                total += replace_days(conn, TABLE, [day], table)
-                if i % 7 == 0 or i == len(days):
-                    context.log.info(f"discord: {i}/{len(days)} days loaded, {total:,} messages so far")
+                return table.append_column(pa.field("_run_id", pa.string()), pa.array([run_id] * n))
+
+            with prefetched(days, fetch_day, source="discord") as fetched:
+                for i, (day, table) in enumerate(fetched, start=1):
+                    total += replace_days(conn, TABLE, [day], table)
+                    if i % 7 == 0 or i == len(days):
+                        context.log.info(f"discord: {i}/{len(days)} days loaded, {total:,} messages so far")
         return dg.MaterializeResult(
             metadata={
                 "days": len(days),

@@ -10,17 +10,19 @@
   lands in raw only, staging keeps its domain and the e-mail for the employee flag).
 
 Every day is fetched in full before it replaces the day's rows, so a failed load leaves the rows
-already loaded for that day untouched.
+already loaded for that day untouched. Days are fetched a chunk (31 days) at a time; the next
+chunks are fetched while one is written (orchestration/fetching.py).
 """
 
 import warnings
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import dagster as dg
 import pyarrow as pa
 
-from connectors.discourse import USERS_SCHEMA
+from connectors.discourse import USERS_SCHEMA, DayActivity
 from orchestration.discourse.resources import DiscourseResource
+from orchestration.fetching import prefetched
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days, replace_table
@@ -97,15 +99,25 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
         totals = {name: 0 for name in DAILY_TABLES}
         with discourse.client() as client, warehouse.connect() as conn:
             forum = client.config.url
-            for i, activity in enumerate(client.activity(days), start=1):
-                for name, table_name in DAILY_TABLES.items():
-                    rows = _stamp(getattr(activity, name), loaded_at, run_id, forum)
-                    totals[name] += replace_days(conn, table_name, [activity.day], rows)
-                if i % 7 == 0 or i == len(days):
-                    context.log.info(
-                        f"discourse: {i}/{len(days)} days loaded; {totals['posts']:,} posts, "
-                        f"{totals['topics']:,} topics, {totals['post_likes']:,} likes so far"
-                    )
+            candidates, chunks = client.activity_plan(days)
+
+            def fetch_chunk(chunk: list[date]) -> list[DayActivity]:
+                # Runs on a worker thread (orchestration/fetching.py) while the chunk before is written.
+                return client.chunk_activity(chunk, candidates)
+
+            i = 0
+            with prefetched(chunks, fetch_chunk, source="discourse") as fetched:
+                for _, activities in fetched:
+                    for activity in activities:
+                        i += 1
+                        for name, table_name in DAILY_TABLES.items():
+                            rows = _stamp(getattr(activity, name), loaded_at, run_id, forum)
+                            totals[name] += replace_days(conn, table_name, [activity.day], rows)
+                        if i % 7 == 0 or i == len(days):
+                            context.log.info(
+                                f"discourse: {i}/{len(days)} days loaded; {totals['posts']:,} posts, "
+                                f"{totals['topics']:,} topics, {totals['post_likes']:,} likes so far"
+                            )
             requests, lookups, skipped = client.requests, client.like_lookups, client.like_lookups_skipped
         for name, table_name in DAILY_TABLES.items():
             metadata = {

@@ -1,8 +1,9 @@
 """Daily GA4 assets: `["ga4", "sessions_daily"]` and `["ga4", "leads_daily"]` land in raw_ga4.*.
 
 Each day is fetched page by page, stamped with load metadata and swapped into its table in one
-transaction. A backfill runs as one run over a range of days (single-run policy), so loading a
-year costs one Dagster run start, not 365.
+transaction; the next days are fetched while one is written (orchestration/fetching.py). A
+backfill runs as one run over a range of days (single-run policy), so loading a year costs one
+Dagster run start, not 365.
 """
 
 import warnings
@@ -13,6 +14,7 @@ import dagster as dg
 import pyarrow as pa
 
 from connectors.ga4 import LEADS_SCHEMA, SESSIONS_SCHEMA, GA4Client, ReportPage
+from orchestration.fetching import prefetched
 from orchestration.ga4.resources import GA4Resource
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
@@ -65,9 +67,13 @@ def load_report_days(
         "run_id": context.run.run_id,
     }
     total_rows, flagged_days = 0, []
-    with warehouse.connect() as conn:
-        for i, day in enumerate(days, start=1):
-            table, thresholded, other_row = _day_table(fetch(client, day), schema, stamp)
+
+    def fetch_day(day: date) -> tuple[pa.Table, bool, bool]:
+        # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
+        return _day_table(fetch(client, day), schema, stamp)
+
+    with warehouse.connect() as conn, prefetched(days, fetch_day, source="ga4") as fetched:
+        for i, (day, (table, thresholded, other_row)) in enumerate(fetched, start=1):
             total_rows += replace_days(conn, table_name, [day], table)
             if thresholded or other_row:
                 flagged_days.append(day.isoformat())

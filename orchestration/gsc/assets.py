@@ -1,7 +1,8 @@
 """Daily Search Console assets: `["gsc", "queries_daily"]` and `["gsc", "totals_daily"]` land in raw_gsc.*.
 
 Each day is fetched page by page (final data only), stamped with load metadata and swapped into
-its table in one transaction. A backfill runs as one run over a range of days (single-run
+its table in one transaction; the next days are fetched while one is written
+(orchestration/fetching.py). A backfill runs as one run over a range of days (single-run
 policy). Days Search Console has not finalised yet load as empty and fill in on a later night.
 """
 
@@ -13,6 +14,7 @@ import dagster as dg
 import pyarrow as pa
 
 from connectors.gsc import QUERIES_SCHEMA, TOTALS_SCHEMA, GSCClient, QueryPage
+from orchestration.fetching import prefetched
 from orchestration.gsc.resources import GSCResource
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
@@ -57,9 +59,13 @@ def load_query_days(
         "run_id": context.run.run_id,
     }
     total_rows, empty_days = 0, []
-    with warehouse.connect() as conn:
-        for i, day in enumerate(days, start=1):
-            table = _day_table(fetch(client, day), schema, stamp)
+
+    def fetch_day(day: date) -> pa.Table:
+        # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
+        return _day_table(fetch(client, day), schema, stamp)
+
+    with warehouse.connect() as conn, prefetched(days, fetch_day, source="gsc") as fetched:
+        for i, (day, table) in enumerate(fetched, start=1):
             total_rows += replace_days(conn, table_name, [day], table)
             if table.num_rows == 0:
                 empty_days.append(day.isoformat())

@@ -4,7 +4,8 @@ Insights of a day keep changing for the attribution window, so the nightly run r
 and the 7 days before (8 days: one synchronous request per day). A backfill runs as one run over
 its range (single-run policy); a range longer than META_ASYNC_MIN_DAYS loads through Meta's async
 report, one report per chunk of up to 31 days, each chunk swapped in by one transaction. Pixel
-events are loaded per UTC day. A failed day or chunk leaves what was loaded before untouched.
+events are loaded per UTC day. The next days or chunks are fetched while one is written
+(orchestration/fetching.py). A failed day or chunk leaves what was loaded before untouched.
 """
 
 import warnings
@@ -16,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.meta import INSIGHTS_SCHEMA, PIXEL_SCHEMA, MetaClient
+from orchestration.fetching import prefetched
 from orchestration.meta.resources import MetaResource
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
@@ -73,9 +75,13 @@ def load_insights(
     use_async = len(days) > client.config.async_min_days
     groups = list(_chunks(days, ASYNC_CHUNK_DAYS)) if use_async else [[d] for d in days]
     total_rows, spend, loaded = 0, 0.0, 0
-    with warehouse.connect() as conn:
-        for group in groups:
-            table = _stamped(client.insights(group[0], group[-1]), INSIGHTS_SCHEMA, stamp)
+
+    def fetch_group(group: list[date]) -> pa.Table:
+        # Runs on a worker thread (orchestration/fetching.py) while the group before is written.
+        return _stamped(client.insights(group[0], group[-1]), INSIGHTS_SCHEMA, stamp)
+
+    with warehouse.connect() as conn, prefetched(groups, fetch_group, source="meta") as fetched:
+        for group, table in fetched:
             _check_days(table, group, INSIGHTS_TABLE)
             total_rows += replace_days(conn, INSIGHTS_TABLE, group, table)
             spend += pc.sum(table.column("spend")).as_py() or 0.0
@@ -105,9 +111,13 @@ def load_pixel_events(
     pixel_id = client.config.pixel_id or ""
     stamp = _stamp(context, "_pixel_id", pixel_id)
     total_rows = 0
-    with warehouse.connect() as conn:
-        for i, day in enumerate(days, start=1):
-            table = _stamped(client.pixel_events(day), PIXEL_SCHEMA, stamp)
+
+    def fetch_day(day: date) -> pa.Table:
+        # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
+        return _stamped(client.pixel_events(day), PIXEL_SCHEMA, stamp)
+
+    with warehouse.connect() as conn, prefetched(days, fetch_day, source="meta") as fetched:
+        for i, (day, table) in enumerate(fetched, start=1):
             _check_days(table, [day], PIXEL_TABLE)
             total_rows += replace_days(conn, PIXEL_TABLE, [day], table)
             if i % 30 == 0 or i == len(days):

@@ -17,6 +17,7 @@ import dagster as dg
 import pyarrow as pa
 
 from connectors.slack import CHANNELS_SCHEMA, MESSAGES_SCHEMA, USERS_SCHEMA
+from orchestration.fetching import prefetched
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
 from orchestration.slack.resources import SlackResource
@@ -132,17 +133,20 @@ def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
                             {r.day for r in stale if r.day in known_days(conn, first, days[0])}
                         )
                     todo = sorted(set(days) | set(rescanned))
-                    for i, day in enumerate(todo, start=1):
-                        table = pa.Table.from_batches(
-                            list(client.messages(day, channel_ids)), schema=MESSAGES_SCHEMA
-                        )
-                        total += replace_days(
-                            conn, "raw_slack.messages", [day], _stamp(table, source, run_id)
-                        )
-                        if i % 10 == 0 or i == len(todo):
-                            context.log.info(
-                                f"raw_slack.messages: {i}/{len(todo)} days loaded, {total:,} rows so far"
-                            )
+
+                    def fetch_day(day: date) -> pa.Table:
+                        # Runs on a worker thread (orchestration/fetching.py) while the day before
+                        # is written.
+                        batches = list(client.messages(day, channel_ids))
+                        return _stamp(pa.Table.from_batches(batches, schema=MESSAGES_SCHEMA), source, run_id)
+
+                    with prefetched(todo, fetch_day, source="slack") as fetched:
+                        for i, (day, table) in enumerate(fetched, start=1):
+                            total += replace_days(conn, "raw_slack.messages", [day], table)
+                            if i % 10 == 0 or i == len(todo):
+                                context.log.info(
+                                    f"raw_slack.messages: {i}/{len(todo)} days loaded, {total:,} rows so far"
+                                )
         return dg.MaterializeResult(
             metadata={
                 "days": len(days),

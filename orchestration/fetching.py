@@ -1,0 +1,206 @@
+"""Fetch the next days from an API while the asset validates and writes the day in hand.
+
+A source asset loops over days: fetch a day through its connector, then swap it into DuckDB. Done
+strictly in turn, the API (or the sandbox process) waits while we write and we wait while it
+answers. `prefetched` runs the fetches on a few worker threads, in order and a bounded number of
+days ahead, and hands each day to the asset's own thread, which alone validates and writes: the
+warehouse keeps one writer, and a day is written only once it is fetched in full.
+
+    with warehouse.connect() as conn, prefetched(days, fetch_day, source="gsc") as fetched:
+        for day, table in fetched:
+            replace_days(conn, table_name, [day], table)
+
+- Order: items come back in the order given, whatever order their fetches finish in.
+- Memory: at most `concurrency` items are fetched or being fetched beyond the one the caller
+  holds, so a year's backfill holds a few days, not the year.
+- Errors: the first failed fetch is re-raised when the caller reaches that item, as the
+  connector raised it (so the quality gate still tells a broken API contract from an outage), with
+  a note naming the source and the item; the items before it are handed over and written, and
+  nothing of the failed item is.
+- Stopping: leaving the `with` block (the last item, an error while writing, a cancelled run,
+  Ctrl-C) stops the workers: no further fetch starts, and a fetch already under way ends by itself
+  (the connector's timeout bounds it) with its result dropped. The workers are daemon threads, so
+  they never hold the process open.
+
+FETCH_CONCURRENCY sets the worker threads per asset (default 2; 0 or 1 fetches on the asset's own
+thread, as before). It is read when the definitions load, like every other setting.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+FETCH_CONCURRENCY_ENV = "FETCH_CONCURRENCY"
+# Two workers keep a request in flight while the previous answer is parsed and the day before is
+# written; more only add contention on 2 cores (README.md, "How long the demo takes").
+DEFAULT_FETCH_CONCURRENCY = 2
+MAX_FETCH_CONCURRENCY = 16
+
+
+def fetch_concurrency(environ: dict[str, str] | None = None) -> int:
+    """FETCH_CONCURRENCY: worker threads per asset fetching days ahead (default 2; 0 or 1: none)."""
+    env = os.environ if environ is None else environ
+    text = (env.get(FETCH_CONCURRENCY_ENV) or "").strip()
+    if not text:
+        return DEFAULT_FETCH_CONCURRENCY
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(
+            f"{FETCH_CONCURRENCY_ENV}={text!r} is not a whole number; use 0 to {MAX_FETCH_CONCURRENCY}, "
+            f"or unset it for {DEFAULT_FETCH_CONCURRENCY}."
+        ) from None
+    if not 0 <= value <= MAX_FETCH_CONCURRENCY:
+        raise ValueError(
+            f"{FETCH_CONCURRENCY_ENV}={value} is out of range; use 0 to {MAX_FETCH_CONCURRENCY} "
+            "(0 or 1: fetch on the asset's own thread)."
+        )
+    return value
+
+
+# Read once, when the definitions load, so a run uses the value the UI showed.
+FETCH_CONCURRENCY = fetch_concurrency()
+
+
+def prefetched(
+    items: Sequence[T],
+    fetch: Callable[[T], R],
+    *,
+    source: str,
+    concurrency: int | None = None,
+) -> Prefetched[T, R]:
+    """`(item, fetch(item))` for every item, in order, fetched ahead on worker threads.
+
+    Use it as a context manager around the loop, so that leaving the loop early stops the workers.
+
+    Args:
+        items: the days (or chunks of days) to fetch, in the order they are written.
+        fetch: fetches one item in full and returns what the caller writes (an Arrow table, say).
+            It runs on a worker thread: it must not write the warehouse or log to Dagster.
+        source: the source's name ("ga4", "slack", ...), for the error note and thread names.
+        concurrency: worker threads, which is also how many items may be fetched ahead of the
+            caller (default FETCH_CONCURRENCY). 0 or 1: each fetch runs on the caller's thread.
+
+    Raises (while iterating):
+        Whatever `fetch` raised for the first item that failed, when the caller reaches that item.
+    """
+    workers = FETCH_CONCURRENCY if concurrency is None else concurrency
+    return Prefetched(list(items), fetch, source, max(0, min(workers, len(items))))
+
+
+def _named(exc: BaseException, source: str, item: object) -> BaseException:
+    """`exc` with a note naming the source and the item (part of the run's error on Python 3.11+)."""
+    if isinstance(item, (list, tuple)) and item:
+        what = f"{item[0]}..{item[-1]}" if len(item) > 1 else str(item[0])
+    else:
+        what = str(item)
+    add_note = getattr(exc, "add_note", None)  # Python 3.10 has no exception notes
+    if add_note is not None:
+        add_note(f"{source}: fetching {what} failed; nothing of it was written.")
+    return exc
+
+
+class Prefetched(Generic[T, R]):
+    """The iterator `prefetched` returns: worker threads and the window they may fetch ahead."""
+
+    def __init__(self, items: list[T], fetch: Callable[[T], R], source: str, workers: int):
+        self._items = items
+        self._fetch = fetch
+        self._source = source
+        self._workers = workers
+        self._done: dict[int, tuple[bool, object]] = {}  # index -> (ok, result or exception)
+        self._next_index = 0  # the next item a worker takes
+        self._consumed = 0  # items handed to the caller
+        self._stopped = False
+        self._cond = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._iterator = self._serial() if workers <= 1 else self._parallel()
+
+    def __iter__(self) -> Iterator[tuple[T, R]]:
+        return self
+
+    def __next__(self) -> tuple[T, R]:
+        return next(self._iterator)
+
+    def __enter__(self) -> Prefetched[T, R]:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop: no further fetch starts and whatever was fetched ahead is dropped."""
+        with self._cond:
+            self._stopped = True
+            self._done.clear()
+            self._cond.notify_all()
+        self._iterator.close()
+
+    def _serial(self) -> Iterator[tuple[T, R]]:
+        for item in self._items:
+            if self._stopped:
+                return
+            try:
+                result = self._fetch(item)
+            except Exception as exc:
+                raise _named(exc, self._source, item)  # noqa: B904 - the connector's error as it is
+            yield item, result
+
+    def _parallel(self) -> Iterator[tuple[T, R]]:
+        self._threads = [
+            threading.Thread(target=self._work, name=f"fetch-{self._source}-{n}", daemon=True)
+            for n in range(self._workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+        try:
+            for index, item in enumerate(self._items):
+                with self._cond:
+                    while index not in self._done and not self._stopped:
+                        self._cond.wait()
+                    if self._stopped:
+                        return
+                    ok, value = self._done.pop(index)
+                    self._consumed = index + 1
+                    self._cond.notify_all()
+                if not ok:
+                    raise _named(value, self._source, item)
+                yield item, value
+        finally:
+            with self._cond:
+                self._stopped = True
+                self._done.clear()
+                self._cond.notify_all()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                # Bounded look-ahead: at most `workers` items beyond the one the caller holds.
+                while (
+                    not self._stopped
+                    and self._next_index < len(self._items)
+                    and self._next_index - self._consumed >= self._workers
+                ):
+                    self._cond.wait()
+                if self._stopped or self._next_index >= len(self._items):
+                    return
+                index = self._next_index
+                self._next_index += 1
+            try:
+                outcome: tuple[bool, object] = (True, self._fetch(self._items[index]))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, who raises it
+                outcome = (False, exc)
+            with self._cond:
+                if self._stopped:
+                    return
+                self._done[index] = outcome
+                if not outcome[0]:
+                    # Nothing after a failed item is written, so nothing after it is fetched.
+                    self._next_index = len(self._items)
+                self._cond.notify_all()
