@@ -14,5 +14,5 @@ def contracts_dir() -> Path:
     """The published API contracts, kept beside the repository in ../shared/contracts."""
     path = (REPO_ROOT / ".." / "shared" / "contracts").resolve()
     if not path.is_dir():
-        pytest.skip(f"API contracts not found at {path} (expected ../shared/contracts beside the repository)")
+        pytest.fail(f"API contracts not found at {path} (expected ../shared/contracts beside the repository)")
     return path

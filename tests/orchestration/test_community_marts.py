@@ -542,7 +542,9 @@ def test_discord_links_are_normalised_to_the_shared_page(built):
 
 # --- the real Slack export sample, without Discord -------------------------------------------------
 
-SAMPLE = Path("/work/shared/samples/slack-export/testarchive.zip")
+SAMPLE = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "samples" / "slack-export" / "testarchive.zip"
+)
 SAMPLE_DAYS = [
     date(2016, 1, 15),
     date(2016, 1, 16),
@@ -590,7 +592,9 @@ def export_built(tmp_path_factory, dbt_build):
     from orchestration.warehouse import DuckDBWarehouse
 
     if not SAMPLE.exists():
-        pytest.skip("the shared sample export is not on this machine")
+        pytest.fail(
+            f"the shared sample export is missing: {SAMPLE} (expected ../shared beside the repository)"
+        )
     tmp = tmp_path_factory.mktemp("slack_export")
     settings = Settings(
         warehouse_path=tmp / "warehouse.duckdb",

@@ -35,7 +35,7 @@ WEEKDAY = date(2026, 2, 4)  # a Wednesday with no planted event
 def discovery(contracts_dir) -> dict:
     path = contracts_dir / "google" / "analyticsdata__v1beta.json"
     if not path.is_file():
-        pytest.skip(f"GA4 discovery document not found at {path}")
+        pytest.fail(f"GA4 discovery document not found at {path}")
     return json.loads(path.read_text())
 
 

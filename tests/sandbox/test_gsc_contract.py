@@ -70,7 +70,7 @@ def gsc(sandbox, service_account_info) -> RawGSC:
 def discovery(contracts_dir) -> dict:
     path = contracts_dir / "google" / "searchconsole__v1.json"
     if not path.is_file():
-        pytest.skip(f"Search Console discovery document not found at {path}")
+        pytest.fail(f"Search Console discovery document not found at {path}")
     return json.loads(path.read_text())
 
 
