@@ -13,10 +13,10 @@ import pyarrow as pa
 
 from connectors.discord import MESSAGES_SCHEMA
 from orchestration.discord.resources import DiscordResource, discord_enabled
-from orchestration.fetching import prefetched
+from orchestration.fetching import DayBatches, prefetched
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
 DISCORD_TRAILING_DAYS = 7
 TABLE = "raw_discord.messages"
@@ -49,7 +49,6 @@ def build_discord_assets(partitions_def: dg.PartitionsDefinition, enabled: bool 
     ) -> dg.MaterializeResult:
         days = days_in(context, trailing_days=DISCORD_TRAILING_DAYS)
         loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
-        total = 0
         run_id = context.run.run_id
         with discord.client() as client, warehouse.connect() as conn:
             channels = client.config.channel_ids
@@ -64,11 +63,17 @@ def build_discord_assets(partitions_def: dg.PartitionsDefinition, enabled: bool 
                 )
                 return table.append_column(pa.field("_run_id", pa.string()), pa.array([run_id] * n))
 
+            batches = DayBatches(conn, TABLE)
             with prefetched(days, fetch_day, source="discord") as fetched:
                 for i, (day, table) in enumerate(fetched, start=1):
-                    total += replace_days(conn, TABLE, [day], table)
-                    if i % 7 == 0 or i == len(days):
-                        context.log.info(f"discord: {i}/{len(days)} days loaded, {total:,} messages so far")
+                    batches.add(day, table)
+                    if i % 7 == 0 and i < len(days):
+                        context.log.info(
+                            f"discord: {i}/{len(days)} days loaded, {batches.rows_written:,} messages so far"
+                        )
+            batches.flush()
+            total = batches.rows_written
+            context.log.info(f"discord: {len(days)}/{len(days)} days loaded, {total:,} messages")
         return dg.MaterializeResult(
             metadata={
                 "days": len(days),

@@ -22,10 +22,10 @@ import pyarrow as pa
 
 from connectors.discourse import USERS_SCHEMA, DayActivity
 from orchestration.discourse.resources import DiscourseResource
-from orchestration.fetching import prefetched
+from orchestration.fetching import DayBatches, prefetched
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days, replace_table
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_table
 
 # Late replies and likes: re-pull yesterday and the 7 days before it on nightly runs.
 DISCOURSE_TRAILING_DAYS = 7
@@ -96,7 +96,6 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
         days = days_in(context, trailing_days=DISCOURSE_TRAILING_DAYS)
         loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
         run_id = context.run.run_id
-        totals = {name: 0 for name in DAILY_TABLES}
         with discourse.client() as client, warehouse.connect() as conn:
             forum = client.config.url
             candidates, chunks = client.activity_plan(days)
@@ -105,19 +104,29 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
                 # Runs on a worker thread (orchestration/fetching.py) while the chunk before is written.
                 return client.chunk_activity(chunk, candidates)
 
+            batches = {name: DayBatches(conn, table_name) for name, table_name in DAILY_TABLES.items()}
+
+            def progress(done: int, so_far: str) -> None:
+                rows = {name: b.rows_written for name, b in batches.items()}
+                context.log.info(
+                    f"discourse: {done}/{len(days)} days loaded; {rows['posts']:,} posts, "
+                    f"{rows['topics']:,} topics, {rows['post_likes']:,} likes{so_far}"
+                )
+
             i = 0
             with prefetched(chunks, fetch_chunk, source="discourse") as fetched:
                 for _, activities in fetched:
                     for activity in activities:
                         i += 1
-                        for name, table_name in DAILY_TABLES.items():
+                        for name, day_batches in batches.items():
                             rows = _stamp(getattr(activity, name), loaded_at, run_id, forum)
-                            totals[name] += replace_days(conn, table_name, [activity.day], rows)
-                        if i % 7 == 0 or i == len(days):
-                            context.log.info(
-                                f"discourse: {i}/{len(days)} days loaded; {totals['posts']:,} posts, "
-                                f"{totals['topics']:,} topics, {totals['post_likes']:,} likes so far"
-                            )
+                            day_batches.add(activity.day, rows)
+                        if i % 28 == 0 and i < len(days):
+                            progress(i, " so far")
+            for day_batches in batches.values():
+                day_batches.flush()
+            progress(len(days), "")
+            totals = {name: b.rows_written for name, b in batches.items()}
             requests, lookups, skipped = client.requests, client.like_lookups, client.like_lookups_skipped
         for name, table_name in DAILY_TABLES.items():
             metadata = {

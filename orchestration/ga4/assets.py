@@ -14,11 +14,11 @@ import dagster as dg
 import pyarrow as pa
 
 from connectors.ga4 import LEADS_SCHEMA, SESSIONS_SCHEMA, GA4Client, ReportPage
-from orchestration.fetching import prefetched
+from orchestration.fetching import DayBatches, prefetched
 from orchestration.ga4.resources import GA4Resource
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
 # GA4 revises a day for ~72 h, so the nightly run re-pulls yesterday and the 3 days before.
 GA4_TRAILING_DAYS = 3
@@ -66,19 +66,24 @@ def load_report_days(
         "loaded_at": datetime.now(timezone.utc).replace(tzinfo=None),
         "run_id": context.run.run_id,
     }
-    total_rows, flagged_days = 0, []
+    flagged_days = []
 
     def fetch_day(day: date) -> tuple[pa.Table, bool, bool]:
         # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
         return _day_table(fetch(client, day), schema, stamp)
 
     with warehouse.connect() as conn, prefetched(days, fetch_day, source="ga4") as fetched:
+        batches = DayBatches(conn, table_name)
         for i, (day, (table, thresholded, other_row)) in enumerate(fetched, start=1):
-            total_rows += replace_days(conn, table_name, [day], table)
+            batches.add(day, table)
             if thresholded or other_row:
                 flagged_days.append(day.isoformat())
-            if i % 30 == 0 or i == len(days):
-                context.log.info(f"{table_name}: {i}/{len(days)} days loaded, {total_rows:,} rows so far")
+            if i % 28 == 0 and i < len(days):
+                so_far = batches.rows_written
+                context.log.info(f"{table_name}: {i}/{len(days)} days loaded, {so_far:,} rows so far")
+        batches.flush()
+    total_rows = batches.rows_written
+    context.log.info(f"{table_name}: {len(days)}/{len(days)} days loaded, {total_rows:,} rows")
     return dg.MaterializeResult(
         metadata={
             "days": len(days),

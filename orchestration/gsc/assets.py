@@ -14,11 +14,11 @@ import dagster as dg
 import pyarrow as pa
 
 from connectors.gsc import QUERIES_SCHEMA, TOTALS_SCHEMA, GSCClient, QueryPage
-from orchestration.fetching import prefetched
+from orchestration.fetching import DayBatches, prefetched
 from orchestration.gsc.resources import GSCResource
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
 # Search Console finalises a day after 2-3 days and still revises it a little after, so the
 # nightly run re-pulls yesterday and the 4 days before.
@@ -58,19 +58,24 @@ def load_query_days(
         "loaded_at": datetime.now(timezone.utc).replace(tzinfo=None),
         "run_id": context.run.run_id,
     }
-    total_rows, empty_days = 0, []
+    empty_days = []
 
     def fetch_day(day: date) -> pa.Table:
         # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
         return _day_table(fetch(client, day), schema, stamp)
 
     with warehouse.connect() as conn, prefetched(days, fetch_day, source="gsc") as fetched:
+        batches = DayBatches(conn, table_name)
         for i, (day, table) in enumerate(fetched, start=1):
-            total_rows += replace_days(conn, table_name, [day], table)
+            batches.add(day, table)
             if table.num_rows == 0:
                 empty_days.append(day.isoformat())
-            if i % 30 == 0 or i == len(days):
-                context.log.info(f"{table_name}: {i}/{len(days)} days loaded, {total_rows:,} rows so far")
+            if i % 28 == 0 and i < len(days):
+                so_far = batches.rows_written
+                context.log.info(f"{table_name}: {i}/{len(days)} days loaded, {so_far:,} rows so far")
+        batches.flush()
+    total_rows = batches.rows_written
+    context.log.info(f"{table_name}: {len(days)}/{len(days)} days loaded, {total_rows:,} rows")
     if empty_days:
         context.log.info(
             f"{table_name}: no final data yet (or none at all) for {len(empty_days)} day(s), "

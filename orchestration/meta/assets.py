@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.meta import INSIGHTS_SCHEMA, PIXEL_SCHEMA, MetaClient
-from orchestration.fetching import prefetched
+from orchestration.fetching import DayBatches, prefetched
 from orchestration.meta.resources import MetaResource
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
@@ -110,18 +110,22 @@ def load_pixel_events(
     days = days_in(context, trailing_days=META_TRAILING_DAYS)
     pixel_id = client.config.pixel_id or ""
     stamp = _stamp(context, "_pixel_id", pixel_id)
-    total_rows = 0
 
     def fetch_day(day: date) -> pa.Table:
         # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
         return _stamped(client.pixel_events(day), PIXEL_SCHEMA, stamp)
 
     with warehouse.connect() as conn, prefetched(days, fetch_day, source="meta") as fetched:
+        batches = DayBatches(conn, PIXEL_TABLE)
         for i, (day, table) in enumerate(fetched, start=1):
             _check_days(table, [day], PIXEL_TABLE)
-            total_rows += replace_days(conn, PIXEL_TABLE, [day], table)
-            if i % 30 == 0 or i == len(days):
-                context.log.info(f"{PIXEL_TABLE}: {i}/{len(days)} days loaded, {total_rows:,} rows so far")
+            batches.add(day, table)
+            if i % 28 == 0 and i < len(days):
+                so_far = batches.rows_written
+                context.log.info(f"{PIXEL_TABLE}: {i}/{len(days)} days loaded, {so_far:,} rows so far")
+        batches.flush()
+    total_rows = batches.rows_written
+    context.log.info(f"{PIXEL_TABLE}: {len(days)}/{len(days)} days loaded, {total_rows:,} rows")
     return dg.MaterializeResult(
         metadata={
             "days": len(days),

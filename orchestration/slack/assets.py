@@ -17,7 +17,7 @@ import dagster as dg
 import pyarrow as pa
 
 from connectors.slack import CHANNELS_SCHEMA, MESSAGES_SCHEMA, USERS_SCHEMA
-from orchestration.fetching import prefetched
+from orchestration.fetching import DayBatches, prefetched
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
 from orchestration.slack.resources import SlackResource
@@ -140,13 +140,18 @@ def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
                         batches = list(client.messages(day, channel_ids))
                         return _stamp(pa.Table.from_batches(batches, schema=MESSAGES_SCHEMA), source, run_id)
 
+                    batches = DayBatches(conn, "raw_slack.messages")
                     with prefetched(todo, fetch_day, source="slack") as fetched:
                         for i, (day, table) in enumerate(fetched, start=1):
-                            total += replace_days(conn, "raw_slack.messages", [day], table)
-                            if i % 10 == 0 or i == len(todo):
+                            batches.add(day, table)
+                            if i % 14 == 0 and i < len(todo):
                                 context.log.info(
-                                    f"raw_slack.messages: {i}/{len(todo)} days loaded, {total:,} rows so far"
+                                    f"raw_slack.messages: {i}/{len(todo)} days loaded, "
+                                    f"{batches.rows_written:,} rows so far"
                                 )
+                    batches.flush()
+                    total = batches.rows_written
+                    context.log.info(f"raw_slack.messages: {len(todo)} days loaded, {total:,} rows")
         return dg.MaterializeResult(
             metadata={
                 "days": len(days),

@@ -1,4 +1,4 @@
-"""The shared day prefetcher: in order, a bounded number of days ahead, errors named, stops early."""
+"""The day loop helpers: the prefetcher (in order, bounded, errors named, stops early) and DayBatches."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import threading
 import time
 from datetime import date, timedelta
 
+import duckdb
+import pyarrow as pa
 import pytest
 
-from orchestration.fetching import fetch_concurrency, prefetched
+from orchestration.fetching import DayBatches, fetch_concurrency, prefetched
 
 DAYS = [date(2026, 3, 1) + timedelta(days=i) for i in range(12)]
 
@@ -114,3 +116,46 @@ def test_concurrency_setting_is_validated():
         fetch_concurrency({"FETCH_CONCURRENCY": "two"})
     with pytest.raises(ValueError, match="out of range"):
         fetch_concurrency({"FETCH_CONCURRENCY": "99"})
+
+
+def _day_rows(day: date, n: int = 3) -> pa.Table:
+    return pa.table({"date": pa.array([day] * n, pa.date32()), "value": pa.array(range(n), pa.int64())})
+
+
+def test_day_batches_swap_seven_days_per_transaction_and_flush_the_rest(tmp_path):
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    batches = DayBatches(conn, "raw_test.values", days_per_batch=7)
+    for day in DAYS[:9]:
+        batches.add(day, _day_rows(day))
+        if day == DAYS[6]:  # the seventh day completes a batch
+            assert batches.days_written == 7
+    assert batches.days_written == 7
+    assert conn.execute("select count(*) from raw_test.values").fetchone()[0] == 21
+    batches.flush()
+    assert batches.days_written == 9 and batches.rows_written == 27
+    # A reload replaces the days whole: no duplicates.
+    again = DayBatches(conn, "raw_test.values", days_per_batch=7)
+    for day in DAYS[:9]:
+        again.add(day, _day_rows(day, n=1))
+    again.flush()
+    assert conn.execute("select count(*), count(distinct date) from raw_test.values").fetchone() == (9, 9)
+
+
+def test_a_failed_batch_writes_none_of_its_days(tmp_path, monkeypatch):
+    import orchestration.fetching as fetching
+
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    real = fetching.replace_days
+
+    def refuse_the_second_batch(conn, table, days, rows):
+        if DAYS[3] in days:
+            raise ValueError("refused by the quality gate")
+        return real(conn, table, days, rows)
+
+    monkeypatch.setattr(fetching, "replace_days", refuse_the_second_batch)
+    batches = DayBatches(conn, "raw_test.values", days_per_batch=3)
+    with pytest.raises(ValueError, match="refused"):
+        for day in DAYS[:6]:
+            batches.add(day, _day_rows(day))
+    assert conn.execute("select min(date), max(date) from raw_test.values").fetchone() == (DAYS[0], DAYS[2])
+    assert batches.days_written == 3
