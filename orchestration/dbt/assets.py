@@ -106,7 +106,36 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
             os.environ.pop(MEMBER_HASH_KEY_ENV, None)
         else:
             os.environ[MEMBER_HASH_KEY_ENV] = previous
-    yield from invocation.stream()
+    try:
+        yield from invocation.stream()
+    finally:
+        target_dir = invocation.target_path.parent
+        removed = prune_run_targets(target_dir)
+        if removed:
+            context.log.info(f"removed {len(removed)} old dbt run folders from {target_dir}")
+
+
+# dagster-dbt gives every dbt invocation its own target folder (compiled SQL, run_results.json,
+# manifest, logs: ~19 MB for this project). Kept, a nightly schedule would add ~7 GB a year.
+KEEP_RUN_TARGETS = 10
+
+
+def prune_run_targets(target_dir: Path, keep: int = KEEP_RUN_TARGETS) -> list[Path]:
+    """Delete all but the `keep` newest run folders (`dbt_models-<run>-<id>`) under dbt's target/.
+
+    The prepared manifest and partial-parse file beside them are not touched.
+
+    Returns:
+        The folders removed, newest first.
+    """
+    runs = sorted(
+        (p for p in target_dir.glob(f"{dbt_models.op.name}-*") if p.is_dir()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in runs[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+    return runs[keep:]
 
 
 def _prepare_raw_tables(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> None:
