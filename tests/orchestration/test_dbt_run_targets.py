@@ -1,11 +1,12 @@
-"""dbt's per-run target folders are pruned to the newest KEEP_RUN_TARGETS after every build."""
+"""After every dbt build: its parse state is kept for the next build, and dbt's per-run target folders
+are pruned to the newest KEEP_RUN_TARGETS."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from orchestration.dbt.assets import KEEP_RUN_TARGETS, prune_run_targets
+from orchestration.dbt.assets import KEEP_RUN_TARGETS, keep_partial_parse, prune_run_targets
 
 
 def _run_folder(target: Path, name: str, mtime: float) -> Path:
@@ -39,3 +40,22 @@ def test_nothing_to_prune(tmp_path: Path) -> None:
     assert prune_run_targets(tmp_path, keep=3) == []
     assert prune_run_targets(tmp_path, keep=1) == [folders[1], folders[0]]
     assert [p.name for p in tmp_path.iterdir()] == [folders[2].name]
+
+
+def test_the_parse_state_of_the_last_build_is_kept_for_the_next(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    run = _run_folder(target, "dbt_models-0000001-abcdefg", 1.0)
+    kept = target / "partial_parse.msgpack"
+    kept.write_bytes(b"parsed by make prepare, another profile")
+
+    assert keep_partial_parse(run, target) is False  # the run wrote none (dbt failed before parsing)
+    assert kept.read_bytes() == b"parsed by make prepare, another profile"
+
+    (run / "partial_parse.msgpack").write_bytes(b"parsed by the build")
+    assert keep_partial_parse(run, target) is True
+    assert kept.read_bytes() == b"parsed by the build"
+    assert keep_partial_parse(run, target) is False  # same bytes: nothing to do
+    assert sorted(p.name for p in target.iterdir()) == ["dbt_models-0000001-abcdefg", "partial_parse.msgpack"]
+
+    kept.unlink()  # `make clean` then a build: the file is created
+    assert keep_partial_parse(run, target) is True and kept.read_bytes() == b"parsed by the build"
