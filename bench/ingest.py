@@ -39,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 SHORT_DAYS = 7
@@ -80,6 +81,42 @@ class SourceSpec:
     # (nested tables such as messages__reactions are parts of a record, not rows of their own)
     dlt_tables: tuple[str, ...] = ()
     decoder: str = ""
+
+
+# --- shared by GA4 and Search Console: day tables per stream, paged POST bodies ------------------------
+
+
+def _load_day_streams(client, db_path: str, days: tuple[str, ...], streams, day_table) -> int:
+    """The day assets' loop: per day and stream (fetch, schema, table name), the connector's rows
+    made into the asset's day table by day_table(rows, schema) and committed with replace_days."""
+    from orchestration.warehouse import connect_warehouse, replace_days
+
+    rows = 0
+    conn = connect_warehouse(db_path)  # as the assets' DuckDBWarehouse.connect()
+    try:
+        for text in days:
+            day = date.fromisoformat(text)
+            for fetch, schema, table_name in streams:
+                rows += replace_days(conn, table_name, [day], day_table(fetch(client, day), schema))
+    finally:
+        conn.close()
+    return rows
+
+
+def _record_posts(client, out_dir: str, bodies, page_body, last_page, **post) -> None:
+    """POST each body to the client's endpoint page by page (page_body(body, page) -> the page's
+    JSON body) until last_page(payload, page), writing every response body to out_dir."""
+    n = 0
+    for body in bodies:
+        page = 0
+        while True:
+            response = client._session.post(client.endpoint, json=page_body(body, page), timeout=120, **post)
+            response.raise_for_status()
+            Path(out_dir, f"{n:06d}.json").write_bytes(response.content)
+            n += 1
+            if last_page(json.loads(response.content), page):
+                break
+            page += 1
 
 
 # --- GA4 -------------------------------------------------------------------------------------------
@@ -133,7 +170,6 @@ def _ga4_bodies(day: str) -> list[tuple[str, dict]]:
 def ga4_ours(target: Target, db_path: str) -> int:
     from connectors.ga4 import LEADS_SCHEMA, SESSIONS_SCHEMA, GA4Client
     from orchestration.ga4.assets import _day_table
-    from orchestration.warehouse import connect_warehouse, replace_days
 
     streams = (
         (GA4Client.sessions, SESSIONS_SCHEMA, "raw_ga4.sessions_daily"),
@@ -144,41 +180,24 @@ def ga4_ours(target: Target, db_path: str) -> int:
         "loaded_at": datetime.now(timezone.utc).replace(tzinfo=None),
         "run_id": "bench",
     }
-    rows = 0
     with _ga4_client(target) as client:
-        conn = connect_warehouse(db_path)  # as the assets' DuckDBWarehouse.connect()
-        try:
-            for text in target.days:
-                day = date.fromisoformat(text)
-                for fetch, schema, table_name in streams:
-                    table, _, _ = _day_table(fetch(client, day), schema, stamp)
-                    rows += replace_days(conn, table_name, [day], table)
-        finally:
-            conn.close()
-    return rows
+        return _load_day_streams(
+            client, db_path, target.days, streams, lambda rows, schema: _day_table(rows, schema, stamp)[0]
+        )
 
 
 def ga4_fetch_bodies(target: Target, out_dir: str) -> None:
     with _ga4_client(target) as client:
         limit = client.config.page_size
-        n = 0
-        for day in target.days:
-            for _, body in _ga4_bodies(day):
-                offset = 0
-                while True:
-                    response = client._session.post(
-                        client.endpoint,
-                        params={"prettyPrint": "false"},  # as the connector asks
-                        json={**body, "limit": str(limit), "offset": str(offset)},
-                        timeout=120,
-                    )
-                    response.raise_for_status()
-                    Path(out_dir, f"{n:06d}.json").write_bytes(response.content)
-                    n += 1
-                    row_count = int(json.loads(response.content).get("rowCount") or 0)
-                    offset += limit
-                    if offset >= row_count:
-                        break
+        _record_posts(
+            client,
+            out_dir,
+            [body for day in target.days for _, body in _ga4_bodies(day)],
+            lambda body, page: {**body, "limit": str(limit), "offset": str(page * limit)},
+            # the next offset reaches rowCount
+            lambda payload, page: (page + 1) * limit >= int(payload.get("rowCount") or 0),
+            params={"prettyPrint": "false"},  # as the connector asks
+        )
 
 
 def ga4_dlt_source(target: Target):
@@ -276,48 +295,33 @@ def _gsc_bodies(day: str) -> list[tuple[str, dict]]:
 def gsc_ours(target: Target, db_path: str) -> int:
     from connectors.gsc import QUERIES_SCHEMA, TOTALS_SCHEMA, GSCClient
     from orchestration.gsc.assets import _day_table
-    from orchestration.warehouse import connect_warehouse, replace_days
 
     streams = (
         (GSCClient.queries, QUERIES_SCHEMA, "raw_gsc.queries_daily"),
         (GSCClient.totals, TOTALS_SCHEMA, "raw_gsc.totals_daily"),
     )
-    rows = 0
     with _gsc_client(target) as client:
         stamp = {
             "site_url": client.config.site_url,
             "loaded_at": datetime.now(timezone.utc).replace(tzinfo=None),
             "run_id": "bench",
         }
-        conn = connect_warehouse(db_path)  # as the assets' DuckDBWarehouse.connect()
-        try:
-            for text in target.days:
-                day = date.fromisoformat(text)
-                for fetch, schema, table_name in streams:
-                    table = _day_table(fetch(client, day), schema, stamp)
-                    rows += replace_days(conn, table_name, [day], table)
-        finally:
-            conn.close()
-    return rows
+        return _load_day_streams(
+            client, db_path, target.days, streams, lambda rows, schema: _day_table(rows, schema, stamp)
+        )
 
 
 def gsc_fetch_bodies(target: Target, out_dir: str) -> None:
     with _gsc_client(target) as client:
         limit = client.config.row_limit
-        n = 0
-        for day in target.days:
-            for _, body in _gsc_bodies(day):
-                start = 0
-                while True:
-                    response = client._session.post(
-                        client.endpoint, json={**body, "rowLimit": limit, "startRow": start}, timeout=120
-                    )
-                    response.raise_for_status()
-                    Path(out_dir, f"{n:06d}.json").write_bytes(response.content)
-                    n += 1
-                    if len(json.loads(response.content).get("rows") or []) < limit:
-                        break
-                    start += limit
+        _record_posts(
+            client,
+            out_dir,
+            [body for day in target.days for _, body in _gsc_bodies(day)],
+            lambda body, page: {**body, "rowLimit": limit, "startRow": page * limit},
+            # a short page is the last
+            lambda payload, page: len(payload.get("rows") or []) < limit,
+        )
 
 
 def gsc_dlt_source(target: Target):
@@ -401,6 +405,30 @@ class _BodyRecorder:
         session.hooks["response"].append(self)
 
 
+def _connector_runs(
+    make_client: Callable[[Target], Any], load: Callable[[Target, Any, Any], int]
+) -> tuple[Callable[[Target, str], int], Callable[[Target, str], int]]:
+    """A source's ours and fetch_bodies from its client and its load(target, client, conn), which
+    commits through replace_days on conn, or with conn None only counts the rows it would commit."""
+
+    def ours(target: Target, db_path: str) -> int:
+        from orchestration.warehouse import connect_warehouse
+
+        with make_client(target) as client:
+            conn = connect_warehouse(db_path)  # as the assets' DuckDBWarehouse.connect()
+            try:
+                return load(target, client, conn)
+            finally:
+                conn.close()
+
+    def fetch_bodies(target: Target, out_dir: str) -> int:
+        with make_client(target) as client:
+            _BodyRecorder(out_dir).attach(client._session)
+            return load(target, client, None)
+
+    return ours, fetch_bodies
+
+
 # --- Meta (insights + pixel) -------------------------------------------------------------------------
 
 
@@ -459,21 +487,7 @@ def _meta_load(target: Target, client, conn) -> int:
     return rows
 
 
-def meta_ours(target: Target, db_path: str) -> int:
-    from orchestration.warehouse import connect_warehouse
-
-    with _meta_client(target) as client:
-        conn = connect_warehouse(db_path)  # as the assets' DuckDBWarehouse.connect()
-        try:
-            return _meta_load(target, client, conn)
-        finally:
-            conn.close()
-
-
-def meta_fetch_bodies(target: Target, out_dir: str) -> int:
-    with _meta_client(target) as client:
-        _BodyRecorder(out_dir).attach(client._session)
-        return _meta_load(target, client, None)
+meta_ours, meta_fetch_bodies = _connector_runs(_meta_client, _meta_load)
 
 
 def meta_dlt_source(target: Target):
@@ -579,21 +593,7 @@ def _slack_load(target: Target, client, conn) -> int:
     return rows
 
 
-def slack_ours(target: Target, db_path: str) -> int:
-    from orchestration.warehouse import connect_warehouse
-
-    with _slack_client(target) as client:
-        conn = connect_warehouse(db_path)  # as the assets' DuckDBWarehouse.connect()
-        try:
-            return _slack_load(target, client, conn)
-        finally:
-            conn.close()
-
-
-def slack_fetch_bodies(target: Target, out_dir: str) -> int:
-    with _slack_client(target) as client:
-        _BodyRecorder(out_dir).attach(client._session)
-        return _slack_load(target, client, None)
+slack_ours, slack_fetch_bodies = _connector_runs(_slack_client, _slack_load)
 
 
 def slack_dlt_source(target: Target):
@@ -707,21 +707,7 @@ def _discourse_load(target: Target, client, conn) -> int:
     return rows
 
 
-def discourse_ours(target: Target, db_path: str) -> int:
-    from orchestration.warehouse import connect_warehouse
-
-    with _discourse_client(target) as client:
-        conn = connect_warehouse(db_path)  # as the assets' DuckDBWarehouse.connect()
-        try:
-            return _discourse_load(target, client, conn)
-        finally:
-            conn.close()
-
-
-def discourse_fetch_bodies(target: Target, out_dir: str) -> int:
-    with _discourse_client(target) as client:
-        _BodyRecorder(out_dir).attach(client._session)
-        return _discourse_load(target, client, None)
+discourse_ours, discourse_fetch_bodies = _connector_runs(_discourse_client, _discourse_load)
 
 
 def discourse_dlt_source(target: Target):

@@ -2,11 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+
+def invoke_dbt(args: list[str], tmp: Path, warehouse: Path, check: bool = True, **env: str):
+    """`dbt <args>` in this process on the project's dbt project, its target/ and logs/ under `tmp`,
+    with WAREHOUSE_PATH=`warehouse` (and any `env`) for the call only. With `check`, assert that it
+    succeeded, naming each node that did not. Returns dbt's result."""
+    from dbt.cli import main as dbt_main
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WAREHOUSE_PATH", str(warehouse))
+        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        for name, value in env.items():
+            mp.setenv(name, value)
+        result = dbt_main.dbtRunner().invoke(
+            [
+                *args,
+                "--project-dir",
+                str(DBT_PROJECT_DIR),
+                "--profiles-dir",
+                str(DBT_PROJECT_DIR),
+                "--target-path",
+                str(tmp / "target"),
+                "--log-path",
+                str(tmp / "logs"),
+            ]
+        )
+    if check:
+        failed = [
+            f"{r.node.unique_id}: {r.status} {r.message}"
+            for r in (result.result or [])
+            if str(r.status) not in ("success", "pass")
+        ]
+        assert result.success, f"dbt {args[0]} failed: {result.exception or failed}"
+    return result
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +52,9 @@ def contracts_dir() -> Path:
     if not path.is_dir():
         pytest.fail(f"API contracts not found at {path} (expected ../shared/contracts beside the repository)")
     return path
+
+
+@pytest.fixture(scope="session")
+def dbt_invoke() -> Callable[..., object]:
+    """`dbt_invoke(args, tmp, warehouse, check=True, **env)`: see invoke_dbt."""
+    return invoke_dbt

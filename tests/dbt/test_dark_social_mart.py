@@ -12,9 +12,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dbt.cli import main as dbt_main
-
-PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 
 D1 = dt.date(2025, 7, 1)
 D2 = dt.date(2025, 7, 2)  # no rows at all: the mart's date spine must still give it a row
@@ -213,36 +210,13 @@ def _load_raw(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def warehouse(tmp_path_factory: pytest.TempPathFactory, dbt_invoke) -> Path:
     """A temporary warehouse after one successful `dbt build`."""
     tmp = tmp_path_factory.mktemp("dbt_build")
     path = tmp / "warehouse.duckdb"
     _load_raw(path)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WAREHOUSE_PATH", str(path))
-        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        result = dbt_main.dbtRunner().invoke(
-            [
-                "build",
-                # Only GA4 is loaded here: build what depends on GA4 alone (and its upstream seeds).
-                "--select",
-                "+mart_dark_social_daily +mart_attribution_gap",
-                "--project-dir",
-                str(PROJECT_DIR),
-                "--profiles-dir",
-                str(PROJECT_DIR),
-                "--target-path",
-                str(tmp / "target"),
-                "--log-path",
-                str(tmp / "logs"),
-            ]
-        )
-    failed = [
-        f"{r.node.unique_id}: {r.status} {r.message}"
-        for r in (result.result or [])
-        if str(r.status) not in ("success", "pass")
-    ]
-    assert result.success, f"dbt build failed: {result.exception or failed}"
+    # Only GA4 is loaded here: build what depends on GA4 alone (and its upstream seeds).
+    dbt_invoke(["build", "--select", "+mart_dark_social_daily +mart_attribution_gap"], tmp, path)
     return path
 
 

@@ -10,45 +10,29 @@ excluded, so the build is models (empty), seeds and every unit test.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import duckdb
 import pytest
-from dbt.cli import main as dbt_main
 
 from orchestration.dbt.assets import BUILD_ARGS
 from orchestration.sources import create_missing_raw_tables
 
-PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
-
 
 @pytest.fixture(scope="module")
-def unit_build(tmp_path_factory: pytest.TempPathFactory):
+def unit_build(tmp_path_factory: pytest.TempPathFactory, dbt_invoke):
     tmp = tmp_path_factory.mktemp("dbt_unit")
     path = tmp / "warehouse.duckdb"
     with duckdb.connect(str(path)) as conn:
         created = create_missing_raw_tables(conn)
     assert created, "no raw table was created"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WAREHOUSE_PATH", str(path))
-        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        mp.setenv("MEMBER_HASH_KEY", "unit-tests-key-0123456789abcdef0123456789abcdef")
-        result = dbt_main.dbtRunner().invoke(
-            [
-                "build",
-                "--empty",
-                "--exclude-resource-type",
-                "test",
-                "--project-dir",
-                str(PROJECT_DIR),
-                "--profiles-dir",
-                str(PROJECT_DIR),
-                "--target-path",
-                str(tmp / "target"),
-                "--log-path",
-                str(tmp / "logs"),
-            ]
-        )
+    # Not checked here: the tests below say which unit tests failed, then whether the build did.
+    result = dbt_invoke(
+        ["build", "--empty", "--exclude-resource-type", "test"],
+        tmp,
+        path,
+        check=False,
+        MEMBER_HASH_KEY="unit-tests-key-0123456789abcdef0123456789abcdef",
+    )
     manifest = json.loads((tmp / "target" / "manifest.json").read_text())
     return result, manifest
 

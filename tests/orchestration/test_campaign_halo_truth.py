@@ -16,7 +16,6 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from dbt.cli import main as dbt_main
 
 from connectors.sandbox import PLANTED
 from connectors.sandbox.brand import GSC_BRANDED_LIFT
@@ -26,7 +25,7 @@ from orchestration.gsc.assets import build_gsc_assets
 from orchestration.jobs import range_tags
 from orchestration.meta.assets import build_meta_assets
 from orchestration.partitions import daily_partitions
-from orchestration.settings import DBT_PROJECT_DIR, Settings
+from orchestration.settings import Settings
 from orchestration.warehouse import DuckDBWarehouse
 
 FIRST_DAY = date(2026, 1, 25)  # 28 days before the flight, plus a margin
@@ -35,7 +34,7 @@ SELECTION = "+mart_campaign_halo +mart_branded_search_daily"
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory, monkeypatch_module) -> Path:
+def warehouse(tmp_path_factory, dbt_invoke) -> Path:
     tmp = tmp_path_factory.mktemp("halo")
     settings = Settings(
         warehouse_path=tmp / "warehouse.duckdb",
@@ -61,9 +60,7 @@ def warehouse(tmp_path_factory, monkeypatch_module) -> Path:
     loaded = job.execute_in_process(tags=range_tags(FIRST_DAY.isoformat(), LAST_DAY.isoformat()))
     assert loaded.success
 
-    monkeypatch_module.setenv("WAREHOUSE_PATH", str(settings.warehouse_path))
-    monkeypatch_module.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    result = dbt_main.dbtRunner().invoke(
+    result = dbt_invoke(
         [
             "build",
             "--select",
@@ -75,31 +72,13 @@ def warehouse(tmp_path_factory, monkeypatch_module) -> Path:
             # The unit tests of GA4 staging and classification run in tests/dbt; keep this module fast.
             "--exclude",
             "test_type:unit,+int_sessions_classified",
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(tmp / "target"),
-            "--log-path",
-            str(tmp / "logs"),
-        ]
+        ],
+        tmp,
+        settings.warehouse_path,
     )
-    failed = [
-        f"{r.node.unique_id}: {r.message}"
-        for r in (result.result or [])
-        if str(r.status) not in ("success", "pass")
-    ]
-    assert result.success, failed
     ran = {r.node.unique_id for r in result.result}
     assert any(node.startswith("unit_test.") for node in ran), "the unit tests should run too"
     return settings.warehouse_path
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
 
 
 # Not read_only: dbt-duckdb keeps the file open in this process after the build, and DuckDB refuses a

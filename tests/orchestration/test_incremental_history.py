@@ -22,7 +22,6 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 import pytest
-from dbt.cli import main as dbt_main
 
 from connectors.ga4 import SESSIONS_SCHEMA
 from connectors.sandbox import PLANTED, SANDBOX_START_DATE, ensure_sandbox
@@ -30,7 +29,7 @@ from orchestration.definitions import source_resources
 from orchestration.ga4.assets import METADATA_FIELDS, build_ga4_assets
 from orchestration.jobs import range_tags
 from orchestration.partitions import daily_partitions
-from orchestration.settings import DBT_PROJECT_DIR, Settings
+from orchestration.settings import Settings
 from orchestration.warehouse import DuckDBWarehouse, replace_days
 
 # Mondays; two weeks each, so every window has each weekday twice.
@@ -46,12 +45,6 @@ MODEL = "intermediate.int_sessions_classified"
 
 def _loaded_days() -> list[date]:
     return [start + timedelta(days=i) for start in WINDOWS for i in range(WINDOW_DAYS)]
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
 
 
 def _query(path: Path, sql: str, params=()) -> list[tuple]:
@@ -100,7 +93,7 @@ def _doubled_sessions(payload):
 
 
 @pytest.fixture(scope="module")
-def history(tmp_path_factory, monkeypatch_module) -> dict:
+def history(tmp_path_factory, dbt_invoke) -> dict:
     tmp = tmp_path_factory.mktemp("incremental")
     settings = Settings(
         warehouse_path=tmp / "warehouse.duckdb",
@@ -123,11 +116,8 @@ def history(tmp_path_factory, monkeypatch_module) -> dict:
         end = start + timedelta(days=WINDOW_DAYS - 1)
         assert job.execute_in_process(tags=range_tags(start.isoformat(), end.isoformat())).success
 
-    monkeypatch_module.setenv("WAREHOUSE_PATH", str(settings.warehouse_path))
-    monkeypatch_module.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-
     def build(selection: str = REBUILT, *extra: str) -> None:
-        result = dbt_main.dbtRunner().invoke(
+        dbt_invoke(
             [
                 "build",
                 "--select",
@@ -140,22 +130,10 @@ def history(tmp_path_factory, monkeypatch_module) -> dict:
                 "--exclude",
                 "test_type:unit",
                 *extra,
-                "--project-dir",
-                str(DBT_PROJECT_DIR),
-                "--profiles-dir",
-                str(DBT_PROJECT_DIR),
-                "--target-path",
-                str(tmp / "target"),
-                "--log-path",
-                str(tmp / "logs"),
-            ]
+            ],
+            tmp,
+            settings.warehouse_path,
         )
-        failed = [
-            f"{r.node.unique_id}: {r.message}"
-            for r in (result.result or [])
-            if str(r.status) not in ("success", "pass")
-        ]
-        assert result.success, failed
 
     path = settings.warehouse_path
     build(SELECTION)

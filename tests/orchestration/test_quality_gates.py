@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -156,30 +157,33 @@ def check_result(result: dg.ExecuteInProcessResult, name: str):
     return found[-1]
 
 
-def gsc_query_rows(change):
-    """A transform of Search Console answers that changes only the query rows (5 keys), not totals."""
+def gsc_rows(key_count: int, change):
+    """A transform of Search Console answers that changes only the answers whose rows have
+    `key_count` keys."""
 
     def transform(payload):
         rows = payload.get("rows") or []
-        if rows and len(rows[0].get("keys", [])) == 5:
+        if rows and len(rows[0].get("keys", [])) == key_count:
             payload = copy.deepcopy(payload)
             payload["rows"] = change(payload["rows"])
         return payload
 
     return transform
+
+
+def gsc_query_rows(change):
+    """A transform of Search Console answers that changes only the query rows (5 keys), not totals."""
+    return gsc_rows(5, change)
 
 
 def gsc_total_rows(change):
     """A transform of Search Console answers that changes only the date totals (1 key)."""
+    return gsc_rows(1, change)
 
-    def transform(payload):
-        rows = payload.get("rows") or []
-        if rows and len(rows[0].get("keys", [])) == 1:
-            payload = copy.deepcopy(payload)
-            payload["rows"] = change(payload["rows"])
-        return payload
 
-    return transform
+def inject(sandbox, path: str, transform) -> None:
+    """Every sandbox answer on `path` goes through `transform` until the faults are cleared."""
+    sandbox.inject_fault(path, 200, times=None, kind="transform", transform=transform)
 
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> dict[str, str]:
@@ -203,22 +207,41 @@ def ga4_session_rows(change):
     return transform
 
 
-def assert_refused(good, sandbox, asset, table, day, transform, path, check_name, expectation, words):
+@dataclass(frozen=True)
+class Gate:
+    """A raw asset's blocking suite: the table it guards, the sandbox path its answers come from,
+    and the day of the good load (an index into its partition keys) the tests refuse a batch for."""
+
+    asset: dg.AssetKey
+    table: str
+    path: str
+    check_name: str
+    day: int
+
+
+GSC_GATE = Gate(GSC_QUERIES, "raw_gsc.queries_daily", "searchAnalytics", "queries_daily_expectations", -4)
+GA4_GATE = Gate(GA4_SESSIONS, "raw_ga4.sessions_daily", ":runReport", "sessions_daily_expectations", -1)
+
+
+def assert_refused(good, sandbox, gate: Gate, transform, expectation: str, words: list[str]):
+    """Run the gate's asset and the publish on answers changed by `transform`: the check fails with
+    `expectation` and `words` in its description, and neither the day nor the snapshot changes."""
+    day = good["keys"][gate.day]
     before_snapshot = snapshot_state(good)
-    before_day = day_rows(good, table, day)
+    before_day = day_rows(good, gate.table, day)
     assert before_day[0] > 0
-    sandbox.inject_fault(path, 200, times=None, kind="transform", transform=transform)
-    result = run(good, [asset, SERVING], partition_key=day)
+    inject(sandbox, gate.path, transform)
+    result = run(good, [gate.asset, SERVING], partition_key=day)
     assert not result.success
     # Nothing downstream ran: the publish was skipped in this run.
     assert SERVING not in {e.asset_key for e in result.get_asset_materialization_events()}
-    evaluation = check_result(result, check_name)
+    evaluation = check_result(result, gate.check_name)
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
     assert evaluation.metadata["expectation"].value == expectation
     for word in words:
         assert word in evaluation.description, evaluation.description
     # The batch was not committed: the day keeps the rows of the good run, and BI its snapshot.
-    assert day_rows(good, table, day) == before_day
+    assert day_rows(good, gate.table, day) == before_day
     assert snapshot_state(good) == before_snapshot
     return evaluation
 
@@ -226,13 +249,7 @@ def assert_refused(good, sandbox, asset, table, day, transform, path, check_name
 def test_a_failed_gate_keeps_the_snapshot_until_a_good_run_across_runs(good, sandbox):
     day = good["keys"][-4]
     before = snapshot_state(good)
-    sandbox.inject_fault(
-        "searchAnalytics",
-        200,
-        times=None,
-        kind="transform",
-        transform=gsc_query_rows(lambda rows: [{**rows[0], "clicks": -3}, *rows[1:]]),
-    )
+    inject(sandbox, "searchAnalytics", gsc_query_rows(lambda rows: [{**rows[0], "clicks": -3}, *rows[1:]]))
     assert not run(good, [GSC_QUERIES, SERVING], partition_key=day).success
     sandbox.clear_faults()
 
@@ -270,12 +287,10 @@ def test_a_failed_dbt_reconciliation_stops_the_publish_in_its_run_and_in_later_r
     before = snapshot_state(good)
     # Search Console's date total drops to 0 clicks: every row of both streams still meets its raw
     # suite (0 clicks is in range and below impressions); only dbt sees the query rows exceed it.
-    sandbox.inject_fault(
+    inject(
+        sandbox,
         "searchAnalytics",
-        200,
-        times=None,
-        kind="transform",
-        transform=gsc_total_rows(lambda rows: [{**row, "clicks": 0, "ctr": 0.0} for row in rows]),
+        gsc_total_rows(lambda rows: [{**row, "clicks": 0, "ctr": 0.0} for row in rows]),
     )
     broken = run(good, [GSC_TOTALS, *GSC_MODELS, SERVING], partition_key=day, dbt=True)
     sandbox.clear_faults()
@@ -311,72 +326,40 @@ def test_null_keys_are_refused(good, sandbox):
         rows[1]["keys"][1] = None
         return rows
 
+    nulls = gsc_query_rows(null_query)
     evaluation = assert_refused(
-        good,
-        sandbox,
-        GSC_QUERIES,
-        "raw_gsc.queries_daily",
-        good["keys"][-4],
-        gsc_query_rows(null_query),
-        "searchAnalytics",
-        "queries_daily_expectations",
-        "expect_column_values_to_not_be_null",
-        ["query"],
+        good, sandbox, GSC_GATE, nulls, "expect_column_values_to_not_be_null", ["query"]
     )
     assert evaluation.metadata["bad_rows"].value == 1
 
 
 def test_negative_clicks_are_refused(good, sandbox):
+    negative = gsc_query_rows(lambda rows: [{**rows[0], "clicks": -7}, *rows[1:]])
     evaluation = assert_refused(
-        good,
-        sandbox,
-        GSC_QUERIES,
-        "raw_gsc.queries_daily",
-        good["keys"][-4],
-        gsc_query_rows(lambda rows: [{**rows[0], "clicks": -7}, *rows[1:]]),
-        "searchAnalytics",
-        "queries_daily_expectations",
-        "expect_column_values_to_be_between",
-        ["clicks"],
+        good, sandbox, GSC_GATE, negative, "expect_column_values_to_be_between", ["clicks"]
     )
     assert evaluation.metadata["samples"].value == ["-7"]
 
 
 def test_duplicate_rows_are_refused(good, sandbox):
+    doubled = gsc_query_rows(lambda rows: rows + copy.deepcopy(rows[:2]))
     evaluation = assert_refused(
-        good,
-        sandbox,
-        GSC_QUERIES,
-        "raw_gsc.queries_daily",
-        good["keys"][-4],
-        gsc_query_rows(lambda rows: rows + copy.deepcopy(rows[:2])),
-        "searchAnalytics",
-        "queries_daily_expectations",
-        "expect_compound_columns_to_be_unique",
-        ["duplicate keys"],
+        good, sandbox, GSC_GATE, doubled, "expect_compound_columns_to_be_unique", ["duplicate keys"]
     )
     assert evaluation.metadata["bad_rows"].value == 4  # both copies of each duplicated row
 
 
 def test_dates_outside_the_partition_are_refused(good, sandbox):
-    day = good["keys"][-4]
+    day = good["keys"][GSC_GATE.day]
     stray = (date.fromisoformat(day) - timedelta(days=30)).isoformat()
 
     def move(rows):
         rows[0]["keys"][0] = stray
         return rows
 
+    moved = gsc_query_rows(move)
     evaluation = assert_refused(
-        good,
-        sandbox,
-        GSC_QUERIES,
-        "raw_gsc.queries_daily",
-        day,
-        gsc_query_rows(move),
-        "searchAnalytics",
-        "queries_daily_expectations",
-        "expect_column_values_to_be_in_set",
-        ["outside the partition"],
+        good, sandbox, GSC_GATE, moved, "expect_column_values_to_be_in_set", ["outside the partition"]
     )
     assert evaluation.metadata["samples"].value == [stray]
 
@@ -386,49 +369,22 @@ def test_a_renamed_column_is_refused(good, sandbox):
         return [{("clickCount" if k == "clicks" else k): v for k, v in row.items()} for row in rows]
 
     evaluation = assert_refused(
-        good,
-        sandbox,
-        GSC_QUERIES,
-        "raw_gsc.queries_daily",
-        good["keys"][-4],
-        gsc_query_rows(rename),
-        "searchAnalytics",
-        "queries_daily_expectations",
-        "api_answer_matches_contract",
-        ["'clicks'"],
+        good, sandbox, GSC_GATE, gsc_query_rows(rename), "api_answer_matches_contract", ["'clicks'"]
     )
     assert "clicks" in evaluation.metadata["detail"].value
 
 
 def test_a_missing_day_is_refused(good, sandbox):
-    evaluation = assert_refused(
-        good,
-        sandbox,
-        GA4_SESSIONS,
-        "raw_ga4.sessions_daily",
-        good["keys"][-1],
-        ga4_session_rows(lambda rows: []),
-        ":runReport",
-        "sessions_daily_expectations",
-        "expect_table_row_count_to_be_between",
-        ["missing day", "0 rows"],
-    )
+    empty = ga4_session_rows(lambda rows: [])
+    words = ["missing day", "0 rows"]
+    evaluation = assert_refused(good, sandbox, GA4_GATE, empty, "expect_table_row_count_to_be_between", words)
     assert evaluation.metadata["bad_rows"].value == 0
 
 
 def test_a_volume_collapse_is_refused(good, sandbox):
-    assert_refused(
-        good,
-        sandbox,
-        GA4_SESSIONS,
-        "raw_ga4.sessions_daily",
-        good["keys"][-1],
-        ga4_session_rows(lambda rows: rows[: max(1, len(rows) // 10)]),
-        ":runReport",
-        "sessions_daily_expectations",
-        "expect_table_row_count_to_be_between",
-        ["volume collapse", "trailing median"],
-    )
+    collapsed = ga4_session_rows(lambda rows: rows[: max(1, len(rows) // 10)])
+    words = ["volume collapse", "trailing median"]
+    assert_refused(good, sandbox, GA4_GATE, collapsed, "expect_table_row_count_to_be_between", words)
 
 
 def slack_messages_before(cutoff: datetime):
@@ -450,9 +406,7 @@ def test_a_stale_source_warns_without_blocking(good, sandbox):
     stale_from = date.today() - timedelta(days=5)
     cutoff = datetime(stale_from.year, stale_from.month, stale_from.day, tzinfo=timezone.utc)
     for method in ("conversations.history", "conversations.replies"):
-        sandbox.inject_fault(
-            method, 200, times=None, kind="transform", transform=slack_messages_before(cutoff)
-        )
+        inject(sandbox, method, slack_messages_before(cutoff))
     before = snapshot_state(good)
     keys = good["keys"]
     result = run(good, [SLACK_MESSAGES], tags=range_tags(keys[0], keys[-1]))
