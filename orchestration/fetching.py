@@ -6,6 +6,14 @@ answers. `prefetched` runs the fetches on a few worker threads, in order and a b
 days ahead, and hands each day to the asset's own thread, which alone validates and writes: the
 warehouse keeps one writer, and a day is written only once it is fetched in full.
 
+    rows = load_days(context, warehouse, table_name, days, fetch_day, source="gsc", on_day=note_empty)
+
+`load_days` owns that loop (the GA4, Search Console, Meta pixel and Discord assets): `fetch_day`
+returns a day's Arrow table (or a tuple led by it) on a worker thread, the optional
+`on_day(day, what fetch_day returned)` gathers facts about each day on the asset's thread, and
+progress is logged every 28 days. Spelled out, as Slack (which opens the warehouse before it) and
+Discourse (three tables per chunk of days) write it:
+
     with warehouse.connect() as conn, prefetched(days, fetch_day, source="gsc") as fetched:
         batches = DayBatches(conn, table_name)
         for day, table in fetched:
@@ -43,9 +51,10 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any, Generic, TypeVar
 
+import dagster as dg
 import pyarrow as pa
 
-from orchestration.warehouse import replace_days
+from orchestration.warehouse import DuckDBWarehouse, replace_days
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -263,3 +272,61 @@ class DayBatches:
         rows = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         self.rows_written += replace_days(self.conn, self.table_name, days, rows)
         self.days_written += len(days)
+
+
+# A progress line every so many days of a long backfill; the nightly window logs only its total.
+PROGRESS_EVERY_DAYS = 28
+
+
+def load_days(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBWarehouse,
+    table_name: str,
+    days: Sequence[date],
+    fetch_day: Callable[[date], R],
+    *,
+    source: str,
+    on_day: Callable[[date, R], None] | None = None,
+    label: str | None = None,
+    unit: str = "rows",
+    log_every: int = PROGRESS_EVERY_DAYS,
+) -> int:
+    """Fetch `days` ahead (`prefetched`), swap them into `table_name` in batches (`DayBatches`), log progress.
+
+    Args:
+        context: the asset's context, for the log.
+        warehouse: opened for the loop and closed after it.
+        table_name: the table the days replace (its quality suite validates each batch).
+        days: the days to load, in the order they are written.
+        fetch_day: fetches one day in full, on a worker thread (see `prefetched`): the day's Arrow
+            table, or a tuple whose first element is that table and the rest facts about the day
+            that `on_day` gathers.
+        source: the source's name ("ga4", "gsc", ...), for the error note and thread names.
+        on_day: called with each day and what `fetch_day` returned for it, in order, on the caller's
+            thread and before the day is held for writing, so raising from it writes nothing of
+            the day (nor of the days held with it).
+        label: what the log lines start with (default `table_name`).
+        unit: what the log lines call the rows ("rows", "messages").
+        log_every: a progress line every this many days but the last, which logs the total.
+
+    Returns:
+        The rows written.
+
+    Raises:
+        Whatever `fetch_day` raised for the first failed day, when the loop reaches it, and whatever
+        `on_day` or the write raised; the days held in an unfinished batch are not written.
+    """
+    prefix = table_name if label is None else label
+    with warehouse.connect() as conn, prefetched(days, fetch_day, source=source) as fetched:
+        batches = DayBatches(conn, table_name)
+        for i, (day, fetched_day) in enumerate(fetched, start=1):
+            if on_day is not None:
+                on_day(day, fetched_day)
+            batches.add(day, fetched_day[0] if isinstance(fetched_day, tuple) else fetched_day)
+            if i % log_every == 0 and i < len(days):
+                so_far = batches.rows_written
+                context.log.info(f"{prefix}: {i}/{len(days)} days loaded, {so_far:,} {unit} so far")
+        batches.flush()
+    total_rows = batches.rows_written
+    context.log.info(f"{prefix}: {len(days)}/{len(days)} days loaded, {total_rows:,} {unit}")
+    return total_rows

@@ -1,6 +1,6 @@
 """The optional Discord asset `["discord", "messages"]`: each UTC day of the configured channels
-lands in raw_discord.messages (replace_days, one transaction per day; the next days are fetched
-while one is written, see orchestration/fetching.py). Built only when the source is
+lands in raw_discord.messages (a few days per transaction; the next days are fetched while one
+is written, see orchestration/fetching.py). Built only when the source is
 switched on (see `discord_enabled`), so the default demo stays lean. Replies and reactions arrive
 after their day: the nightly run re-pulls the 7 days before yesterday.
 """
@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from connectors.discord import MESSAGES_SCHEMA
 from orchestration.discord.resources import DiscordResource, discord_enabled
-from orchestration.fetching import DayBatches, prefetched
+from orchestration.fetching import load_days
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
@@ -50,7 +50,7 @@ def build_discord_assets(partitions_def: dg.PartitionsDefinition, enabled: bool 
         days = days_in(context, trailing_days=DISCORD_TRAILING_DAYS)
         loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
         run_id = context.run.run_id
-        with discord.client() as client, warehouse.connect() as conn:
+        with discord.client() as client:
             channels = client.config.channel_ids
 
             def fetch_day(day: date) -> pa.Table:
@@ -63,17 +63,17 @@ def build_discord_assets(partitions_def: dg.PartitionsDefinition, enabled: bool 
                 )
                 return table.append_column(pa.field("_run_id", pa.string()), pa.array([run_id] * n))
 
-            batches = DayBatches(conn, TABLE)
-            with prefetched(days, fetch_day, source="discord") as fetched:
-                for i, (day, table) in enumerate(fetched, start=1):
-                    batches.add(day, table)
-                    if i % 7 == 0 and i < len(days):
-                        context.log.info(
-                            f"discord: {i}/{len(days)} days loaded, {batches.rows_written:,} messages so far"
-                        )
-            batches.flush()
-            total = batches.rows_written
-            context.log.info(f"discord: {len(days)}/{len(days)} days loaded, {total:,} messages")
+            total = load_days(
+                context,
+                warehouse,
+                TABLE,
+                days,
+                fetch_day,
+                source="discord",
+                label="discord",
+                unit="messages",
+                log_every=7,
+            )
         return dg.MaterializeResult(
             metadata={
                 "days": len(days),

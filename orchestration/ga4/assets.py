@@ -14,7 +14,7 @@ import dagster as dg
 import pyarrow as pa
 
 from connectors.ga4 import LEADS_SCHEMA, SESSIONS_SCHEMA, GA4Client, ReportPage
-from orchestration.fetching import DayBatches, prefetched
+from orchestration.fetching import load_days
 from orchestration.ga4.resources import GA4Resource
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
@@ -72,18 +72,13 @@ def load_report_days(
         # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
         return _day_table(fetch(client, day), schema, stamp)
 
-    with warehouse.connect() as conn, prefetched(days, fetch_day, source="ga4") as fetched:
-        batches = DayBatches(conn, table_name)
-        for i, (day, (table, thresholded, other_row)) in enumerate(fetched, start=1):
-            batches.add(day, table)
-            if thresholded or other_row:
-                flagged_days.append(day.isoformat())
-            if i % 28 == 0 and i < len(days):
-                so_far = batches.rows_written
-                context.log.info(f"{table_name}: {i}/{len(days)} days loaded, {so_far:,} rows so far")
-        batches.flush()
-    total_rows = batches.rows_written
-    context.log.info(f"{table_name}: {len(days)}/{len(days)} days loaded, {total_rows:,} rows")
+    def note_flags(day: date, fetched: tuple[pa.Table, bool, bool]) -> None:
+        # The flags come with the fetch: a day without rows has no row to carry them in its table.
+        _, thresholded, other_row = fetched
+        if thresholded or other_row:
+            flagged_days.append(day.isoformat())
+
+    total_rows = load_days(context, warehouse, table_name, days, fetch_day, source="ga4", on_day=note_flags)
     return dg.MaterializeResult(
         metadata={
             "days": len(days),

@@ -14,7 +14,7 @@ import dagster as dg
 import pyarrow as pa
 
 from connectors.gsc import QUERIES_SCHEMA, TOTALS_SCHEMA, GSCClient, QueryPage
-from orchestration.fetching import DayBatches, prefetched
+from orchestration.fetching import load_days
 from orchestration.gsc.resources import GSCResource
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
@@ -64,18 +64,11 @@ def load_query_days(
         # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
         return _day_table(fetch(client, day), schema, stamp)
 
-    with warehouse.connect() as conn, prefetched(days, fetch_day, source="gsc") as fetched:
-        batches = DayBatches(conn, table_name)
-        for i, (day, table) in enumerate(fetched, start=1):
-            batches.add(day, table)
-            if table.num_rows == 0:
-                empty_days.append(day.isoformat())
-            if i % 28 == 0 and i < len(days):
-                so_far = batches.rows_written
-                context.log.info(f"{table_name}: {i}/{len(days)} days loaded, {so_far:,} rows so far")
-        batches.flush()
-    total_rows = batches.rows_written
-    context.log.info(f"{table_name}: {len(days)}/{len(days)} days loaded, {total_rows:,} rows")
+    def note_empty(day: date, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            empty_days.append(day.isoformat())
+
+    total_rows = load_days(context, warehouse, table_name, days, fetch_day, source="gsc", on_day=note_empty)
     if empty_days:
         context.log.info(
             f"{table_name}: no final data yet (or none at all) for {len(empty_days)} day(s), "

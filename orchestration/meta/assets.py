@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.meta import INSIGHTS_SCHEMA, PIXEL_SCHEMA, MetaClient
-from orchestration.fetching import DayBatches, prefetched
+from orchestration.fetching import load_days, prefetched
 from orchestration.meta.resources import MetaResource
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
@@ -115,17 +115,11 @@ def load_pixel_events(
         # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
         return _stamped(client.pixel_events(day), PIXEL_SCHEMA, stamp)
 
-    with warehouse.connect() as conn, prefetched(days, fetch_day, source="meta") as fetched:
-        batches = DayBatches(conn, PIXEL_TABLE)
-        for i, (day, table) in enumerate(fetched, start=1):
-            _check_days(table, [day], PIXEL_TABLE)
-            batches.add(day, table)
-            if i % 28 == 0 and i < len(days):
-                so_far = batches.rows_written
-                context.log.info(f"{PIXEL_TABLE}: {i}/{len(days)} days loaded, {so_far:,} rows so far")
-        batches.flush()
-    total_rows = batches.rows_written
-    context.log.info(f"{PIXEL_TABLE}: {len(days)}/{len(days)} days loaded, {total_rows:,} rows")
+    def check_day(day: date, table: pa.Table) -> None:
+        # Before the day is held: a stray row refuses the day and the days held with it.
+        _check_days(table, [day], PIXEL_TABLE)
+
+    total_rows = load_days(context, warehouse, PIXEL_TABLE, days, fetch_day, source="meta", on_day=check_day)
     return dg.MaterializeResult(
         metadata={
             "days": len(days),

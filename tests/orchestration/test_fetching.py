@@ -1,4 +1,5 @@
-"""The day loop helpers: the prefetcher (in order, bounded, errors named, stops early) and DayBatches."""
+"""The day loop helpers: the prefetcher (in order, bounded, errors named, stops early), DayBatches and
+load_days."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from orchestration.fetching import DayBatches, fetch_concurrency, prefetched
+from orchestration.fetching import DayBatches, fetch_concurrency, load_days, prefetched
+from orchestration.warehouse import DuckDBWarehouse
 
 DAYS = [date(2026, 3, 1) + timedelta(days=i) for i in range(12)]
 
@@ -159,3 +161,95 @@ def test_a_failed_batch_writes_none_of_its_days(tmp_path, monkeypatch):
             batches.add(day, _day_rows(day))
     assert conn.execute("select min(date), max(date) from raw_test.values").fetchone() == (DAYS[0], DAYS[2])
     assert batches.days_written == 3
+
+
+class _Log:
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def info(self, text: str) -> None:
+        self.lines.append(text)
+
+
+class _Context:
+    def __init__(self):
+        self.log = _Log()
+
+
+def _stored(warehouse: DuckDBWarehouse) -> tuple:
+    with warehouse.connect() as conn:
+        return conn.execute("select count(*), min(date), max(date) from raw_test.values").fetchone()
+
+
+def test_load_days_writes_every_day_logs_progress_and_returns_the_rows(tmp_path):
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
+    context = _Context()
+    days = [date(2026, 1, 1) + timedelta(days=i) for i in range(30)]
+    rows = load_days(context, warehouse, "raw_test.values", days, _day_rows, source="test")
+    assert rows == 90
+    assert context.log.lines == [
+        "raw_test.values: 28/30 days loaded, 84 rows so far",  # four batches of 7 written
+        "raw_test.values: 30/30 days loaded, 90 rows",
+    ]
+    assert _stored(warehouse) == (90, days[0], days[-1])
+
+
+def test_load_days_hands_each_fetched_tuple_to_on_day_in_order_and_writes_its_table(tmp_path):
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
+    context = _Context()
+    seen: list[tuple[date, bool]] = []
+
+    def fetch_day(day: date) -> tuple[pa.Table, bool]:
+        return _day_rows(day), day.day % 5 == 0
+
+    rows = load_days(
+        context,
+        warehouse,
+        "raw_test.values",
+        DAYS,
+        fetch_day,
+        source="test",
+        on_day=lambda day, fetched: seen.append((day, fetched[1])),
+        label="test",
+        unit="values",
+        log_every=5,
+    )
+    assert rows == 36
+    assert seen == [(day, day.day % 5 == 0) for day in DAYS]
+    assert context.log.lines == [
+        "test: 5/12 days loaded, 0 values so far",  # the first batch (7 days) is still held
+        "test: 10/12 days loaded, 21 values so far",
+        "test: 12/12 days loaded, 36 values",
+    ]
+
+
+def test_load_days_writes_nothing_of_a_refused_day_nor_of_the_days_held_with_it(tmp_path):
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
+    days = [date(2026, 1, 1) + timedelta(days=i) for i in range(14)]
+
+    def refuse(day: date, table: pa.Table) -> None:
+        if day == days[13]:  # the day that would complete the second batch
+            raise ValueError("stray rows")
+
+    with pytest.raises(ValueError, match="stray rows"):
+        load_days(_Context(), warehouse, "raw_test.values", days, _day_rows, source="test", on_day=refuse)
+    # on_day runs before the day is held: days 1-7 were one written batch; days 8-13, held with the
+    # refused day, were not written.
+    assert _stored(warehouse) == (21, days[0], days[6])
+
+
+def test_load_days_reraises_a_failed_fetch_and_keeps_the_batches_before_it(tmp_path):
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
+
+    def fetch_day(day: date) -> pa.Table:
+        if day == DAYS[8]:
+            raise ConnectionError("API down")
+        return _day_rows(day)
+
+    context = _Context()
+    with pytest.raises(ConnectionError, match="API down") as raised:
+        load_days(context, warehouse, "raw_test.values", DAYS, fetch_day, source="test")
+    if sys.version_info >= (3, 11):
+        assert f"test: fetching {DAYS[8]} failed" in "".join(raised.value.__notes__)
+    assert _stored(warehouse) == (21, DAYS[0], DAYS[6])
+    assert context.log.lines == []  # no total for a failed load
