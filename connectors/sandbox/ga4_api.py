@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 from connectors.sandbox.brand import SANDBOX_START_DATE
-from connectors.sandbox.ga4 import generate_day
+from connectors.sandbox.ga4 import generate_day, quality_flags
 
 DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 250_000
@@ -123,6 +123,16 @@ Getter = Callable[[tuple, str], str]
 
 def _path_only(landing: str) -> str:
     return landing.split("?", 1)[0]
+
+
+# Sessions dimensions that are a column of the generated row as it is (see _sessions_table).
+_SESSIONS_POSITION = {
+    "sessionSource": 0,
+    "sessionMedium": 1,
+    "sessionCampaignName": 2,
+    "landingPagePlusQueryString": 3,
+    "deviceCategory": 4,
+}
 
 
 def _sessions_table() -> tuple[dict[str, Getter], dict[str, tuple[int, str]]]:
@@ -375,6 +385,11 @@ def run_report(
     keep = _compile_filter(body["dimensionFilter"], dims) if body.get("dimensionFilter") else None
 
     dim_getters = [dims[n] for n in dimension_names]
+    # The connector's sessions request names plain columns only: read them by position instead of
+    # calling a getter per cell (same keys).
+    positions = None
+    if report == "sessions" and all(n == "date" or n in _SESSIONS_POSITION for n in dimension_names):
+        positions = [None if n == "date" else _SESSIONS_POSITION[n] for n in dimension_names]
     metric_index = [metrics[n][0] for n in metric_names]
     aggregated: dict[tuple, list[int]] = {}
     thresholded = other_row = False
@@ -388,12 +403,15 @@ def run_report(
             other_row |= generated.data_loss_from_other_row
         else:
             rows = generated
-            thresholded |= generate_day(seed, scale, day, "sessions").subject_to_thresholding
+            thresholded |= quality_flags(seed, day)[0]  # the sessions report's flag for the day
         stamp = day.strftime("%Y%m%d")
         for r in rows:
             if keep is not None and not keep(r, stamp):
                 continue
-            key = tuple(g(r, stamp) for g in dim_getters)
+            if positions is not None:
+                key = tuple(stamp if i is None else r[i] for i in positions)
+            else:
+                key = tuple(g(r, stamp) for g in dim_getters)
             acc = aggregated.get(key)
             if acc is None:
                 aggregated[key] = [r[i] for i in metric_index]
@@ -413,10 +431,14 @@ def run_report(
     }
     page = table[offset : offset + limit]
     if page:
+        # One {"value": ...} object per distinct value, shared by the rows that hold it: the JSON
+        # is the same, and a day's page repeats the same few sources, devices and counts.
+        dim_cells = {v: {"value": v} for key, _ in page for v in key}
+        metric_cells = {v: {"value": str(v)} for _, values in page for v in values}
         response["rows"] = [
             {
-                "dimensionValues": [{"value": v} for v in key],
-                "metricValues": [{"value": str(v)} for v in values],
+                "dimensionValues": [dim_cells[v] for v in key],
+                "metricValues": [metric_cells[v] for v in values],
             }
             for key, values in page
         ]

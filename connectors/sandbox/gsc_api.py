@@ -202,6 +202,10 @@ def _compile_filters(groups: object) -> Callable[[dict], bool] | None:
     return (lambda row: all(t(row) for t in tests)) if tests else None
 
 
+# Where each dimension is in a generated row (gsc.generate_day); "date" is the day itself.
+_ROW_INDEX = {"query": 0, "page": 1, "device": 2, "country": 3}
+
+
 def query(body: object, site_url: str, *, seed: int, scale: str, today: date) -> dict:
     """Answer one searchAnalytics.query with Google's JSON response; raise GscError like Google."""
     if site_url not in SITES:
@@ -259,19 +263,35 @@ def query(body: object, site_url: str, *, seed: int, scale: str, today: date) ->
             day += timedelta(days=1)
             continue
         generated = generate_day(seed, scale, day)
-        rows = [
-            {
-                "date": day.isoformat(),
-                "query": r[0],
-                "page": r[1],
-                "device": r[2],
-                "country": r[3],
-                "clicks": r[4],
-                "impressions": r[5],
-                "position": r[7],
-            }
-            for r in generated.rows
-        ]
+        if keep is None and share == 1.0:
+            # The plain request (what the connector sends): group the generated tuples directly,
+            # without a dict per row; same sums in the same order as the general path below.
+            iso = day.isoformat()
+            positions = [_ROW_INDEX.get(d) for d in dims]
+            for r in generated.rows:
+                key = tuple(iso if i is None else r[i] for i in positions)
+                acc = aggregated.get(key)
+                if acc is None:
+                    aggregated[key] = [r[4], r[5], 0.0 + r[5] * r[7]]
+                else:
+                    acc[0] += r[4]
+                    acc[1] += r[5]
+                    acc[2] += r[5] * r[7]
+            rows = []
+        else:
+            rows = [
+                {
+                    "date": day.isoformat(),
+                    "query": r[0],
+                    "page": r[1],
+                    "device": r[2],
+                    "country": r[3],
+                    "clicks": r[4],
+                    "impressions": r[5],
+                    "position": r[7],
+                }
+                for r in generated.rows
+            ]
         if with_hidden and generated.hidden_clicks:
             rows.append(
                 {
