@@ -431,14 +431,11 @@ def run_report(
     }
     page = table[offset : offset + limit]
     if page:
-        # One {"value": ...} object per distinct value, shared by the rows that hold it: the JSON
-        # is the same, and a day's page repeats the same few sources, devices and counts.
-        dim_cells = {v: {"value": v} for key, _ in page for v in key}
-        metric_cells = {v: {"value": str(v)} for _, values in page for v in values}
+        # A fresh cell object each: fault transforms (tests) edit a response in place.
         response["rows"] = [
             {
-                "dimensionValues": [dim_cells[v] for v in key],
-                "metricValues": [metric_cells[v] for v in values],
+                "dimensionValues": [{"value": v} for v in key],
+                "metricValues": [{"value": str(v)} for v in values],
             }
             for key, values in page
         ]
