@@ -8,8 +8,9 @@ so its data generation does not share our GIL; every measurement runs in a fresh
 (spawned), which reports its rows, wall and CPU seconds and peak RSS (VmHWM).
 
 Per source:
-- ours: the connector's pages -> the asset's day table -> orchestration.warehouse.replace_days
-  into a temporary DuckDB file (the code path the Dagster assets run), for `--days` days and for 7.
+- ours: the connector's pages -> the asset's day table -> the assets' batches of days
+  (DayBatches, replace_days) into a temporary DuckDB file (the code path the Dagster assets run),
+  for `--days` days and for 7.
 - parse-only: the same HTTP response bodies fetched first and stored as raw bytes on disk, then
   only `json.loads` timed; and, for a connector that decodes with something else (GA4: pyarrow's
   JSON reader), that decoder alone on the same bodies (the `dec` columns).
@@ -88,19 +89,23 @@ class SourceSpec:
 
 def _load_day_streams(client, db_path: str, days: tuple[str, ...], streams, day_table) -> int:
     """The day assets' loop: per day and stream (fetch, schema, table name), the connector's rows
-    made into the asset's day table by day_table(rows, schema) and committed with replace_days."""
-    from orchestration.warehouse import connect_warehouse, replace_days
+    made into the asset's day table by day_table(rows, schema), written in the assets' batches of
+    days (orchestration.fetching.DayBatches, each batch through replace_days)."""
+    from orchestration.fetching import DayBatches
+    from orchestration.warehouse import connect_warehouse
 
-    rows = 0
     conn = connect_warehouse(db_path)  # as the assets' DuckDBWarehouse.connect()
     try:
+        batches = {table_name: DayBatches(conn, table_name) for _, _, table_name in streams}
         for text in days:
             day = date.fromisoformat(text)
             for fetch, schema, table_name in streams:
-                rows += replace_days(conn, table_name, [day], day_table(fetch(client, day), schema))
+                batches[table_name].add(day, day_table(fetch(client, day), schema))
+        for batch in batches.values():
+            batch.flush()
     finally:
         conn.close()
-    return rows
+    return sum(batch.rows_written for batch in batches.values())
 
 
 def _record_posts(client, out_dir: str, bodies, page_body, last_page, **post) -> None:
@@ -456,6 +461,7 @@ def _meta_load(target: Target, client, conn) -> int:
     """The assets' code (orchestration/meta/assets.py load_insights + load_pixel_events): insights
     per day (sync) up to async_min_days, else async reports of ASYNC_CHUNK_DAYS; pixel per day."""
     from connectors.meta import INSIGHTS_SCHEMA, PIXEL_SCHEMA
+    from orchestration.fetching import DayBatches
     from orchestration.meta.assets import (
         ASYNC_CHUNK_DAYS,
         INSIGHTS_TABLE,
@@ -480,10 +486,17 @@ def _meta_load(target: Target, client, conn) -> int:
         _check_days(table, group, INSIGHTS_TABLE)
         rows += table.num_rows if conn is None else replace_days(conn, INSIGHTS_TABLE, group, table)
     stamp = {"_pixel_id": client.config.pixel_id, "_loaded_at": stamp["_loaded_at"], "_run_id": "bench"}
+    pixel = DayBatches(conn, PIXEL_TABLE)  # the pixel asset writes its days in batches (load_days)
     for day in days:
         table = _stamped(client.pixel_events(day), PIXEL_SCHEMA, stamp)
         _check_days(table, [day], PIXEL_TABLE)
-        rows += table.num_rows if conn is None else replace_days(conn, PIXEL_TABLE, [day], table)
+        if conn is None:
+            rows += table.num_rows
+        else:
+            pixel.add(day, table)
+    if conn is not None:
+        pixel.flush()
+        rows += pixel.rows_written
     return rows
 
 
@@ -575,21 +588,28 @@ def _slack_client(target: Target):
 
 def _slack_load(target: Target, client, conn) -> int:
     """The messages asset's API path (orchestration/slack/assets.py), without the thread rescan of
-    earlier days: channel ids once, then per day every channel's history and threads, one
-    replace_days per day."""
+    earlier days: channel ids once, then per day every channel's history and threads, written in
+    the asset's batches of days."""
     import pyarrow as pa
 
     from connectors.slack import MESSAGES_SCHEMA
+    from orchestration.fetching import DayBatches
     from orchestration.slack.assets import _stamp
-    from orchestration.warehouse import replace_days
 
     channel_ids = client.channel_ids()
     rows = 0
+    batches = DayBatches(conn, "raw_slack.messages")
     for text in target.days:
         day = date.fromisoformat(text)
         table = pa.Table.from_batches(list(client.messages(day, channel_ids)), schema=MESSAGES_SCHEMA)
         table = _stamp(table, "api", "bench")
-        rows += table.num_rows if conn is None else replace_days(conn, "raw_slack.messages", [day], table)
+        if conn is None:
+            rows += table.num_rows
+        else:
+            batches.add(day, table)
+    if conn is not None:
+        batches.flush()
+        rows = batches.rows_written
     return rows
 
 
@@ -696,14 +716,22 @@ def _discourse_client(target: Target):
 def _discourse_load(target: Target, client, conn) -> int:
     """The discourse_activity asset's loop (orchestration/discourse/assets.py)."""
     from orchestration.discourse.assets import DAILY_TABLES, _stamp
-    from orchestration.warehouse import replace_days
+    from orchestration.fetching import DayBatches
 
     loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
     rows = 0
+    batches = {table_name: DayBatches(conn, table_name) for table_name in DAILY_TABLES.values()}
     for activity in client.activity([date.fromisoformat(d) for d in target.days]):
         for name, table_name in DAILY_TABLES.items():
             table = _stamp(getattr(activity, name), loaded_at, "bench", client.config.url)
-            rows += table.num_rows if conn is None else replace_days(conn, table_name, [activity.day], table)
+            if conn is None:
+                rows += table.num_rows
+            else:
+                batches[table_name].add(activity.day, table)
+    if conn is not None:
+        for batch in batches.values():
+            batch.flush()
+        rows = sum(batch.rows_written for batch in batches.values())
     return rows
 
 
