@@ -5,7 +5,11 @@ URL-encoded; base_url https://searchconsole.googleapis.com, overridable with GSC
 authorised by a service account (OAuth 2 JWT-bearer grant through google-auth, scope
 webmasters.readonly; the same key as GA4, GOOGLE_APPLICATION_CREDENTIALS).
 
-Grain: one `QueryPage` per HTTP page, its rows parsed at once into a pyarrow RecordBatch.
+Grain: one `QueryPage` per HTTP page, its rows parsed at once into a pyarrow RecordBatch. A page
+is decoded by pyarrow's JSON reader straight into Arrow (no Python object per value), as
+connectors/ga4.py does; an answer of any other shape than a plain page of rows (an error, an empty
+page, a field the connector does not know, a missing or null value, a value of another type) falls
+back to the standard library's json and the row-by-row parse, whose diagnosis stands.
 - `queries(day)`: date x query x page x device x country; clicks, impressions, ctr, position
   (QUERIES_SCHEMA). Google leaves out anonymized (rare) queries from these rows.
 - `totals(day)`: date only (TOTALS_SCHEMA): every click of the day, anonymized queries included,
@@ -36,13 +40,16 @@ import logging
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
 import requests
 from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 
@@ -96,6 +103,39 @@ _RESPONSE_FIELDS = frozenset({"rows", "responseAggregationType", "metadata"})
 _ROW_FIELDS = frozenset({"keys", *METRICS})
 # Google's legacy (apiary) throttle answers: HTTP 403 with one of these reasons.
 _THROTTLE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+
+# A plain page, typed for pyarrow's JSON reader (_decode_page): exactly these fields, nothing else.
+_ROW_TYPE = pa.struct(
+    [
+        pa.field("keys", pa.list_(pa.string())),
+        pa.field("clicks", pa.int64()),
+        pa.field("impressions", pa.int64()),
+        pa.field("ctr", pa.float64()),
+        pa.field("position", pa.float64()),
+    ]
+)
+_PAGE_FIELDS = pa.schema(
+    [
+        pa.field("rows", pa.list_(_ROW_TYPE)),
+        pa.field("responseAggregationType", pa.string()),
+        pa.field("metadata", pa.struct([pa.field("firstIncompleteDate", pa.string())])),
+    ]
+)
+# A pretty-printed answer spans lines; a compact one (prettyPrint=false) parses faster read as one
+# line. A field the schema does not name fails the read (the json path warns about it).
+_PRETTY = pa_json.ParseOptions(
+    explicit_schema=_PAGE_FIELDS, newlines_in_values=True, unexpected_field_behavior="error"
+)
+_COMPACT = pa_json.ParseOptions(
+    explicit_schema=_PAGE_FIELDS, newlines_in_values=False, unexpected_field_behavior="error"
+)
+# The metric types the Arrow path fills; a schema typing them otherwise takes the json path.
+_METRIC_TYPES = [pa.int64(), pa.int64(), pa.float64(), pa.float64()]
+# Whole numbers up to 2**53 in magnitude survive the json path's float(); larger ones do not.
+_EXACT_INT = 2**53
+# pyarrow's JSON reader crashes (SIGSEGV, pyarrow 26) on a body whose first value is `null`: only
+# a body that opens an object reaches it.
+_OBJECT_START = re.compile(rb"[ \t\r\n]*\{")
 
 
 class GSCConfigError(ConnectorConfigError):
@@ -321,10 +361,19 @@ class GSCClient:
     def _error(self, status: int | None, message: str, attempts: int = 1) -> ApiError:
         return ApiError(SOURCE, self.endpoint, status, f"{message} (site {self.config.site_url})", attempts)
 
-    def _attempt(self, body: dict) -> dict:
+    def _attempt(
+        self, body: dict, decode: Callable[[bytes], QueryPage | None] | None = None
+    ) -> dict | QueryPage:
         try:
             response = send(
-                self._session, "POST", self.endpoint, json=body, timeout=self.config.timeout_seconds
+                self._session,
+                "POST",
+                self.endpoint,
+                # Google's system parameter: the answer without indentation, readable by
+                # _decode_page as one line
+                params={"prettyPrint": "false"},
+                json=body,
+                timeout=self.config.timeout_seconds,
             )
         except RefreshError as exc:
             reason = redact(str(exc.args[0])) if exc.args else "refused"
@@ -346,15 +395,27 @@ class GSCClient:
             ):
                 raise TransientError(response.status_code, message, wait)
             raise self._error(response.status_code, message)
+        if decode is not None:
+            page = decode(response.content)
+            if page is not None:
+                return page
         payload = json_body(response)
         if not isinstance(payload, dict):
             raise self._error(response.status_code, "the answer is not a JSON object")
         return payload
 
-    def _post(self, body: dict) -> dict:
+    def _post(
+        self, body: dict, decode: Callable[[bytes], QueryPage | None] | None = None
+    ) -> dict | QueryPage:
+        """One searchAnalytics.query request, retried on transient failures.
+
+        Returns:
+            `decode(body bytes)` when it gives a page (the Arrow path), else the answer as json
+            decodes it (a dict).
+        """
         try:
             return call_with_retries(
-                lambda: self._attempt(body),
+                lambda: self._attempt(body, decode),
                 source=SOURCE,
                 endpoint=self.endpoint,
                 policy=self.config.retry_policy,
@@ -383,8 +444,15 @@ class GSCClient:
             raise ValueError(f"schema has {len(schema)} fields for {len(dimensions)} dimensions + 4 metrics")
         page_number = 0
         while True:
-            payload = self._post({**body, "rowLimit": limit, "startRow": start})
-            page = self._parse(payload, schema, len(dimensions), start)
+            request = {**body, "rowLimit": limit, "startRow": start}
+            answer = self._post(
+                request, partial(self._arrow_page, schema=schema, n_dims=len(dimensions), start=start)
+            )
+            if isinstance(answer, QueryPage):
+                page = answer
+            else:  # not a plain page: json's view of it, parsed row by row (and diagnosed)
+                page = self._parse(answer, schema, len(dimensions), start)
+            del answer
             page_number += 1
             log.info(
                 "GSC %s: page %d at startRow %d, %d rows",
@@ -397,6 +465,27 @@ class GSCClient:
             if page.batch.num_rows < limit:
                 break
             start += limit
+
+    def _arrow_page(self, content: bytes, schema: pa.Schema, n_dims: int, start: int) -> QueryPage | None:
+        """The page `_parse` would make of this answer, decoded and converted in Arrow; None when the
+        answer is not a plain page (then json and `_parse` take it, and say what is wrong)."""
+        payload = _decode_page(content)
+        if payload is None:
+            return None
+        columns = _arrow_columns(payload["rows"], schema, n_dims)
+        if columns is None:
+            return None
+        incomplete = (payload["metadata"] or {}).get("firstIncompleteDate")
+        try:
+            first_incomplete = _date(incomplete) if incomplete else None
+        except ValueError:
+            return None
+        return QueryPage(
+            batch=pa.RecordBatch.from_arrays(columns, schema=schema),
+            start_row=start,
+            first_incomplete_date=first_incomplete,
+            response_aggregation_type=payload["responseAggregationType"],
+        )
 
     def _warn_once(self, what: str) -> None:
         if what not in self._warned:
@@ -495,3 +584,79 @@ def _whole(value: object) -> int:
     if not math.isfinite(number) or number != int(number):
         raise ValueError(f"{value!r} is not a whole number")
     return int(number)
+
+
+def _decode_page(content: bytes) -> dict | None:
+    """A plain page decoded by pyarrow's JSON reader: {"rows": a StructArray of _ROW_TYPE,
+    "responseAggregationType": str | None, "metadata": dict | None}. None when the answer is
+    anything else (not one JSON object, invalid UTF-8, no rows, a field the connector does not know,
+    a missing or null value, a value of another type, a number json would read otherwise): the caller
+    then decodes it with the standard library, and `_parse` says what is wrong.
+    """
+    if not _OBJECT_START.match(content):
+        return None
+    compact = content.count(b"\n") <= content.endswith(b"\n")
+    try:
+        table = pa_json.read_json(
+            pa.BufferReader(content),
+            # one block holds the whole answer (one JSON object)
+            read_options=pa_json.ReadOptions(block_size=max(len(content) + 1, 1 << 16), use_threads=False),
+            parse_options=_COMPACT if compact else _PRETTY,
+        )
+        if table.num_rows != 1 or not table.schema.equals(_PAGE_FIELDS):
+            return None
+        table.validate(full=True)  # the reader does not check UTF-8; json.loads would refuse it
+        rows = table.column("rows").combine_chunks()
+        if rows.null_count:
+            return None
+        rows = rows.flatten()
+        if not len(rows) or rows.null_count:
+            return None
+        keys, *metrics = rows.flatten()
+        if keys.null_count or keys.flatten().null_count:
+            return None
+        for values in metrics:
+            if values.null_count:
+                return None
+            if pa.types.is_integer(values.type):
+                low, high = pc.min_max(values).values()
+                if low.as_py() < -_EXACT_INT or high.as_py() > _EXACT_INT:
+                    return None
+            # The reader takes Inf, -Inf and -NaN, which json refuses; Google sends none of them.
+            elif not pc.all(pc.is_finite(values)).as_py():
+                return None
+        return {
+            "rows": rows,
+            "responseAggregationType": table.column("responseAggregationType")[0].as_py(),
+            "metadata": table.column("metadata")[0].as_py(),
+        }
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
+        return None
+
+
+def _arrow_columns(rows: pa.StructArray, schema: pa.Schema, n_dims: int) -> list[pa.Array] | None:
+    """The batch columns `_parse` makes, from decoded rows; None when the rows or the schema are not
+    what the Arrow path handles (keys of another length, a date json's path refuses, a dimension
+    typed other than string or date32, metrics typed otherwise)."""
+    if [f.type for f in list(schema)[n_dims:]] != _METRIC_TYPES:
+        return None
+    keys, *metrics = rows.flatten()
+    low, high = pc.min_max(pc.list_value_length(keys)).values()
+    if low.as_py() != n_dims or high.as_py() != n_dims:
+        return None
+    columns = []
+    for j in range(n_dims):
+        f = schema.field(j)
+        values = pc.list_element(keys, j)
+        if pa.types.is_date32(f.type):
+            # few distinct days: each parsed by _date, as _column does
+            encoded = values.dictionary_encode()
+            try:
+                days = pa.array([_date(v) for v in encoded.dictionary.to_pylist()], type=f.type)
+            except (TypeError, ValueError):
+                return None
+            values = days.take(encoded.indices)
+        elif f.type != pa.string():
+            return None
+        columns.append(values)
+    return columns + metrics
