@@ -368,12 +368,19 @@ _COMPACT = pa_json.ParseOptions(
 )
 
 
+# pyarrow's JSON reader crashes the process (SIGSEGV, pyarrow 26) on a body whose first value is
+# `null`: only a body that opens an object reaches it.
+_OBJECT_START = re.compile(rb"[ \t\r\n]*\{")
+
+
 def _decode_page(content: bytes) -> dict | None:
     """A page of rows decoded by pyarrow's JSON reader: the answer's fields, `rows` as an Arrow
     StructArray of _ROW_TYPE. None when the answer is anything else (not one JSON object, invalid
     UTF-8, no rows, no rowCount, a field of another type or with fields the connector does not
     know): the caller then decodes it with the standard library, which says what is wrong.
     """
+    if not _OBJECT_START.match(content):
+        return None
     compact = content.count(b"\n") <= content.endswith(b"\n")
     try:
         table = pa_json.read_json(

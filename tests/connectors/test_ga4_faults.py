@@ -257,3 +257,14 @@ def test_no_token_or_key_in_any_error_or_log_line(sandbox, make_client, service_
         assert not any(t in text for t in issued)
         assert "PRIVATE KEY" not in text and key_body not in text
     assert "backend saw Authorization: Bearer [redacted]" in str(errors[0])
+
+
+@pytest.mark.parametrize("body", [b"null", b"  null\n", b"[]"])
+def test_an_answer_that_is_not_an_object_fails_clearly(sandbox, make_client, body):
+    # pyarrow's JSON reader crashed the whole process on a body starting with null (SIGSEGV): the
+    # connector must not hand it such a body, and must say what it got instead.
+    client = make_client(retry_policy=FAST)
+    sandbox.inject_fault(RUN_REPORT, 200, kind="transform", transform=lambda payload: body)
+    with pytest.raises(GA4Error) as caught:
+        list(client.sessions(DAY))
+    assert "the API response changed" in str(caught.value) and "property 412345678" in str(caught.value)
