@@ -12,7 +12,7 @@ Per source:
   (DayBatches, replace_days) into a temporary DuckDB file (the code path the Dagster assets run),
   for `--days` days and for 7.
 - parse-only: the same HTTP response bodies fetched first and stored as raw bytes on disk, then
-  only `json.loads` timed; and, for a connector that decodes with something else (GA4: pyarrow's
+  only `json.loads` timed; and, for a connector that decodes with something else (GA4, GSC: pyarrow's
   JSON reader), that decoder alone on the same bodies (the `dec` columns).
 - dlt: dlt's rest_api source loading the same endpoints into DuckDB (`--dlt-days` days).
 
@@ -835,6 +835,7 @@ SOURCES: list[SourceSpec] = [
         _ga4_rows,  # the same "rows" list
         modules=("duckdb", "connectors.gsc", "orchestration.gsc.assets", "orchestration.warehouse"),
         lag_days=3,  # Search Console finalises a day after ~3 days (GSC_FINAL_LAG_DAYS)
+        decoder="connectors.gsc:_decode_page",
     ),
     SourceSpec(
         "meta",
