@@ -232,10 +232,14 @@ class Prefetched(Generic[T, R]):
 
 # Days swapped in per transaction. A nightly run's window (4-8 days) is one or two batches.
 WRITE_BATCH_DAYS = 7
+# ... or fewer, once the days held reach this many rows: memory stays bounded by rows, not by how
+# big a day is (large Search Console properties return hundreds of thousands of rows a day).
+WRITE_BATCH_ROWS = 250_000
 
 
 class DayBatches:
-    """Collects the fetched days of one table and replaces them WRITE_BATCH_DAYS at a time.
+    """Collects the fetched days of one table and replaces them WRITE_BATCH_DAYS at a time (fewer
+    when they reach WRITE_BATCH_ROWS rows).
 
         batches = DayBatches(conn, "raw_gsc.queries_daily")
         for day, table in fetched:
@@ -247,20 +251,30 @@ class DayBatches:
     days. Call `flush` after the loop: days still held when the loop fails are not written.
     """
 
-    def __init__(self, conn: Any, table_name: str, days_per_batch: int = WRITE_BATCH_DAYS):
+    def __init__(
+        self,
+        conn: Any,
+        table_name: str,
+        days_per_batch: int = WRITE_BATCH_DAYS,
+        rows_per_batch: int = WRITE_BATCH_ROWS,
+    ):
         self.conn = conn
         self.table_name = table_name
         self.days_per_batch = max(1, days_per_batch)
+        self.rows_per_batch = max(1, rows_per_batch)
         self.rows_written = 0
         self.days_written = 0
         self._days: list[date] = []
         self._tables: list[pa.Table] = []
+        self._rows_held = 0
 
     def add(self, day: date, rows: pa.Table) -> None:
-        """Hold `rows` (every row of `day`), and write the batch once it has `days_per_batch` days."""
+        """Hold `rows` (every row of `day`); write the batch once it has `days_per_batch` days or
+        `rows_per_batch` rows."""
         self._days.append(day)
         self._tables.append(rows)
-        if len(self._days) >= self.days_per_batch:
+        self._rows_held += rows.num_rows
+        if len(self._days) >= self.days_per_batch or self._rows_held >= self.rows_per_batch:
             self.flush()
 
     def flush(self) -> None:
@@ -268,7 +282,7 @@ class DayBatches:
         if not self._days:
             return
         days, tables = self._days, self._tables
-        self._days, self._tables = [], []
+        self._days, self._tables, self._rows_held = [], [], 0
         rows = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         self.rows_written += replace_days(self.conn, self.table_name, days, rows)
         self.days_written += len(days)

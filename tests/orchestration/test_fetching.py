@@ -143,6 +143,20 @@ def test_day_batches_swap_seven_days_per_transaction_and_flush_the_rest(tmp_path
     assert conn.execute("select count(*), count(distinct date) from raw_test.values").fetchone() == (9, 9)
 
 
+def test_day_batches_write_early_when_the_days_held_reach_the_row_bound(tmp_path):
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    batches = DayBatches(conn, "raw_test.values", days_per_batch=7, rows_per_batch=10)
+    written = []
+    for day, n in zip(DAYS[:6], [4, 4, 4, 20, 1, 1], strict=True):
+        batches.add(day, _day_rows(day, n=n))
+        written.append(batches.days_written)
+    # 4 + 4 + 4 reaches 10 rows at the third day; a 20-row day alone is over the bound.
+    assert written == [0, 0, 3, 4, 4, 4]
+    batches.flush()
+    assert (batches.days_written, batches.rows_written) == (6, 34)
+    assert conn.execute("select count(*), count(distinct date) from raw_test.values").fetchone() == (34, 6)
+
+
 def test_a_failed_batch_writes_none_of_its_days(tmp_path, monkeypatch):
     import orchestration.fetching as fetching
 
