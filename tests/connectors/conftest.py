@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from connectors.ga4 import GA4Client, GA4Config
+from connectors.gsc import GSCClient, GSCConfig
+from connectors.http import RetryPolicy
 from connectors.sandbox import SANDBOX_GA4_PROPERTY_ID, SandboxServer, google_service_account_info
+from connectors.sandbox.brand import SANDBOX_GSC_SITE_URL
 
 TODAY = date(2026, 11, 21)
 
@@ -55,6 +58,29 @@ def make_client(sandbox, service_account_info) -> Callable[..., GA4Client]:
         )
         settings.update(overrides)
         client = GA4Client(GA4Config(**settings))
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def make_gsc(sandbox, service_account_info):
+    """`make_gsc(**overrides) -> GSCClient` on the sandbox's Search Console, retrying fast."""
+    clients = []
+
+    def make(**overrides) -> GSCClient:
+        settings = dict(
+            site_url=SANDBOX_GSC_SITE_URL,
+            credentials_info=service_account_info,
+            base_url=f"{sandbox.base_url}/gsc",
+            timeout_seconds=10,
+            retry_policy=RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=1.0, max_total_seconds=20.0),
+        )
+        settings.update(overrides)
+        client = GSCClient(GSCConfig(**settings))
         clients.append(client)
         return client
 

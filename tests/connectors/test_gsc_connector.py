@@ -22,28 +22,6 @@ FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=1.0, max_total_sec
 BRANDED = re.compile(r"nort\w*\s?wi?n?d|north\s?wind", re.IGNORECASE)
 
 
-@pytest.fixture
-def make_gsc(sandbox, service_account_info):
-    clients = []
-
-    def make(**overrides) -> GSCClient:
-        settings = dict(
-            site_url=SANDBOX_GSC_SITE_URL,
-            credentials_info=service_account_info,
-            base_url=f"{sandbox.base_url}/gsc",
-            timeout_seconds=10,
-            retry_policy=FAST,
-        )
-        settings.update(overrides)
-        client = GSCClient(GSCConfig(**settings))
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
-
-
 def _table(pages, schema) -> pa.Table:
     return pa.Table.from_batches([p.batch for p in pages], schema=schema)
 
@@ -248,7 +226,7 @@ def test_an_extra_field_is_tolerated_with_a_warning(sandbox, make_gsc, caplog):
 
 
 def test_after_the_last_attempt_the_error_names_source_endpoint_status_and_message(sandbox, make_gsc, caplog):
-    client = make_gsc()
+    client = make_gsc(retry_policy=FAST)
     list(client.totals(DAY))  # a token is issued and held
     tokens = sandbox.tokens.issued()
     assert tokens

@@ -16,36 +16,13 @@ import pyarrow as pa
 import pytest
 
 import connectors.gsc as gsc
-from connectors.gsc import QUERIES_DIMENSIONS, QUERIES_SCHEMA, TOTALS_SCHEMA, GSCClient, GSCConfig
-from connectors.http import ApiError, RetryPolicy
-from connectors.sandbox.brand import GSC_FINAL_LAG_DAYS, SANDBOX_GSC_SITE_URL
+from connectors.gsc import QUERIES_DIMENSIONS, QUERIES_SCHEMA, TOTALS_SCHEMA, GSCClient
+from connectors.http import ApiError
+from connectors.sandbox.brand import GSC_FINAL_LAG_DAYS
 
 DAY = date(2026, 2, 4)  # a Wednesday with no planted event
 TODAY = date(2026, 11, 21)  # the connectors sandbox's pinned "today"
-FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.1, max_total_seconds=10.0)
 QUERY_SCHEMA = pa.schema([QUERIES_SCHEMA.field(n) for n in ("date", "query")] + list(TOTALS_SCHEMA)[1:])
-
-
-@pytest.fixture
-def make_gsc(sandbox, service_account_info):
-    clients = []
-
-    def make(**overrides) -> GSCClient:
-        settings = dict(
-            site_url=SANDBOX_GSC_SITE_URL,
-            credentials_info=service_account_info,
-            base_url=f"{sandbox.base_url}/gsc",
-            timeout_seconds=10,
-            retry_policy=FAST,
-        )
-        settings.update(overrides)
-        client = GSCClient(GSCConfig(**settings))
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 @pytest.fixture
