@@ -49,7 +49,6 @@ from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pa_json
 import requests
 from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 from google.auth.transport.requests import AuthorizedSession
@@ -60,6 +59,7 @@ from connectors.google_auth import checked_key_source
 from connectors.http import (
     RETRYABLE_STATUSES,
     ApiError,
+    ArrowJsonObject,
     RetryPolicy,
     TransientError,
     call_with_retries,
@@ -358,19 +358,7 @@ _PAGE_FIELDS = pa.schema(
         ),
     ]
 )
-# A pretty-printed answer spans lines; a compact one (prettyPrint=false) parses ~25% faster read
-# as one line.
-_PRETTY = pa_json.ParseOptions(
-    explicit_schema=_PAGE_FIELDS, newlines_in_values=True, unexpected_field_behavior="infer"
-)
-_COMPACT = pa_json.ParseOptions(
-    explicit_schema=_PAGE_FIELDS, newlines_in_values=False, unexpected_field_behavior="infer"
-)
-
-
-# pyarrow's JSON reader crashes the process (SIGSEGV, pyarrow 26) on a body whose first value is
-# `null`: only a body that opens an object reaches it.
-_OBJECT_START = re.compile(rb"[ \t\r\n]*\{")
+_PAGE_READER = ArrowJsonObject(_PAGE_FIELDS, unexpected_field_behavior="infer")
 
 
 def _decode_page(content: bytes) -> dict | None:
@@ -379,16 +367,10 @@ def _decode_page(content: bytes) -> dict | None:
     UTF-8, no rows, no rowCount, a field of another type or with fields the connector does not
     know): the caller then decodes it with the standard library, which says what is wrong.
     """
-    if not _OBJECT_START.match(content):
-        return None
-    compact = content.count(b"\n") <= content.endswith(b"\n")
     try:
-        table = pa_json.read_json(
-            pa.BufferReader(content),
-            # one block holds the whole answer (one JSON object)
-            read_options=pa_json.ReadOptions(block_size=max(len(content) + 1, 1 << 16), use_threads=False),
-            parse_options=_COMPACT if compact else _PRETTY,
-        )
+        table = _PAGE_READER.read(content)
+        if table is None:
+            return None
         # metadata may carry more than the two flags read from it; the rest must be exactly as typed
         exact = [f for f in _PAGE_FIELDS if f.name != "metadata"]
         if table.num_rows != 1 or any(table.schema.field(f.name).type != f.type for f in exact):

@@ -49,7 +49,6 @@ from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pa_json
 import requests
 from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 
@@ -58,6 +57,7 @@ from connectors.google_auth import authorized_session, checked_key_source, read_
 from connectors.http import (
     RETRYABLE_STATUSES,
     ApiError,
+    ArrowJsonObject,
     RetryPolicy,
     TransientError,
     call_with_retries,
@@ -121,21 +121,12 @@ _PAGE_FIELDS = pa.schema(
         pa.field("metadata", pa.struct([pa.field("firstIncompleteDate", pa.string())])),
     ]
 )
-# A pretty-printed answer spans lines; a compact one (prettyPrint=false) parses faster read as one
-# line. A field the schema does not name fails the read (the json path warns about it).
-_PRETTY = pa_json.ParseOptions(
-    explicit_schema=_PAGE_FIELDS, newlines_in_values=True, unexpected_field_behavior="error"
-)
-_COMPACT = pa_json.ParseOptions(
-    explicit_schema=_PAGE_FIELDS, newlines_in_values=False, unexpected_field_behavior="error"
-)
+# A field the schema does not name fails the read (the json path warns about it).
+_PAGE_READER = ArrowJsonObject(_PAGE_FIELDS, unexpected_field_behavior="error")
 # The metric types the Arrow path fills; a schema typing them otherwise takes the json path.
 _METRIC_TYPES = [pa.int64(), pa.int64(), pa.float64(), pa.float64()]
 # Whole numbers up to 2**53 in magnitude survive the json path's float(); larger ones do not.
 _EXACT_INT = 2**53
-# pyarrow's JSON reader crashes (SIGSEGV, pyarrow 26) on a body whose first value is `null`: only
-# a body that opens an object reaches it.
-_OBJECT_START = re.compile(rb"[ \t\r\n]*\{")
 
 
 class GSCConfigError(ConnectorConfigError):
@@ -593,16 +584,10 @@ def _decode_page(content: bytes) -> dict | None:
     a missing or null value, a value of another type, a number json would read otherwise): the caller
     then decodes it with the standard library, and `_parse` says what is wrong.
     """
-    if not _OBJECT_START.match(content):
-        return None
-    compact = content.count(b"\n") <= content.endswith(b"\n")
     try:
-        table = pa_json.read_json(
-            pa.BufferReader(content),
-            # one block holds the whole answer (one JSON object)
-            read_options=pa_json.ReadOptions(block_size=max(len(content) + 1, 1 << 16), use_threads=False),
-            parse_options=_COMPACT if compact else _PRETTY,
-        )
+        table = _PAGE_READER.read(content)
+        if table is None:
+            return None
         if table.num_rows != 1 or not table.schema.equals(_PAGE_FIELDS):
             return None
         table.validate(full=True)  # the reader does not check UTF-8; json.loads would refuse it

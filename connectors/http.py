@@ -24,6 +24,8 @@ from datetime import timezone
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import pyarrow as pa
+import pyarrow.json as pa_json
 import requests
 
 from connectors.errors import ConnectorConfigError, ConnectorError
@@ -296,3 +298,47 @@ def raise_for_transient_status(response: requests.Response, message: str) -> Non
     if response.status_code in RETRYABLE_STATUSES:
         wait = parse_retry_after(response.headers.get("Retry-After"))
         raise TransientError(response.status_code, message, wait)
+
+
+# pyarrow's JSON reader crashes the process (SIGSEGV, pyarrow 26) on a body whose first value is
+# `null`: only a body that opens an object reaches it.
+_OBJECT_START = re.compile(rb"[ \t\r\n]*\{")
+
+
+class ArrowJsonObject:
+    """Reads an answer that is one JSON object straight into a one-row Arrow table (no Python object
+    per value), typed by `schema`: what GA4 and Search Console pages are decoded with.
+
+    `unexpected_field_behavior` is pyarrow's: "infer" keeps fields the schema does not name,
+    "error" fails the read on them.
+    """
+
+    def __init__(self, schema: pa.Schema, unexpected_field_behavior: str):
+        # A pretty-printed answer spans lines; a compact one (prettyPrint=false) parses ~25% faster
+        # read as one line.
+        self._pretty = pa_json.ParseOptions(
+            explicit_schema=schema,
+            newlines_in_values=True,
+            unexpected_field_behavior=unexpected_field_behavior,
+        )
+        self._compact = pa_json.ParseOptions(
+            explicit_schema=schema,
+            newlines_in_values=False,
+            unexpected_field_behavior=unexpected_field_behavior,
+        )
+
+    def read(self, content: bytes) -> pa.Table | None:
+        """The table, or None when the body does not open an object.
+
+        Raises:
+            pyarrow's ArrowInvalid / ArrowTypeError when the body is not JSON of the schema's types.
+        """
+        if not _OBJECT_START.match(content):
+            return None
+        compact = content.count(b"\n") <= content.endswith(b"\n")
+        return pa_json.read_json(
+            pa.BufferReader(content),
+            # one block holds the whole answer (one JSON object)
+            read_options=pa_json.ReadOptions(block_size=max(len(content) + 1, 1 << 16), use_threads=False),
+            parse_options=self._compact if compact else self._pretty,
+        )
