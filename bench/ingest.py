@@ -108,6 +108,30 @@ def _load_day_streams(client, db_path: str, days: tuple[str, ...], streams, day_
     return sum(batch.rows_written for batch in batches.values())
 
 
+class _DaySink:
+    """Where a connector run's day tables go: the assets' DayBatches on `conn`, or, with conn None
+    (the run that records response bodies), only their row count."""
+
+    def __init__(self, conn, table_name: str):
+        from orchestration.fetching import DayBatches
+
+        self._batches = None if conn is None else DayBatches(conn, table_name)
+        self._counted = 0
+
+    def add(self, day: date, table) -> None:
+        if self._batches is None:
+            self._counted += table.num_rows
+        else:
+            self._batches.add(day, table)
+
+    def close(self) -> int:
+        """Write what is held; the rows written (or counted)."""
+        if self._batches is None:
+            return self._counted
+        self._batches.flush()
+        return self._batches.rows_written
+
+
 def _record_posts(client, out_dir: str, bodies, page_body, last_page, **post) -> None:
     """POST each body to the client's endpoint page by page (page_body(body, page) -> the page's
     JSON body) until last_page(payload, page), writing every response body to out_dir."""
@@ -461,7 +485,6 @@ def _meta_load(target: Target, client, conn) -> int:
     """The assets' code (orchestration/meta/assets.py load_insights + load_pixel_events): insights
     per day (sync) up to async_min_days, else async reports of ASYNC_CHUNK_DAYS; pixel per day."""
     from connectors.meta import INSIGHTS_SCHEMA, PIXEL_SCHEMA
-    from orchestration.fetching import DayBatches
     from orchestration.meta.assets import (
         ASYNC_CHUNK_DAYS,
         INSIGHTS_TABLE,
@@ -486,18 +509,12 @@ def _meta_load(target: Target, client, conn) -> int:
         _check_days(table, group, INSIGHTS_TABLE)
         rows += table.num_rows if conn is None else replace_days(conn, INSIGHTS_TABLE, group, table)
     stamp = {"_pixel_id": client.config.pixel_id, "_loaded_at": stamp["_loaded_at"], "_run_id": "bench"}
-    pixel = DayBatches(conn, PIXEL_TABLE)  # the pixel asset writes its days in batches (load_days)
+    pixel = _DaySink(conn, PIXEL_TABLE)  # the pixel asset writes its days in batches (load_days)
     for day in days:
         table = _stamped(client.pixel_events(day), PIXEL_SCHEMA, stamp)
         _check_days(table, [day], PIXEL_TABLE)
-        if conn is None:
-            rows += table.num_rows
-        else:
-            pixel.add(day, table)
-    if conn is not None:
-        pixel.flush()
-        rows += pixel.rows_written
-    return rows
+        pixel.add(day, table)
+    return rows + pixel.close()
 
 
 meta_ours, meta_fetch_bodies = _connector_runs(_meta_client, _meta_load)
@@ -593,24 +610,15 @@ def _slack_load(target: Target, client, conn) -> int:
     import pyarrow as pa
 
     from connectors.slack import MESSAGES_SCHEMA
-    from orchestration.fetching import DayBatches
     from orchestration.slack.assets import _stamp
 
     channel_ids = client.channel_ids()
-    rows = 0
-    batches = DayBatches(conn, "raw_slack.messages")
+    sink = _DaySink(conn, "raw_slack.messages")
     for text in target.days:
         day = date.fromisoformat(text)
         table = pa.Table.from_batches(list(client.messages(day, channel_ids)), schema=MESSAGES_SCHEMA)
-        table = _stamp(table, "api", "bench")
-        if conn is None:
-            rows += table.num_rows
-        else:
-            batches.add(day, table)
-    if conn is not None:
-        batches.flush()
-        rows = batches.rows_written
-    return rows
+        sink.add(day, _stamp(table, "api", "bench"))
+    return sink.close()
 
 
 slack_ours, slack_fetch_bodies = _connector_runs(_slack_client, _slack_load)
@@ -716,23 +724,14 @@ def _discourse_client(target: Target):
 def _discourse_load(target: Target, client, conn) -> int:
     """The discourse_activity asset's loop (orchestration/discourse/assets.py)."""
     from orchestration.discourse.assets import DAILY_TABLES, _stamp
-    from orchestration.fetching import DayBatches
 
     loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
-    rows = 0
-    batches = {table_name: DayBatches(conn, table_name) for table_name in DAILY_TABLES.values()}
+    sinks = {table_name: _DaySink(conn, table_name) for table_name in DAILY_TABLES.values()}
     for activity in client.activity([date.fromisoformat(d) for d in target.days]):
         for name, table_name in DAILY_TABLES.items():
             table = _stamp(getattr(activity, name), loaded_at, "bench", client.config.url)
-            if conn is None:
-                rows += table.num_rows
-            else:
-                batches[table_name].add(activity.day, table)
-    if conn is not None:
-        for batch in batches.values():
-            batch.flush()
-        rows = sum(batch.rows_written for batch in batches.values())
-    return rows
+            sinks[table_name].add(activity.day, table)
+    return sum(sink.close() for sink in sinks.values())
 
 
 discourse_ours, discourse_fetch_bodies = _connector_runs(_discourse_client, _discourse_load)
