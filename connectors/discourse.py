@@ -43,7 +43,6 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
-import requests
 
 from connectors.errors import ConnectorConfigError, ConnectorError
 from connectors.http import (
@@ -57,6 +56,7 @@ from connectors.http import (
     redact,
     send,
 )
+from connectors.http_session import HttpSession, Response
 
 log = logging.getLogger(__name__)
 
@@ -359,7 +359,7 @@ class DiscourseClient:
     def __init__(self, config: DiscourseConfig, sleep: Callable[[float], None] | None = None):
         self.config = config
         self._sleep = sleep
-        self._session = requests.Session()
+        self._session = HttpSession()
         self._session.headers.update(
             {
                 "Api-Key": config.api_key,
@@ -746,7 +746,7 @@ def _user_row(user: dict) -> dict:
     }
 
 
-def _error_details(response: requests.Response) -> tuple[str, str | None, float | None]:
+def _error_details(response: Response) -> tuple[str, str | None, float | None]:
     """(message, error_type, wait seconds) of an error answer, JSON or text/plain."""
     wait = parse_retry_after(response.headers.get("Retry-After"))
     error_type = None

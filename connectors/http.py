@@ -12,12 +12,14 @@ No token reaches a message: every message passes through `redact`.
 from __future__ import annotations
 
 import email.utils
+import http.client
 import json
 import logging
 import os
 import random
 import re
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timezone
@@ -29,6 +31,7 @@ import pyarrow.json as pa_json
 import requests
 
 from connectors.errors import ConnectorConfigError, ConnectorError
+from connectors.http_session import HttpSession, Response
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -225,13 +228,26 @@ def call_with_retries(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def send(session: requests.Session, method: str, url: str, *, timeout: float, **kwargs) -> requests.Response:
+def send(
+    session: requests.Session | HttpSession, method: str, url: str, *, timeout: float, **kwargs
+) -> requests.Response | Response:
     """One HTTP request with its body read in full; wire failures become `TransientError`.
 
-    Proxies (HTTP_PROXY, HTTPS_PROXY, NO_PROXY, ...) and the CA bundle (REQUESTS_CA_BUNDLE,
+    `session` is an `HttpSession` (the lean client of the community and ads APIs) or a
+    `requests.Session` (Google's AuthorizedSession for GA4 and Search Console). For the latter,
+    proxies (HTTP_PROXY, HTTPS_PROXY, NO_PROXY, ...) and the CA bundle (REQUESTS_CA_BUNDLE,
     CURL_CA_BUNDLE) are taken from the environment as requests takes them, but read once per
     session and host rather than on every request (see `_environment_settings`).
     """
+    if isinstance(session, HttpSession):
+        try:
+            return session.request(method, url, timeout=timeout, **kwargs)
+        except TimeoutError:  # socket.timeout is TimeoutError
+            raise TransientError(None, f"no answer within {timeout:g}s (timeout)") from None
+        except requests.Timeout:  # an origin behind a proxy goes through requests
+            raise TransientError(None, f"no answer within {timeout:g}s (timeout)") from None
+        except (OSError, http.client.HTTPException, zlib.error, requests.RequestException) as exc:
+            raise TransientError(None, f"connection failed: {type(exc).__name__}: {exc}") from None
     _environment_settings(session, url, kwargs)
     try:
         response = session.request(method, url, timeout=timeout, **kwargs)
@@ -278,7 +294,7 @@ def _environment_settings(session: requests.Session, url: str, kwargs: dict[str,
         kwargs["verify"] = bundle
 
 
-def json_body(response: requests.Response) -> Any:
+def json_body(response: requests.Response | Response) -> Any:
     """The parsed JSON of a 2xx answer; a cut or garbled body is `TransientError` (worth a retry).
 
     Decodes with the standard library's json (UTF-8/16/32 detected from the bytes), whatever JSON
@@ -293,7 +309,7 @@ def json_body(response: requests.Response) -> Any:
         ) from None
 
 
-def raise_for_transient_status(response: requests.Response, message: str) -> None:
+def raise_for_transient_status(response: requests.Response | Response, message: str) -> None:
     """Raise `TransientError` for 429/5xx answers, with the Retry-After hint when sent."""
     if response.status_code in RETRYABLE_STATUSES:
         wait = parse_retry_after(response.headers.get("Retry-After"))

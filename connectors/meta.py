@@ -44,7 +44,6 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
-import requests
 
 from connectors.errors import ConnectorConfigError
 from connectors.http import (
@@ -57,6 +56,7 @@ from connectors.http import (
     parse_retry_after,
     send,
 )
+from connectors.http_session import HttpSession, Response
 
 log = logging.getLogger(__name__)
 
@@ -328,7 +328,7 @@ class MetaClient:
         self.config = config
         self.policy = policy or RetryPolicy.from_env()
         self._sleep = sleep
-        self._session = requests.Session()
+        self._session = HttpSession()
         self._session.headers["Authorization"] = f"Bearer {config.access_token}"
         self._session.headers["User-Agent"] = "darksocial-warehouse meta-connector"
         self._root = f"{config.base_url}/{config.api_version}"
@@ -400,7 +400,7 @@ class MetaClient:
             attempt, source=SOURCE, endpoint=endpoint, policy=self.policy, sleep=self._sleep
         )
 
-    def _raise_error(self, response: requests.Response, error: dict, endpoint: str) -> None:
+    def _raise_error(self, response: Response, error: dict, endpoint: str) -> None:
         code = error.get("code")
         subcode = error.get("error_subcode")
         kind = error.get("type") or "error"

@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
-import requests
 
 from connectors.errors import ConnectorConfigError
 from connectors.http import (
@@ -57,6 +56,7 @@ from connectors.http import (
     redact,
     send,
 )
+from connectors.http_session import HttpSession, Response
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +329,7 @@ class SlackClient:
 
     def __init__(self, config: SlackConfig):
         self.config = config
-        self._session = requests.Session()
+        self._session = HttpSession()
         self._session.headers["Authorization"] = f"Bearer {config.token}"
         self._session.headers["User-Agent"] = "darksocial-warehouse slack-connector"
         self._warned: set[str] = set()
@@ -527,7 +527,7 @@ class SlackClient:
         return out
 
 
-def _error_name(response: requests.Response) -> str | None:
+def _error_name(response: Response) -> str | None:
     try:
         payload = json.loads(response.content)
     except ValueError:
