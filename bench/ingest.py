@@ -135,12 +135,19 @@ class _DaySink:
 def _record_posts(client, out_dir: str, bodies, page_body, last_page, **post) -> None:
     """POST each body to the client's endpoint page by page (page_body(body, page) -> the page's
     JSON body) until last_page(payload, page), writing every response body to out_dir."""
+    from connectors.http import send
+
     n = 0
     for body in bodies:
         page = 0
         while True:
-            response = client._session.post(client.endpoint, json=page_body(body, page), timeout=120, **post)
-            response.raise_for_status()
+            response = send(
+                client._session, "POST", client.endpoint, json=page_body(body, page), timeout=120, **post
+            )
+            if response.status_code != 200:
+                raise RuntimeError(
+                    f"{client.endpoint}: HTTP {response.status_code} {response.content[:200]!r}"
+                )
             Path(out_dir, f"{n:06d}.json").write_bytes(response.content)
             n += 1
             if last_page(json.loads(response.content), page):

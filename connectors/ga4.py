@@ -27,11 +27,12 @@ be thresholded or fold rows into "(other)": each page carries `subject_to_thresh
 Faults: each request runs inside `connectors.http.call_with_retries` (GA4Config.retry_policy,
 default RetryPolicy.from_env()). Retried: 429 (Retry-After honoured), 408/500/502/503/504, a
 dropped connection, a truncated or malformed JSON body, a timeout (timeout_seconds), a token
-endpoint that cannot be reached. At once: 400/403/404 and the rest. A 401 makes AuthorizedSession
-refresh the token once and resend. After the last attempt GA4Error (an ApiError) names the
-property, the endpoint, the status, Google's status and message. Response shape: a required field
-missing or renamed raises GA4Error saying the API response changed and naming the field; a field
-the connector does not know is ignored with one logging WARNING per field per client.
+endpoint that cannot be reached. At once: 400/403/404 and the rest. A 401 makes the session
+(connectors.google_auth.GoogleSession) refresh the token and resend. After the last attempt
+GA4Error (an ApiError) names the property, the endpoint, the status, Google's status and message.
+Response shape: a required field missing or renamed raises GA4Error saying the API response
+changed and naming the field; a field the connector does not know is ignored with one logging
+WARNING per field per client.
 """
 
 from __future__ import annotations
@@ -45,17 +46,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import requests
 from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
-from google.auth.transport.requests import AuthorizedSession
-from google.oauth2 import service_account
 
 from connectors.errors import ConnectorConfigError
-from connectors.google_auth import checked_key_source
+from connectors.google_auth import authorized_session, checked_key_source
 from connectors.http import (
     RETRYABLE_STATUSES,
     ApiError,
@@ -68,6 +66,7 @@ from connectors.http import (
     redact,
     send,
 )
+from connectors.http_session import Response
 
 log = logging.getLogger(__name__)
 
@@ -394,23 +393,6 @@ def _decode_page(content: bytes) -> dict | None:
     return payload
 
 
-class _PrivateEndpointCredentials(service_account.Credentials):
-    """Service-account credentials for a token endpoint that is not Google's (the sandbox, a proxy).
-
-    Recent google-auth looks up the account's Regional Access Boundary at
-    iamcredentials.googleapis.com after each token refresh; against a non-Google token endpoint
-    that call can only fail (and would leave the machine), so it is skipped.
-    """
-
-    def _is_regional_access_boundary_lookup_required(self) -> bool:
-        return False
-
-
-def _is_google_host(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    return host == "googleapis.com" or host.endswith(".googleapis.com")
-
-
 def _camel_to_snake(name: str) -> str:
     name = name.replace(":", "_")
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
@@ -426,19 +408,11 @@ class GA4Client:
     def __init__(self, config: GA4Config):
         self.config = config
         info = config.service_account_info()
-        try:
-            google = _is_google_host(str(info.get("token_uri", "")))
-            factory = service_account.Credentials if google else _PrivateEndpointCredentials
-            credentials = factory.from_service_account_info(info, scopes=[SCOPE])
-        except (ValueError, KeyError) as exc:
-            raise GA4ConfigError(
-                "GOOGLE_APPLICATION_CREDENTIALS: the service-account key is incomplete or malformed "
-                f"({type(exc).__name__}); download a new JSON key for the service account."
-            ) from None
         self._token_uri = info.get("token_uri", "")
-        # AuthorizedSession fetches a token before the first call and refreshes it on a 401.
-        self._session = AuthorizedSession(credentials, refresh_timeout=config.timeout_seconds)
-        self._session.headers["User-Agent"] = "darksocial-warehouse ga4-connector"
+        # A token before the first call and when it expires; a 401 refreshes it and resends.
+        self._session = authorized_session(
+            info, SCOPE, config.timeout_seconds, "darksocial-warehouse ga4-connector", GA4ConfigError
+        )
         self.endpoint = f"{config.base_url}/v1beta/properties/{config.property_id}:runReport"
         self._warned: set[str] = set()  # unknown response fields already logged
 
@@ -540,7 +514,7 @@ class GA4Client:
                 exc.attempts,
             ) from None
 
-    def _response_error(self, response: requests.Response) -> GA4Error:
+    def _response_error(self, response: Response) -> GA4Error:
         message, google_status = None, None
         try:
             answer = json.loads(response.content)

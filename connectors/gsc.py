@@ -28,7 +28,7 @@ Faults: every request runs inside `connectors.http.call_with_retries` (GSCConfig
 default RetryPolicy.from_env()). Retried: 408/429/500/502/503/504, Google's legacy throttle form
 (403 with reason rateLimitExceeded or userRateLimitExceeded), a dropped connection, a truncated
 or malformed body, a timeout. Waits honour Retry-After, else Google's RetryInfo retryDelay, else
-capped exponential backoff. A 401 makes AuthorizedSession refresh the token and resend. After the
+capped exponential backoff. A 401 makes the session refresh the token and resend. After the
 last attempt (or at once for 400/403/404) an `ApiError` names source "gsc", the endpoint, the
 status and Google's message. A required field missing from the answer raises ApiError naming the
 field; a field the connector does not know is logged once (WARNING) and ignored.
@@ -66,6 +66,7 @@ from connectors.http import (
     redact,
     send,
 )
+from connectors.http_session import Response
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +288,7 @@ def _duration_seconds(text: object) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def google_error(response: requests.Response) -> tuple[str, str | None, set[str], float | None]:
+def google_error(response: Response) -> tuple[str, str | None, set[str], float | None]:
     """(message, status, reasons, retry delay) from Google's error body; falls back to the text."""
     message, status, reasons, delay = None, None, set(), None
     try:
@@ -331,7 +332,7 @@ class GSCClient:
         self.config = config
         info = config.service_account_info()
         self._token_uri = str(info.get("token_uri", ""))
-        # AuthorizedSession fetches a token before the first call and refreshes it on a 401.
+        # A token before the first call and when it expires; a 401 refreshes it and resends.
         self._session = authorized_session(
             info, SCOPE, config.timeout_seconds, "darksocial-warehouse gsc-connector", GSCConfigError
         )

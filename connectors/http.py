@@ -24,7 +24,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timezone
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.json as pa_json
@@ -228,73 +227,23 @@ def call_with_retries(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def send(
-    session: requests.Session | HttpSession, method: str, url: str, *, timeout: float, **kwargs
-) -> requests.Response | Response:
+def send(session: HttpSession, method: str, url: str, *, timeout: float, **kwargs) -> Response:
     """One HTTP request with its body read in full; wire failures become `TransientError`.
 
-    `session` is an `HttpSession` (the lean client of the community and ads APIs) or a
-    `requests.Session` (Google's AuthorizedSession for GA4 and Search Console). For the latter,
-    proxies (HTTP_PROXY, HTTPS_PROXY, NO_PROXY, ...) and the CA bundle (REQUESTS_CA_BUNDLE,
-    CURL_CA_BUNDLE) are taken from the environment as requests takes them, but read once per
-    session and host rather than on every request (see `_environment_settings`).
+    `session` is the connector's `HttpSession` (connectors/http_session.py; `GoogleSession` for
+    GA4 and Search Console); `kwargs` are its request's (params, data, json, headers).
     """
-    if isinstance(session, HttpSession):
-        try:
-            return session.request(method, url, timeout=timeout, **kwargs)
-        except TimeoutError:  # socket.timeout is TimeoutError
-            raise TransientError(None, f"no answer within {timeout:g}s (timeout)") from None
-        except requests.Timeout:  # an origin behind a proxy goes through requests
-            raise TransientError(None, f"no answer within {timeout:g}s (timeout)") from None
-        except (OSError, http.client.HTTPException, zlib.error, requests.RequestException) as exc:
-            raise TransientError(None, f"connection failed: {type(exc).__name__}: {exc}") from None
-    _environment_settings(session, url, kwargs)
     try:
-        response = session.request(method, url, timeout=timeout, **kwargs)
-        response.content  # noqa: B018 - read the whole body here, where a cut connection is retryable
-        return response
-    except requests.Timeout:
+        return session.request(method, url, timeout=timeout, **kwargs)
+    except TimeoutError:  # socket.timeout is TimeoutError
         raise TransientError(None, f"no answer within {timeout:g}s (timeout)") from None
-    except (
-        requests.ConnectionError,
-        requests.exceptions.ChunkedEncodingError,
-        requests.exceptions.ContentDecodingError,
-    ) as exc:
+    except requests.Timeout:  # an origin behind a proxy goes through requests
+        raise TransientError(None, f"no answer within {timeout:g}s (timeout)") from None
+    except (OSError, http.client.HTTPException, zlib.error, requests.RequestException) as exc:
         raise TransientError(None, f"connection failed: {type(exc).__name__}: {exc}") from None
 
 
-# A session that trusts the environment makes requests scan os.environ for proxy variables twice
-# and look for ~/.netrc on every request: ~0.6 ms of CPU each, a third of the client's cost of a
-# request on loopback (the sandbox), tens of seconds over a backfill of the community APIs. `send`
-# resolves the same proxies and CA bundle once per session and host and turns the per-request
-# lookup off. One difference: ~/.netrc is not consulted (every connector sends its own
-# credentials; a netrc entry would have replaced them with Basic auth).
-_ENV_SETTINGS_ATTR = "_connectors_environment"
-
-
-def _environment_settings(session: requests.Session, url: str, kwargs: dict[str, Any]) -> None:
-    cache = getattr(session, _ENV_SETTINGS_ATTR, None)
-    if cache is None:
-        if not session.trust_env:  # the caller chose to ignore the environment
-            return
-        cache = {}
-        setattr(session, _ENV_SETTINGS_ATTR, cache)
-        session.trust_env = False
-    parts = urlsplit(url)
-    origin = f"{parts.scheme}://{parts.netloc}"
-    settings = cache.get(origin)
-    if settings is None:
-        # What requests' Session.merge_environment_settings would find for this host.
-        proxies = requests.utils.get_environ_proxies(origin, no_proxy=None)
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        settings = cache[origin] = (proxies, bundle)
-    proxies, bundle = settings
-    kwargs["proxies"] = {**proxies, **(kwargs.get("proxies") or {})}
-    if bundle and kwargs.get("verify") in (None, True):
-        kwargs["verify"] = bundle
-
-
-def json_body(response: requests.Response | Response) -> Any:
+def json_body(response: Response) -> Any:
     """The parsed JSON of a 2xx answer; a cut or garbled body is `TransientError` (worth a retry).
 
     Decodes with the standard library's json (UTF-8/16/32 detected from the bytes), whatever JSON
@@ -309,7 +258,7 @@ def json_body(response: requests.Response | Response) -> Any:
         ) from None
 
 
-def raise_for_transient_status(response: requests.Response | Response, message: str) -> None:
+def raise_for_transient_status(response: Response, message: str) -> None:
     """Raise `TransientError` for 429/5xx answers, with the Retry-After hint when sent."""
     if response.status_code in RETRYABLE_STATUSES:
         wait = parse_retry_after(response.headers.get("Retry-After"))

@@ -370,7 +370,7 @@ def test_an_unreachable_api_raises_ga4_error_without_status(make_client):
     client = make_client(base_url=f"http://127.0.0.1:{closed_port}", retry_policy=NO_WAIT)
     with pytest.raises(GA4Error) as caught:
         list(client.sessions(DAY))
-    assert caught.value.status is None and "ConnectionError" in str(caught.value)
+    assert caught.value.status is None and "connection failed: ConnectionRefusedError" in str(caught.value)
 
 
 # --- settings -----------------------------------------------------------------------------------------

@@ -198,6 +198,20 @@ def test_an_expired_token_is_refreshed_and_the_request_resent(sandbox, make_gsc)
     assert len(sandbox.requests_to("/google/token")) == grants + 1
 
 
+def test_a_401_that_persists_is_refreshed_twice_then_reported(sandbox, make_gsc):
+    client = make_gsc()
+    list(client.totals(DAY))  # holds a token
+    grants = len(sandbox.requests_to("/google/token"))
+    asked = len(sandbox.requests_to("searchAnalytics"))
+    sandbox.inject_fault("searchAnalytics", 401, times=None)
+    with pytest.raises(ApiError) as caught:
+        list(client.totals(DAY))
+    assert caught.value.status == 401
+    # the request, then two refreshes each followed by the request again; a 401 is not retried further
+    assert len(sandbox.requests_to("searchAnalytics")) == asked + 3
+    assert len(sandbox.requests_to("/google/token")) == grants + 2
+
+
 def test_a_renamed_field_fails_naming_the_field(sandbox, make_gsc, caplog):
     def rename(body):
         return {

@@ -7,7 +7,6 @@ import logging
 import time
 
 import pytest
-import requests
 
 from connectors.errors import ConnectorConfigError
 from connectors.http import (
@@ -211,11 +210,9 @@ def test_api_errors_redact_message_and_endpoint():
 
 
 def _get(sandbox, timeout: float = 5.0):
-    import requests
+    from connectors.http_session import HttpSession
 
-    from connectors.http import send
-
-    with requests.Session() as session:
+    with HttpSession() as session:
         return send(session, "GET", f"{sandbox.base_url}/healthz", timeout=timeout)
 
 
@@ -269,48 +266,3 @@ def test_retryable_statuses_carry_the_retry_after_hint(sandbox):
         raise_for_transient_status(response, "throttled")
     assert (caught.value.status, caught.value.wait) == (429, 2.0)
     raise_for_transient_status(_get(sandbox), "fine")  # a 200 passes
-
-
-class _RecordingSession(requests.Session):
-    """A session that records what `send` asks of it instead of going on the wire."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls: list[dict] = []
-
-    def request(self, method, url, **kwargs):
-        self.calls.append({"trust_env": self.trust_env, **kwargs})
-        response = requests.Response()
-        response.status_code = 200
-        response._content = b"{}"
-        return response
-
-
-def test_send_takes_proxies_and_ca_bundle_from_the_environment_once_per_host(monkeypatch):
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
-    monkeypatch.setenv("NO_PROXY", "internal.example")
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corp.pem")
-    session = _RecordingSession()
-    send(session, "GET", "https://api.example/v1/a", timeout=5)
-    send(session, "GET", "https://internal.example/v1/b", timeout=5)
-    send(session, "GET", "https://api.example/v1/c", timeout=5, verify=False)
-    first, bypassed, unverified = session.calls
-
-    def requests_own(url: str) -> dict:
-        return requests.Session().merge_environment_settings(url, {}, None, None, None)
-
-    # The same outcome as requests' own per-request lookup, without repeating it.
-    assert first["proxies"]["https"] == "http://proxy.corp:3128" and first["verify"] == "/etc/ssl/corp.pem"
-    assert first["proxies"] == requests_own("https://api.example/v1/a")["proxies"]
-    assert "https" not in bypassed["proxies"]
-    assert bypassed["proxies"] == requests_own("https://internal.example/v1/b")["proxies"]
-    assert unverified["verify"] is False
-    assert not session.trust_env  # requests no longer scans the environment on each request
-
-
-def test_send_leaves_a_session_that_ignores_the_environment_alone(monkeypatch):
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
-    session = _RecordingSession()
-    session.trust_env = False
-    send(session, "GET", "https://api.example/v1/a", timeout=5)
-    assert "proxies" not in session.calls[0]
