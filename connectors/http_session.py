@@ -1,10 +1,12 @@
-"""A lean HTTP/1.1 client for the APIs that answer many small requests: Slack, Discourse, Meta, Discord.
+"""The HTTP client of every connector: a lean HTTP/1.1 session over the standard library's
+`http.client` (GA4 and Search Console use it through `connectors.google_auth.GoogleSession`).
 
 Slack asks one `conversations.replies` per thread and Discourse one request per topic, so a
 backfill makes hundreds of thousands of calls whose bodies are a few kilobytes. Through `requests`
 each call costs ~0.5 ms of client CPU on loopback (request preparation, hooks, adapters, urllib3's
-pool and response wrappers); this client calls the standard library's `http.client` directly and
-costs ~0.1 ms. What it keeps from `requests`, because real APIs need it:
+pool and response wrappers); this session costs ~0.1 ms, and reads a large body (a GA4 or Search
+Console page) in one piece rather than in 10 KB chunks. What it keeps from `requests`, because
+real APIs need it:
 
 - persistent connections per origin, shared safely by threads (each request takes an idle
   connection or opens one; a connection the server closed while idle is noticed before reuse);
