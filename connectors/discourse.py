@@ -39,7 +39,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
@@ -345,6 +345,14 @@ class DayActivity:
     post_likes: pa.Table
 
 
+class TopicSpan(NamedTuple):
+    """A topic's id and the span of its activity (from /latest): which topics a day range fetches."""
+
+    topic_id: int
+    created: datetime
+    bumped: datetime
+
+
 # --- the client ------------------------------------------------------------------------------------
 
 
@@ -505,17 +513,19 @@ class DiscourseClient:
             topics = self._field(answer, ("topic_list", "topics"), "/latest.json")
             yield [self._check("latest topic", t, "/latest.json") for t in topics]
 
-    def topics_active(self, first: date, last: date) -> list[dict]:
-        """Summaries of topics with activity in [first, last]: created on or before `last` and
-        bumped on or after `first` (newest activity first, paging stops once a page ends older)."""
+    def topics_active(self, first: date, last: date) -> list[TopicSpan]:
+        """The topics with activity in [first, last]: created on or before `last` and bumped on or
+        after `first` (newest activity first, paging stops once a page ends older). Only each
+        topic's id and span are kept: a year of a busy forum is ~100k summaries, ~200 MB as dicts.
+        """
         start, _ = day_bounds(first)
         _, end = day_bounds(last)
-        found: dict[int, dict] = {}
+        found: dict[int, TopicSpan] = {}
         for page in self.latest_pages("activity"):
             for topic in page:
                 created, bumped = parse_time(topic["created_at"]), parse_time(topic["bumped_at"])
                 if created < end and bumped >= start:
-                    found.setdefault(int(topic["id"]), topic)
+                    found.setdefault(int(topic["id"]), TopicSpan(int(topic["id"]), created, bumped))
             # Pinned topics lead page 0 whatever their age: judge a page by its last topic.
             if page and parse_time(page[-1]["bumped_at"]) < start:
                 break
@@ -588,8 +598,8 @@ class DiscourseClient:
 
     def activity_plan(
         self, days: Iterable[date], chunk_days: int = 31
-    ) -> tuple[list[dict], list[list[date]]]:
-        """What `activity` does first: the summaries of the topics with activity in the range (one
+    ) -> tuple[list[TopicSpan], list[list[date]]]:
+        """What `activity` does first: the spans of the topics with activity in the range (one
         pass over /latest) and the range cut into chunks of `chunk_days` days, for `chunk_activity`.
 
         Returns:
@@ -602,23 +612,23 @@ class DiscourseClient:
         log.info("discourse: %d topics with activity between %s and %s", len(candidates), days[0], days[-1])
         return candidates, [days[n : n + chunk_days] for n in range(0, len(days), chunk_days)]
 
-    def chunk_activity(self, chunk: list[date], candidates: list[dict]) -> list[DayActivity]:
+    def chunk_activity(self, chunk: list[date], candidates: list[TopicSpan]) -> list[DayActivity]:
         """One DayActivity per day of `chunk` (consecutive days), from the candidates of
         `activity_plan`. Several chunks may be fetched at once from different threads.
         """
         return list(self._chunk(chunk, candidates))
 
-    def _chunk(self, chunk: list[date], candidates: list[dict]) -> Iterator[DayActivity]:
+    def _chunk(self, chunk: list[date], candidates: list[TopicSpan]) -> Iterator[DayActivity]:
         wanted = set(chunk)
         start, _ = day_bounds(chunk[0])
         _, end = day_bounds(chunk[-1])
         topics: dict[date, list[dict]] = defaultdict(list)
         posts: dict[date, list[dict]] = defaultdict(list)
         likes: dict[date, list[dict]] = defaultdict(list)
-        for summary in candidates:
-            if not (parse_time(summary["created_at"]) < end and parse_time(summary["bumped_at"]) >= start):
+        for span in candidates:
+            if not (span.created < end and span.bumped >= start):
                 continue
-            topic, pages = self.topic(int(summary["id"]))
+            topic, pages = self.topic(span.topic_id)
             created = parse_time(topic["created_at"])
             if created.date() in wanted:
                 topics[created.date()].append(_topic_row(topic, created))
