@@ -22,10 +22,12 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 
 # DuckDB keeps every block it reads or writes cached up to memory_limit (default: 80 % of RAM), so
 # a loading process grew with the file it wrote: 281 -> 431 MB peak RSS over a year of GA4 days.
-# Loading needs little (a day's insert, the gate's 28-day volume query); at 128 MB the RSS stops
-# growing after ~6 months (396 MB at a year), at no CPU cost (bench/README.md, "Speed changes").
-# A day far above a row group (a 1M-row GA4 day) spills to disk and loads ~2x slower.
-LOADING_MEMORY_LIMIT = "128MB"
+# Loading needs little (a day's insert, the gate's 28-day volume query). With a limit the cache
+# stops growing once full; at 64 MB a year of large-scale days loads with the same CPU as at 128 MB
+# and ~50 MB less RSS (GA4 492 -> 440 MB, Discourse 469 -> 412, Search Console 30 d 707 -> 664;
+# bench/README.md, "Speed changes"). A day far above a row group (a 1M-row GA4 day) spills to disk
+# and loads ~2x slower.
+LOADING_MEMORY_LIMIT = "64MB"
 
 
 class DuckDBWarehouse(dg.ConfigurableResource):
