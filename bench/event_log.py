@@ -35,8 +35,11 @@ def _measure(storage: str, assets: int, days: int) -> tuple[float, int]:
             shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home)
         else:
             Path(home, "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        import warnings
+
         import dagster as dg
 
+        warnings.simplefilter("ignore")  # the beta warning of backfill_policy, once per asset
         partitions = dg.DailyPartitionsDefinition(start_date=START.isoformat())
 
         def make(i: int):

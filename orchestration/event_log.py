@@ -40,7 +40,14 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str | None = None, inst_data=None):
         if base_dir is None:
-            base_dir = os.path.join(os.environ["DAGSTER_HOME"], "history", "runs")
+            home = os.environ.get("DAGSTER_HOME")
+            if not home:
+                raise ValueError(
+                    "orchestration.event_log: DAGSTER_HOME is not set, so the event log has no default "
+                    "place; set DAGSTER_HOME (the Makefile sets it to dagster_home/) or give the storage "
+                    "a base_dir in dagster.yaml."
+                )
+            base_dir = os.path.join(home, "history", "runs")
         self._engines: OrderedDict[str, db.engine.Engine] = OrderedDict()
         super().__init__(base_dir, inst_data)
 
