@@ -13,7 +13,6 @@ CPU seconds in the child and per materialization, and the ratio ours / Dagster's
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import shutil
 import statistics
@@ -21,6 +20,8 @@ import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
+
+from bench.ingest import _in_child
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 START = date(2025, 1, 1)
@@ -72,11 +73,6 @@ def _measure(storage: str, assets: int, days: int) -> tuple[float, int]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _in_child(storage: str, assets: int, days: int) -> tuple[float, int]:
-    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
-        return pool.apply(_measure, (storage, assets, days))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assets", type=int, default=3)
@@ -87,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     events = 0
     for _ in range(args.rounds):
         for storage in ("dagster", "ours"):
-            seconds, events = _in_child(storage, args.assets, args.days)
+            seconds, events = _in_child(_measure, storage, args.assets, args.days)
             cpu[storage].append(seconds)
             print(f"  {storage:8s} {events:,} materializations, {seconds:.2f} s CPU")
     dagster, ours = statistics.median(cpu["dagster"]), statistics.median(cpu["ours"])

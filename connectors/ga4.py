@@ -49,7 +49,6 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import requests
 from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 
 from connectors.errors import ConnectorConfigError
@@ -481,8 +480,8 @@ class GA4Client:
                 if getattr(exc, "retryable", False):
                     raise TransientError(None, message) from None
                 raise self._error(401, message, "UNAUTHENTICATED") from None
-            except (TransportError, GoogleAuthError, requests.RequestException) as exc:
-                # The token endpoint could not be reached (or a wire error send() does not map).
+            except (TransportError, GoogleAuthError) as exc:
+                # The token endpoint could not be reached (google-auth's transport error).
                 raise TransientError(None, f"request failed: {type(exc).__name__}: {exc}") from None
             if 200 <= response.status_code < 300:
                 fast = _decode_page(response.content)

@@ -49,7 +49,6 @@ from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import requests
 from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 
 from connectors.errors import ConnectorConfigError
@@ -376,7 +375,7 @@ class GSCClient:
                 f"could not get an access token from {self._token_uri}: {reason}. Check that the service "
                 "account key is valid and not deleted.",
             ) from None
-        except (TransportError, GoogleAuthError, requests.RequestException) as exc:
+        except (TransportError, GoogleAuthError) as exc:
             raise TransientError(None, f"request failed: {type(exc).__name__}: {exc}") from None
         if not 200 <= response.status_code < 300:
             message, _, reasons, delay = google_error(response)

@@ -235,9 +235,8 @@ def send(session: HttpSession, method: str, url: str, *, timeout: float, **kwarg
     """
     try:
         return session.request(method, url, timeout=timeout, **kwargs)
-    except TimeoutError:  # socket.timeout is TimeoutError
-        raise TransientError(None, f"no answer within {timeout:g}s (timeout)") from None
-    except requests.Timeout:  # an origin behind a proxy goes through requests
+    # socket.timeout is TimeoutError; requests.Timeout comes from an origin behind a proxy
+    except (TimeoutError, requests.Timeout):
         raise TransientError(None, f"no answer within {timeout:g}s (timeout)") from None
     except (OSError, http.client.HTTPException, zlib.error, requests.RequestException) as exc:
         raise TransientError(None, f"connection failed: {type(exc).__name__}: {exc}") from None
