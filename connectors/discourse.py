@@ -151,6 +151,7 @@ _NEEDS = {
     "user": ("id", "username", "created_at"),
     "liker": ("id",),
 }  # fmt: skip
+_NEEDED = {kind: frozenset(names) for kind, names in _NEEDS.items()}
 _KNOWN = {
     "category": set(
         "can_edit color default_list_filter default_top_period default_view description "
@@ -317,10 +318,13 @@ def parse_time(value: Any) -> datetime | None:
     """A Discourse timestamp ("2025-07-03T10:12:45.123Z") as an aware UTC datetime."""
     if value in (None, ""):
         return None
-    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    text = value if type(value) is str else str(value)
+    if text.endswith("Z"):  # fromisoformat reads "Z" from Python 3.11 on
+        text = text[:-1] + "+00:00"
+    moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -448,6 +452,18 @@ class DiscourseClient:
             raise DiscourseSchemaError(
                 f"discourse: {where}: expected a JSON object for a {kind}, got {type(obj).__name__}"
             )
+        if not _NEEDED[kind] <= obj.keys():
+            self._missing(kind, obj, where)
+        known = _KNOWN[kind]
+        if known.issuperset(obj):
+            return obj
+        for name in obj.keys() - known:
+            if (kind, name) not in self._warned:
+                self._warned.add((kind, name))
+                log.warning("discourse: %s: new field %r in a %s, ignored", where, name, kind)
+        return obj
+
+    def _missing(self, kind: str, obj: dict, where: str) -> None:
         for name in _NEEDS[kind]:
             if name not in obj:
                 ident = obj.get("id", "?")
@@ -455,11 +471,6 @@ class DiscourseClient:
                     f"discourse: {where}: {kind} {ident} has no field {name!r} (renamed or removed in this "
                     f"Discourse version?); the load stops so that no partial day replaces good data."
                 )
-        for name in obj.keys() - _KNOWN[kind]:
-            if (kind, name) not in self._warned:
-                self._warned.add((kind, name))
-                log.warning("discourse: %s: new field %r in a %s, ignored", where, name, kind)
-        return obj
 
     def _field(self, answer: Any, path: tuple[str, ...], where: str) -> Any:
         value = answer

@@ -43,6 +43,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import orjson
 import pyarrow as pa
 
 from connectors.errors import ConnectorConfigError
@@ -485,7 +486,7 @@ class MetaClient:
             actions = row.get("actions") or []
             if not isinstance(actions, list):
                 raise ApiError(SOURCE, endpoint, 200, "the field 'actions' is not a list")
-            cols["actions"].append(json.dumps(actions, separators=(",", ":")))
+            cols["actions"].append(orjson.dumps(actions).decode())
         return pa.RecordBatch.from_pydict(cols, schema=INSIGHTS_SCHEMA)
 
     # --- insights ---

@@ -30,6 +30,7 @@ users.json, <channel>/<YYYY-MM-DD>.json) into the same schemas.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -42,6 +43,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
+import orjson
 import pyarrow as pa
 
 from connectors.errors import ConnectorConfigError
@@ -225,8 +227,22 @@ def ts_to_datetime(ts: str) -> datetime:
     return datetime.fromtimestamp(float(Decimal(ts)), UTC)
 
 
+_EPOCH = date(1970, 1, 1)
+
+
 def ts_day(ts: str) -> date:
-    return datetime.fromtimestamp(int(Decimal(ts)), UTC).date()
+    """The UTC day of a Slack timestamp ("1700000000.000100")."""
+    seconds, _, _ = ts.partition(".")
+    try:
+        whole = int(seconds)
+    except ValueError:  # not the usual form
+        whole = int(Decimal(ts))
+    return _day(whole // 86400)
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(epoch_day: int) -> date:
+    return _EPOCH + timedelta(days=epoch_day)
 
 
 def day_bounds(day: date) -> tuple[str, str]:
@@ -298,7 +314,7 @@ def message_row(m: Mapping[str, Any], channel_id: str) -> dict:
         "text": m.get("text"),
         "reply_count": int(m.get("reply_count") or 0),
         "latest_reply": m.get("latest_reply"),
-        "reactions": json.dumps(reactions, separators=(",", ":")) if reactions else None,
+        "reactions": orjson.dumps(reactions).decode() if reactions else None,
         "files_count": len(files),
         "edited_ts": edited.get("ts") if isinstance(edited, dict) else None,
     }

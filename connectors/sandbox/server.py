@@ -89,8 +89,8 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    # Headers and body leave in separate writes: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms
-    # to every keep-alive request.
+    # Without TCP_NODELAY, Nagle + delayed ACK add ~40 ms to a keep-alive request whose answer
+    # leaves in two writes (the truncated-body fault, error pages of the base class).
     disable_nagle_algorithm = True
     server_version = "NorthwindSandbox/1.0"
     server: _HTTPServer
@@ -127,15 +127,20 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in extra.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            if fault is not None and fault.kind == "truncate":
-                # Content-Length promises the whole body; half of it arrives, then the connection ends.
-                self.wfile.write(data[: len(data) // 2])
-                self.wfile.flush()
-                self.close_connection = True
-            else:
-                self.wfile.write(data)
+        if self.command == "HEAD":
+            self.end_headers()
+        elif fault is not None and fault.kind == "truncate":
+            self.end_headers()
+            # Content-Length promises the whole body; half of it arrives, then the connection ends.
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+        else:
+            # Head and body in one write, as production servers send a small answer (one segment
+            # rather than two, and one read for the client). end_headers() would write the head
+            # alone; this is what it does, with the body added to the buffer it flushes.
+            self._headers_buffer.append(b"\r\n" + data)
+            self.flush_headers()
         self._status = status
 
     def _handle(self) -> None:

@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import hashlib
+import http.client
 import ipaddress
 import json
+import random
+import re
+import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
 from connectors.http import TransientError, send
-from connectors.http_session import MAX_IDLE_PER_ORIGIN, HttpSession
+from connectors.http_session import MAX_IDLE_PER_ORIGIN, HttpSession, _encode
 
 
 class _Server:
@@ -274,3 +280,479 @@ def test_response_hooks_see_every_answer(serve):
         send(session, "GET", server.url + "/a", timeout=5)
         send(session, "GET", server.url + "/b", timeout=5)
     assert [json.loads(b) for b in bodies] == [{"a": 1}, {"b": 2}]
+
+
+# --- the wire layer against a raw socket server ------------------------------------------------------
+#
+# ThreadingHTTPServer only answers well-formed HTTP/1.1; these servers answer with the exact bytes a
+# test gives, so framing, odd heads and connection reuse are tested byte for byte.
+
+_HOLD = "hold"  # a script's last step: keep the connection open until the client closes it
+
+
+class _RawServer:
+    """A socket server on 127.0.0.1 whose connection i follows `script[i]`: for each step it reads
+    one request (head up to a blank line, then a Content-Length body) and answers with the step's
+    raw bytes (a list of byte strings is sent in several writes); a step of None closes without
+    answering. After the last step the connection is closed, unless that step is `_HOLD`: then the
+    server waits for the client to close it (a further request is recorded, then the connection
+    closed unanswered). A connection beyond the script is recorded and closed unanswered.
+    `connections[i]` lists the raw requests read on connection i."""
+
+    def __init__(self, script: list[list]):
+        self.script = script
+        self.connections: list[list[bytes]] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.02)
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._stop = threading.Event()
+        self._handlers: list[threading.Thread] = []
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            index = len(self.connections)
+            requests: list[bytes] = []
+            self.connections.append(requests)
+            steps = self.script[index] if index < len(self.script) else []
+            handler = threading.Thread(target=self._handle, args=(conn, steps, requests), daemon=True)
+            self._handlers.append(handler)
+            handler.start()
+
+    @staticmethod
+    def _handle(conn: socket.socket, steps: list, requests: list[bytes]) -> None:
+        with conn:
+            conn.settimeout(5)
+            buffer = bytearray()
+            try:
+                if not steps:  # unscripted: record what comes, answer nothing
+                    request = _read_request(conn, buffer)
+                    if request is not None:
+                        requests.append(request)
+                    return
+                for step in steps:
+                    request = _read_request(conn, buffer)
+                    if request is None:
+                        return
+                    requests.append(request)
+                    if step is None:
+                        return
+                    if step == _HOLD:  # a request on a connection that should not be reused
+                        return
+                    parts = step if isinstance(step, list) else [step]
+                    for i, part in enumerate(parts):
+                        if i:
+                            time.sleep(0.005)  # separate writes, so the client reads them separately
+                        conn.sendall(part)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        self._acceptor.join(5)
+        for handler in self._handlers:
+            handler.join(5)
+        self.listener.close()
+
+
+def _read_request(conn: socket.socket, buffer: bytearray) -> bytes | None:
+    """One request from `conn` (None when the client closes first); bytes after it stay in
+    `buffer`."""
+    while (end := buffer.find(b"\r\n\r\n")) < 0:
+        data = conn.recv(65536)
+        if not data:
+            return None
+        buffer += data
+    head = bytes(buffer[: end + 4])
+    found = re.search(rb"(?im)^content-length:[ \t]*(\d+)[ \t]*\r$", head)
+    size = end + 4 + (int(found.group(1)) if found else 0)
+    while len(buffer) < size:
+        data = conn.recv(65536)
+        if not data:
+            return None
+        buffer += data
+    request = bytes(buffer[:size])
+    del buffer[:size]
+    return request
+
+
+def _parse_request(raw: bytes) -> tuple[str, list[tuple[str, str]], bytes]:
+    """(request line, [(name, value)] as sent, body) of a recorded request."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    line, *fields = head.decode("iso-8859-1").split("\r\n")
+    return line, [tuple(field.split(": ", 1)) for field in fields], body
+
+
+@pytest.fixture
+def raw():
+    servers: list[_RawServer] = []
+
+    def start(*script: list) -> _RawServer:
+        servers.append(_RawServer(list(script)))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def _ok(body: bytes = b"ok", *extra: str) -> bytes:
+    head = "".join(f"{line}\r\n" for line in extra)
+    return f"HTTP/1.1 200 OK\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+def test_a_chunked_answer_is_read_whole_and_its_connection_reused(raw):
+    chunked = [
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhel",
+        b"lo\r\n1\r\n \r\nA\r\n0123456789\r\n",
+        b"0\r\nX-Trailer: t\r\n\r\n",
+    ]
+    server = raw([chunked, _ok(b"second")])
+    with HttpSession() as session:
+        first = session.request("GET", server.url + "/a", timeout=5)
+        second = session.request("GET", server.url + "/b", timeout=5)
+    assert (first.status_code, first.content) == (200, b"hello 0123456789")
+    assert first.headers["Content-Type"] == "text/plain"
+    assert second.content == b"second"
+    assert [len(requests) for requests in server.connections] == [2]
+    assert [_parse_request(r)[0] for r in server.connections[0]] == ["GET /a HTTP/1.1", "GET /b HTTP/1.1"]
+
+
+def test_an_answer_without_length_is_read_until_close_and_the_next_request_opens_a_connection(raw):
+    until_close = [b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nread until ", b"the end"]
+    server = raw([until_close], [_ok(b"fresh")])
+    with HttpSession() as session:
+        first = session.request("GET", server.url + "/old", timeout=5)
+        second = session.request("GET", server.url + "/new", timeout=5)
+    assert (first.status_code, first.content) == (200, b"read until the end")
+    assert second.content == b"fresh"
+    assert [len(requests) for requests in server.connections] == [1, 1]
+
+
+def test_a_head_with_bare_lf_line_endings_is_parsed(raw):
+    server = raw([b"HTTP/1.1 200 OK\nContent-Length: 2\nX-Old: yes\n\nok", _ok(b"next")])
+    with HttpSession() as session:
+        answer = session.request("GET", server.url + "/", timeout=5)
+        after = session.request("GET", server.url + "/", timeout=5)
+    assert (answer.status_code, answer.reason, answer.content) == (200, "OK", b"ok")
+    assert answer.headers["X-Old"] == "yes"
+    assert after.content == b"next"
+    assert [len(requests) for requests in server.connections] == [2]  # nothing was left unread
+
+
+def test_interim_1xx_answers_are_skipped(raw):
+    server = raw(
+        [
+            [
+                b"HTTP/1.1 100 Continue\r\n\r\n",
+                b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n"
+                b"HTTP/1.1 201 Created\r\nContent-Length: 4\r\nX-Final: 1\r\n\r\nreal",
+            ],
+            _ok(b"next"),
+        ]
+    )
+    with HttpSession() as session:
+        answer = session.request("POST", server.url + "/", json={"a": 1}, timeout=5)
+        after = session.request("GET", server.url + "/", timeout=5)
+    assert (answer.status_code, answer.reason, answer.content) == (201, "Created", b"real")
+    assert answer.headers.get("X-Final") == "1" and "Link" not in answer.headers
+    assert after.content == b"next"
+    assert [len(requests) for requests in server.connections] == [2]
+
+
+def test_repeated_headers_are_joined_and_folded_lines_continue_their_header(raw):
+    server = raw(
+        [
+            b"HTTP/1.1 200 OK\r\nX-Thing: a\r\nContent-Length: 2\r\nx-thing: b\r\n"
+            b"X-Folded: first\r\n   second\r\n\tthird\r\nX-Thing: c\r\n\r\nok"
+        ]
+    )
+    with HttpSession() as session:
+        headers = session.request("GET", server.url + "/", timeout=5).headers
+    assert headers["X-Thing"] == "a, b, c"
+    assert headers.get("x-thing") == "a, b, c"
+    assert "X-THING" in headers and "x-thing" in headers
+    assert headers["X-FOLDED"] == "first second third"
+    assert "X-Missing" not in headers and headers.get("X-Missing", "none") == "none"
+    with pytest.raises(KeyError):
+        headers["X-Missing"]
+
+
+def test_head_204_and_304_answers_have_no_body_and_the_connection_stays_usable(raw):
+    server = raw(
+        [
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1234\r\n\r\n",
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nContent-Length: 999\r\n\r\n',
+            _ok(b"next"),
+        ]
+    )
+    with HttpSession() as session:
+        head = session.request("HEAD", server.url + "/h", timeout=5)
+        empty = session.request("GET", server.url + "/e", timeout=5)
+        same = session.request("GET", server.url + "/s", timeout=5)
+        after = session.request("GET", server.url + "/n", timeout=5)
+    assert (head.status_code, head.content, head.headers["Content-Length"]) == (200, b"", "1234")
+    assert (empty.status_code, empty.content) == (204, b"")
+    assert (same.status_code, same.content) == (304, b"")
+    assert (after.status_code, after.content) == (200, b"next")
+    assert [len(requests) for requests in server.connections] == [4]
+    assert _parse_request(server.connections[0][0])[0] == "HEAD /h HTTP/1.1"
+
+
+@pytest.mark.parametrize(
+    "closing",
+    [
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nConnection: Upgrade, Close\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",  # HTTP/1.0 without keep-alive
+    ],
+)
+def test_an_answer_that_closes_its_connection_is_not_reused(raw, closing):
+    # the server keeps the first connection open: only the client's reading of the answer closes it
+    server = raw([closing, _HOLD], [_ok(b"fresh")])
+    with HttpSession() as session:
+        assert session.request("GET", server.url + "/", timeout=5).content == b"ok"
+        assert session.request("GET", server.url + "/", timeout=5).content == b"fresh"
+    assert [len(requests) for requests in server.connections] == [1, 1]
+
+
+def test_an_http_1_0_keep_alive_answer_is_reused(raw):
+    server = raw([b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", _ok(b"again")])
+    with HttpSession() as session:
+        assert session.request("GET", server.url + "/", timeout=5).content == b"ok"
+        assert session.request("GET", server.url + "/", timeout=5).content == b"again"
+    assert [len(requests) for requests in server.connections] == [2]
+
+
+def test_a_body_shorter_than_its_content_length_raises_incomplete_read(raw):
+    short = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"
+    cut_chunk = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nA\r\n01234"
+    server = raw([short], [cut_chunk], [short], [_ok(b"fine")])
+    with HttpSession() as session:
+        with pytest.raises(http.client.IncompleteRead) as cut:
+            session.request("GET", server.url + "/", timeout=5)
+        assert (cut.value.partial, cut.value.expected) == (b"short", 95)
+        with pytest.raises(http.client.IncompleteRead):
+            session.request("GET", server.url + "/", timeout=5)
+        with pytest.raises(
+            TransientError,
+            match=r"^connection failed: IncompleteRead: IncompleteRead\(5 bytes read, 95 more expected\)$",
+        ):
+            send(session, "GET", server.url + "/", timeout=5)
+        assert session.request("GET", server.url + "/", timeout=5).content == b"fine"
+    assert [len(requests) for requests in server.connections] == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    "garbled, line",
+    [
+        (b"HELLO\r\n\r\n", "HELLO"),
+        (b"HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 20 OK"),
+        (b"HTTP/1.1 2x0 OK\r\n\r\n", "HTTP/1.1 2x0 OK"),
+        (b"ICY 200 OK\r\n\r\n", "ICY 200 OK"),
+    ],
+)
+def test_a_garbled_status_line_raises_bad_status_line(raw, garbled, line):
+    server = raw([garbled], [garbled])
+    with HttpSession() as session:
+        with pytest.raises(http.client.BadStatusLine) as bad:
+            session.request("GET", server.url + "/", timeout=5)
+        assert bad.value.line == line
+        with pytest.raises(TransientError, match=f"^connection failed: BadStatusLine: {re.escape(line)}$"):
+            send(session, "GET", server.url + "/", timeout=5)
+
+
+def test_a_server_that_closes_without_answering_raises_remote_disconnected(raw):
+    server = raw([None], [None], [b"HTTP/1.1 200 OK\r\nContent-Le"], [_ok()])
+    with HttpSession() as session:
+        with pytest.raises(http.client.RemoteDisconnected):
+            session.request("GET", server.url + "/", timeout=5)
+        with pytest.raises(TransientError, match="^connection failed: RemoteDisconnected: "):
+            send(session, "GET", server.url + "/", timeout=5)
+        with pytest.raises(http.client.IncompleteRead):  # a head cut short is not "no answer"
+            session.request("GET", server.url + "/", timeout=5)
+        assert session.request("GET", server.url + "/", timeout=5).content == b"ok"
+    assert [len(requests) for requests in server.connections] == [1, 1, 1, 1]
+
+
+def test_a_large_body_arrives_byte_identical(raw):
+    body = random.Random(7).randbytes(3 * 1024 * 1024 + 17)
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    writes = [head + body[:1000], body[1000:700_000], body[700_000:2_000_001], body[2_000_001:]]
+    server = raw([writes, _ok(b"after")])
+    with HttpSession() as session:
+        answer = session.request("GET", server.url + "/big", timeout=5)
+        after = session.request("GET", server.url + "/", timeout=5)
+    assert len(answer.content) == len(body)
+    assert hashlib.sha256(answer.content).hexdigest() == hashlib.sha256(body).hexdigest()
+    assert after.content == b"after"
+    assert [len(requests) for requests in server.connections] == [2]
+
+
+def test_the_request_bytes_on_the_wire(raw):
+    server = raw([_ok()] * 6)
+    host = ("Host", f"127.0.0.1:{server.port}")
+    defaults = [
+        ("User-Agent", "darksocial-warehouse"),
+        ("Accept", "*/*"),
+        ("Accept-Encoding", "gzip, deflate"),
+    ]
+    with HttpSession() as session:
+        session.headers["Api-Key"] = "k1"
+        session.request("GET", server.url + "/p?a=1", params={"b": "x y"}, timeout=5)
+        session.request("POST", server.url + "/j", json={"a": 1, "b": [1, "é"]}, timeout=5)
+        session.request(
+            "GET",
+            server.url + "/o",
+            headers={"user-agent": "mine", "API-KEY": None, "X-Extra": "e"},
+            timeout=5,
+        )
+        session.request("POST", server.url + "/empty", timeout=5)
+        session.request("GET", server.url + "/h", headers={"host": "api.example.test"}, timeout=5)
+        session.request("GET", server.url + "/again", timeout=5)
+    assert [len(requests) for requests in server.connections] == [6]
+    get, post, override, empty, other_host, again = map(_parse_request, server.connections[0])
+
+    assert get[0] == "GET /p?a=1&b=x+y HTTP/1.1"
+    assert sorted(get[1]) == sorted([host, *defaults, ("Api-Key", "k1")]) and get[2] == b""
+
+    assert post[0] == "POST /j HTTP/1.1"
+    assert post[2] == b'{"a":1,"b":[1,"\\u00e9"]}'
+    assert sorted(post[1]) == sorted(
+        [
+            host,
+            *defaults,
+            ("Api-Key", "k1"),
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(post[2]))),
+        ]
+    )
+
+    # the request's headers replace the session's of the same name, whatever its case; None drops one
+    assert sorted(override[1]) == sorted(
+        [
+            host,
+            ("user-agent", "mine"),
+            ("Accept", "*/*"),
+            ("Accept-Encoding", "gzip, deflate"),
+            ("X-Extra", "e"),
+        ]
+    )
+
+    assert empty[0] == "POST /empty HTTP/1.1" and ("Content-Length", "0") in empty[1]
+    assert [value for name, value in other_host[1] if name.lower() == "host"] == ["api.example.test"]
+    # the session's own headers are as they were
+    assert sorted(again[1]) == sorted([host, *defaults, ("Api-Key", "k1")])
+
+
+def test_a_header_value_with_a_line_break_is_refused_without_echoing_it(raw):
+    server = raw([_ok()])
+    with HttpSession() as session:
+        with pytest.raises(ValueError) as own:
+            session.request(
+                "GET", server.url + "/", headers={"X-Token": "tok-S3CRET\r\nX-Evil: 1"}, timeout=5
+            )
+        assert "X-Token" in str(own.value) and "S3CRET" not in str(own.value)
+        assert "Evil" not in str(own.value)
+
+        session.headers["Authorization"] = "Bearer sess-S3CRET\nX-Evil: 1"
+        with pytest.raises(ValueError) as default:
+            session.request("GET", server.url + "/", timeout=5)
+        assert "Authorization" in str(default.value) and "S3CRET" not in str(default.value)
+        assert "S3CRET" not in repr(session.headers)
+
+        del session.headers["Authorization"]
+        assert session.request("GET", server.url + "/", timeout=5).content == b"ok"
+    assert [len(requests) for requests in server.connections] == [1]  # nothing sent before
+    assert b"S3CRET" not in server.connections[0][0] and b"Evil" not in server.connections[0][0]
+
+
+def test_session_headers_are_rendered_again_after_a_change(raw):
+    server = raw([_ok()] * 6)
+    with HttpSession() as session:
+        session.headers["X-A"] = "1"
+        session.request("GET", server.url + "/", timeout=5)
+        session.headers["X-A"] = "2"
+        session.request("GET", server.url + "/", timeout=5)
+        session.request("GET", server.url + "/", headers={"X-A": "own"}, timeout=5)
+        session.request("GET", server.url + "/", timeout=5)
+        session.headers["x-a"] = "3"  # the same header, named in another case
+        session.request("GET", server.url + "/", timeout=5)
+        del session.headers["X-A"]
+        session.request("GET", server.url + "/", timeout=5)
+    seen = [
+        [(name, value) for name, value in _parse_request(request)[1] if name.lower() == "x-a"]
+        for request in server.connections[0]
+    ]
+    assert seen == [
+        [("X-A", "1")],
+        [("X-A", "2")],
+        [("X-A", "own")],
+        [("X-A", "2")],
+        [("x-a", "3")],
+        [],
+    ]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"q": "a b&c=d/e?f#g+h%", "plain": "id_1.2~x-y"},
+        {"u": "é 日本", "ключ": "значение"},
+        {"b": b"\x00\xff raw", b"bk": "v"},
+        {"i": 1, "neg": -5, "big": 10**20, "zero": 0},
+        {"f": 1.5, "tiny": 1e-7, "inf": float("inf")},
+        {"t": True, "f": False},
+        {"l": [1, "a b", b"x&", 2.5], "t": ("p", "q r"), "empty": []},
+        {"none": None, "k": "v", "blank": ""},
+        [("a", "1"), ("a", "2"), ("b", None), ("c d", "é")],
+        {1: "int key", "a b": "k"},
+        {},
+    ],
+)
+def test_encode_matches_urlencode_of_the_values_that_are_not_none(values):
+    pairs = values.items() if isinstance(values, dict) else values
+    assert _encode(values) == urlencode([(k, v) for k, v in pairs if v is not None], doseq=True)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"l": [None, 1]}, {"s": {"a"}}, {"r": range(3)}, {"t": ("a b", None, "é")}],
+)
+def test_encode_expands_iterables_and_drops_none_items_as_requests_does(values):
+    import requests
+
+    expected = requests.Request("GET", "http://h/", params=values).prepare().url.split("?", 1)[1]
+    assert _encode(values) == expected
+
+
+def test_non_ascii_and_spaces_in_a_url_are_percent_encoded_as_requests_does(raw):
+    server = raw([_ok(b"1"), _ok(b"2"), _HOLD])
+    with HttpSession() as session:
+        session.request("GET", server.url + "/café?q=é ü", timeout=5)
+        session.request("GET", server.url + "/日本/a b\r\nX-Injected: 1", timeout=5)
+    lines = [_parse_request(request)[0] for request in server.connections[0][:2]]
+    assert lines == [
+        "GET /caf%C3%A9?q=%C3%A9%20%C3%BC HTTP/1.1",
+        "GET /%E6%97%A5%E6%9C%AC/a%20b%0D%0AX-Injected:%201 HTTP/1.1",
+    ]
+    assert all(name != "X-Injected" for name, _ in _parse_request(server.connections[0][1])[1])
+
+
+def test_a_head_mixing_crlf_and_bare_lf_endings_is_parsed(raw):
+    server = raw([b"HTTP/1.1 200 OK\r\nContent-Length: 2\nX-Mixed: yes\r\n\nok", _ok(b"next")])
+    with HttpSession() as session:
+        answer = session.request("GET", server.url + "/", timeout=5)
+        after = session.request("GET", server.url + "/", timeout=5)
+    assert (answer.status_code, answer.content, answer.headers["x-mixed"]) == (200, b"ok", "yes")
+    assert after.content == b"next"
+    assert [len(requests) for requests in server.connections] == [2]
