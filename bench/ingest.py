@@ -851,7 +851,6 @@ SOURCES: list[SourceSpec] = [
         None,  # fetch_bodies counts the rows the bodies make
         modules=("duckdb", "connectors.meta", "orchestration.meta.assets", "orchestration.warehouse"),
         dlt_tables=("ad_insights_daily", "pixel_stats__data"),  # pixel: one row per hour x event
-        decoder="connectors.http:parse_json",
     ),
     SourceSpec(
         "slack",
@@ -860,7 +859,6 @@ SOURCES: list[SourceSpec] = [
         slack_dlt_source,
         None,
         modules=("duckdb", "connectors.slack", "orchestration.slack.assets", "orchestration.warehouse"),
-        decoder="connectors.http:parse_json",
     ),
     SourceSpec(
         "discourse",
@@ -874,7 +872,6 @@ SOURCES: list[SourceSpec] = [
             "orchestration.discourse.assets",
             "orchestration.warehouse",
         ),
-        decoder="connectors.http:parse_json",
     ),
 ]
 

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import timezone
 from typing import Any, TypeVar
 
-import orjson
 import pyarrow as pa
 import pyarrow.json as pa_json
 import requests
@@ -243,24 +242,13 @@ def send(session: HttpSession, method: str, url: str, *, timeout: float, **kwarg
         raise TransientError(None, f"connection failed: {type(exc).__name__}: {exc}") from None
 
 
-def parse_json(content: bytes | str) -> Any:
-    """A JSON document as Python values: orjson (~2.5x faster than `json.loads` on API answers),
-    and the standard library's json for what orjson refuses but json reads (UTF-16/32 or a byte
-    order mark, NaN and Infinity, lone surrogates). Raises ValueError when neither reads it.
+def json_body(response: Response) -> Any:
+    """The parsed JSON of a 2xx answer; a cut or garbled body is `TransientError` (worth a retry).
 
-    One difference stays: an integer beyond 64 bits becomes a float (APIs send such ids as strings).
+    Decodes with the standard library's json (UTF-8/16/32 detected from the bytes).
     """
     try:
-        return orjson.loads(content)
-    except orjson.JSONDecodeError:
-        return json.loads(content)
-
-
-def json_body(response: Response) -> Any:
-    """The parsed JSON of a 2xx answer (`parse_json`); a cut or garbled body is `TransientError`
-    (worth a retry)."""
-    try:
-        return parse_json(response.content)
+        return json.loads(response.content)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError
         snippet = response.content[:120].decode("utf-8", "replace")
         raise TransientError(

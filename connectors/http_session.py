@@ -271,9 +271,9 @@ class HttpSession:
         if self._tls is None:
             bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
             if not bundle:
-                import certifi
+                import requests.certs  # certifi's bundle, as requests verifies with
 
-                bundle = certifi.where()
+                bundle = requests.certs.where()
             self._tls = ssl.create_default_context(cafile=bundle)
         return self._tls
 

@@ -43,7 +43,6 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import orjson
 import pyarrow as pa
 
 from connectors.errors import ConnectorConfigError
@@ -486,7 +485,7 @@ class MetaClient:
             actions = row.get("actions") or []
             if not isinstance(actions, list):
                 raise ApiError(SOURCE, endpoint, 200, "the field 'actions' is not a list")
-            cols["actions"].append(orjson.dumps(actions).decode())
+            cols["actions"].append(json.dumps(actions, separators=(",", ":")))
         return pa.RecordBatch.from_pydict(cols, schema=INSIGHTS_SCHEMA)
 
     # --- insights ---

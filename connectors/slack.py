@@ -43,7 +43,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-import orjson
 import pyarrow as pa
 
 from connectors.errors import ConnectorConfigError
@@ -314,7 +313,7 @@ def message_row(m: Mapping[str, Any], channel_id: str) -> dict:
         "text": m.get("text"),
         "reply_count": int(m.get("reply_count") or 0),
         "latest_reply": m.get("latest_reply"),
-        "reactions": orjson.dumps(reactions).decode() if reactions else None,
+        "reactions": json.dumps(reactions, separators=(",", ":")) if reactions else None,
         "files_count": len(files),
         "edited_ts": edited.get("ts") if isinstance(edited, dict) else None,
     }
