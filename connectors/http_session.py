@@ -164,7 +164,7 @@ class HttpSession:
         """Send one request and read its whole answer.
 
         `params` are added to the URL's query and `data` is sent form-encoded, as `requests`
-        encodes them: a list value repeats its key, a None value is left out.
+        encodes them (`_encode`): an iterable value repeats its key, None is left out.
         """
         where = _where(url)
         query = where.query
@@ -216,8 +216,6 @@ class HttpSession:
             sent = dict(line.split(": ", 1) for line in lines.split("\r\n") if line)
             return self._via_requests(method, url, sent, body, timeout)
         target = f"{where.path}?{query}" if query else where.path
-        if _UNSAFE_TARGET.search(target):
-            raise ValueError("the request target holds a space or a control character; quote it")
         if body is not None:
             lines = f"{lines}Content-Length: {len(body)}\r\n"
         elif method in ("POST", "PUT", "PATCH"):
@@ -319,10 +317,7 @@ def _where(url: str) -> _Where:
     if slash < 0 or "?" in url[:slash] or "#" in url[:slash]:
         return _where_parsed(url)
     key, host = _origin(url[:slash])
-    rest = url[slash:].partition("#")[0]
-    if not rest.isascii() or _UNSAFE_TARGET.search(rest):
-        rest = quote(rest, safe=_URL_SAFE)
-    path, _, query = rest.partition("?")
+    path, _, query = _requoted(url[slash:].partition("#")[0]).partition("?")
     return _Where(key, host, path, query, url[:slash] + path)
 
 
@@ -341,13 +336,18 @@ def _where_parsed(url: str) -> _Where:
     netloc = parts.netloc
     if not netloc.isascii():  # an internationalised domain name, as the Host header carries it
         netloc = netloc.encode("idna").decode("ascii")
-    path, query = parts.path, parts.query
-    if not (path + query).isascii() or _UNSAFE_TARGET.search(path + query):
-        # non-ASCII text, spaces and control characters as UTF-8 percent-escapes (as requests does)
-        path, query = quote(path, safe=_URL_SAFE), quote(query, safe=_URL_SAFE)
+    path, query = _requoted(parts.path), _requoted(parts.query)
     base = urlunsplit((scheme, netloc, path, "", ""))
     host = netloc.rpartition("@")[2]
     return _Where((scheme, parts.hostname or "", port), host, path or "/", query, base)
+
+
+def _requoted(text: str) -> str:
+    """A URL's path or query with non-ASCII text, spaces and control characters as UTF-8
+    percent-escapes (as requests does); what a request line can carry is left as it is."""
+    if text.isascii() and not _UNSAFE_TARGET.search(text):
+        return text
+    return quote(text, safe=_URL_SAFE)
 
 
 def _encode(values: Mapping[str, Any]) -> str:
@@ -434,7 +434,7 @@ def _dropped(connection: _Connection) -> bool:
     """True when an idle connection cannot be reused: closed, or the server closed it (readable
     while idle means end of stream or an answer nobody asked for)."""
     sock = connection.sock
-    if sock is None or connection.buffer:
+    if sock is None:
         return True
     try:
         if connection.poller is not None:
