@@ -12,7 +12,8 @@ Endpoints and paging (one `pages()` loop owns all three styles):
   the query of `topic_list.more_topics_url`, present only while more pages exist.
 - `/t/{id}.json`: the topic and the first posts of `post_stream.posts`; `post_stream.stream` lists
   every post id, and the ids the first answer leaves out are fetched in chunks of 20 from
-  `/t/{id}/posts.json?post_ids[]=...`.
+  `/t/{id}/posts.json?post_ids[]=...`, newest first, stopping at the first post older than the
+  days asked for (post ids grow with time within a topic).
 - `/post_action_users.json?id={post_id}&post_action_type_id=2`: who liked a post (page=N while a
   page is full), asked only for posts whose `actions_summary` shows a like, at most
   `max_like_lookups` per client.
@@ -542,26 +543,46 @@ class DiscourseClient:
                 break
         return list(found.values())
 
-    def topic(self, topic_id: int) -> tuple[dict, Iterator[list[dict]]]:
+    def topic(self, topic_id: int, since: datetime | None = None) -> tuple[dict, Iterator[list[dict]]]:
         """The topic of /t/{id}.json and an iterator of its posts: the first page, then the ids of
-        `post_stream.stream` the first page left out, POST_IDS_PER_REQUEST at a time."""
+        `post_stream.stream` the first page left out, POST_IDS_PER_REQUEST at a time, in stream order.
+
+        With `since`, only posts created at or after it are needed: the ids left out are fetched
+        newest first, and an id smaller than that of a post of this topic created before `since` is
+        not fetched (Discourse numbers posts in the order they are written, so that post is older
+        still). A long topic active today then costs one or two requests, not one per 20 posts of
+        its history. Posts older than `since` may still be yielded (the first page, or a chunk that
+        spans `since`); the caller keeps the days it wants.
+        """
         where = f"/t/{topic_id}.json"
         answer = self._check("topic", self.get(where), where)
         first = [self._check("post", p, where) for p in self._field(answer, ("post_stream", "posts"), where)]
         stream = [int(i) for i in self._field(answer, ("post_stream", "stream"), where)]
 
+        def fetch(ids: list[int]) -> list[dict]:
+            path = f"/t/{topic_id}/posts.json"
+            page = self.get(path, {"post_ids[]": ids})
+            return [self._check("post", p, path) for p in self._field(page, ("post_stream", "posts"), path)]
+
         def posts() -> Iterator[list[dict]]:
             yield first
             seen = {int(p["id"]) for p in first}
             missing = [i for i in stream if i not in seen]
-            path = f"/t/{topic_id}/posts.json"
-            for n in range(0, len(missing), POST_IDS_PER_REQUEST):
-                chunk = missing[n : n + POST_IDS_PER_REQUEST]
-                page = self.get(path, {"post_ids[]": chunk})
-                got = [
-                    self._check("post", p, path) for p in self._field(page, ("post_stream", "posts"), path)
-                ]
-                yield got
+            size = POST_IDS_PER_REQUEST
+            chunks = [missing[n : n + size] for n in range(0, len(missing), size)]
+            if since is None:
+                for chunk in chunks:
+                    yield fetch(chunk)
+                return
+            floor = _newest_before(first, since)
+            fetched: list[list[dict]] = []
+            for chunk in reversed(chunks):
+                wanted = [i for i in chunk if i > floor]
+                if wanted:
+                    page = fetch(wanted)
+                    fetched.append(page)
+                    floor = max(floor, _newest_before(page, since))
+            yield from reversed(fetched)
 
         return answer, posts()
 
@@ -639,7 +660,7 @@ class DiscourseClient:
         for span in candidates:
             if not (span.created < end and span.bumped >= start):
                 continue
-            topic, pages = self.topic(span.topic_id)
+            topic, pages = self.topic(span.topic_id, since=start)
             created = parse_time(topic["created_at"])
             if created.date() in wanted:
                 topics[created.date()].append(_topic_row(topic, created))
@@ -706,6 +727,11 @@ class DiscourseClient:
                 seen.add(int(user["id"]))
                 rows.append(_user_row(user))
             yield pa.RecordBatch.from_pylist(rows, schema=USERS_SCHEMA)
+
+
+def _newest_before(posts: list[dict], since: datetime) -> int:
+    """The largest id among `posts` created before `since`; -1 when none was."""
+    return max((int(p["id"]) for p in posts if parse_time(p["created_at"]) < since), default=-1)
 
 
 def _topic_row(topic: dict, created: datetime) -> dict:

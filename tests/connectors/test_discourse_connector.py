@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from connectors import discourse
 from connectors.discourse import (
     DiscourseClient,
     DiscourseConfig,
@@ -127,6 +128,60 @@ def test_post_ids_the_first_page_leaves_out_are_fetched(sandbox, make):
     assert [p["id"] for p in posts] == [int(p.post_id) for p in topic.posts]
     asked = sandbox.requests_to(f"/discourse/t/{topic.topic_id}/posts.json")
     assert asked and "post_ids" in asked[-1].path
+
+
+def _first_page_only(n: int):
+    """A transform fault: /t/{id}.json answers only its first n posts (the rest by post_ids[])."""
+
+    def transform(payload):
+        if "stream" in payload.get("post_stream", {}):
+            payload["post_stream"]["posts"] = payload["post_stream"]["posts"][:n]
+        return payload
+
+    return transform
+
+
+def test_a_long_topic_is_read_newest_first_down_to_the_days_asked(sandbox, make, monkeypatch):
+    monkeypatch.setattr(discourse, "POST_IDS_PER_REQUEST", 2)
+    topics = topics_between(42, "small", TODAY, DAY - timedelta(days=30), DAY)
+    topic = max(topics, key=lambda t: len(t.posts))
+    assert len(topic.posts) >= 6 and topic.posts[-1].created_at > topic.posts[-2].created_at
+    since = topic.posts[-1].created_at
+    sandbox.inject_fault(f"/discourse/t/{topic.topic_id}.json", 200, times=None, kind="transform",
+                         transform=_first_page_only(1))  # fmt: skip
+    client = make()
+
+    _, pages = client.topic(topic.topic_id, since=since)
+    got = [p["id"] for page in pages for p in page]
+    asked = sandbox.requests_to(f"/discourse/t/{topic.topic_id}/posts.json")
+    everything = [int(p.post_id) for p in topic.posts]
+    # every post created since `since` is there, in stream order; older ones are mostly skipped
+    assert got == sorted(got) and set(got) <= set(everything)
+    assert {int(p.post_id) for p in topic.posts if p.created_at >= since} <= set(got)
+    chunks = math.ceil((len(everything) - 1) / 2)
+    assert 1 <= len(asked) <= 2 < chunks
+    assert len(got) <= 1 + 2 * len(asked) < len(everything)
+
+    _, pages = client.topic(topic.topic_id)  # without `since`: every post, every chunk asked
+    assert [p["id"] for page in pages for p in page] == everything
+    assert len(sandbox.requests_to(f"/discourse/t/{topic.topic_id}/posts.json")) == len(asked) + chunks
+
+
+def test_a_day_is_complete_when_long_topics_are_read_newest_first(sandbox, make, monkeypatch):
+    monkeypatch.setattr(discourse, "POST_IDS_PER_REQUEST", 1)
+    sandbox.inject_fault("/discourse/t/", 200, times=None, kind="transform", transform=_first_page_only(1))
+    before = len(sandbox.requests_to("/discourse/t/"))
+    activity = _day_posts(make(), DAY)
+    expected = _expected(DAY)
+    assert sorted(activity.posts.column("post_id").to_pylist()) == sorted(int(p.post_id) for p in expected)
+    assert activity.post_likes.num_rows == sum(len(p.reactions) for p in expected)
+    # without the skip: one request per post after the first of every topic read
+    made = [r.path for r in sandbox.requests_to("/discourse/t/")[before:]]
+    read = {path.split("/t/")[1].split(".json")[0] for path in made if "/posts.json" not in path}
+    every = {str(t.topic_id): t for t in topics_between(42, "small", TODAY, DAY - timedelta(days=400), TODAY)}
+    replies = sum(len(every[t].posts) - 1 for t in read)
+    asked = len([path for path in made if "/posts.json" in path])
+    assert 0 < asked < replies
 
 
 def test_subcategories_are_flattened_with_their_parent(sandbox, make):
