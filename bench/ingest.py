@@ -928,8 +928,9 @@ def _measure_parse(name: str, target: Target) -> dict:
         decode = getattr(importlib.import_module(module), function)
     out = tempfile.mkdtemp(dir=target.workdir)
     produced = spec.fetch_bodies(target, out)
-    rows, seconds, decoder_seconds, size = 0, 0.0, 0.0, 0
+    rows, seconds, decoder_seconds, size, calls = 0, 0.0, 0.0, 0, 0
     for path in sorted(Path(out).iterdir()):
+        calls += 1  # one body per HTTP call
         raw = path.read_bytes()
         size += len(raw)
         started = time.process_time()
@@ -951,6 +952,7 @@ def _measure_parse(name: str, target: Target) -> dict:
         "rows": rows,
         "cpu": seconds,
         "bytes": size,
+        "calls": calls,
         # the connector's own decoder, or json.loads when that is what it uses
         "decoder_cpu": decoder_seconds if decode is not None else seconds,
         "decoder": spec.decoder or "json.loads",
@@ -959,7 +961,17 @@ def _measure_parse(name: str, target: Target) -> dict:
 
 def _measure_dlt(name: str, target: Target) -> dict:
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    import itertools
+
     import dlt
+    import requests
+
+    # dlt's HTTP calls, counted where every one passes (its client sessions are requests.Session)
+    counter, send = itertools.count(), requests.Session.send
+
+    def counted(self, *args, **kwargs):
+        next(counter)
+        return send(self, *args, **kwargs)
 
     work = Path(tempfile.mkdtemp(dir=target.workdir))
     source, dataset = _spec(name).dlt_source(target)
@@ -969,9 +981,13 @@ def _measure_dlt(name: str, target: Target) -> dict:
         destination=dlt.destinations.duckdb(str(work / "dlt.duckdb")),
         dataset_name=dataset,
     )
-    wall, cpu = time.perf_counter(), _cpu()
-    pipeline.run(source)
-    elapsed, used = time.perf_counter() - wall, _cpu() - cpu
+    requests.Session.send = counted
+    try:
+        wall, cpu = time.perf_counter(), _cpu()
+        pipeline.run(source)
+        elapsed, used = time.perf_counter() - wall, _cpu() - cpu
+    finally:
+        requests.Session.send = send
     counts = pipeline.last_trace.last_normalize_info.row_counts
     wanted = _spec(name).dlt_tables
     rows = sum(
@@ -979,7 +995,7 @@ def _measure_dlt(name: str, target: Target) -> dict:
         for table, n in counts.items()
         if (table in wanted if wanted else not table.startswith("_dlt") and "__" not in table)
     )
-    return {"rows": rows, "wall": elapsed, "cpu": used, "rss_mb": _peak_rss_mb()}
+    return {"rows": rows, "wall": elapsed, "cpu": used, "rss_mb": _peak_rss_mb(), "calls": next(counter)}
 
 
 def _in_child(function: Callable[..., dict], *args) -> dict:
@@ -1127,6 +1143,25 @@ def main(argv: list[str] | None = None) -> int:
         )
     print("targets: ours/parse >= 0.5, ours/dlt >= 20, RSS ratio <= 1.5")
     print("parse = json.loads alone; dec = the connector's own decoder alone (json.loads unless named below)")
+    print()
+    print("per HTTP call (a source that makes many small calls is bound by their cost, not by parsing):")
+    calls_header = (
+        f"{'source':<8} {'calls':>8} {'rows/call':>9} {'ours us':>8} {'parse us':>8} "
+        f"{f'dlt calls ({dlt_days}d)':>15} {'dlt us':>8} {'dlt/ours':>8}"
+    )
+    print(calls_header)
+    print("-" * len(calls_header))
+    for name, _, long, parse, dlt_result in results:
+        calls = parse["calls"]
+        per_call = long["cpu"] / calls * 1e6 if calls else float("nan")
+        dlt_calls = dlt_result.get("calls", 0) if dlt_result else 0
+        dlt_per_call = dlt_result["cpu"] / dlt_calls * 1e6 if dlt_calls else float("nan")
+        print(
+            f"{name:<8} {calls:>8,} {long['rows'] / max(calls, 1):>9.1f} {per_call:>8,.0f} "
+            f"{parse['cpu'] / max(calls, 1) * 1e6:>8,.0f} {dlt_calls:>15,} {dlt_per_call:>8,.0f} "
+            f"{dlt_per_call / per_call:>8.1f}"
+        )
+    print("us = CPU microseconds per call, everything the process did divided by its calls")
     for name, _, long, parse, dlt_result in results:
         line = (
             f"{name}: ours {long['rows']:,} rows in {long['wall']:.1f}s wall / {long['cpu']:.1f}s CPU"
