@@ -16,7 +16,7 @@ Endpoints and paging (one `pages()` loop owns all three styles):
   days asked for (post ids grow with time within a topic).
 - `/post_action_users.json?id={post_id}&post_action_type_id=2`: who liked a post (page=N while a
   page is full), asked only for posts whose `actions_summary` shows a like, at most
-  `max_like_lookups` per client.
+  `max_like_lookups` per client; the days of the posts left unasked are in `days_missing_likes`.
 - `/admin/users/list/active.json?page=N&show_emails=true`: until an empty page.
 
 Day partition (UTC): `activity(days)` pages /latest by activity until a page ends before the first
@@ -384,6 +384,7 @@ class DiscourseClient:
         self._warned: set[tuple[str, str]] = set()
         self.like_lookups = 0
         self.like_lookups_skipped = 0
+        self.days_missing_likes: set[date] = set()  # days with a liked post whose likers were skipped
         self.requests = 0
         # The counters are shared by the threads that fetch chunks at once (chunk_activity).
         self._counting = threading.Lock()
@@ -672,7 +673,7 @@ class DiscourseClient:
                     row = _post_row(post, moment)
                     hint = self.like_hint(post)
                     if hint != 0:
-                        likers = self._likers_bounded(int(post["id"]))
+                        likers = self._likers_bounded(int(post["id"]), moment.date())
                         if likers is not None:
                             if row["like_count"] is None:
                                 row["like_count"] = len(likers)
@@ -694,7 +695,7 @@ class DiscourseClient:
                 pa.Table.from_pylist(likes[day], schema=POST_LIKES_SCHEMA),
             )
 
-    def _likers_bounded(self, post_id: int) -> list[dict] | None:
+    def _likers_bounded(self, post_id: int, day: date) -> list[dict] | None:
         with self._counting:
             if self.like_lookups >= self.config.max_like_lookups:
                 if self.like_lookups_skipped == 0:
@@ -703,6 +704,7 @@ class DiscourseClient:
                         "loaded in this run", self.config.max_like_lookups,
                     )  # fmt: skip
                 self.like_lookups_skipped += 1
+                self.days_missing_likes.add(day)
                 return None
             self.like_lookups += 1
         return self.post_likers(post_id)

@@ -10,6 +10,7 @@ import pytest
 
 from connectors.sandbox import community, ensure_sandbox
 from connectors.sandbox.discourse_api import SANDBOX_DISCOURSE_API_KEY
+from orchestration import fetching
 from orchestration.discourse.assets import build_discourse_assets
 from orchestration.discourse.resources import DiscourseResource
 from orchestration.partitions import daily_partitions
@@ -125,3 +126,51 @@ def test_categories_and_users_replace_their_tables(setup):
 def test_the_resource_uses_the_sandbox_only_when_unset():
     assert DiscourseResource().uses_sandbox
     assert not DiscourseResource(url="https://forum.example.com", api_key="k").uses_sandbox
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_a_backfill_short_of_like_lookups_names_the_days_it_left_incomplete(
+    tmp_path, settings_for, monkeypatch, concurrency
+):
+    monkeypatch.setattr(fetching, "FETCH_CONCURRENCY", concurrency)
+    settings = settings_for(tmp_path, days=40)
+    activity, _, _ = build_discourse_assets(daily_partitions(settings))
+    days = [settings.history_start + timedelta(days=i) for i in range(40)]  # chunks: 31 days, then 9
+    oldest, newest = days[:31], days[31:]
+    sandbox = ensure_sandbox()
+
+    def liked(day: date) -> list[community.Post]:
+        return [p for p in community.posts_on(sandbox.seed, sandbox.scale, "discourse", day) if p.reactions]
+
+    expected = {d: sum(len(p.reactions) for p in liked(d)) for d in days}
+    budget = sum(len(liked(d)) for d in newest)
+    assert budget > 0 and any(expected[d] for d in oldest)
+    resources = {
+        "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
+        "discourse": DiscourseResource(max_like_lookups=budget),
+    }
+    tags = {
+        "dagster/asset_partition_range_start": days[0].isoformat(),
+        "dagster/asset_partition_range_end": days[-1].isoformat(),
+    }
+    result = dg.materialize([activity], tags=tags, resources=resources)
+    assert result.success
+    rows = _rows(settings.warehouse_path, "select date, count(*) from raw_discourse.post_likes group by 1")
+    likes = {d: dict(rows).get(d, 0) for d in days}
+    posts = _rows(settings.warehouse_path, "select count(*) from raw_discourse.posts")[0][0]
+    assert posts == sum(len(_expected_posts(d)) for d in days)  # posts are complete either way
+    recorded = [  # one per partition of the range, all with the run's figures
+        {k: v.value for k, v in m.metadata.items()}
+        for m in result.asset_materializations_for_node("discourse_activity")
+        if m.asset_key.path[-1] == "post_likes"
+    ]
+    assert len(recorded) == len(days) and all(r == recorded[0] for r in recorded)
+    metadata = recorded[0]
+    assert metadata["like_lookups"] == budget
+    assert metadata["like_lookups_skipped"] == sum(len(liked(d)) for d in days) - budget
+    incomplete = [d for d in days if likes[d] < expected[d]]
+    assert incomplete and all(likes[d] == expected[d] for d in days if d not in incomplete)
+    assert metadata["days_missing_likes"] == f"{len(incomplete)}: {incomplete[0]}..{incomplete[-1]}"
+    if concurrency == 1:  # one chunk at a time, newest first: the budget covers the newest chunk
+        assert all(likes[d] == expected[d] for d in newest)
+        assert not any(likes[d] for d in oldest)
