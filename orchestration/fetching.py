@@ -36,11 +36,12 @@ Discourse (three tables per chunk of days) write it:
 FETCH_CONCURRENCY sets the worker threads per asset (default 2; 0 or 1 fetches on the asset's own
 thread, as before). It is read when the definitions load, like every other setting.
 
-`DayBatches` then swaps the fetched days into their table WRITE_BATCH_DAYS (7) at a time, each
-batch validated and replaced in one transaction (`replace_days`): a swap costs ~16 ms of CPU
-however small the batch, so a backfill of the ten daily streams spent over a minute in it day by
-day, and ~3 ms a day in batches of 7. Every day is still replaced whole; a failed batch writes
-none of its days and leaves the batches before it loaded.
+`DayBatches` then swaps the fetched days into their table WRITE_BATCH_DAYS (7) at a time (a
+small table's up to a month at a time), each batch validated and replaced in one transaction
+(`replace_days`): a swap costs ~8-16 ms of CPU however small the batch, so a backfill of the ten
+daily streams spent over a minute in it day by day, and ~3 ms a day in batches of 7. Every day is
+still replaced whole; a failed batch writes none of its days and leaves the batches before it
+loaded.
 """
 
 from __future__ import annotations
@@ -235,11 +236,18 @@ WRITE_BATCH_DAYS = 7
 # ... or fewer, once the days held reach this many rows: memory stays bounded by rows, not by how
 # big a day is (large Search Console properties return hundreds of thousands of rows a day).
 WRITE_BATCH_ROWS = 250_000
+# ... or more, up to WRITE_BATCH_MAX_DAYS, while the days held are under this many bytes (Arrow):
+# a swap's fixed cost (~8 ms of CPU for a week of Meta's pixel stats, ~1,200 rows) is most of what
+# writing a small table costs, so a backfill of one writes a month per transaction. What is held
+# never exceeds the larger of a week and this bound.
+WRITE_BATCH_MIN_BYTES = 4_000_000
+WRITE_BATCH_MAX_DAYS = 31
 
 
 class DayBatches:
     """Collects the fetched days of one table and replaces them WRITE_BATCH_DAYS at a time (fewer
-    when they reach WRITE_BATCH_ROWS rows).
+    when they reach WRITE_BATCH_ROWS rows; up to WRITE_BATCH_MAX_DAYS while they are under
+    WRITE_BATCH_MIN_BYTES).
 
         batches = DayBatches(conn, "raw_gsc.queries_daily")
         for day, table in fetched:
@@ -255,26 +263,42 @@ class DayBatches:
         self,
         conn: Any,
         table_name: str,
-        days_per_batch: int = WRITE_BATCH_DAYS,
-        rows_per_batch: int = WRITE_BATCH_ROWS,
+        days_per_batch: int | None = None,
+        rows_per_batch: int | None = None,
+        min_bytes_per_batch: int | None = None,
+        max_days_per_batch: int | None = None,
     ):
+        # None: the module's WRITE_BATCH_* setting, read when the batches are made
+        def pick(value: int | None, default: int) -> int:
+            return default if value is None else value
+
         self.conn = conn
         self.table_name = table_name
-        self.days_per_batch = max(1, days_per_batch)
-        self.rows_per_batch = max(1, rows_per_batch)
+        self.days_per_batch = max(1, pick(days_per_batch, WRITE_BATCH_DAYS))
+        self.rows_per_batch = max(1, pick(rows_per_batch, WRITE_BATCH_ROWS))
+        self.min_bytes_per_batch = max(0, pick(min_bytes_per_batch, WRITE_BATCH_MIN_BYTES))
+        self.max_days_per_batch = max(self.days_per_batch, pick(max_days_per_batch, WRITE_BATCH_MAX_DAYS))
         self.rows_written = 0
         self.days_written = 0
+        self.batches_written = 0
         self._days: list[date] = []
         self._tables: list[pa.Table] = []
         self._rows_held = 0
+        self._bytes_held = 0
 
     def add(self, day: date, rows: pa.Table) -> None:
-        """Hold `rows` (every row of `day`); write the batch once it has `days_per_batch` days or
-        `rows_per_batch` rows."""
+        """Hold `rows` (every row of `day`); write the batch once it has `rows_per_batch` rows,
+        `days_per_batch` days and `min_bytes_per_batch` bytes, or `max_days_per_batch` days."""
         self._days.append(day)
         self._tables.append(rows)
         self._rows_held += rows.num_rows
-        if len(self._days) >= self.days_per_batch or self._rows_held >= self.rows_per_batch:
+        self._bytes_held += rows.nbytes
+        held = len(self._days)
+        if (
+            self._rows_held >= self.rows_per_batch
+            or held >= self.max_days_per_batch
+            or (held >= self.days_per_batch and self._bytes_held >= self.min_bytes_per_batch)
+        ):
             self.flush()
 
     def flush(self) -> None:
@@ -282,10 +306,11 @@ class DayBatches:
         if not self._days:
             return
         days, tables = self._days, self._tables
-        self._days, self._tables, self._rows_held = [], [], 0
+        self._days, self._tables, self._rows_held, self._bytes_held = [], [], 0, 0
         rows = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         self.rows_written += replace_days(self.conn, self.table_name, days, rows)
         self.days_written += len(days)
+        self.batches_written += 1
 
 
 # A progress line every so many days of a long backfill; the nightly window logs only its total.

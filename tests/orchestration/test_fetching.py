@@ -126,7 +126,7 @@ def _day_rows(day: date, n: int = 3) -> pa.Table:
 
 def test_day_batches_swap_seven_days_per_transaction_and_flush_the_rest(tmp_path):
     conn = duckdb.connect(str(tmp_path / "w.duckdb"))
-    batches = DayBatches(conn, "raw_test.values", days_per_batch=7)
+    batches = DayBatches(conn, "raw_test.values", days_per_batch=7, min_bytes_per_batch=0)
     for day in DAYS[:9]:
         batches.add(day, _day_rows(day))
         if day == DAYS[6]:  # the seventh day completes a batch
@@ -136,7 +136,7 @@ def test_day_batches_swap_seven_days_per_transaction_and_flush_the_rest(tmp_path
     batches.flush()
     assert batches.days_written == 9 and batches.rows_written == 27
     # A reload replaces the days whole: no duplicates.
-    again = DayBatches(conn, "raw_test.values", days_per_batch=7)
+    again = DayBatches(conn, "raw_test.values", days_per_batch=7, min_bytes_per_batch=0)
     for day in DAYS[:9]:
         again.add(day, _day_rows(day, n=1))
     again.flush()
@@ -145,7 +145,7 @@ def test_day_batches_swap_seven_days_per_transaction_and_flush_the_rest(tmp_path
 
 def test_day_batches_write_early_when_the_days_held_reach_the_row_bound(tmp_path):
     conn = duckdb.connect(str(tmp_path / "w.duckdb"))
-    batches = DayBatches(conn, "raw_test.values", days_per_batch=7, rows_per_batch=10)
+    batches = DayBatches(conn, "raw_test.values", days_per_batch=7, rows_per_batch=10, min_bytes_per_batch=0)
     written = []
     for day, n in zip(DAYS[:6], [4, 4, 4, 20, 1, 1], strict=True):
         batches.add(day, _day_rows(day, n=n))
@@ -169,7 +169,7 @@ def test_a_failed_batch_writes_none_of_its_days(tmp_path, monkeypatch):
         return real(conn, table, days, rows)
 
     monkeypatch.setattr(fetching, "replace_days", refuse_the_second_batch)
-    batches = DayBatches(conn, "raw_test.values", days_per_batch=3)
+    batches = DayBatches(conn, "raw_test.values", days_per_batch=3, min_bytes_per_batch=0)
     with pytest.raises(ValueError, match="refused"):
         for day in DAYS[:6]:
             batches.add(day, _day_rows(day))
@@ -195,7 +195,44 @@ def _stored(warehouse: DuckDBWarehouse) -> tuple:
         return conn.execute("select count(*), min(date), max(date) from raw_test.values").fetchone()
 
 
-def test_load_days_writes_every_day_logs_progress_and_returns_the_rows(tmp_path):
+@pytest.fixture
+def weekly(monkeypatch):
+    """Batches of 7 days however small (the tests' days are a few rows, which a month would hold)."""
+    import orchestration.fetching as fetching
+
+    monkeypatch.setattr(fetching, "WRITE_BATCH_MIN_BYTES", 0)
+
+
+def test_day_batches_hold_a_small_table_up_to_a_month_and_a_large_one_a_week(tmp_path):
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    days = [date(2026, 1, 1) + timedelta(days=i) for i in range(70)]
+    day_bytes = _day_rows(days[0], n=100).nbytes
+
+    def batches_of(n_rows: int, **bounds) -> list[int]:
+        batches = DayBatches(conn, f"raw_test.b{n_rows}", **bounds)
+        sizes, before = [], 0
+        for day in days:
+            batches.add(day, _day_rows(day, n=n_rows))
+            if batches.days_written > before:
+                sizes.append(batches.days_written - before)
+                before = batches.days_written
+        batches.flush()
+        if batches.days_written > before:
+            sizes.append(batches.days_written - before)
+        assert batches.batches_written == len(sizes) and batches.rows_written == 70 * n_rows
+        return sizes
+
+    # the defaults: a few rows a day is a small table, written a month (31 days) at a time
+    assert batches_of(3) == [31, 31, 8]
+    bounds = {"days_per_batch": 7, "min_bytes_per_batch": 10 * day_bytes, "max_days_per_batch": 31}
+    assert batches_of(100, **bounds) == [10] * 7  # past a week until the bytes bound, at day 10
+    assert batches_of(200, **bounds) == [7] * 10  # a week is over the bound: weekly
+    assert batches_of(10, **bounds) == [31, 31, 8]  # never reaches it: monthly
+    got = conn.execute("select count(*), count(distinct date) from raw_test.b100").fetchone()
+    assert got == (7000, 70)
+
+
+def test_load_days_writes_every_day_logs_progress_and_returns_the_rows(tmp_path, weekly):
     warehouse = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
     context = _Context()
     days = [date(2026, 1, 1) + timedelta(days=i) for i in range(30)]
@@ -208,7 +245,7 @@ def test_load_days_writes_every_day_logs_progress_and_returns_the_rows(tmp_path)
     assert _stored(warehouse) == (90, days[0], days[-1])
 
 
-def test_load_days_hands_each_fetched_tuple_to_on_day_in_order_and_writes_its_table(tmp_path):
+def test_load_days_hands_each_fetched_tuple_to_on_day_in_order_and_writes_its_table(tmp_path, weekly):
     warehouse = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
     context = _Context()
     seen: list[tuple[date, bool]] = []
@@ -237,7 +274,7 @@ def test_load_days_hands_each_fetched_tuple_to_on_day_in_order_and_writes_its_ta
     ]
 
 
-def test_load_days_writes_nothing_of_a_refused_day_nor_of_the_days_held_with_it(tmp_path):
+def test_load_days_writes_nothing_of_a_refused_day_nor_of_the_days_held_with_it(tmp_path, weekly):
     warehouse = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
     days = [date(2026, 1, 1) + timedelta(days=i) for i in range(14)]
 
@@ -252,7 +289,7 @@ def test_load_days_writes_nothing_of_a_refused_day_nor_of_the_days_held_with_it(
     assert _stored(warehouse) == (21, days[0], days[6])
 
 
-def test_load_days_reraises_a_failed_fetch_and_keeps_the_batches_before_it(tmp_path):
+def test_load_days_reraises_a_failed_fetch_and_keeps_the_batches_before_it(tmp_path, weekly):
     warehouse = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
 
     def fetch_day(day: date) -> pa.Table:
