@@ -16,7 +16,7 @@ from orchestration.discord.resources import DiscordResource, discord_enabled
 from orchestration.fetching import load_days
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, stamped
 
 DISCORD_TRAILING_DAYS = 7
 TABLE = "raw_discord.messages"
@@ -57,11 +57,13 @@ def build_discord_assets(partitions_def: dg.PartitionsDefinition, enabled: bool 
                 # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
                 batches = [b for channel in channels for b in client.messages(channel, day)]
                 table = pa.Table.from_batches(batches, schema=MESSAGES_SCHEMA)
-                n = table.num_rows
-                table = table.append_column(
-                    pa.field("_loaded_at", pa.timestamp("us")), pa.array([loaded_at] * n, pa.timestamp("us"))
+                return stamped(
+                    table,
+                    [
+                        (pa.field("_loaded_at", pa.timestamp("us")), loaded_at),
+                        (pa.field("_run_id", pa.string()), run_id),
+                    ],
                 )
-                return table.append_column(pa.field("_run_id", pa.string()), pa.array([run_id] * n))
 
             total = load_days(
                 context,

@@ -25,7 +25,7 @@ from orchestration.discourse.resources import DiscourseResource
 from orchestration.fetching import DayBatches, prefetched
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_table
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_table, stamped
 
 # Late replies and likes: re-pull yesterday and the 7 days before it on nightly runs.
 DISCOURSE_TRAILING_DAYS = 7
@@ -38,12 +38,14 @@ DAILY_TABLES = {
 
 
 def _stamp(table: pa.Table, loaded_at: datetime, run_id: str, forum: str) -> pa.Table:
-    n = table.num_rows
-    table = table.append_column(pa.field("_forum_url", pa.string()), pa.array([forum] * n, pa.string()))
-    table = table.append_column(
-        pa.field("_loaded_at", pa.timestamp("us")), pa.array([loaded_at] * n, pa.timestamp("us"))
+    return stamped(
+        table,
+        [
+            (pa.field("_forum_url", pa.string()), forum),
+            (pa.field("_loaded_at", pa.timestamp("us")), loaded_at),
+            (pa.field("_run_id", pa.string()), run_id),
+        ],
     )
-    return table.append_column(pa.field("_run_id", pa.string()), pa.array([run_id] * n, pa.string()))
 
 
 def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:

@@ -18,7 +18,7 @@ from orchestration.fetching import load_days
 from orchestration.ga4.resources import GA4Resource
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, stamped
 
 # GA4 revises a day for ~72 h, so the nightly run re-pulls yesterday and the 3 days before.
 GA4_TRAILING_DAYS = 3
@@ -39,16 +39,8 @@ def _day_table(pages: Iterator[ReportPage], schema: pa.Schema, stamp: dict) -> t
         thresholded |= page.subject_to_thresholding
         other_row |= page.data_loss_from_other_row
     table = pa.Table.from_batches(batches, schema=schema)
-    n = table.num_rows
-    columns = {
-        "_property_id": pa.array([stamp["property_id"]] * n, pa.string()),
-        "_subject_to_thresholding": pa.array([thresholded] * n, pa.bool_()),
-        "_data_loss_from_other_row": pa.array([other_row] * n, pa.bool_()),
-        "_loaded_at": pa.array([stamp["loaded_at"]] * n, pa.timestamp("us")),
-        "_run_id": pa.array([stamp["run_id"]] * n, pa.string()),
-    }
-    for field in METADATA_FIELDS:
-        table = table.append_column(field, columns[field.name])
+    values = (stamp["property_id"], thresholded, other_row, stamp["loaded_at"], stamp["run_id"])
+    table = stamped(table, zip(METADATA_FIELDS, values, strict=True))
     return table, thresholded, other_row
 
 

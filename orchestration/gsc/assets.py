@@ -18,7 +18,7 @@ from orchestration.fetching import load_days
 from orchestration.gsc.resources import GSCResource
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, stamped
 
 # Search Console finalises a day after 2-3 days and still revises it a little after, so the
 # nightly run re-pulls yesterday and the 4 days before.
@@ -33,15 +33,8 @@ METADATA_FIELDS = [
 
 def _day_table(pages: Iterator[QueryPage], schema: pa.Schema, stamp: dict) -> pa.Table:
     table = pa.Table.from_batches([page.batch for page in pages], schema=schema)
-    n = table.num_rows
-    columns = {
-        "_site_url": pa.array([stamp["site_url"]] * n, pa.string()),
-        "_loaded_at": pa.array([stamp["loaded_at"]] * n, pa.timestamp("us")),
-        "_run_id": pa.array([stamp["run_id"]] * n, pa.string()),
-    }
-    for field in METADATA_FIELDS:
-        table = table.append_column(field, columns[field.name])
-    return table
+    values = (stamp["site_url"], stamp["loaded_at"], stamp["run_id"])
+    return stamped(table, zip(METADATA_FIELDS, values, strict=True))
 
 
 def load_query_days(

@@ -21,7 +21,7 @@ from orchestration.fetching import load_days, prefetched
 from orchestration.meta.resources import MetaResource
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days, stamped
 
 # Meta's default attribution (7-day click) revises a day's conversions for a week.
 META_TRAILING_DAYS = 7
@@ -34,11 +34,13 @@ PIXEL_TABLE = "raw_meta.pixel_events_hourly"
 
 def _stamped(batches: Iterator[pa.RecordBatch], schema: pa.Schema, stamp: dict[str, object]) -> pa.Table:
     table = pa.Table.from_batches(list(batches), schema=schema)
-    n = table.num_rows
-    for name, value in stamp.items():
-        kind = pa.timestamp("us") if name == "_loaded_at" else pa.string()
-        table = table.append_column(pa.field(name, kind), pa.array([value] * n, kind))
-    return table
+    return stamped(
+        table,
+        [
+            (pa.field(name, pa.timestamp("us") if name == "_loaded_at" else pa.string()), v)
+            for name, v in stamp.items()
+        ],
+    )
 
 
 def _check_days(table: pa.Table, days: list[date], table_name: str) -> None:

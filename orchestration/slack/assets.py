@@ -21,7 +21,7 @@ from orchestration.fetching import DayBatches, prefetched
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
 from orchestration.slack.resources import SlackResource
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days, replace_table
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days, replace_table, stamped
 
 SLACK_TRAILING_DAYS = 7
 SLACK_RESCAN_DAYS = 30
@@ -33,11 +33,8 @@ METADATA_FIELDS = [
 
 
 def _stamp(table: pa.Table, source: str, run_id: str) -> pa.Table:
-    n = table.num_rows
     loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
-    table = table.append_column(METADATA_FIELDS[0], pa.array([source] * n, pa.string()))
-    table = table.append_column(METADATA_FIELDS[1], pa.array([loaded_at] * n, pa.timestamp("us")))
-    return table.append_column(METADATA_FIELDS[2], pa.array([run_id] * n, pa.string()))
+    return stamped(table, zip(METADATA_FIELDS, (source, loaded_at, run_id), strict=True))
 
 
 def _known_threads(conn, first: date, last: date) -> dict[str, str | None]:

@@ -6,14 +6,14 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import duckdb
 import pyarrow as pa
 import pytest
 
 from orchestration.fetching import DayBatches, fetch_concurrency, load_days, prefetched
-from orchestration.warehouse import DuckDBWarehouse
+from orchestration.warehouse import DuckDBWarehouse, replace_days, stamped
 
 DAYS = [date(2026, 3, 1) + timedelta(days=i) for i in range(12)]
 
@@ -304,3 +304,28 @@ def test_load_days_reraises_a_failed_fetch_and_keeps_the_batches_before_it(tmp_p
         assert f"test: fetching {DAYS[8]} failed" in "".join(raised.value.__notes__)
     assert _stored(warehouse) == (21, DAYS[0], DAYS[6])
     assert context.log.lines == []  # no total for a failed load
+
+
+def test_stamps_hold_their_value_on_every_row_with_their_fields_type(tmp_path):
+    loaded_at = datetime(2026, 12, 5, 11, 30, 15, 123456)
+    fields = [
+        pa.field("_site_url", pa.string()),
+        pa.field("_thresholded", pa.bool_()),
+        pa.field("_loaded_at", pa.timestamp("us")),
+        pa.field("_note", pa.string()),
+    ]
+    table = stamped(
+        _day_rows(DAYS[0], n=5), zip(fields, ["sc-domain:example.com", True, loaded_at, None], strict=True)
+    )
+    assert table.schema.names == ["date", "value", "_site_url", "_thresholded", "_loaded_at", "_note"]
+    assert [table.schema.field(f.name).type for f in fields] == [f.type for f in fields]
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    replace_days(conn, "raw_test.stamped", [DAYS[0]], table, validate=False)
+    rows = conn.execute(
+        "select value, _site_url, _thresholded, _loaded_at, _note from raw_test.stamped"
+    ).fetchall()
+    assert sorted(rows) == [(i, "sc-domain:example.com", True, loaded_at, None) for i in range(5)]
+    assert (
+        stamped(_day_rows(DAYS[0], n=0), zip(fields, ["x", False, loaded_at, None], strict=True)).num_rows
+        == 0
+    )
