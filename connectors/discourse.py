@@ -36,6 +36,7 @@ import logging
 import os
 import re
 import threading
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -358,6 +359,47 @@ class TopicSpan(NamedTuple):
     bumped: datetime
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+class TopicSpans:
+    """The TopicSpans of a range, held as three arrays (id, created and bumped in microseconds):
+    24 bytes a topic instead of ~230 for a tuple of an int and two datetimes, so a year of a busy
+    forum (~100k topics) holds ~2 MB for the whole load, not ~25 MB. Reads as a sequence of
+    TopicSpan."""
+
+    def __init__(self) -> None:
+        self._ids, self._created, self._bumped = array("q"), array("q"), array("q")
+
+    def append(self, topic_id: int, created: datetime, bumped: datetime) -> None:
+        self._ids.append(topic_id)
+        self._created.append(_micros(created))
+        self._bumped.append(_micros(bumped))
+
+    def active(self, start: datetime, end: datetime) -> Iterator[int]:
+        """The ids of the topics created before `end` and bumped at or after `start`."""
+        before, since = _micros(end), _micros(start)
+        for topic_id, created, bumped in zip(self._ids, self._created, self._bumped, strict=True):
+            if created < before and bumped >= since:
+                yield topic_id
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __getitem__(self, i: int) -> TopicSpan:
+        return TopicSpan(
+            self._ids[i], _EPOCH + self._created[i] * _MICROSECOND, _EPOCH + self._bumped[i] * _MICROSECOND
+        )
+
+    def __iter__(self) -> Iterator[TopicSpan]:
+        return (self[i] for i in range(len(self)))
+
+
 # --- the client ------------------------------------------------------------------------------------
 
 
@@ -526,23 +568,26 @@ class DiscourseClient:
             topics = self._field(answer, ("topic_list", "topics"), "/latest.json")
             yield [self._check("latest topic", t, "/latest.json") for t in topics]
 
-    def topics_active(self, first: date, last: date) -> list[TopicSpan]:
+    def topics_active(self, first: date, last: date) -> TopicSpans:
         """The topics with activity in [first, last]: created on or before `last` and bumped on or
         after `first` (newest activity first, paging stops once a page ends older). Only each
         topic's id and span are kept: a year of a busy forum is ~100k summaries, ~200 MB as dicts.
         """
         start, _ = day_bounds(first)
         _, end = day_bounds(last)
-        found: dict[int, TopicSpan] = {}
+        found = TopicSpans()
+        seen: set[int] = set()
         for page in self.latest_pages("activity"):
             for topic in page:
                 created, bumped = parse_time(topic["created_at"]), parse_time(topic["bumped_at"])
-                if created < end and bumped >= start:
-                    found.setdefault(int(topic["id"]), TopicSpan(int(topic["id"]), created, bumped))
+                topic_id = int(topic["id"])
+                if created < end and bumped >= start and topic_id not in seen:
+                    seen.add(topic_id)
+                    found.append(topic_id, created, bumped)
             # Pinned topics lead page 0 whatever their age: judge a page by its last topic.
             if page and parse_time(page[-1]["bumped_at"]) < start:
                 break
-        return list(found.values())
+        return found
 
     def topic(self, topic_id: int, since: datetime | None = None) -> tuple[dict, Iterator[list[dict]]]:
         """The topic of /t/{id}.json and an iterator of its posts: the first page, then the ids of
@@ -631,7 +676,7 @@ class DiscourseClient:
 
     def activity_plan(
         self, days: Iterable[date], chunk_days: int = 31
-    ) -> tuple[list[TopicSpan], list[list[date]]]:
+    ) -> tuple[TopicSpans, list[list[date]]]:
         """What `activity` does first: the spans of the topics with activity in the range (one
         pass over /latest) and the range cut into chunks of `chunk_days` days, for `chunk_activity`.
 
@@ -640,28 +685,26 @@ class DiscourseClient:
         """
         days = sorted(set(days))
         if not days:
-            return [], []
+            return TopicSpans(), []
         candidates = self.topics_active(days[0], days[-1])
         log.info("discourse: %d topics with activity between %s and %s", len(candidates), days[0], days[-1])
         return candidates, [days[n : n + chunk_days] for n in range(0, len(days), chunk_days)]
 
-    def chunk_activity(self, chunk: list[date], candidates: list[TopicSpan]) -> list[DayActivity]:
+    def chunk_activity(self, chunk: list[date], candidates: TopicSpans) -> list[DayActivity]:
         """One DayActivity per day of `chunk` (consecutive days), from the candidates of
         `activity_plan`. Several chunks may be fetched at once from different threads.
         """
         return list(self._chunk(chunk, candidates))
 
-    def _chunk(self, chunk: list[date], candidates: list[TopicSpan]) -> Iterator[DayActivity]:
+    def _chunk(self, chunk: list[date], candidates: TopicSpans) -> Iterator[DayActivity]:
         wanted = set(chunk)
         start, _ = day_bounds(chunk[0])
         _, end = day_bounds(chunk[-1])
         topics: dict[date, list[dict]] = defaultdict(list)
         posts: dict[date, list[dict]] = defaultdict(list)
         likes: dict[date, list[dict]] = defaultdict(list)
-        for span in candidates:
-            if not (span.created < end and span.bumped >= start):
-                continue
-            topic, pages = self.topic(span.topic_id, since=start)
+        for topic_id in candidates.active(start, end):
+            topic, pages = self.topic(topic_id, since=start)
             created = parse_time(topic["created_at"])
             if created.date() in wanted:
                 topics[created.date()].append(_topic_row(topic, created))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -317,3 +317,20 @@ def test_a_renamed_paging_field_fails_and_names_it(sandbox, make):
     sandbox.inject_fault("/discourse/latest.json", 200, kind="transform", transform=renamed)
     with pytest.raises(DiscourseSchemaError, match="topic_list.topics"):
         next(make().latest_pages())
+
+
+def test_topic_spans_keep_ids_and_microsecond_times_and_filter_by_activity():
+    base = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+    spans = discourse.TopicSpans()
+    rows = [
+        (7, base, base + timedelta(days=2)),
+        (8, base + timedelta(days=5), base + timedelta(days=5)),
+        (9, base - timedelta(days=40), base - timedelta(microseconds=1)),
+    ]
+    for row in rows:
+        spans.append(*row)
+    assert len(spans) == 3 and [tuple(s) for s in spans] == rows and spans[1].topic_id == 8
+    assert list(spans.active(base, base + timedelta(days=1))) == [7]  # created before end, bumped since start
+    assert list(spans.active(base + timedelta(days=2), base + timedelta(days=6))) == [7, 8]
+    assert list(spans.active(base - timedelta(microseconds=1), base)) == [9]  # end excluded, start included
+    assert list(spans.active(base + timedelta(days=6), base + timedelta(days=9))) == []
