@@ -391,13 +391,10 @@ class TopicSpans:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def __getitem__(self, i: int) -> TopicSpan:
+    def __getitem__(self, i: int) -> TopicSpan:  # also iteration: the arrays raise IndexError past the end
         return TopicSpan(
             self._ids[i], _EPOCH + self._created[i] * _MICROSECOND, _EPOCH + self._bumped[i] * _MICROSECOND
         )
-
-    def __iter__(self) -> Iterator[TopicSpan]:
-        return (self[i] for i in range(len(self)))
 
 
 # --- the client ------------------------------------------------------------------------------------
@@ -619,6 +616,8 @@ class DiscourseClient:
             if since is None:
                 for chunk in chunks:
                     yield fetch(chunk)
+                return
+            if not chunks:  # the usual topic: every post on the first page
                 return
             floor = _newest_before(first, since)
             fetched: list[list[dict]] = []
