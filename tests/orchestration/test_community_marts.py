@@ -442,7 +442,7 @@ def test_the_ai_interest_grows_as_planted_and_the_others_stay_flat(built):
 
 
 def _discord_truth() -> dict:
-    """What the sandbox's Discord holds over the loaded days, by the rules of METRICS.md §3."""
+    """What the sandbox's Discord holds over the loaded days, by the rules of docs/metrics.md §3."""
     posts = [p for day in LOADED_COMMUNITY_DAYS for p in community.posts_on(SEED, SCALE, "discord", day)]
     people = {p.author_person_id: community.member(SEED, SCALE, p.author_person_id) for p in posts}
     replied = {p.thread_root_id for p in posts if p.thread_root_id and p.subtype is None}
