@@ -433,8 +433,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for api, document in documents.items():
         target = args.out / f"{api}.json"
-        target.write_text(render(document))
-        print(f"{target}: {len(render(document)):,} bytes from {document['source']['path']}")
+        text = render(document)
+        target.write_text(text)
+        note = document["source"]
+        print(f"{target}: {len(text):,} bytes from {note['repository']}/{note['path']} ({note['revision']})")
     return 0
 
 
