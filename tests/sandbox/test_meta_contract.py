@@ -1,6 +1,6 @@
 """The sandbox's Meta Marketing API answers in the wire format of Meta's object specs (as derived
-into tests/contracts/meta.json),
-and its data carries the planted Meta effects (spring flight, pixel leads = 1.3 x insights leads)."""
+into tests/contracts/meta.json), and its data carries the planted Meta effects (spring flight,
+pixel leads = 1.3 x insights leads)."""
 
 from __future__ import annotations
 
