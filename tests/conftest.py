@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import json
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +12,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+CONTRACTS_DIR = REPO_ROOT / "tests" / "contracts"
+SLACK_EXPORT_2016 = REPO_ROOT / "tests" / "fixtures" / "slack_export_2016"
 
 
 def invoke_dbt(args: list[str], tmp: Path, warehouse: Path, check: bool = True, **env: str):
@@ -45,16 +50,37 @@ def invoke_dbt(args: list[str], tmp: Path, warehouse: Path, check: bool = True, 
     return result
 
 
+@functools.cache
+def load_contract(api: str) -> dict:
+    path = CONTRACTS_DIR / f"{api}.json"
+    if not path.is_file():
+        pytest.fail(
+            f"{path} not found: derive it with `python scripts/derive_contracts.py <published contracts>`"
+        )
+    return json.loads(path.read_text())
+
+
 @pytest.fixture(scope="session")
-def contracts_dir() -> Path:
-    """The published API contracts, kept beside the repository in ../shared/contracts."""
-    path = (REPO_ROOT / ".." / "shared" / "contracts").resolve()
-    if not path.is_dir():
-        pytest.fail(f"API contracts not found at {path} (expected ../shared/contracts beside the repository)")
-    return path
+def contract() -> Callable[[str], dict]:
+    """`contract(api)`: the facts of `api`'s published contract (ga4, gsc, meta, slack, discourse,
+    discord) as scripts/derive_contracts.py derived them into tests/contracts/<api>.json: the
+    source's own layout, cut to what the tests check, with a `source` note. Read-only: shared."""
+    return load_contract
 
 
 @pytest.fixture(scope="session")
 def dbt_invoke() -> Callable[..., object]:
     """`dbt_invoke(args, tmp, warehouse, check=True, **env)`: see invoke_dbt."""
     return invoke_dbt
+
+
+@pytest.fixture(scope="session")
+def slack_export_2016(tmp_path_factory) -> Path:
+    """The invented workspace export of tests/fixtures/slack_export_2016 (Slack's 2016 layout: no
+    threads, no e-mails, per-day files named by the workspace's Pacific day) zipped as Slack sends
+    it, folder entries included. Its counts are written out in tests/connectors/test_slack_export.py."""
+    path = tmp_path_factory.mktemp("slack_export") / "Lantern Walk Slack export Mar 18 2016.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for file in sorted(SLACK_EXPORT_2016.rglob("*")):
+            zf.write(file, file.relative_to(SLACK_EXPORT_2016).as_posix())
+    return path

@@ -7,7 +7,7 @@ sandbox and the end-to-end tests: change one and a test that recovers it must ch
 
 Planted effects (see `PLANTED`):
 
-a. Dark social trend. The dark-social share of all sessions (METRICS.md §1 classes
+a. Dark social trend. The dark-social share of all sessions (docs/metrics.md §1 classes
    `dark_social_messaging` + `dark_social_direct`) is 0.20 on SANDBOX_START_DATE and rises
    linearly to 0.30 on 2026-11-20 (slope 0.10 / 507 days ≈ +0.0002 per day; it keeps rising after
    that date). Daily noise is a few points at small scale.
@@ -187,7 +187,7 @@ def traffic_factor(day: date) -> float:
     return growth * WEEKDAY_FACTORS[day.weekday()] * HOLIDAY_FACTORS.get((day.month, day.day), 1.0)
 
 
-# "How did you hear about us?" answers, with the METRICS.md §2 category each is meant to map to.
+# "How did you hear about us?" answers, with the docs/metrics.md §2 category each is meant to map to.
 WORD_OF_MOUTH_ANSWERS: tuple[tuple[str, str], ...] = (
     ("a colleague told me", "colleague_or_friend"),
     ("A coworker recommended you", "colleague_or_friend"),
@@ -229,7 +229,7 @@ WORD_OF_MOUTH_CATEGORIES = (
 # The web site
 # ---------------------------------------------------------------------------------------------
 
-# METRICS.md §1 rule 9: the paths someone could type; anything else long or nested is a deep link.
+# docs/metrics.md §1 rule 9: the paths someone could type; anything else long or nested is a deep link.
 TYPEABLE_PATHS = frozenset(
     "/ /pricing /about /contact /login /signin /signup /register /careers /jobs /blog /docs /search "
     "/demo /product /features /cart /checkout /account /home".split()
@@ -238,7 +238,7 @@ NOT_SET = "(not set)"
 
 
 def normalise_path(landing: str) -> str:
-    """METRICS.md §1: path without query or fragment, lower-cased, trailing '/' dropped except root."""
+    """docs/metrics.md §1: path without query or fragment, lower-cased, trailing '/' dropped except root."""
     if landing == NOT_SET:
         return landing
     path = landing.split("?", 1)[0].split("#", 1)[0].lower()
@@ -248,7 +248,7 @@ def normalise_path(landing: str) -> str:
 
 
 def is_deep_link(landing: str) -> bool:
-    """METRICS.md §1 rule 9: not typeable, and two or more segments or at least 20 characters."""
+    """docs/metrics.md §1 rule 9: not typeable, and two or more segments or at least 20 characters."""
     path = normalise_path(landing)
     if path == NOT_SET or path in TYPEABLE_PATHS:
         return False

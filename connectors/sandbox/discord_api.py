@@ -7,7 +7,7 @@ Unauthorized", "code": 0}`. The channels are the `discord` spaces of
 ids their snowflakes, replies carry `message_reference` (type 19), reactions are grouped by emoji.
 Only what was posted before the sandbox's "today" (UTC) exists.
 
-Route (wire format of ../shared/contracts/discord/openapi.json, `list_messages`):
+Route (wire format of Discord's published OpenAPI document, `list_messages`; tests/contracts/discord.json):
 `GET /channels/{channel_id}/messages?before=|after=|around=&limit=1..100` (default 50), newest
 first, with X-RateLimit-* headers. A bare 429 fault answers `{"message": "You are being rate
 limited.", "retry_after": 0.25, "global": false}`.

@@ -7,7 +7,7 @@ Discourse's 403 `invalid_access`. The forum is the `discourse` platform of
 thread's space), its root the first post, replies the later posts, reactions the likes. Only
 what was posted before the sandbox's "today" (UTC) exists.
 
-Routes (wire format of ../shared/contracts/discourse/openapi.json):
+Routes (wire format of Discourse's published OpenAPI document; tests/contracts/discourse.json):
 - `GET /categories.json[?include_subcategories=true]`
 - `GET /latest.json?order=activity|created|default&page=N&per_page=M` (30 a page;
   `topic_list.more_topics_url` only while more pages exist); `/latest` with Accept JSON too.

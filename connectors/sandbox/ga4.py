@@ -1,7 +1,7 @@
 """The GA4 data of the sandbox brand: one day of sessions rows and lead rows, deterministic.
 
 A day is generated top-down: expected sessions for the day (growth x weekday x a little noise),
-split over the METRICS.md §1 traffic classes with the planted dark-social share, then each class's
+split over the docs/metrics.md §1 traffic classes with the planted dark-social share, then each class's
 sessions are drawn over its sources (channels), landing pages and devices. Distinct combinations
 become rows, each with consistent metrics (engagedSessions <= sessions, totalUsers <= sessions,
 newUsers <= totalUsers). Leads are drawn from the rows' key events. See brand.py for the planted
@@ -55,7 +55,7 @@ class Channel:
 
 @dataclass(frozen=True)
 class TrafficClass:
-    """A METRICS.md §1 traffic class as the generator draws it."""
+    """A docs/metrics.md §1 traffic class as the generator draws it."""
 
     name: str
     share: float | None  # share of the non-dark sessions; None for the two dark classes

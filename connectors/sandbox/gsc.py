@@ -236,7 +236,7 @@ def expected_clicks(scale: str, day: date) -> float:
 
 @functools.cache
 def _halo_growth_correction(scale: str) -> float:
-    """Makes the planted lift exact as METRICS.md §2 measures it: mean branded clicks a day in the
+    """Makes the planted lift exact as docs/metrics.md §2 measures it: mean branded clicks a day in the
     halo (flight start .. flight end + 7) / mean over the 28 days before the flight = 1 + lift,
     although traffic keeps growing in between."""
     start = PLANTED.meta_flight_start

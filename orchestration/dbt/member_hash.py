@@ -1,4 +1,4 @@
-"""The key of the members' pseudonyms (METRICS.md §3), handed to the dbt process only.
+"""The key of the members' pseudonyms (docs/metrics.md §3), handed to the dbt process only.
 
 dbt computes `member_key` = HMAC-SHA256(platform:native_user_id) with a Python UDF
 (dbt_project/plugins/darksocial_member_key.py) that reads MEMBER_HASH_KEY from its environment;

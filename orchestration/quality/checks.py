@@ -28,7 +28,7 @@ FRESHNESS_SUFFIX = "_freshness"
 
 
 def raw_table(key: dg.AssetKey) -> str:
-    """`["ga4", "sessions_daily"]` -> `raw_ga4.sessions_daily` (the naming rule of DESIGN.md)."""
+    """`["ga4", "sessions_daily"]` -> `raw_ga4.sessions_daily` (docs/architecture.md §4)."""
     source, stream = key.path[-2], key.path[-1]
     return f"raw_{source}.{stream}"
 

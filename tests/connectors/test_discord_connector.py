@@ -159,11 +159,11 @@ def test_a_removed_field_fails_naming_it_and_an_extra_one_is_logged(sandbox, mak
         list(make().messages(channel, DAY))
 
 
-def test_sandbox_messages_validate_against_the_contract(sandbox, contracts_dir):
-    contract = json.loads((contracts_dir / "discord" / "openapi.json").read_text())
-    operation = contract["paths"]["/channels/{channel_id}/messages"]["get"]
+def test_sandbox_messages_validate_against_the_contract(sandbox, contract):
+    spec = contract("discord")
+    operation = spec["paths"]["/channels/{channel_id}/messages"]["get"]
     schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
-    validator = jsonschema.Draft202012Validator({**schema, "components": contract["components"]})
+    validator = jsonschema.Draft202012Validator({**schema, "components": spec["components"]})
     channel, _ = _busiest_channel(DAY)
     headers = {"Authorization": f"Bot {SANDBOX_DISCORD_BOT_TOKEN}"}
     url = f"{sandbox.base_url}/discord/channels/{channel}/messages"
@@ -171,10 +171,8 @@ def test_sandbox_messages_validate_against_the_contract(sandbox, contracts_dir):
     assert answer.status_code == 200 and answer.headers["X-RateLimit-Bucket"]
     validator.validate(answer.json())
     assert any("message_reference" in m for m in answer.json())
-    limited = contract["components"]["schemas"]["RatelimitedResponse"]
+    limited = spec["components"]["schemas"]["RatelimitedResponse"]
     sandbox.inject_fault("/discord/channels/", 429)
     throttled = requests.get(url, headers=headers, timeout=30)
     assert throttled.status_code == 429
-    jsonschema.Draft202012Validator({**limited, "components": contract["components"]}).validate(
-        throttled.json()
-    )
+    jsonschema.Draft202012Validator({**limited, "components": spec["components"]}).validate(throttled.json())

@@ -67,10 +67,10 @@ def test_pages_are_streamed_one_request_at_a_time(sandbox, make_client):
     assert len(sandbox.requests_to(RUN_REPORT)) == seen + 1 + len(rest)
 
 
-def test_requests_keep_the_discovery_contract(sandbox, make_client, contracts_dir):
+def test_requests_keep_the_discovery_contract(sandbox, make_client, contract):
     import jsonschema
 
-    doc = json.loads((contracts_dir / "google" / "analyticsdata__v1beta.json").read_text())
+    doc = contract("ga4")
     request_schema = doc["schemas"]["RunReportRequest"]["properties"]
     seen = len(sandbox.requests_to(RUN_REPORT))
     client = make_client()

@@ -442,7 +442,7 @@ def test_the_ai_interest_grows_as_planted_and_the_others_stay_flat(built):
 
 
 def _discord_truth() -> dict:
-    """What the sandbox's Discord holds over the loaded days, by the rules of METRICS.md §3."""
+    """What the sandbox's Discord holds over the loaded days, by the rules of docs/metrics.md §3."""
     posts = [p for day in LOADED_COMMUNITY_DAYS for p in community.posts_on(SEED, SCALE, "discord", day)]
     people = {p.author_person_id: community.member(SEED, SCALE, p.author_person_id) for p in posts}
     replied = {p.thread_root_id for p in posts if p.thread_root_id and p.subtype is None}
@@ -540,24 +540,15 @@ def test_discord_links_are_normalised_to_the_shared_page(built):
     assert shares == {d: brand.COMMUNITY_SHARED_PAGE_POSTS["discord"] for d in share_dates}
 
 
-# --- the real Slack export sample, without Discord -------------------------------------------------
+# --- a Slack workspace export (2016 layout), without Discord ----------------------------------------
 
-SAMPLE = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "samples" / "slack-export" / "testarchive.zip"
-)
-SAMPLE_DAYS = [
+# The UTC days of tests/fixtures/slack_export_2016 that hold messages.
+EXPORT_DAYS = [
     date(2016, 1, 15),
     date(2016, 1, 16),
-    date(2016, 1, 17),
-    date(2016, 2, 7),
     date(2016, 2, 8),
-    date(2016, 2, 9),
+    date(2016, 2, 10),
     date(2016, 3, 17),
-    date(2016, 3, 25),
-    date(2016, 3, 26),
-    date(2016, 3, 27),
-    date(2016, 3, 28),
-    date(2016, 3, 29),
 ]
 EMPTY_DISCOURSE = """
 create schema if not exists raw_discourse;
@@ -583,23 +574,20 @@ create table raw_discourse.users (user_id bigint, username varchar, name varchar
 
 
 @pytest.fixture(scope="module")
-def export_built(tmp_path_factory, dbt_build):
-    """The sample export loaded by the Slack assets in export mode, then the community dbt models,
-    on a warehouse with no raw_discord tables at all (Discord was never switched on)."""
+def export_built(tmp_path_factory, dbt_build, slack_export_2016):
+    """The 2016-layout export of tests/fixtures loaded by the Slack assets in export mode, then the
+    community dbt models, on a warehouse with no raw_discord tables at all (Discord was never
+    switched on)."""
     from orchestration.partitions import daily_partitions
     from orchestration.slack.assets import build_slack_assets
     from orchestration.slack.resources import SlackResource
     from orchestration.warehouse import DuckDBWarehouse
 
-    if not SAMPLE.exists():
-        pytest.fail(
-            f"the shared sample export is missing: {SAMPLE} (expected ../shared beside the repository)"
-        )
     tmp = tmp_path_factory.mktemp("slack_export")
     settings = Settings(
         warehouse_path=tmp / "warehouse.duckdb",
         serving_path=tmp / "serving" / "marts.duckdb",
-        history_start=SAMPLE_DAYS[0],
+        history_start=EXPORT_DAYS[0],
         nightly_timezone="UTC",
         nightly_cron="0 2 * * *",
         nightly_schedule_running=True,
@@ -607,11 +595,11 @@ def export_built(tmp_path_factory, dbt_build):
     assets = build_slack_assets(daily_partitions(settings))
     resources = {
         "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
-        "slack": SlackResource(export_path=str(SAMPLE)),
+        "slack": SlackResource(export_path=str(slack_export_2016)),
     }
     # one run per stretch of consecutive days (a single-run backfill of the range)
     stretches: list[list[date]] = []
-    for day in SAMPLE_DAYS:
+    for day in EXPORT_DAYS:
         if stretches and day - stretches[-1][-1] == timedelta(days=1):
             stretches[-1].append(day)
         else:
@@ -626,7 +614,7 @@ def export_built(tmp_path_factory, dbt_build):
         }
     assert "raw_discord" not in schemas
     # a real export: the orchestration demands a key of our own
-    environ = {"SLACK_EXPORT_PATH": str(SAMPLE), "MEMBER_HASH_KEY": "export-test-key"}
+    environ = {"SLACK_EXPORT_PATH": str(slack_export_2016), "MEMBER_HASH_KEY": "export-test-key"}
     dbt_build(
         settings.warehouse_path,
         member_hash_key(environ),
@@ -637,13 +625,18 @@ def export_built(tmp_path_factory, dbt_build):
     return settings.warehouse_path
 
 
-def test_the_slack_export_sample_flows_to_the_marts_with_the_hand_counts(export_built):
-    # By hand from the zip (see tests/connectors/test_slack_export.py): 2 channels, 4 users (no
-    # e-mails, no bots), 158 messages: 94 bot_message, 8 channel_join, 3 bot_add (excluded), 49
-    # plain messages + 3 file_share by users = 52 member messages (the file_comment has no user),
-    # no threads, and 1 reaction (botman by U0BMYT2FL on a bot message) = 53 activities. Their
-    # ISO weeks: 2016-01-11 9, 02-01 2, 02-08 6, 03-14 12, 03-21 20, 03-28 4 (+1 reaction, -1
-    # file_comment) messages. No Discord: the Discord models build empty.
+def test_a_slack_export_flows_to_the_marts_with_the_hand_counts(export_built):
+    # By hand from tests/fixtures/slack_export_2016 (its 27 messages are listed in
+    # tests/connectors/test_slack_export.py): 2 channels, 5 users (1 bot user, no e-mails).
+    # Not member activity: 7 joins, the purpose, the topic, the leave and the bot_add (system), 3
+    # bot_message (bots), the file_comment (no user) and beaker's reminder (a bot user) = 16.
+    # Member messages: the other 11 (9 plain minus beaker's = 8, the file_share, the me_message
+    # and the pinned_item, which stg_slack__messages does not list as a system message).
+    # Reactions: +1 by tomas.v and priya, scream by tomas.v on a bot's message, heart by maren
+    # (beaker's heart is a bot's) = 4. Activities 15; ISO weeks 2016-01-11: 5 messages + 3
+    # reactions = 8, 2016-02-08: 4, 2016-03-14: 2 + 1 = 3. Brand links: priya's playbook link
+    # (/blog/dark-social-playbook) and tomas.v's pricing page (/pricing); the rss bot's is not
+    # counted. Per member: maren 5 + 1 = 6, tomas.v 3 + 2 = 5, priya 3 + 1 = 4, quietfox 0.
     path = export_built
 
     def _warehouse_rows(sql, params=()):
@@ -653,29 +646,29 @@ def test_the_slack_export_sample_flows_to_the_marts_with_the_hand_counts(export_
         "select count(*), count(*) filter (where platform = 'slack') from marts.dim_community_spaces"
     ) == [(2, 2)]
     assert _warehouse_rows(
-        "select count(*), count(*) filter (where is_employee or is_bot) from marts.dim_community_members",
-    ) == [(4, 0)]
+        "select count(*), count(*) filter (where is_bot), count(*) filter (where is_employee) "
+        "from marts.dim_community_members",
+    ) == [(5, 1, 0)]
     by_type = dict(
         _warehouse_rows("select activity_type, count(*) from marts.fct_community_activity group by 1")
     )
-    assert by_type == {"message": 52, "reaction": 1}
-    assert _warehouse_rows("select sum(len(brand_links)) from marts.fct_community_activity") == [(0,)]
+    assert by_type == {"message": 11, "reaction": 4}
+    links = _warehouse_rows(
+        "select unnest(brand_links) as link from marts.fct_community_activity order by link"
+    )
+    assert links == [("/blog/dark-social-playbook",), ("/pricing",)]
     assert _warehouse_rows("select count(*) from staging.stg_discord__messages") == [(0,)]
     weekly = _warehouse_rows(
         "select week_start, activities from marts.mart_community_health_weekly "
         "where community = 'all' order by 1",
     )
-    assert weekly == [
-        (date(2016, 1, 11), 9),
-        (date(2016, 2, 1), 2),
-        (date(2016, 2, 8), 6),
-        (date(2016, 3, 14), 12),
-        (date(2016, 3, 21), 19),
-        (date(2016, 3, 28), 5),
-    ]
-    engaged = _warehouse_rows("select count(*), sum(activities) from marts.mart_member_engagement")
-    assert engaged[0][0] == 4
-    expected_key = _key("slack", "U0BMQB6JE", key="export-test-key")
-    assert _warehouse_rows(
-        "select count(*) from marts.dim_community_members where member_key = ?", [expected_key]
-    ) == [(1,)]
+    assert weekly == [(date(2016, 1, 11), 8), (date(2016, 2, 8), 4), (date(2016, 3, 14), 3)]
+    engaged = _warehouse_rows(
+        "select member_key, activities, level from marts.mart_member_engagement order by member_key"
+    )
+    expected = {
+        _key("slack", user, key="export-test-key"): n
+        for user, n in (("U0K1MARE1", 6), ("U0K1TOMAS", 5), ("U0K1PRIYA", 4), ("U0K1LURKR", 0))
+    }
+    assert {k: n for k, n, _ in engaged} == expected
+    assert [level for k, n, level in engaged if n == 0] == ["4_observer"]

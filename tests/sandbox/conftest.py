@@ -1,7 +1,7 @@
 """Fixtures for the sandbox tests: a small-scale sandbox on loopback and a raw GA4 caller.
 
 The raw caller speaks HTTP with `requests` and a token from google-auth, so these tests see the
-wire format exactly as a client does. `classify` is the test's own reading of METRICS.md §1, kept
+wire format exactly as a client does. `classify` is the test's own reading of docs/metrics.md §1, kept
 independent of the generator so that a planted effect is measured, not echoed.
 """
 
@@ -117,7 +117,7 @@ def ga4(sandbox, service_account_info) -> RawGA4:
     return RawGA4(sandbox, credentials.token)
 
 
-# --- METRICS.md §1, written independently of the generator -----------------------------------------
+# --- docs/metrics.md §1, written independently of the generator -----------------------------------------
 
 PAID_MEDIA = {
     "cpc",
@@ -283,7 +283,7 @@ DARK = {"dark_social_messaging", "dark_social_direct"}
 
 @pytest.fixture(scope="session")
 def classify() -> Callable[[dict], str]:
-    """Row (dict with GA4 dimension names) -> METRICS.md §1 traffic class."""
+    """Row (dict with GA4 dimension names) -> docs/metrics.md §1 traffic class."""
     return classify_row
 
 

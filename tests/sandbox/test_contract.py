@@ -1,14 +1,14 @@
 """The sandbox's GA4 API keeps Google's contract, and its data has the brand's shape.
 
-Responses are validated against the GA4 Data API discovery document (../shared/contracts),
-converted to JSON Schema here; the data is read back over HTTP and classified by the test's own
-METRICS.md §1 classifier (conftest.py), never by the generator's labels.
+Responses are validated against the schemas of the GA4 Data API discovery document (as derived
+into tests/contracts/ga4.json), converted to JSON Schema here; the data is read back over HTTP and
+classified by the test's own docs/metrics.md §1 classifier (conftest.py), never by the generator's
+labels.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import statistics
 import subprocess
@@ -32,11 +32,8 @@ WEEKDAY = date(2026, 2, 4)  # a Wednesday with no planted event
 
 
 @pytest.fixture(scope="module")
-def discovery(contracts_dir) -> dict:
-    path = contracts_dir / "google" / "analyticsdata__v1beta.json"
-    if not path.is_file():
-        pytest.fail(f"GA4 discovery document not found at {path}")
-    return json.loads(path.read_text())
+def discovery(contract) -> dict:
+    return contract("ga4")
 
 
 def test_converter_rejects_what_the_contract_forbids(discovery, validate_discovery):
@@ -326,7 +323,7 @@ def test_every_traffic_class_and_its_driving_sources_are_present(eight_weeks, cl
 
 
 def test_each_row_is_drawn_for_the_class_the_metrics_rules_give_it(classify):
-    # The generator labels its rows internally; the rules of METRICS.md §1 must agree on every one.
+    # The generator labels its rows internally; the rules of docs/metrics.md §1 must agree on every one.
     for day in (date(2025, 7, 15), WEEKDAY, date(2026, 3, 10)):
         for r in _full_day(42, "small", day):
             names = ["sessionSource", "sessionMedium", "sessionCampaignName", "landingPagePlusQueryString"]

@@ -1,13 +1,13 @@
 """The sandbox's Search Console API keeps Google's contract, and its data has the brand's shape.
 
-Responses are validated against the Search Console discovery document (../shared/contracts) with
-the shared discovery -> JSON Schema converter (conftest.validate_discovery). The planted effects
+Responses are validated against the schemas of the Search Console discovery document (as derived
+into tests/contracts/gsc.json) with the discovery -> JSON Schema converter of conftest.py
+(validate_discovery). The planted effects
 are measured from the raw rows with the test's own reading of "branded", not the generator's list.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date, timedelta
 from urllib.parse import quote
@@ -67,11 +67,8 @@ def gsc(sandbox, service_account_info) -> RawGSC:
 
 
 @pytest.fixture(scope="module")
-def discovery(contracts_dir) -> dict:
-    path = contracts_dir / "google" / "searchconsole__v1.json"
-    if not path.is_file():
-        pytest.fail(f"Search Console discovery document not found at {path}")
-    return json.loads(path.read_text())
+def discovery(contract) -> dict:
+    return contract("gsc")
 
 
 def test_query_rows_match_the_discovery_schema(gsc, discovery, validate_discovery):
@@ -132,7 +129,7 @@ def test_totals_exceed_query_rows_by_the_anonymized_clicks(gsc):
 
 
 def test_branded_clicks_rise_during_the_meta_flight_and_the_week_after(gsc):
-    # METRICS.md §2 mart_campaign_halo: before = 28 days before flight start, during = start .. end + 7.
+    # docs/metrics.md §2 mart_campaign_halo: before = 28 days before flight start, during = start .. end + 7.
     start = PLANTED.meta_flight_start
     before = (start - timedelta(days=28), start - timedelta(days=1))
     during = (start, PLANTED.meta_flight_end + timedelta(days=7))

@@ -1,5 +1,6 @@
-"""The sandbox's Meta Marketing API answers in the wire format of ../shared/contracts/meta/*.json,
-and its data carries the planted Meta effects (spring flight, pixel leads = 1.3 x insights leads)."""
+"""The sandbox's Meta Marketing API answers in the wire format of Meta's object specs (as derived
+into tests/contracts/meta.json), and its data carries the planted Meta effects (spring flight,
+pixel leads = 1.3 x insights leads)."""
 
 from __future__ import annotations
 
@@ -24,19 +25,17 @@ AUTH = {"Authorization": f"Bearer {SANDBOX_META_ACCESS_TOKEN}"}
 
 
 @pytest.fixture(scope="module")
-def specs(contracts_dir) -> dict[str, dict[str, str]]:
+def specs(contract) -> dict[str, dict[str, str]]:
     """Contract name -> {field: type} for every Meta object spec."""
-    out = {}
-    for path in (contracts_dir / "meta").glob("*.json"):
-        if path.name == "enum_types.json":
-            continue
-        out[path.stem] = {f["name"]: f["type"] for f in json.loads(path.read_text())["fields"]}
-    return out
+    return {
+        name: {f["name"]: f["type"] for f in spec["fields"]}
+        for name, spec in contract("meta")["objects"].items()
+    }
 
 
 @pytest.fixture(scope="module")
-def insights_params(contracts_dir) -> set[str]:
-    account = json.loads((contracts_dir / "meta" / "AdAccount.json").read_text())
+def insights_params(contract) -> set[str]:
+    account = contract("meta")["objects"]["AdAccount"]
     edges = [a for a in account["apis"] if a.get("endpoint") == "insights"]
     return {p["name"] for api in edges for p in api["params"]}
 

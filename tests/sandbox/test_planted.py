@@ -1,7 +1,7 @@
 """Each planted effect (connectors/sandbox/brand.py) is recoverable from the raw GA4 rows.
 
 The effects are measured the way the marts will measure them: from rows served over HTTP,
-classified by the test's METRICS.md §1 classifier (conftest.py).
+classified by the test's docs/metrics.md §1 classifier (conftest.py).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""The sandbox's Slack answers match the contract (slack_web_openapi_v2.json): the 2020 schemas
-are loose, so this checks their required keys, id patterns and the error form."""
+"""The sandbox's Slack answers match the contract (slack_web_openapi_v2.json, as derived into
+tests/contracts/slack.json): the 2020 schemas are loose, so this checks their required keys, id
+patterns and the error form."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
 
@@ -17,8 +17,8 @@ METHODS = ("conversations.list", "conversations.history", "conversations.replies
 
 
 @pytest.fixture(scope="module")
-def spec(contracts_dir):
-    return json.loads((contracts_dir / "slack" / "slack_web_openapi_v2.json").read_text())
+def spec(contract):
+    return contract("slack")
 
 
 @pytest.fixture(scope="module")
