@@ -129,7 +129,7 @@ def summarize_run(result, plans: Mapping[str, Any], titles: Mapping[str, str] | 
         if not plan.loaded:
             if plan.source.optional:
                 continue
-            lines.append(f"  {title}: not loaded: {plan.reason}.")
+            lines.append(f"  {title}: {plan.reason}.")
             continue
         tables = [(key, meta) for key, meta in loaded.items() if key[0] == name and "rows" in meta]
         if not tables:
@@ -174,6 +174,8 @@ def summarize_run(result, plans: Mapping[str, Any], titles: Mapping[str, str] | 
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     for event in failures:
         error = event.event_specific_data.error
+        while error is not None and error.cause is not None:  # the asset's own error, not Dagster's wrapper
+            error = error.cause
         message = error.message if error is not None else event.message
         lines.append(f"FAILED {event.step_key}: {_first_line(message)}")
     return "\n".join(lines)

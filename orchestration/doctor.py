@@ -33,6 +33,7 @@ from connectors.gsc import GSCClient, GSCConfig
 from connectors.http import ApiError
 from connectors.meta import MetaClient, MetaConfig, MetaTokenError
 from connectors.slack import AUTH_ERRORS, SlackClient, SlackConfig, SlackError, SlackExport
+from orchestration.dbt.member_hash import MissingMemberHashKey, member_hash_key
 from orchestration.settings import Settings, SettingsError
 from orchestration.sources import OFF, REAL, SANDBOX, SOURCES, SourcePlan, source_plan
 
@@ -383,6 +384,17 @@ def check_all(environ: Mapping[str, str] | None = None) -> list[Row]:
         return [settings]
     for source in SOURCES:
         rows.append(check_source(plans[source.name], env))
+    try:
+        member_hash_key(env)
+    except MissingMemberHashKey:
+        key = Row("member key", "-")
+        key.error(
+            "no community model builds: MEMBER_HASH_KEY is not set, but real community data is configured "
+            "(members are pseudonymised with an HMAC under it)",
+            "set MEMBER_HASH_KEY in .env to a long random secret (python -c 'import secrets; "
+            "print(secrets.token_hex(32))') and keep it stable",
+        )
+        rows.append(key)
     return rows
 
 

@@ -110,6 +110,7 @@ def main(argv: Sequence[str] | None = None, instance=None) -> int:
 
     import dagster as dg
 
+    from orchestration.dbt.member_hash import MissingMemberHashKey, member_hash_key
     from orchestration.definitions import build_definitions
     from orchestration.partitions import NIGHTLY_TAG
     from orchestration.sources import source_plan
@@ -117,8 +118,9 @@ def main(argv: Sequence[str] | None = None, instance=None) -> int:
     try:
         settings = Settings.from_env()
         plans = source_plan()
+        member_hash_key()  # a missing key would fail dbt after every source has loaded
         defs = build_definitions(settings)
-    except (SettingsError, ValueError) as exc:
+    except (SettingsError, ValueError, MissingMemberHashKey) as exc:
         print(f"Not started: {exc}", file=sys.stderr)
         return 2
     job = defs.resolve_job_def("refresh_warehouse")
