@@ -208,12 +208,12 @@ def check_meta(row: Row, env: Mapping[str, str]) -> None:
 
 def check_slack(row: Row, env: Mapping[str, str]) -> None:
     if (env.get("SLACK_EXPORT_PATH") or "").strip():
-        _check_slack_export(row, env["SLACK_EXPORT_PATH"].strip())
+        _check_slack_export(row, env["SLACK_EXPORT_PATH"].strip(), Settings.from_env(dict(env)).history_start)
     else:
         _check_slack_api(row, env)
 
 
-def _check_slack_export(row: Row, path: str) -> None:
+def _check_slack_export(row: Row, path: str, history_start: date) -> None:
     with SlackExport(path) as export:
         channels = sum(b.num_rows for b in export.channels())
         users = [u for b in export.users() for u in b.to_pylist()]
@@ -226,6 +226,11 @@ def _check_slack_export(row: Row, path: str) -> None:
             "users have no e-mails in this export, so no member is recognised as an employee by e-mail",
             "export again as a workspace owner (e-mails are included for owners' exports), or use the "
             "Web API with users:read.email (SLACK_BOT_TOKEN)",
+        )
+    if days and days[-1] < history_start:
+        row.warn(
+            f"no messages: the export ends on {days[-1]}, before HISTORY_START_DATE={history_start}",
+            f"set HISTORY_START_DATE={days[0]} (the export's first day) to load its history",
         )
 
 

@@ -183,3 +183,28 @@ def test_a_malformed_sandbox_setting_is_one_error_row(capsys):
     assert code == 1
     assert list(rows) == ["settings"]
     assert "SANDBOX='sometimes' is not valid" in rows["settings"].loads[0]
+
+
+def test_a_slack_export_without_emails_is_a_warning_naming_the_fix(slack_export_2016, capsys):
+    env = {"SLACK_EXPORT_PATH": str(slack_export_2016), "MEMBER_HASH_KEY": "a-member-hash-key-for-the-test"}
+    code, out, rows = run_doctor(env, capsys)
+    assert code == 0, out  # a warning does not stop the load
+    slack = rows["Slack (export)"]
+    assert slack.mode == "real" and slack.status == "warn"
+    assert slack.loads[0].startswith(f"the export {slack_export_2016.name}: ")
+    assert "no e-mails" in slack.loads[1] and "users:read.email" in slack.fixes[0]
+    # the 2016 export ends long before the default history start: its messages would not load
+    assert (
+        slack.loads[2] == "no messages: the export ends on 2016-03-17, before HISTORY_START_DATE=2025-07-01"
+    )
+    assert slack.fixes[1].startswith("set HISTORY_START_DATE=2016-")
+    assert table_row(out, "Slack (export)")[1:3] == ["real", "warn"]
+
+
+def test_a_missing_slack_export_is_an_error_naming_the_setting(tmp_path, capsys):
+    missing = tmp_path / "nowhere.zip"
+    env = {"SLACK_EXPORT_PATH": str(missing), "MEMBER_HASH_KEY": "a-member-hash-key-for-the-test"}
+    code, out, rows = run_doctor(env, capsys)
+    assert code == 1
+    assert rows["Slack (export)"].status == "error"
+    assert f"SLACK_EXPORT_PATH='{missing}' does not exist" in rows["Slack (export)"].loads[0]
