@@ -9,10 +9,13 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/seeds dbt_project/macros dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml dbt_project/profiles.yml
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: install install-dev prepare demo test dev lint format clean help
+.PHONY: install install-dev prepare demo doctor backfill refresh test dev lint format clean help
 
 help:
 	@echo "make demo   - install, load the sandbox brand's history, build every mart, publish the BI snapshot"
+	@echo "make doctor - check every source's settings, access and permissions; say what will load"
+	@echo "make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD - load that range from your sources, dbt, snapshot"
+	@echo "make refresh - what the nightly runs: the trailing days, dbt, the snapshot"
 	@echo "make test   - install with dev extras and run the whole test suite"
 	@echo "make dev    - open the Dagster UI at http://127.0.0.1:3000"
 	@echo "make lint   - ruff"
@@ -46,6 +49,15 @@ prepare: $(MANIFEST)
 
 demo: install prepare
 	$(BIN)/python -m orchestration.demo
+
+doctor: install
+	$(BIN)/python -m orchestration.doctor
+
+backfill: install prepare
+	$(BIN)/python -m orchestration.refresh --from "$(FROM)" --to "$(TO)"
+
+refresh: install prepare
+	$(BIN)/python -m orchestration.refresh
 
 test: install-dev prepare
 	$(BIN)/python -m pytest

@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (0 < args.short_days < args.long_days) or args.nights < 1:
         parser.error("need 0 < --short-days < --long-days and --nights >= 1")
 
-    from orchestration.demo import sandbox_process
+    from orchestration.commands import sandbox_process
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-nightly-"))
     os.environ["SANDBOX_SCALE"] = args.scale

@@ -780,7 +780,10 @@ class GA4Client:
         Returns:
             ReportPage per HTTP page, batches with LEADS_SCHEMA.
         """
-        body = {
+        return self.pages(self._leads_body(day), LEADS_SCHEMA)
+
+    def _leads_body(self, day: date) -> dict:
+        return {
             "dateRanges": [{"startDate": day.isoformat(), "endDate": day.isoformat()}],
             "dimensions": [
                 {"name": "date"},
@@ -798,7 +801,16 @@ class GA4Client:
                 }
             },
         }
-        return self.pages(body, LEADS_SCHEMA)
+
+    def probe_leads(self, day: date) -> int:
+        """One cheap read for a settings check: the leads report of `day`, one row at most.
+
+        It proves the key, the property access and that the how-heard parameter is a registered
+        custom dimension (GA4 answers 400 otherwise). Returns the report's rowCount.
+        Raises GA4Error as `leads` would.
+        """
+        payload, _ = self._post({**self._leads_body(day), "limit": 1})
+        return int(payload.get("rowCount") or 0)
 
 
 def _single_day(body: Mapping[str, Any]) -> date | None:

@@ -565,6 +565,16 @@ class GSCClient:
         """
         return self.pages(self._day_body(day, ("date",)), TOTALS_SCHEMA)
 
+    def probe(self, day: date) -> int:
+        """One cheap read for a settings check: the totals of `day`, one row at most.
+
+        It proves the key and the service account's access to the property (Search Console
+        answers 403 otherwise). Returns the rows answered (0 while the day is not final).
+        Raises ApiError as `totals` would.
+        """
+        payload = self._post({**self._day_body(day, ("date",)), "rowLimit": 1})
+        return len(payload.get("rows") or []) if isinstance(payload, dict) else 0
+
 
 def _date(value: object) -> date:
     return date.fromisoformat(str(value)[:10])

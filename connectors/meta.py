@@ -427,6 +427,16 @@ class MetaClient:
             raise TransientError(status, described, parse_retry_after(response.headers.get("Retry-After")))
         raise ApiError(SOURCE, endpoint, status, described)
 
+    def ad_account(self) -> dict:
+        """One cheap read for a settings check: the ad account's name, status and currency.
+
+        Meta answers it only to a token with ads_read (or ads_management) on the account.
+        Returns the AdAccount fields (`account_status` 1 is active). Raises ApiError
+        (MetaTokenError for a rejected token) naming Meta's code and message.
+        """
+        url = f"{self._root}/act_{self.config.ad_account_id}"
+        return self._request("GET", url, {"fields": "name,account_status,currency,timezone_name"})
+
     # --- paging ---
     def pages(self, url: str, params: Mapping[str, Any] | None = None) -> Iterator[list]:
         """GET `url` and follow `paging.next` until it is absent; yields each page's `data` list."""

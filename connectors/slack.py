@@ -448,6 +448,17 @@ class SlackClient:
             if not cursor:
                 break
 
+    def auth_test(self) -> dict:
+        """auth.test: who the token is (team, bot user); raises SlackError for a rejected token."""
+        return self._call("auth.test", {})
+
+    def first_page(self, method: str, key: str, limit: int, **params: Any) -> list[dict]:
+        """The first `limit` items of a cursor-paged method (a cheap read for a settings check)."""
+        payload = self._call(method, {**params, "limit": limit})
+        if key not in payload or not isinstance(payload[key], list):
+            raise self._changed(method, key)
+        return payload[key]
+
     # --- streams ---
     def channels(self) -> Iterator[pa.RecordBatch]:
         for items in self.pages(

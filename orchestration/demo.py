@@ -8,53 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
+from orchestration.commands import load_dotenv as _load_dotenv
+from orchestration.commands import sandbox_process
 from orchestration.settings import PROJECT_ROOT
-
-
-def _load_dotenv() -> None:
-    env_file = PROJECT_ROOT / ".env"
-    if env_file.exists():
-        from dotenv import load_dotenv
-
-        load_dotenv(env_file, override=False)
-
-
-@contextmanager
-def sandbox_process():
-    """Serve the sandbox from a second process for the length of the demo (SANDBOX_URL).
-
-    Generating the brand's data is CPU work; in its own process it runs beside the loading
-    instead of taking turns with it in one interpreter.
-    """
-    if os.environ.get("SANDBOX_URL"):
-        yield
-        return
-    process = subprocess.Popen(
-        [sys.executable, "-m", "connectors.sandbox", "serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        first_line = process.stdout.readline()
-        match = re.search(r"serving at (http://\S+)", first_line)
-        if not match:
-            raise RuntimeError(f"the sandbox did not start: {first_line.strip() or 'no output'}")
-        os.environ["SANDBOX_URL"] = match.group(1)
-        yield
-    finally:
-        os.environ.pop("SANDBOX_URL", None)
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def summarize(serving_path: Path) -> str:

@@ -21,6 +21,7 @@ sandbox run left in a warehouse that now loads real data stop dbt (`check_no_san
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
 from collections.abc import Mapping
@@ -330,7 +331,7 @@ _SANDBOX_STAMPS: dict[str, tuple[str, str, str | None]] = {
     **{table: ("_source = ?", "sandbox", None) for table in RAW_TABLES["slack"]},
     # the sandbox's forum is served on loopback under /discourse
     **{
-        table: ("_forum_url like ?", "http://127.0.0.1:%/discourse", None)
+        table: ("_forum_url like ?", "http://127.0.0.1:%/discourse", "DISCOURSE_URL")
         for table in RAW_TABLES["discourse"]
     },
 }
@@ -366,7 +367,8 @@ def check_no_sandbox_rows(
             if stamp is None:
                 continue
             predicate, value, setting = stamp
-            if plan.mode == REAL and _real_id(setting, env) == value:
+            real = _real_id(setting, env).rstrip("/")
+            if plan.mode == REAL and (real == value or fnmatch.fnmatchcase(real, value.replace("%", "*"))):
                 continue
             try:
                 n = conn.execute(f"select count(*) from {table} where {predicate}", [value]).fetchone()[0]

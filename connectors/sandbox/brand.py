@@ -450,6 +450,7 @@ def site_pages(scale: str) -> tuple[Page, ...]:
 SANDBOX_META_AD_ACCOUNT_ID = "1234567890"
 SANDBOX_META_PIXEL_ID = "987654321"
 SANDBOX_META_ACCESS_TOKEN = "sandbox-meta-token"
+SANDBOX_META_TOKEN_WITHOUT_ADS_READ = "sandbox-meta-token-without-ads-read"  # for permission tests
 # Ads per ad set (2-3 ad sets per campaign): small for tests, more at scale for benchmarks.
 META_ADS_PER_ADSET = {"small": 2, "demo": 3, "large": 40}
 # Planted: pixel `Lead` events of a day / the insights' offsite_conversion.fb_pixel_lead actions of

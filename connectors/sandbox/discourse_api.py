@@ -2,7 +2,9 @@
 
 Base URL (DISCOURSE_URL): `sandbox.base_url + "/discourse"`. Every answer needs the headers
 `Api-Key: sandbox-discourse-key` and `Api-Username` (any user, usually "system"); without them
-Discourse's 403 `invalid_access`. The forum is the `discourse` platform of
+Discourse's 403 `invalid_access`. `sandbox-discourse-user-key` (SANDBOX_DISCOURSE_USER_KEY) is a
+key without admin rights: it reads the forum, and the admin routes answer it 403 `invalid_access`,
+as Discourse does for a user-level key. The forum is the `discourse` platform of
 `connectors.sandbox.community`: each thread is a topic (id = root post id // 100, category = the
 thread's space), its root the first post, replies the later posts, reactions the likes. Only
 what was posted before the sandbox's "today" (UTC) exists.
@@ -34,6 +36,7 @@ from connectors.sandbox.routes import SandboxApi, SandboxRequest, SandboxRespons
 
 PREFIX = "/discourse"
 SANDBOX_DISCOURSE_API_KEY = "sandbox-discourse-key"
+SANDBOX_DISCOURSE_USER_KEY = "sandbox-discourse-user-key"
 PLATFORM = "discourse"
 PER_PAGE = 30
 CHUNK_SIZE = 20
@@ -555,10 +558,15 @@ def handle(request: SandboxRequest) -> SandboxResponse:
     path = request.path[len(PREFIX) :] or "/"
     if request.method != "GET":
         return _error(404)
-    if request.headers.get("Api-Key") != SANDBOX_DISCOURSE_API_KEY or not request.headers.get("Api-Username"):
+    key = request.headers.get("Api-Key")
+    if key not in (SANDBOX_DISCOURSE_API_KEY, SANDBOX_DISCOURSE_USER_KEY) or not request.headers.get(
+        "Api-Username"
+    ):
         return _error(
             403, "You are not permitted to view the requested resource. The API username or key is invalid."
         )
+    if path.startswith("/admin/") and key != SANDBOX_DISCOURSE_API_KEY:
+        return _error(403)
 
     if path in ("/categories.json", "/categories"):
         categories = [_category(s, seed, scale, today) for s in community.spaces(PLATFORM)]
@@ -709,4 +717,12 @@ def topics_between(seed: int, scale: str, today: date, first: date, last: date) 
     return [t for t in _forum(seed, scale, today)[0] if any(start <= p.created_at < end for p in t.posts)]
 
 
-__all__ = ["API", "SANDBOX_DISCOURSE_API_KEY", "cook", "error_body", "handle", "topics_between"]
+__all__ = [
+    "API",
+    "SANDBOX_DISCOURSE_API_KEY",
+    "SANDBOX_DISCOURSE_USER_KEY",
+    "cook",
+    "error_body",
+    "handle",
+    "topics_between",
+]

@@ -13,6 +13,10 @@ META_BASE_URL = sandbox.base_url + "/meta". Served (any `v<major>.<minor>` versi
 - `GET /{v}/{pixel_id}/stats?aggregation=event&start_time&end_time` (unix seconds or ISO 8601):
   hourly buckets `{"data": [{"start_time", "aggregation": "event", "data": [{"value", "count"}]}]}`.
 
+- `GET /{v}/act_{account}?fields=name,account_status,currency,timezone_name`: the AdAccount.
+
+Permissions: `sandbox-meta-token-without-ads-read` (SANDBOX_META_TOKEN_WITHOUT_ADS_READ) is a valid
+token without ads_read: the ad account's routes answer it Meta's (#200) permissions error.
 Auth: `Authorization: Bearer sandbox-meta-token` (or an `access_token` parameter, as Meta
 allows); anything else is code 190 OAuthException. Like Meta, `paging.next` links carry
 `access_token=` in their query: a client must not follow them as given.
@@ -36,6 +40,7 @@ from connectors.sandbox.brand import (
     SANDBOX_META_ACCESS_TOKEN,
     SANDBOX_META_AD_ACCOUNT_ID,
     SANDBOX_META_PIXEL_ID,
+    SANDBOX_META_TOKEN_WITHOUT_ADS_READ,
     SANDBOX_START_DATE,
 )
 from connectors.sandbox.meta import insights_day, pixel_day
@@ -221,9 +226,29 @@ def _authorise(request: SandboxRequest) -> str:
         raise MetaApiError(
             400, 2500, "An active access token must be used to query information about the current user."
         )
-    if token != SANDBOX_META_ACCESS_TOKEN:
+    if token not in (SANDBOX_META_ACCESS_TOKEN, SANDBOX_META_TOKEN_WITHOUT_ADS_READ):
         raise MetaApiError(400, 190, "Invalid OAuth access token - Cannot parse access token")
     return token
+
+
+def _unknown_account(account: str) -> MetaApiError:
+    return MetaApiError(
+        400,
+        100,
+        f"Unsupported get request. Object with ID '{account}' does not exist, cannot be loaded due "
+        "to missing permissions, or does not support this operation.",
+        "GraphMethodException",
+        subcode=33,
+    )
+
+
+def _check_account(account: str, token: str) -> None:
+    if account[4:] != SANDBOX_META_AD_ACCOUNT_ID:
+        raise _unknown_account(account)
+    if token == SANDBOX_META_TOKEN_WITHOUT_ADS_READ:
+        raise MetaApiError(
+            403, 200, "(#200) Ad account owner has NOT grant ads_management or ads_read permission"
+        )
 
 
 def _limit(request: SandboxRequest) -> int:
@@ -409,16 +434,20 @@ def _handle(request: SandboxRequest) -> SandboxResponse:
     token = _authorise(request)
     parts = [p for p in (match.group(2) or "").split("/") if p]
     method = request.method
+    if len(parts) == 1 and parts[0].startswith("act_") and method == "GET":
+        _check_account(parts[0], token)
+        account = {
+            "id": parts[0],
+            "account_id": SANDBOX_META_AD_ACCOUNT_ID,
+            "name": "Northwind Analytics",
+            "account_status": 1,
+            "currency": "EUR",
+            "timezone_name": "Europe/Berlin",
+        }
+        wanted = [f for f in (request.param("fields") or "").split(",") if f]
+        return _ok({k: v for k, v in account.items() if k == "id" or not wanted or k in wanted})
     if len(parts) == 2 and parts[0].startswith("act_") and parts[1] == "insights":
-        if parts[0][4:] != SANDBOX_META_AD_ACCOUNT_ID:
-            raise MetaApiError(
-                400,
-                100,
-                f"Unsupported get request. Object with ID '{parts[0]}' does not exist, cannot be loaded due "
-                "to missing permissions, or does not support this operation.",
-                "GraphMethodException",
-                subcode=33,
-            )
+        _check_account(parts[0], token)
         params = _insights_params(request)
         if method == "POST":
             jobs = _jobs(request.sandbox)

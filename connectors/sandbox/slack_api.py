@@ -8,6 +8,9 @@ text with <url|label> links and <@U123> mentions; parents carry thread_ts, reply
 reply_users, reply_users_count, latest_reply; reactions [{name, users, count}]; subtypes
 channel_join, channel_topic, bot_message. Only what was posted before the sandbox's "today"
 (UTC midnight) is visible, so a parent's latest_reply grows as days pass.
+Scopes: the sandbox token has every scope the connector needs; `xoxb-sandbox-token-without-email`
+(SANDBOX_SLACK_TOKEN_WITHOUT_EMAIL) lacks users:read.email, so users.list answers profiles without
+`email`, as Slack does. Every answer to a valid token carries Slack's `x-oauth-scopes` header.
 Throttling: inject a fault with status 429 (body {"ok": false, "error": "ratelimited"}) and
 headers {"Retry-After": "1"}.
 """
@@ -26,6 +29,19 @@ from connectors.sandbox.routes import SandboxApi, SandboxRequest, SandboxRespons
 
 PREFIX = "/slack"
 TOKEN = brand.SANDBOX_SLACK_BOT_TOKEN
+SANDBOX_SLACK_TOKEN_WITHOUT_EMAIL = "xoxb-sandbox-token-without-email"
+SCOPES = (
+    "channels:read",
+    "groups:read",
+    "channels:history",
+    "groups:history",
+    "users:read",
+    "users:read.email",
+)
+TOKEN_SCOPES = {
+    TOKEN: SCOPES,
+    SANDBOX_SLACK_TOKEN_WITHOUT_EMAIL: tuple(s for s in SCOPES if s != "users:read.email"),
+}
 TEAM_ID = brand.SLACK_TEAM_ID
 _URL = re.compile(r"https?://[^\s<>|]+")
 _MENTION = re.compile(r"(?<![\w<])@([a-z0-9][a-z0-9._-]*[a-z0-9])")
@@ -311,13 +327,20 @@ def _ts(value: str | None, default: Decimal) -> Decimal | None:
 
 
 def handle(request: SandboxRequest) -> SandboxResponse:
-    sandbox = request.sandbox
-    method = request.path[len(PREFIX) :].strip("/")
     token = request.bearer() or request.param("token") or ""
     if not token:
         return _fail("not_authed")
-    if token != TOKEN:
+    if token not in TOKEN_SCOPES:
         return _fail("invalid_auth")
+    scopes = TOKEN_SCOPES[token]
+    response = _answer(request, scopes)
+    response.headers.setdefault("x-oauth-scopes", ",".join(scopes))
+    return response
+
+
+def _answer(request: SandboxRequest, scopes: tuple[str, ...]) -> SandboxResponse:
+    sandbox = request.sandbox
+    method = request.path[len(PREFIX) :].strip("/")
     seed, scale, today = sandbox.seed, sandbox.scale, sandbox.today()
     channels = {s.native_id: s for s in community.spaces("slack")}
 
@@ -330,9 +353,10 @@ def handle(request: SandboxRequest) -> SandboxResponse:
         ]
         return _page(request, items, "channels")
     if method == "users.list":
-        return _page(
-            request, users_on(seed, scale, today), "members", {"cache_ts": int(_day_start(today).timestamp())}
-        )
+        users = users_on(seed, scale, today)
+        if "users:read.email" not in scopes:
+            users = [{**u, "profile": {k: v for k, v in u["profile"].items() if k != "email"}} for u in users]
+        return _page(request, users, "members", {"cache_ts": int(_day_start(today).timestamp())})
     if method == "conversations.history":
         channel = request.param("channel")
         if not channel:

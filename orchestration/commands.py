@@ -1,0 +1,181 @@
+"""What the user's commands share (`make demo`, `make backfill`, `make refresh`): the `.env` file,
+the sandbox in a second process when a source is served by it, one in-process run of the
+`refresh_warehouse` job over a range of days, and the closing summary by source.
+
+The summary reads what the run recorded (each asset's materialization metadata, its checks, its
+failed steps) and the source plan, so it says what loaded, how many rows, and what was not loaded
+and why; an empty mart is reported as empty, never as an error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Mapping
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+from orchestration.settings import PROJECT_ROOT
+
+
+def load_dotenv() -> None:
+    """Read `.env` at the project root into the environment (set variables win), as `dagster dev` does."""
+    env_file = PROJECT_ROOT / ".env"
+    if env_file.exists():
+        from dotenv import load_dotenv as read
+
+        read(env_file, override=False)
+
+
+def prepare_environment() -> None:
+    """The instance and the run's bookkeeping, before Dagster is imported."""
+    os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / "dagster_home"))
+    # Dagster announces a single-run backfill with one "planned" event per asset and partition
+    # (~5,100 for the demo's range, each a SQLite write): ~55 s of CPU before the first step.
+    # With this switch it records one event per asset naming the range. The price: if the run
+    # fails, the UI shows its unfinished partitions as missing rather than failed.
+    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
+
+
+@contextmanager
+def sandbox_process():
+    """Serve the sandbox from a second process for the length of a run (SANDBOX_URL).
+
+    Generating the brand's data is CPU work; in its own process it runs beside the loading
+    instead of taking turns with it in one interpreter.
+    """
+    if os.environ.get("SANDBOX_URL"):
+        yield
+        return
+    process = subprocess.Popen(
+        [sys.executable, "-m", "connectors.sandbox", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first_line = process.stdout.readline()
+        match = re.search(r"serving at (http://\S+)", first_line)
+        if not match:
+            raise RuntimeError(f"the sandbox did not start: {first_line.strip() or 'no output'}")
+        os.environ["SANDBOX_URL"] = match.group(1)
+        yield
+    finally:
+        os.environ.pop("SANDBOX_URL", None)
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def sandbox_if_needed(plans: Mapping[str, Any]):
+    """The sandbox process only when the plan serves a source from it: never beside real sources alone."""
+    from orchestration.sources import SANDBOX
+
+    return sandbox_process() if any(p.mode == SANDBOX for p in plans.values()) else nullcontext()
+
+
+def run_range(job, instance, first: str, last: str, extra_tags: Mapping[str, str] | None = None):
+    """Run `job` in this process over the days `first`..`last` as one run; returns Dagster's result.
+
+    The console logger shows INFO: each source's day loop logs its progress (days done of the
+    total, rows so far); every event is in the run's log in the UI.
+    """
+    from orchestration.jobs import range_tags
+
+    return job.execute_in_process(
+        instance=instance,
+        tags={**range_tags(first, last), **(extra_tags or {})},
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        raise_on_error=False,
+    )
+
+
+# --- the summary -----------------------------------------------------------------------------------
+
+
+def _first_line(text: str | None, limit: int = 300) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else "no message"
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def materializations(result) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Asset key path -> its materialization metadata (plain values) in this run."""
+    found = {}
+    for event in result.all_events:
+        if event.event_type_value != "ASSET_MATERIALIZATION":
+            continue
+        materialization = event.event_specific_data.materialization
+        found[tuple(materialization.asset_key.path)] = {
+            name: getattr(value, "value", value) for name, value in materialization.metadata.items()
+        }
+    return found
+
+
+def summarize_run(result, plans: Mapping[str, Any], titles: Mapping[str, str] | None = None) -> str:
+    """What the run loaded by source, what it did not and why, the marts it published, its checks.
+
+    Args:
+        result: the run's ExecuteInProcessResult.
+        plans: the source plan the definitions were built from (orchestration.sources.source_plan).
+        titles: a display name per source name, when the plan's title is not enough.
+    """
+    loaded = materializations(result)
+    lines = ["Summary by source:"]
+    for name, plan in plans.items():
+        title = (titles or {}).get(name) or plan.source.title
+        if not plan.loaded:
+            if plan.source.optional:
+                continue
+            lines.append(f"  {title}: {plan.reason}.")
+            continue
+        tables = [(key, meta) for key, meta in loaded.items() if key[0] == name and "rows" in meta]
+        if not tables:
+            lines.append(f"  {title} ({plan.mode}): nothing loaded in this run (see the failures below).")
+            continue
+        parts = []
+        for key, meta in sorted(tables):
+            table = meta.get("table") or ".".join(key)
+            span = (
+                f", {meta['days']} day(s) {meta['first_day']}..{meta['last_day']}"
+                if "days" in meta and "first_day" in meta
+                else ""
+            )
+            parts.append(f"{table} {int(meta['rows']):,} rows{span}")
+        lines.append(f"  {title} ({plan.mode}): " + "; ".join(parts))
+
+    serving = next((meta for key, meta in loaded.items() if key[0] == "serving"), None)
+    if serving is not None:
+        counts = {k.removeprefix("rows."): int(v) for k, v in serving.items() if k.startswith("rows.")}
+        filled = [f"{n} ({c:,})" for n, c in sorted(counts.items()) if c]
+        empty = [n for n, c in sorted(counts.items()) if not c]
+        lines.append(f"Published {serving.get('path')}: {len(counts)} tables.")
+        if filled:
+            lines.append("  with rows: " + ", ".join(filled))
+        if empty:
+            lines.append(
+                "  empty (their sources were not loaded, or had no rows in the range): " + ", ".join(empty)
+            )
+    else:
+        lines.append("The serving snapshot was not published in this run.")
+
+    checks = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    failed_checks = [c for c in checks if not c.passed]
+    lines.append(f"Checks: {len(checks) - len(failed_checks)} of {len(checks)} passed.")
+    for check in failed_checks:
+        severity = getattr(check.severity, "value", check.severity)
+        lines.append(f"  {severity}: {check.asset_key.to_user_string()} {check.check_name}")
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    for event in failures:
+        error = event.event_specific_data.error
+        while error is not None and error.cause is not None:  # the asset's own error, not Dagster's wrapper
+            error = error.cause
+        message = error.message if error is not None else event.message
+        lines.append(f"FAILED {event.step_key}: {_first_line(message)}")
+    return "\n".join(lines)

@@ -1,0 +1,147 @@
+"""`make backfill` and `make refresh` (orchestration/refresh.py) with only community sources: Slack
+and Discourse configured as real ones, pointed at the loopback sandbox; no GA4, Search Console or
+Meta. Real Dagster runs on the project's instance configuration, real dbt, a real snapshot.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import nullcontext
+from datetime import date, timedelta
+
+import duckdb
+import pytest
+
+from connectors.sandbox import ensure_sandbox
+from connectors.sandbox.brand import SANDBOX_SLACK_BOT_TOKEN
+from connectors.sandbox.discourse_api import SANDBOX_DISCOURSE_API_KEY
+from orchestration import refresh
+from orchestration.commands import sandbox_if_needed
+from orchestration.sources import source_plan
+
+SOURCE_SETTINGS = (
+    "SANDBOX",
+    "SANDBOX_SOURCES",
+    "SANDBOX_URL",
+    "DISCORD_SANDBOX",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GA4_PROPERTY_ID",
+    "GSC_SITE_URL",
+    "META_ACCESS_TOKEN",
+    "SLACK_EXPORT_PATH",
+    "DISCORD_BOT_TOKEN",
+    "DISCORD_CHANNEL_IDS",
+)
+YESTERDAY = date.today() - timedelta(days=1)
+
+
+@pytest.fixture
+def community_only(monkeypatch, tmp_path):
+    """Slack (Web API) and Discourse as real sources on the sandbox; a 3-day history; a fresh warehouse."""
+    for name in SOURCE_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    sandbox = ensure_sandbox()
+    values = {
+        "SLACK_BOT_TOKEN": SANDBOX_SLACK_BOT_TOKEN,
+        "SLACK_BASE_URL": f"{sandbox.base_url}/slack",
+        "DISCOURSE_URL": f"{sandbox.base_url}/discourse",
+        "DISCOURSE_API_KEY": SANDBOX_DISCOURSE_API_KEY,
+        "MEMBER_HASH_KEY": "a-member-hash-key-for-the-refresh-test",
+        "HISTORY_START_DATE": (YESTERDAY - timedelta(days=2)).isoformat(),
+        "NIGHTLY_TIMEZONE": "UTC",
+        "WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
+        "SERVING_PATH": str(tmp_path / "serving" / "marts.duckdb"),
+        "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true",
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),  # the runs use the test's instance; scoped here
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return tmp_path
+
+
+def _printed_rows(out: str, table: str) -> int:
+    match = re.search(rf"{re.escape(table)} ([\d,]+) rows", out)
+    assert match, f"{table} is not in the summary:\n{out}"
+    return int(match.group(1).replace(",", ""))
+
+
+def test_backfill_then_refresh_with_community_sources_only(community_only, dagster_instance, capsys):
+    first, last = YESTERDAY - timedelta(days=2), YESTERDAY - timedelta(days=1)
+    assert isinstance(sandbox_if_needed(source_plan()), nullcontext)  # real sources only: no sandbox process
+
+    code = refresh.main(["--from", first.isoformat(), "--to", last.isoformat()], instance=dagster_instance)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"Backfill: 2 day(s), {first} to {last}" in out
+    assert "loading: Slack (API), Discourse; not loaded: GA4, Search Console, Meta" in out
+    summary = out[out.index("Summary by source:") :]
+    for title in ("GA4", "Search Console", "Meta"):
+        assert re.search(rf"^  {title}: not loaded: it has no credentials", summary, re.M), summary
+    assert "Traceback" not in out
+
+    with duckdb.connect(community_only / "warehouse.duckdb", read_only=True) as conn:
+        messages = conn.execute("select count(*) from raw_slack.messages").fetchone()[0]
+        posts = conn.execute("select count(*) from raw_discourse.posts").fetchone()[0]
+        days = conn.execute("select count(distinct date) from marts.mart_dark_social_daily").fetchone()[0]
+    assert messages > 0 and posts > 0
+    assert _printed_rows(summary, "raw_slack.messages") == messages
+    assert _printed_rows(summary, "raw_discourse.posts") == posts
+    assert f"raw_slack.messages {messages:,} rows, 2 day(s) {first}..{last}" in summary
+    assert days == 0  # GA4 is not loaded: the mart is empty, and said so
+    empty = re.search(r"^  empty \(.*\): (.*)$", summary, re.M).group(1).split(", ")
+    assert "mart_dark_social_daily" in empty and "mart_member_engagement" not in empty
+    assert re.search(r"with rows: .*mart_member_engagement \(\d", summary)
+    assert "Backfill done" in out
+
+    # The nightly run: yesterday and the trailing days each source revises, clipped to the history.
+    code = refresh.main([], instance=dagster_instance)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"Refresh: 3 day(s), {YESTERDAY - timedelta(days=2)} to {YESTERDAY}" in out
+    summary = out[out.index("Summary by source:") :]
+    assert "Meta: not loaded" in summary and "Traceback" not in out
+    with duckdb.connect(community_only / "warehouse.duckdb", read_only=True) as conn:
+        days_loaded = conn.execute("select count(distinct date) from raw_discourse.posts").fetchone()[0]
+        messages_now = conn.execute("select count(*) from raw_slack.messages").fetchone()[0]
+    assert messages_now > messages and days_loaded == 3
+    assert (
+        f"raw_slack.messages {messages_now:,} rows, 3 day(s) {YESTERDAY - timedelta(days=2)}..{YESTERDAY}"
+        in summary
+    )
+    assert "Refresh done" in out
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "fragment"),
+    [
+        ("2026-13-01", "2026-12-02", "FROM='2026-13-01' is not a date: use YYYY-MM-DD"),
+        ("2026-11-05", "2026-11-04", "FROM=2026-11-05 is after TO=2026-11-04"),
+        ("2026-10-31", "2026-11-04", "FROM=2026-10-31 is before HISTORY_START_DATE=2026-11-01"),
+        ("2026-11-20", "2026-11-30", "TO=2026-11-30 is after yesterday (2026-11-29"),
+    ],
+)
+def test_a_bad_range_is_refused_with_the_reason(first, last, fragment):
+    with pytest.raises(refresh.RangeError) as caught:
+        refresh.backfill_range(first, last, date(2026, 11, 1), date(2026, 11, 29))
+    assert fragment in str(caught.value)
+
+
+def test_a_bad_range_stops_the_command_before_any_run(community_only, dagster_instance, capsys):
+    code = refresh.main(
+        ["--from", YESTERDAY.isoformat(), "--to", date.today().isoformat()], instance=dagster_instance
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"TO={date.today()} is after yesterday ({YESTERDAY}" in err
+    assert dagster_instance.get_runs() == []
+
+
+def test_the_nightly_range_is_the_longest_trailing_window_within_the_history():
+    assert refresh.nightly_range(date(2026, 1, 1), date(2026, 11, 29)) == (
+        date(2026, 11, 22),
+        date(2026, 11, 29),
+    )
+    assert refresh.nightly_range(date(2026, 11, 27), date(2026, 11, 29)) == (
+        date(2026, 11, 27),
+        date(2026, 11, 29),
+    )
