@@ -58,6 +58,7 @@ from connectors.http import (
     send,
 )
 from connectors.http_session import HttpSession, Response
+from connectors.secrets import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +189,7 @@ class SlackConfig:
                 "with xoxb- (Slack app settings > OAuth & Permissions)."
             )
         set_(self, "token", token)
+        register_secret(token)
         set_(self, "base_url", _url(self.base_url, "SLACK_BASE_URL"))
         try:
             page_size = int(self.page_size)
