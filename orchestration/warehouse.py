@@ -16,6 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from orchestration.quality.gate import check_batch
+from orchestration.snapshot_guard import check_shrink
 from orchestration.warehouse_io import open_waiting_for_lock, transaction
 
 # Steps that write the warehouse share this pool; the instance limits it to one (dagster.yaml).
@@ -144,13 +145,16 @@ def _swap_days(conn: duckdb.DuckDBPyConnection, table: str, days: list[date], da
 def replace_table(conn: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, validate: bool = True) -> int:
     """Replace the whole of `table` by `rows` in one transaction (unpartitioned snapshots).
 
-    With `validate`, the rows are checked against the table's suite first (see `replace_days`).
+    With `validate`, the rows are checked against the table's suite first (see `replace_days`). A
+    snapshot table (users, channels, categories) is not shrunk by more than SNAPSHOT_MAX_SHRINK
+    (orchestration/snapshot_guard.py).
 
     Returns:
         The number of rows written.
     """
     if validate:
         check_batch(table, rows, None, conn)
+    check_shrink(conn, table, rows.num_rows)
     schema = table.split(".")[0]
     conn.register("incoming_rows", rows)
     try:
