@@ -16,6 +16,7 @@ wherever it appears:
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -90,8 +91,6 @@ def install(environ: Mapping[str, str] | None = None) -> None:
     for value in secret_values(env):
         register_secret(value)
         if ":" in value:  # a proxy's user:password also travels base64-encoded (Proxy-Authorization)
-            import base64
-
             register_secret(base64.b64encode(value.encode()).decode())
     key_file = env.get("GOOGLE_APPLICATION_CREDENTIALS")
     if key_file:
