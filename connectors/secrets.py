@@ -48,6 +48,11 @@ def register_secret(value: object) -> None:
         _pattern = re.compile("|".join(re.escape(v) for v in alternatives))
 
 
+def has_secrets() -> bool:
+    """Whether any secret is registered (cheap: called for every log record)."""
+    return _pattern is not None
+
+
 def registered_secrets() -> frozenset[str]:
     """Every registered value, in every form it is redacted in."""
     with _lock:

@@ -28,10 +28,10 @@ from urllib.parse import parse_qsl, urlsplit
 import dagster as dg
 
 from connectors.secrets import (
+    has_secrets,
     redact_values,
     register_secret,
     register_service_account_secrets,
-    registered_secrets,
 )
 
 # Settings that hold a secret whole.
@@ -104,7 +104,7 @@ def install(environ: Mapping[str, str] | None = None) -> None:
 
     def redacting_factory(*args, **kwargs) -> logging.LogRecord:
         record = previous(*args, **kwargs)
-        if registered_secrets():
+        if has_secrets():
             _redact_record(record)
         return record
 
