@@ -182,7 +182,13 @@ def recover_on_load(serving_path: Path) -> Recovery | None:
     mode = crash_recovery_mode()
     if mode == "off" or not os.environ.get("DAGSTER_HOME"):
         return None
-    with dg.DagsterInstance.get() as instance:
-        if mode == "auto" and not is_embedded(instance):
-            return None
-        return recover_after_crash(instance, serving_path)
+    try:
+        with dg.DagsterInstance.get() as instance:
+            if mode == "auto" and not is_embedded(instance):
+                return None
+            return recover_after_crash(instance, serving_path)
+    except Exception as exc:
+        # Housekeeping must not keep the definitions from loading; the instance's own error (a
+        # broken dagster.yaml) shows again where Dagster opens it.
+        logger.warning(f"Crash recovery skipped: {type(exc).__name__}: {exc}")
+        return None
