@@ -1,6 +1,6 @@
 """Crash recovery on the embedded instance: a run killed with SIGKILL while it holds the warehouse
 pool slot is failed, its slot freed and a dead publish's temporary file removed when the next run
-starts, so that run completes instead of waiting for the slot forever."""
+starts, so that run completes instead of waiting for the slot forever; a live run is left alone."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.recovery import recover_after_crash
 from orchestration.settings import PROJECT_ROOT
 from orchestration.warehouse import WAREHOUSE_POOL
 
@@ -114,6 +115,10 @@ def test_a_killed_run_is_failed_and_its_slot_freed_so_the_next_run_completes(
                 claimed = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots
             assert claimed, "the first run never took the warehouse pool slot"
             dead_run_id = claimed[0].run_id
+            # While its process lives, the run is left alone.
+            assert not recover_after_crash(instance, serving)
+            assert instance.get_run_by_id(dead_run_id).status == dg.DagsterRunStatus.STARTED
+            assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots == claimed
             os.kill(first.pid, signal.SIGKILL)
             # A publish killed half-way, and one in progress in a live process (this one).
             dead_tmp.write_bytes(b"half a snapshot")
