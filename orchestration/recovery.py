@@ -176,11 +176,16 @@ def is_embedded(instance: dg.DagsterInstance) -> bool:
 def recover_on_load(serving_path: Path) -> Recovery | None:
     """The recovery pass of a process that loads the definitions, on the instance of DAGSTER_HOME.
 
-    Skipped without DAGSTER_HOME (tests and tools with a temporary instance), with
-    CRASH_RECOVERY=off, and under auto when the instance is not the embedded SQLite one.
+    Skipped without DAGSTER_HOME (tests and tools with a temporary instance) or before its first run,
+    with CRASH_RECOVERY=off, and under auto when the instance is not the embedded SQLite one.
     """
     mode = crash_recovery_mode()
-    if mode == "off" or not os.environ.get("DAGSTER_HOME"):
+    home = os.environ.get("DAGSTER_HOME")
+    if mode == "off" or not home:
+        return None
+    if not (Path(home) / "history").is_dir():
+        # No run was ever recorded there (SQLite storage keeps runs under history/): nothing to
+        # recover, and opening the instance would create its files (in a test, in the repository).
         return None
     try:
         with dg.DagsterInstance.get() as instance:
