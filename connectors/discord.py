@@ -42,6 +42,7 @@ from connectors.http import (
     send,
 )
 from connectors.http_session import HttpSession, Response
+from connectors.secrets import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,7 @@ class DiscordConfig:
                 "Portal (your application > Bot > Reset Token)."
             )
         set_(self, "bot_token", token)
+        register_secret(token)
         set_(self, "channel_ids", _channel_ids(self.channel_ids))
         base = str(self.base_url or "").strip().rstrip("/")
         if not re.match(r"^https?://[^/\s]+", base):

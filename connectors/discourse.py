@@ -59,6 +59,7 @@ from connectors.http import (
     send,
 )
 from connectors.http_session import HttpSession, Response
+from connectors.secrets import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +289,7 @@ class DiscourseConfig:
                 "DISCOURSE_API_KEY holds whitespace: paste the key alone, without quotes or line breaks."
             )
         set_(self, "api_key", key)
+        register_secret(key)
         username = str(self.api_username or "").strip()
         if not username or any(c.isspace() for c in username):
             raise DiscourseConfigError(

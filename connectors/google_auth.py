@@ -22,6 +22,7 @@ from google.oauth2 import service_account
 
 from connectors.errors import ConnectorConfigError
 from connectors.http_session import HttpSession, Response
+from connectors.secrets import register_service_account_secrets
 
 
 class PrivateEndpointCredentials(service_account.Credentials):
@@ -109,6 +110,7 @@ def read_service_account_file(
             f"GOOGLE_APPLICATION_CREDENTIALS={str(path)!r} holds credentials of type {kind!r}, not a "
             f"service-account key; create a service account key (JSON) and give the account {access_hint}."
         )
+    register_service_account_secrets(info)
     return info
 
 

@@ -31,6 +31,7 @@ import requests
 
 from connectors.errors import ConnectorConfigError, ConnectorError
 from connectors.http_session import HttpSession, Response
+from connectors.secrets import redact_values
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,7 +54,9 @@ _SECRET_PATTERNS = [
 
 
 def redact(text: str) -> str:
-    """`text` with anything shaped like a token, key or bearer credential replaced."""
+    """`text` with every configured secret (connectors/secrets.py) and anything shaped like a token,
+    key or bearer credential replaced."""
+    text = redact_values(text)
     text = _SECRET_PATTERNS[4].sub("[redacted-private-key]", text)
     text = _SECRET_PATTERNS[0].sub(lambda m: f"{m.group(1)}=[redacted]", text)
     text = _SECRET_PATTERNS[1].sub(lambda m: f"{m.group(1)}[redacted]{m.group(2)}", text)

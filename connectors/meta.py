@@ -57,6 +57,7 @@ from connectors.http import (
     send,
 )
 from connectors.http_session import HttpSession, Response
+from connectors.secrets import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +204,7 @@ class MetaConfig:
                 "META_ACCESS_TOKEN contains whitespace: paste the token alone, on one line."
             )
         set_(self, "access_token", token)
+        register_secret(token)
         set_(self, "ad_account_id", _digits(self.ad_account_id, "META_AD_ACCOUNT_ID", "act_", _ACCOUNT_WHERE))
         if self.pixel_id is not None and str(self.pixel_id).strip():
             set_(self, "pixel_id", _digits(self.pixel_id, "META_PIXEL_ID", None, _PIXEL_WHERE))

@@ -58,6 +58,8 @@ from connectors.http import (
     send,
 )
 from connectors.http_session import HttpSession, Response
+from connectors.secrets import register_secret
+from connectors.slack_export_check import check_export, load_member
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +190,7 @@ class SlackConfig:
                 "with xoxb- (Slack app settings > OAuth & Permissions)."
             )
         set_(self, "token", token)
+        register_secret(token)
         set_(self, "base_url", _url(self.base_url, "SLACK_BASE_URL"))
         try:
             page_size = int(self.page_size)
@@ -612,13 +615,18 @@ class SlackExport:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def validate(self) -> int:
+        """Check every file of the export before any of it is used (connectors/slack_export_check.py);
+        returns the number of day files. Raises SlackExportError naming the file, where, and the fix."""
+        return check_export(self._zip, self._prefix, str(self.path))
+
     def _json(self, name: str, required: bool = True) -> Any:
         full = self._prefix + name
         if full not in self._names:
             if required:
                 raise SlackConfigError(f"SLACK_EXPORT_PATH: the export has no {name}.")
             return []
-        return json.loads(self._zip.read(full))
+        return load_member(self._zip, full, str(self.path))
 
     def _channel_objects(self) -> list[tuple[dict, bool]]:
         out = [(c, False) for c in self._json("channels.json")]
@@ -667,7 +675,7 @@ class SlackExport:
                 log.warning("Slack export: %s has no entry in channels.json; skipped", member)
                 continue
             rows = []
-            for m in json.loads(self._zip.read(member)):
+            for m in load_member(self._zip, member, str(self.path)):
                 if "ts" not in m:
                     raise SlackError(
                         "export", None, "response_changed", f"{member}: a message has no 'ts' field"

@@ -27,6 +27,8 @@ from orchestration.meta.assets import build_meta_assets
 from orchestration.meta.resources import meta_resource_from_env
 from orchestration.partitions import daily_partitions
 from orchestration.quality.checks import build_freshness_checks
+from orchestration.recovery import recover_on_load
+from orchestration.redaction import install as install_redaction
 from orchestration.serving.assets import build_serving_asset, upstream_check_keys
 from orchestration.settings import Settings
 from orchestration.slack.assets import build_slack_assets
@@ -138,6 +140,7 @@ def source_resources(plans: Mapping[str, SourcePlan] | None = None) -> dict[str,
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
+    install_redaction()  # before anything can log or raise with a configured secret in it
     partitions = daily_partitions(settings)
     mart_keys = [key for key in dbt_models.keys if dbt_models.group_names_by_key.get(key) == "marts"]
     plans = source_plan()
@@ -170,3 +173,6 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 
 
 defs = build_definitions(Settings.from_env())
+# Every process that loads the definitions (dagster dev, each run it launches, make demo) first
+# fails the runs a crash left behind and frees their pool slots (orchestration/recovery.py).
+recover_on_load(Settings.from_env().serving_path)

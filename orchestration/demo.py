@@ -57,6 +57,8 @@ def main() -> int:
 
     import dagster as dg
 
+    # Loading the definitions recovers from a crash first: runs killed earlier are failed and their
+    # warehouse pool slot freed, or this run would wait for it forever (orchestration/recovery.py).
     from orchestration.definitions import defs
     from orchestration.settings import Settings
 

@@ -16,6 +16,8 @@ import duckdb
 import pyarrow as pa
 
 from orchestration.quality.gate import check_batch
+from orchestration.snapshot_guard import check_shrink
+from orchestration.warehouse_io import open_waiting_for_lock, transaction
 
 # Steps that write the warehouse share this pool; the instance limits it to one (dagster.yaml).
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -61,17 +63,12 @@ def connect_warehouse(path: str, read_only: bool = False) -> duckdb.DuckDBPyConn
     """A connection to the warehouse file as the loading steps use it (the caller closes it).
 
     Raises:
-        RuntimeError: another process holds the file; the message says what to close.
+        WarehouseLockedError: another process held the file longer than WAREHOUSE_LOCK_WAIT_SECONDS;
+            the message names it.
+        WarehouseError: the file cannot be opened for another reason (permissions, disk), named.
     """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        conn = duckdb.connect(path, read_only=read_only)
-    except duckdb.IOException as exc:
-        raise RuntimeError(
-            f"Could not open the warehouse {path}: {exc}. DuckDB allows one writing process "
-            "per file; close other sessions on it (a duckdb CLI, a notebook, a second Dagster run) "
-            "and try again. BI tools should open the serving snapshot instead."
-        ) from exc
+    conn = open_waiting_for_lock(path, read_only)
     conn.execute(f"set memory_limit = '{LOADING_MEMORY_LIMIT}'")
     return conn
 
@@ -135,8 +132,7 @@ def _single_threaded(conn: duckdb.DuckDBPyConnection, n_rows: int):
 def _swap_days(conn: duckdb.DuckDBPyConnection, table: str, days: list[date], date_column: str) -> None:
     """Delete `days` from `table` and insert the registered `incoming_rows`, in one transaction."""
     _ensure_table(conn, table)
-    conn.execute("begin transaction")
-    try:
+    with transaction(conn, f"{table} for {days[0]}..{days[-1]}"):
         # The range predicate lets DuckDB skip row groups by their min/max before the list test.
         conn.execute(
             f"delete from {table} where {date_column} between ? and ? "
@@ -144,33 +140,27 @@ def _swap_days(conn: duckdb.DuckDBPyConnection, table: str, days: list[date], da
             [days[0], days[-1], days],
         )
         conn.execute(f"insert into {table} by name select * from incoming_rows")
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise
 
 
 def replace_table(conn: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, validate: bool = True) -> int:
     """Replace the whole of `table` by `rows` in one transaction (unpartitioned snapshots).
 
-    With `validate`, the rows are checked against the table's suite first (see `replace_days`).
+    With `validate`, the rows are checked against the table's suite first (see `replace_days`). A
+    snapshot table (users, channels, categories) is not shrunk by more than SNAPSHOT_MAX_SHRINK
+    (orchestration/snapshot_guard.py).
 
     Returns:
         The number of rows written.
     """
     if validate:
         check_batch(table, rows, None, conn)
+    check_shrink(conn, table, rows.num_rows)
     schema = table.split(".")[0]
     conn.register("incoming_rows", rows)
     try:
         conn.execute(f"create schema if not exists {schema}")
-        conn.execute("begin transaction")
-        try:
+        with transaction(conn, table):
             conn.execute(f"create or replace table {table} as select * from incoming_rows")
-            conn.execute("commit")
-        except BaseException:
-            conn.execute("rollback")
-            raise
     finally:
         conn.unregister("incoming_rows")
     return rows.num_rows

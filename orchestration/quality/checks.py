@@ -21,6 +21,7 @@ from connectors.errors import ConnectorConfigError, ConnectorError
 from orchestration.quality.gate import collecting
 from orchestration.quality.suites import FRESHNESS_MAX_LAG_DAYS
 from orchestration.quality.validate import BatchResult, QualityGateError
+from orchestration.redaction import redact, redacted_errors
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
 EXPECTATIONS_SUFFIX = "_expectations"
@@ -107,12 +108,23 @@ def _contract_result(key: dg.AssetKey, check_name: str, exc: BaseException) -> d
         check_name=check_name,
         passed=False,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=f"The API's answer broke the connector's contract, nothing committed: {exc}",
-        metadata={"expectation": "api_answer_matches_contract", "detail": str(exc)[:500], "committed": False},
+        description=f"The API's answer broke the connector's contract, nothing committed: {redact(str(exc))}",
+        metadata={
+            "expectation": "api_answer_matches_contract",
+            "detail": redact(str(exc))[:500],
+            "committed": False,
+        },
     )
 
 
 def gated(context: dg.AssetExecutionContext, body: Callable[[], Any]) -> Iterator[Any]:
+    """Run an asset's load and yield its outputs plus one `<stream>_expectations` result per asset;
+    an error holding a configured secret leaves redacted (orchestration/redaction.py)."""
+    with redacted_errors():
+        yield from _gated(context, body)
+
+
+def _gated(context: dg.AssetExecutionContext, body: Callable[[], Any]) -> Iterator[Any]:
     """Run an asset's load and yield its outputs plus one `<stream>_expectations` result per asset.
 
     On a refused batch (or an answer that breaks the connector's contract) the failed check

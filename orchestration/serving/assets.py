@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from orchestration.warehouse_io import open_waiting_for_lock
 
 MARTS_SCHEMA = "marts"
 
@@ -34,7 +34,8 @@ def publish_snapshot(warehouse_path: str, serving_path: Path, run_id: str) -> di
     tmp_path.unlink(missing_ok=True)
     counts: dict[str, int] = {}
     try:
-        with duckdb.connect(warehouse_path) as conn:
+        # waits for a session holding the warehouse, as the loading steps do (WAREHOUSE_LOCK_WAIT_SECONDS)
+        with open_waiting_for_lock(warehouse_path) as conn:
             tables = [
                 row[0]
                 for row in conn.execute(

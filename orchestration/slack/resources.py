@@ -44,4 +44,12 @@ class SlackResource(dg.ConfigurableResource):
         return SlackClient(config)
 
     def export(self) -> SlackExport:
-        return SlackExport(self.export_path or "")
+        """The export, every file of it checked first: a broken file fails the load before the
+        channels, users or any day of it is written."""
+        export = SlackExport(self.export_path or "")
+        try:
+            export.validate()
+        except BaseException:
+            export.close()
+            raise
+        return export

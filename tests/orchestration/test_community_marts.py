@@ -33,6 +33,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pyarrow as pa
 import pytest
 
 from connectors.sandbox import brand, community
@@ -303,6 +304,49 @@ def test_no_email_name_handle_or_key_reaches_a_mart_or_the_snapshot(built):
         r[0] for r in _rows(settings.serving_path, "select table_name from information_schema.tables")
     }
     assert set(MARTS) <= published
+
+
+def _snapshot_cells_containing(serving: Path, warehouse: Path, needles_sql: str) -> list[tuple]:
+    """(table, column, needle) for every string cell of the snapshot that contains a value of
+    `needles_sql` (a query on the warehouse returning one varchar column)."""
+    needles = pa.table({"needle": [r[0] for r in _rows(warehouse, needles_sql, read_only=False)]})
+    assert needles.num_rows > 100
+    hits = []
+    with duckdb.connect(str(serving), read_only=True) as conn:
+        conn.register("needles", needles)
+        columns = conn.execute(
+            "select table_name, column_name from information_schema.columns where table_catalog = "
+            "current_database() and table_schema = 'main' and data_type = 'VARCHAR'"
+        ).fetchall()
+        for table, column in columns:
+            hits += conn.execute(
+                f"select distinct '{table}', '{column}', needle from \"{table}\" t join needles "
+                f'on contains(t."{column}", needles.needle)'
+            ).fetchall()
+    return hits
+
+
+def test_no_platform_user_id_or_message_text_reaches_the_snapshot(built):
+    """Values, not patterns: every Slack and Discord user id and every message text of the raw
+    tables, searched in every string column of the snapshot. (Discourse's user ids are small
+    integers that also number topics and posts, so they are covered by the opaque-id check.)"""
+    settings, _ = built
+    ids = (
+        "select user_id from raw_slack.users union "
+        "select user_id from raw_slack.messages where user_id is not null union "
+        "select author_id from raw_discord.messages"
+    )
+    assert _snapshot_cells_containing(settings.serving_path, settings.warehouse_path, ids) == []
+    texts = (
+        "select trim(text) from raw_slack.messages where length(trim(text)) >= 12 union "
+        "select trim(raw) from raw_discourse.posts where length(trim(raw)) >= 12 union "
+        "select trim(content) from raw_discord.messages where length(trim(content)) >= 12"
+    )
+    assert _snapshot_cells_containing(settings.serving_path, settings.warehouse_path, texts) == []
+    # activity ids are keyed hashes: nothing of the platform's id (which names reactors and likers)
+    activity_ids = _rows(settings.serving_path, "select activity_id from fct_community_activity")
+    assert len(activity_ids) > 1000
+    assert all(re.fullmatch(r"[0-9a-f]{64}", a) for (a,) in activity_ids)
 
 
 def test_the_key_is_not_in_dbt_artifacts_or_logs(built):

@@ -1,4 +1,6 @@
 -- int_community_activities without the text: marts carry lengths and links, never what was said.
+-- activity_id is keyed-hashed like member_key: the intermediate id holds platform user ids (a
+-- reaction's or a like's id names who reacted), which would link each member_key to its account.
 with
 
 activities as (
@@ -7,7 +9,7 @@ activities as (
 
 final as (
     select
-        activity_id,
+        member_key('activity', activity_id) as activity_id,
         platform,
         space_id,
         member_key,
