@@ -6,7 +6,6 @@ backfill runs as one run over a range of days (single-run policy), so loading a 
 Dagster run start, not 365.
 """
 
-import warnings
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timezone
 
@@ -15,21 +14,21 @@ import pyarrow as pa
 
 from connectors.ga4 import LEADS_SCHEMA, SESSIONS_SCHEMA, GA4Client, ReportPage
 from orchestration.fetching import load_days
-from orchestration.ga4.resources import GA4Resource
+from orchestration.ga4.resources import GA4Resource, ga4_resource_from_env
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, stamped
+from orchestration.quality.gate import QualityGate
+from orchestration.registry import raw_table
+from orchestration.sources import SourcePlan, plan_defs
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
 # GA4 revises a day for ~72 h, so the nightly run re-pulls yesterday and the 3 days before.
 GA4_TRAILING_DAYS = 3
 
-METADATA_FIELDS = [
-    pa.field("_property_id", pa.string()),
-    pa.field("_subject_to_thresholding", pa.bool_()),
-    pa.field("_data_loss_from_other_row", pa.bool_()),
-    pa.field("_loaded_at", pa.timestamp("us")),
-    pa.field("_run_id", pa.string()),
-]
+SESSIONS = raw_table("raw_ga4.sessions_daily")
+LEADS = raw_table("raw_ga4.leads_daily")
+# The load stamp both tables carry (orchestration/registry.py).
+METADATA_FIELDS = list(SESSIONS.stamp)
 
 
 def _day_table(pages: Iterator[ReportPage], schema: pa.Schema, stamp: dict) -> tuple[pa.Table, bool, bool]:
@@ -39,14 +38,16 @@ def _day_table(pages: Iterator[ReportPage], schema: pa.Schema, stamp: dict) -> t
         thresholded |= page.subject_to_thresholding
         other_row |= page.data_loss_from_other_row
     table = pa.Table.from_batches(batches, schema=schema)
-    values = (stamp["property_id"], thresholded, other_row, stamp["loaded_at"], stamp["run_id"])
-    table = stamped(table, zip(METADATA_FIELDS, values, strict=True))
+    table = SESSIONS.stamped(
+        table, stamp["property_id"], thresholded, other_row, stamp["loaded_at"], stamp["run_id"]
+    )
     return table, thresholded, other_row
 
 
 def load_report_days(
     context: dg.AssetExecutionContext,
     warehouse: DuckDBWarehouse,
+    gate: QualityGate,
     client: GA4Client,
     fetch: Callable[[GA4Client, date], Iterator[ReportPage]],
     schema: pa.Schema,
@@ -70,7 +71,9 @@ def load_report_days(
         if thresholded or other_row:
             flagged_days.append(day.isoformat())
 
-    total_rows = load_days(context, warehouse, table_name, days, fetch_day, source="ga4", on_day=note_flags)
+    total_rows = load_days(
+        context, warehouse, table_name, days, fetch_day, source="ga4", gate=gate, on_day=note_flags
+    )
     return dg.MaterializeResult(
         metadata={
             "days": len(days),
@@ -94,9 +97,6 @@ GA4_API = dg.AssetSpec(
 
 
 def build_ga4_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition | dg.AssetSpec]:
-    # Single-run backfills are what make a year's backfill one run; Dagster still marks the
-    # parameter beta, which says nothing about our use of it.
-    warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
     common = dict(
         group_name="ingest_ga4",
         partitions_def=partitions_def,
@@ -117,17 +117,13 @@ def build_ga4_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
         **common,
     )
     def sessions_daily(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, ga4: GA4Resource):
-        yield from gated(
-            context,
-            lambda: load_report_days(
+        with ga4.client() as client:
+            yield from gated(
                 context,
-                warehouse,
-                ga4.client(),
-                GA4Client.sessions,
-                SESSIONS_SCHEMA,
-                "raw_ga4.sessions_daily",
-            ),
-        )
+                lambda gate: load_report_days(
+                    context, warehouse, gate, client, GA4Client.sessions, SESSIONS_SCHEMA, SESSIONS.name
+                ),
+            )
 
     @dg.asset(
         key=["ga4", "leads_daily"],
@@ -140,11 +136,17 @@ def build_ga4_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
         **common,
     )
     def leads_daily(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, ga4: GA4Resource):
-        yield from gated(
-            context,
-            lambda: load_report_days(
-                context, warehouse, ga4.client(), GA4Client.leads, LEADS_SCHEMA, "raw_ga4.leads_daily"
-            ),
-        )
+        with ga4.client() as client:
+            yield from gated(
+                context,
+                lambda gate: load_report_days(
+                    context, warehouse, gate, client, GA4Client.leads, LEADS_SCHEMA, LEADS.name
+                ),
+            )
 
     return [GA4_API, sessions_daily, leads_daily]
+
+
+def build_defs(partitions_def: dg.PartitionsDefinition, plan: SourcePlan) -> dg.Definitions:
+    """GA4's assets and resource as its plan says (orchestration/sources.py, `plan_defs`)."""
+    return plan_defs(plan, build_ga4_assets(partitions_def), ga4_resource_from_env)

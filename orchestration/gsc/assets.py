@@ -6,7 +6,6 @@ its table in one transaction; the next days are fetched while one is written
 policy). Days Search Console has not finalised yet load as empty and fill in on a later night.
 """
 
-import warnings
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timezone
 
@@ -15,31 +14,33 @@ import pyarrow as pa
 
 from connectors.gsc import QUERIES_SCHEMA, TOTALS_SCHEMA, GSCClient, QueryPage
 from orchestration.fetching import load_days
-from orchestration.gsc.resources import GSCResource
+from orchestration.gsc.resources import GSCResource, gsc_resource
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, stamped
+from orchestration.quality.gate import QualityGate
+from orchestration.registry import raw_table
+from orchestration.sources import SourcePlan, plan_defs
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
 # Search Console finalises a day after 2-3 days and still revises it a little after, so the
 # nightly run re-pulls yesterday and the 4 days before.
 GSC_TRAILING_DAYS = 4
 
-METADATA_FIELDS = [
-    pa.field("_site_url", pa.string()),
-    pa.field("_loaded_at", pa.timestamp("us")),
-    pa.field("_run_id", pa.string()),
-]
+QUERIES = raw_table("raw_gsc.queries_daily")
+TOTALS = raw_table("raw_gsc.totals_daily")
+# The load stamp both tables carry (orchestration/registry.py).
+METADATA_FIELDS = list(QUERIES.stamp)
 
 
 def _day_table(pages: Iterator[QueryPage], schema: pa.Schema, stamp: dict) -> pa.Table:
     table = pa.Table.from_batches([page.batch for page in pages], schema=schema)
-    values = (stamp["site_url"], stamp["loaded_at"], stamp["run_id"])
-    return stamped(table, zip(METADATA_FIELDS, values, strict=True))
+    return QUERIES.stamped(table, stamp["site_url"], stamp["loaded_at"], stamp["run_id"])
 
 
 def load_query_days(
     context: dg.AssetExecutionContext,
     warehouse: DuckDBWarehouse,
+    gate: QualityGate,
     client: GSCClient,
     fetch: Callable[[GSCClient, date], Iterator[QueryPage]],
     schema: pa.Schema,
@@ -61,7 +62,9 @@ def load_query_days(
         if table.num_rows == 0:
             empty_days.append(day.isoformat())
 
-    total_rows = load_days(context, warehouse, table_name, days, fetch_day, source="gsc", on_day=note_empty)
+    total_rows = load_days(
+        context, warehouse, table_name, days, fetch_day, source="gsc", gate=gate, on_day=note_empty
+    )
     if empty_days:
         context.log.info(
             f"{table_name}: no final data yet (or none at all) for {len(empty_days)} day(s), "
@@ -81,8 +84,6 @@ def load_query_days(
 
 
 def build_gsc_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    # Single-run backfills make a year's backfill one run; Dagster still marks the parameter beta.
-    warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
     common = dict(
         group_name="ingest_gsc",
         partitions_def=partitions_def,
@@ -105,8 +106,8 @@ def build_gsc_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
         with gsc.client() as client:
             yield from gated(
                 context,
-                lambda: load_query_days(
-                    context, warehouse, client, GSCClient.queries, QUERIES_SCHEMA, "raw_gsc.queries_daily"
+                lambda gate: load_query_days(
+                    context, warehouse, gate, client, GSCClient.queries, QUERIES_SCHEMA, QUERIES.name
                 ),
             )
 
@@ -124,9 +125,14 @@ def build_gsc_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
         with gsc.client() as client:
             yield from gated(
                 context,
-                lambda: load_query_days(
-                    context, warehouse, client, GSCClient.totals, TOTALS_SCHEMA, "raw_gsc.totals_daily"
+                lambda gate: load_query_days(
+                    context, warehouse, gate, client, GSCClient.totals, TOTALS_SCHEMA, TOTALS.name
                 ),
             )
 
     return [queries_daily, totals_daily]
+
+
+def build_defs(partitions_def: dg.PartitionsDefinition, plan: SourcePlan) -> dg.Definitions:
+    """Search Console's assets and resource as its plan says (orchestration/sources.py, `plan_defs`)."""
+    return plan_defs(plan, build_gsc_assets(partitions_def), gsc_resource)
