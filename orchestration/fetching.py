@@ -6,7 +6,7 @@ answers. `prefetched` runs the fetches on a few worker threads, in order and a b
 days ahead, and hands each day to the asset's own thread, which alone validates and writes: the
 warehouse keeps one writer, and a day is written only once it is fetched in full.
 
-    rows = load_days(context, warehouse, table_name, days, fetch_day, source="gsc", on_day=note_empty)
+    rows = load_days(context, warehouse, table_name, days, fetch_day, source="gsc", gate=gate)
 
 `load_days` owns that loop for every source's daily tables: `fetch_day` returns a day's Arrow
 table (or a tuple led by it) on a worker thread, the optional `on_day(day, what fetch_day
@@ -38,11 +38,11 @@ FETCH_CONCURRENCY sets the worker threads per asset (default 2; 0 or 1 fetches o
 thread, as before). It is read when the definitions load, like every other setting.
 
 `DayBatches` then swaps the fetched days into their table WRITE_BATCH_DAYS (7) at a time (a
-small table's up to a month at a time), each batch validated and replaced in one transaction
-(`replace_days`): a swap costs ~8-16 ms of CPU however small the batch, so a backfill of the ten
-daily streams spent over a minute in it day by day, and ~3 ms a day in batches of 7. Every day is
-still replaced whole; a failed batch writes none of its days and leaves the batches before it
-loaded.
+small table's up to a month at a time), each batch checked by the gate (`QualityGate.check`),
+then replaced in one transaction (`replace_days`): a swap costs ~8-16 ms of CPU however small the
+batch, so a backfill of the ten daily streams spent over a minute in it day by day, and ~3 ms a
+day in batches of 7. Every day is still replaced whole; a failed batch writes none of its days
+and leaves the batches before it loaded.
 """
 
 from __future__ import annotations

@@ -31,17 +31,29 @@ def _text(name: str, environ: Mapping[str, str] | None) -> str:
     return (env.get(name) or "").strip()
 
 
-def _bounds(name: str, value: float, low: float | None, high: float | None, meaning: str) -> None:
+def _number(name, default, environ, parse, what: str, low, high, meaning: str):
+    text = _text(name, environ)
+    if not text:
+        return default
+    try:
+        value = parse(text)
+    except ValueError:
+        raise SettingsError(
+            f"{name}={text!r} is not {what}; set one such as {default}, or unset it to use {default}."
+        ) from None
     if (low is not None and value < low) or (high is not None and value > high):
         allowed = (
             f"{low} to {high}"
             if low is not None and high is not None
-            else (f"at least {low}" if low is not None else f"at most {high}")
+            else f"at least {low}"
+            if low is not None
+            else f"at most {high}"
         )
         hint = f" ({meaning})" if meaning else ""
         raise SettingsError(
-            f"{name}={value} is out of range; use {allowed}{hint}, or unset it for the default."
+            f"{name}={value} is out of range; use {allowed}{hint}, or unset it for {default}."
         )
+    return value
 
 
 def int_setting(
@@ -58,17 +70,7 @@ def int_setting(
     Raises:
         SettingsError: not a whole number, or out of range; the message names the setting and the fix.
     """
-    text = _text(name, environ)
-    if not text:
-        return default
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise SettingsError(
-            f"{name}={text!r} is not a whole number; set one such as {default}, or unset it to use {default}."
-        ) from None
-    _bounds(name, value, low, high, meaning)
-    return value
+    return _number(name, default, environ, int, "a whole number", low, high, meaning)
 
 
 def float_setting(
@@ -85,17 +87,7 @@ def float_setting(
     Raises:
         SettingsError: not a number, or out of range; the message names the setting and the fix.
     """
-    text = _text(name, environ)
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise SettingsError(
-            f"{name}={text!r} is not a number; set one such as {default}, or unset it to use {default}."
-        ) from None
-    _bounds(name, value, low, high, meaning)
-    return value
+    return _number(name, default, environ, float, "a number", low, high, meaning)
 
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")

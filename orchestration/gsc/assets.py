@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from connectors.gsc import QUERIES_SCHEMA, TOTALS_SCHEMA, GSCClient, QueryPage
 from orchestration.fetching import load_days
-from orchestration.gsc.resources import GSCResource, gsc_resource
+from orchestration.gsc.resources import GSCResource, gsc_resource_from_env
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
 from orchestration.quality.gate import QualityGate
@@ -135,4 +135,4 @@ def build_gsc_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
 
 def build_defs(partitions_def: dg.PartitionsDefinition, plan: SourcePlan) -> dg.Definitions:
     """Search Console's assets and resource as its plan says (orchestration/sources.py, `plan_defs`)."""
-    return plan_defs(plan, build_gsc_assets(partitions_def), gsc_resource)
+    return plan_defs(plan, build_gsc_assets(partitions_def), gsc_resource_from_env)

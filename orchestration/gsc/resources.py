@@ -51,7 +51,7 @@ class GSCResource(dg.ConfigurableResource):
         return GSCClient(config)
 
 
-def gsc_resource(sandbox: bool = False) -> GSCResource:
+def gsc_resource_from_env(sandbox: bool = False) -> GSCResource:
     """The resource from the environment: GSC_SITE_URL, GOOGLE_APPLICATION_CREDENTIALS (EnvVar),
     GSC_BASE_URL, GSC_TOKEN_URI, GSC_ROW_LIMIT, GSC_TIMEOUT_SECONDS; the sandbox when no key is set.
 

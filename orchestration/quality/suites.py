@@ -40,16 +40,17 @@ VOLUME_DEFAULTS: dict[str, Any] = {
 
 def _suite(
     table_name: str,
-    columns: tuple[str, ...] = (),
+    columns: tuple[str, ...] | None = (),
     not_null: tuple[str, ...] | None = None,
     ranges: dict[str, tuple[Any, Any]] | None = None,
     pairs: list[tuple[str, str]] | None = None,
     volume: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A suite whose key, date column, stamp columns and column types come from the table's entry in
-    orchestration/registry.py; `columns` adds the other columns to check, `not_null` defaults to the
-    key."""
+    orchestration/registry.py; `columns` adds the other columns to check (None: every column the
+    connector returns), `not_null` defaults to the key."""
     table = raw_table(table_name)
+    columns = table.columns.names if columns is None else columns
     date = (table.date_column,) if table.date_column else ()
     names = dict.fromkeys([*date, *table.key, *columns, *(field.name for field in table.stamp)])
     return {
@@ -100,20 +101,7 @@ SUITES: dict[str, dict[str, Any]] = {
     ),
     "raw_meta.ad_insights_daily": _suite(
         "raw_meta.ad_insights_daily",
-        columns=(
-            "account_id",
-            "campaign_id",
-            "campaign_name",
-            "adset_id",
-            "adset_name",
-            "ad_name",
-            "spend",
-            "impressions",
-            "reach",
-            "clicks",
-            "inline_link_clicks",
-            "actions",
-        ),
+        columns=None,
         not_null=("date", "campaign_id", "adset_id", "ad_id"),
         ranges={
             "spend": (0, None),
