@@ -265,5 +265,5 @@ def tables_of(source: str) -> list[RawTable]:
     return [table for table in TABLES if table.source == source]
 
 
-def sources() -> Iterable[str]:
+def source_names() -> Iterable[str]:
     return dict.fromkeys(table.source for table in TABLES)

@@ -263,7 +263,7 @@ def plan_defs(
 # a real load creates.
 RAW_TABLES: dict[str, dict[str, pa.Schema]] = {
     source: {table.name: table.schema for table in registry.tables_of(source)}
-    for source in registry.sources()
+    for source in registry.source_names()
 }
 
 
