@@ -150,16 +150,28 @@ class _Tee(io.TextIOBase):
 
 @contextmanager
 def progress_to_terminal(log_path: Path):
-    """Send what the run prints to `log_path` and its progress lines to the terminal."""
+    """Send what the run prints to `log_path` and its progress lines to the terminal: sys.stdout and
+    sys.stderr (Dagster's console log resolves sys.stderr per line; dbt's output goes to
+    sys.stdout), and the logging handlers already bound to them (Python loggers that Dagster
+    forwards, e.g. dagster-dbt's)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w", encoding="utf-8") as log_file:
         tee = _Tee(log_file, sys.stdout, Progress())
         saved = sys.stdout, sys.stderr
+        handlers = [
+            (handler, handler.stream)
+            for handler in logging.getLogger().handlers
+            if isinstance(handler, logging.StreamHandler) and handler.stream in saved
+        ]
         sys.stdout = sys.stderr = tee
+        for handler, _ in handlers:
+            handler.setStream(tee)
         try:
             yield
         finally:
             sys.stdout, sys.stderr = saved
+            for handler, stream in handlers:
+                handler.setStream(stream)
             tee.flush()
 
 

@@ -3,6 +3,7 @@ and the progress lines the terminal shows while the whole log goes to a file."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from datetime import date, timedelta
 
@@ -108,12 +109,22 @@ def test_progress_shows_each_quarter_of_a_load_each_tenth_of_dbt_and_the_publish
 
 def test_the_whole_log_goes_to_the_file_and_only_progress_to_the_terminal(tmp_path, capsys):
     log = tmp_path / "logs" / "demo.log"
-    with progress_to_terminal(log):
-        print(f"{DAGSTER}raw_gsc.totals_daily: 5/5 days loaded, 5 rows")
-        sys.stderr.write(f"{DAGSTER}STEP_SUCCESS - Finished execution of step\n")
-        sys.stdout.write("06:05:01  1 of 1 PASS not_null_x [PASS in 0.1s]")  # no newline yet
-        sys.stdout.write("\n")
-    shown = capsys.readouterr().out.splitlines()
-    assert shown == ["gsc/totals_daily: 5/5 days, 5 rows", "dbt: 1/1 nodes"]
+    # as `logging.basicConfig` binds one before the run: Python loggers Dagster forwards print there
+    handler = logging.StreamHandler(sys.stderr)
+    logging.getLogger().addHandler(handler)
+    try:
+        with progress_to_terminal(log):
+            print(f"{DAGSTER}raw_gsc.totals_daily: 5/5 days loaded, 5 rows")
+            sys.stderr.write(f"{DAGSTER}STEP_SUCCESS - Finished execution of step\n")
+            sys.stdout.write("06:05:01  1 of 1 PASS not_null_x [PASS in 0.1s]")  # no newline yet
+            sys.stdout.write("\n")
+            logging.getLogger("dagster_dbt_like").warning("Running dbt command: `dbt build`.")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert handler.stream is sys.stderr  # given back
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == ["gsc/totals_daily: 5/5 days, 5 rows", "dbt: 1/1 nodes"]
+    assert captured.err == ""
     written = log.read_text().splitlines()
-    assert len(written) == 3 and "STEP_SUCCESS" in written[1] and "not_null_x" in written[2]
+    assert len(written) == 4 and "STEP_SUCCESS" in written[1] and "not_null_x" in written[2]
+    assert written[3] == "Running dbt command: `dbt build`."
