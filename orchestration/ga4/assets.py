@@ -12,13 +12,13 @@ from datetime import date, datetime, timezone
 import dagster as dg
 import pyarrow as pa
 
-from connectors.ga4 import LEADS_SCHEMA, SESSIONS_SCHEMA, GA4Client, ReportPage
+from connectors.ga4 import GA4Client, ReportPage
 from orchestration.fetching import load_days
 from orchestration.ga4.resources import GA4Resource, ga4_resource_from_env
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
 from orchestration.quality.gate import QualityGate
-from orchestration.registry import raw_table
+from orchestration.registry import RawTable, raw_table
 from orchestration.sources import SourcePlan, plan_defs
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
@@ -50,8 +50,7 @@ def load_report_days(
     gate: QualityGate,
     client: GA4Client,
     fetch: Callable[[GA4Client, date], Iterator[ReportPage]],
-    schema: pa.Schema,
-    table_name: str,
+    table: RawTable,
 ) -> dg.MaterializeResult:
     days = days_in(context, trailing_days=GA4_TRAILING_DAYS)
     stamp = {
@@ -63,7 +62,7 @@ def load_report_days(
 
     def fetch_day(day: date) -> tuple[pa.Table, bool, bool]:
         # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
-        return _day_table(fetch(client, day), schema, stamp)
+        return _day_table(fetch(client, day), table.columns, stamp)
 
     def note_flags(day: date, fetched: tuple[pa.Table, bool, bool]) -> None:
         # The flags come with the fetch: a day without rows has no row to carry them in its table.
@@ -72,7 +71,7 @@ def load_report_days(
             flagged_days.append(day.isoformat())
 
     total_rows = load_days(
-        context, warehouse, table_name, days, fetch_day, source="ga4", gate=gate, on_day=note_flags
+        context, warehouse, table.name, days, fetch_day, source="ga4", gate=gate, on_day=note_flags
     )
     return dg.MaterializeResult(
         metadata={
@@ -82,7 +81,7 @@ def load_report_days(
             "rows": total_rows,
             "days_thresholded_or_folded": len(flagged_days),
             "property_id": stamp["property_id"],
-            "table": table_name,
+            "table": table.name,
         }
     )
 
@@ -97,54 +96,43 @@ GA4_API = dg.AssetSpec(
 
 
 def build_ga4_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition | dg.AssetSpec]:
-    common = dict(
-        group_name="ingest_ga4",
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
-        kinds={"python", "duckdb"},
-        deps=[GA4_API],
-    )
+    def report_asset(
+        table: RawTable, fetch: Callable[[GA4Client, date], Iterator[ReportPage]], description: str
+    ):
+        @dg.asset(
+            key=list(table.asset_key),
+            check_specs=[expectations_spec(table.asset_key)],
+            description=f"{description} Lands in {table.name}.",
+            group_name="ingest_ga4",
+            partitions_def=partitions_def,
+            backfill_policy=dg.BackfillPolicy.single_run(),
+            pool=WAREHOUSE_POOL,
+            kinds={"python", "duckdb"},
+            deps=[GA4_API],
+        )
+        def report(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, ga4: GA4Resource):
+            with ga4.client() as client:
+                yield from gated(
+                    context, lambda gate: load_report_days(context, warehouse, gate, client, fetch, table)
+                )
 
-    @dg.asset(
-        key=["ga4", "sessions_daily"],
-        check_specs=[expectations_spec(["ga4", "sessions_daily"])],
-        description=(
-            "GA4 runReport, one row per date x sessionSource x sessionMedium x sessionCampaignName x "
-            "landingPagePlusQueryString x deviceCategory; metrics sessions, engagedSessions, keyEvents, "
-            "totalUsers, newUsers. Lands in raw_ga4.sessions_daily."
-        ),
-        **common,
-    )
-    def sessions_daily(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, ga4: GA4Resource):
-        with ga4.client() as client:
-            yield from gated(
-                context,
-                lambda gate: load_report_days(
-                    context, warehouse, gate, client, GA4Client.sessions, SESSIONS_SCHEMA, SESSIONS.name
-                ),
-            )
+        return report
 
-    @dg.asset(
-        key=["ga4", "leads_daily"],
-        check_specs=[expectations_spec(["ga4", "leads_daily"])],
-        description=(
-            "GA4 runReport of the lead key event (default generate_lead) with the answer to 'How did you "
-            "hear about us?' (custom event parameter, default how_heard) and the session's source, "
-            "medium, campaign and landing page. Lands in raw_ga4.leads_daily."
-        ),
-        **common,
+    sessions = report_asset(
+        SESSIONS,
+        GA4Client.sessions,
+        "GA4 runReport, one row per date x sessionSource x sessionMedium x sessionCampaignName x "
+        "landingPagePlusQueryString x deviceCategory; metrics sessions, engagedSessions, keyEvents, "
+        "totalUsers, newUsers.",
     )
-    def leads_daily(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, ga4: GA4Resource):
-        with ga4.client() as client:
-            yield from gated(
-                context,
-                lambda gate: load_report_days(
-                    context, warehouse, gate, client, GA4Client.leads, LEADS_SCHEMA, LEADS.name
-                ),
-            )
-
-    return [GA4_API, sessions_daily, leads_daily]
+    leads = report_asset(
+        LEADS,
+        GA4Client.leads,
+        "GA4 runReport of the lead key event (default generate_lead) with the answer to 'How did you "
+        "hear about us?' (custom event parameter, default how_heard) and the session's source, "
+        "medium, campaign and landing page.",
+    )
+    return [GA4_API, sessions, leads]
 
 
 def build_defs(partitions_def: dg.PartitionsDefinition, plan: SourcePlan) -> dg.Definitions:

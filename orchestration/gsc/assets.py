@@ -12,13 +12,13 @@ from datetime import date, datetime, timezone
 import dagster as dg
 import pyarrow as pa
 
-from connectors.gsc import QUERIES_SCHEMA, TOTALS_SCHEMA, GSCClient, QueryPage
+from connectors.gsc import GSCClient, QueryPage
 from orchestration.fetching import load_days
 from orchestration.gsc.resources import GSCResource, gsc_resource_from_env
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
 from orchestration.quality.gate import QualityGate
-from orchestration.registry import raw_table
+from orchestration.registry import RawTable, raw_table
 from orchestration.sources import SourcePlan, plan_defs
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
@@ -43,9 +43,9 @@ def load_query_days(
     gate: QualityGate,
     client: GSCClient,
     fetch: Callable[[GSCClient, date], Iterator[QueryPage]],
-    schema: pa.Schema,
-    table_name: str,
+    table: RawTable,
 ) -> dg.MaterializeResult:
+    table_name = table.name
     days = days_in(context, trailing_days=GSC_TRAILING_DAYS)
     stamp = {
         "site_url": client.config.site_url,
@@ -56,10 +56,10 @@ def load_query_days(
 
     def fetch_day(day: date) -> pa.Table:
         # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
-        return _day_table(fetch(client, day), schema, stamp)
+        return _day_table(fetch(client, day), table.columns, stamp)
 
-    def note_empty(day: date, table: pa.Table) -> None:
-        if table.num_rows == 0:
+    def note_empty(day: date, rows: pa.Table) -> None:
+        if rows.num_rows == 0:
             empty_days.append(day.isoformat())
 
     total_rows = load_days(
@@ -84,53 +84,41 @@ def load_query_days(
 
 
 def build_gsc_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    common = dict(
-        group_name="ingest_gsc",
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
-        kinds={"python", "duckdb"},
-    )
+    def query_asset(
+        table: RawTable, fetch: Callable[[GSCClient, date], Iterator[QueryPage]], description: str
+    ):
+        @dg.asset(
+            key=list(table.asset_key),
+            check_specs=[expectations_spec(table.asset_key)],
+            description=f"{description} Lands in {table.name}.",
+            group_name="ingest_gsc",
+            partitions_def=partitions_def,
+            backfill_policy=dg.BackfillPolicy.single_run(),
+            pool=WAREHOUSE_POOL,
+            kinds={"python", "duckdb"},
+        )
+        def query(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, gsc: GSCResource):
+            with gsc.client() as client:
+                yield from gated(
+                    context, lambda gate: load_query_days(context, warehouse, gate, client, fetch, table)
+                )
 
-    @dg.asset(
-        key=["gsc", "queries_daily"],
-        check_specs=[expectations_spec(["gsc", "queries_daily"])],
-        description=(
-            "Search Console searchAnalytics.query (web, dataState final), one row per date x query x "
-            "page x device x country; clicks, impressions, ctr, position. Anonymized queries are not "
-            "in these rows. Lands in raw_gsc.queries_daily."
-        ),
-        **common,
-    )
-    def queries_daily(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, gsc: GSCResource):
-        with gsc.client() as client:
-            yield from gated(
-                context,
-                lambda gate: load_query_days(
-                    context, warehouse, gate, client, GSCClient.queries, QUERIES_SCHEMA, QUERIES.name
-                ),
-            )
+        return query
 
-    @dg.asset(
-        key=["gsc", "totals_daily"],
-        check_specs=[expectations_spec(["gsc", "totals_daily"])],
-        description=(
-            "Search Console searchAnalytics.query grouped by date only: every click and impression "
-            "of the day, anonymized queries included (totals minus query rows = anonymized clicks). "
-            "Lands in raw_gsc.totals_daily."
-        ),
-        **common,
+    queries = query_asset(
+        QUERIES,
+        GSCClient.queries,
+        "Search Console searchAnalytics.query (web, dataState final), one row per date x query x "
+        "page x device x country; clicks, impressions, ctr, position. Anonymized queries are not "
+        "in these rows.",
     )
-    def totals_daily(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, gsc: GSCResource):
-        with gsc.client() as client:
-            yield from gated(
-                context,
-                lambda gate: load_query_days(
-                    context, warehouse, gate, client, GSCClient.totals, TOTALS_SCHEMA, TOTALS.name
-                ),
-            )
-
-    return [queries_daily, totals_daily]
+    totals = query_asset(
+        TOTALS,
+        GSCClient.totals,
+        "Search Console searchAnalytics.query grouped by date only: every click and impression "
+        "of the day, anonymized queries included (totals minus query rows = anonymized clicks).",
+    )
+    return [queries, totals]
 
 
 def build_defs(partitions_def: dg.PartitionsDefinition, plan: SourcePlan) -> dg.Definitions:
