@@ -92,11 +92,13 @@ def _load_day_streams(client, db_path: str, days: tuple[str, ...], streams, day_
     made into the asset's day table by day_table(rows, schema), written in the assets' batches of
     days (orchestration.fetching.DayBatches, each batch through replace_days)."""
     from orchestration.fetching import DayBatches
+    from orchestration.quality.gate import QualityGate
     from orchestration.warehouse import connect_warehouse
 
     conn = connect_warehouse(db_path)  # as the assets' DuckDBWarehouse.connect()
     try:
-        batches = {table_name: DayBatches(conn, table_name) for _, _, table_name in streams}
+        gate = QualityGate()  # every batch checked before it is written, as the assets do
+        batches = {table_name: DayBatches(conn, table_name, gate=gate) for _, _, table_name in streams}
         for text in days:
             day = date.fromisoformat(text)
             for fetch, schema, table_name in streams:
@@ -114,15 +116,19 @@ class _DaySink:
 
     def __init__(self, conn, table_name: str):
         from orchestration.fetching import DayBatches
+        from orchestration.quality.gate import QualityGate
 
-        self._batches = None if conn is None else DayBatches(conn, table_name)
+        self._batches = None if conn is None else DayBatches(conn, table_name, gate=QualityGate())
         self._counted = 0
 
     def add(self, day: date, table) -> None:
+        self.add_days([day], table)
+
+    def add_days(self, days: list[date], table) -> None:
         if self._batches is None:
             self._counted += table.num_rows
         else:
-            self._batches.add(day, table)
+            self._batches.add_days(days, table)
 
     def close(self) -> int:
         """Write what is held; the rows written (or counted)."""
@@ -491,37 +497,34 @@ def _meta_client(target: Target):
 def _meta_load(target: Target, client, conn) -> int:
     """The assets' code (orchestration/meta/assets.py load_insights + load_pixel_events): insights
     per day (sync) up to async_min_days, else async reports of ASYNC_CHUNK_DAYS; pixel per day."""
-    from connectors.meta import INSIGHTS_SCHEMA, PIXEL_SCHEMA
     from orchestration.meta.assets import (
         ASYNC_CHUNK_DAYS,
+        INSIGHTS,
         INSIGHTS_TABLE,
+        PIXEL,
         PIXEL_TABLE,
         _check_days,
         _chunks,
         _stamped,
     )
-    from orchestration.warehouse import replace_days
 
     days = [date.fromisoformat(d) for d in target.days]
-    stamp = {
-        "_account_id": client.config.ad_account_id,
-        "_loaded_at": datetime.now(timezone.utc).replace(tzinfo=None),
-        "_run_id": "bench",
-    }
+    loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    stamp = (client.config.ad_account_id, loaded_at, "bench")
     use_async = len(days) > client.config.async_min_days
     groups = list(_chunks(days, ASYNC_CHUNK_DAYS)) if use_async else [[d] for d in days]
-    rows = 0
+    insights = _DaySink(conn, INSIGHTS_TABLE)  # the insights asset holds a report's days together
     for group in groups:
-        table = _stamped(client.insights(group[0], group[-1]), INSIGHTS_SCHEMA, stamp)
+        table = _stamped(client.insights(group[0], group[-1]), INSIGHTS, stamp)
         _check_days(table, group, INSIGHTS_TABLE)
-        rows += table.num_rows if conn is None else replace_days(conn, INSIGHTS_TABLE, group, table)
-    stamp = {"_pixel_id": client.config.pixel_id, "_loaded_at": stamp["_loaded_at"], "_run_id": "bench"}
+        insights.add_days(group, table)
+    stamp = (client.config.pixel_id, loaded_at, "bench")
     pixel = _DaySink(conn, PIXEL_TABLE)  # the pixel asset writes its days in batches (load_days)
     for day in days:
-        table = _stamped(client.pixel_events(day), PIXEL_SCHEMA, stamp)
+        table = _stamped(client.pixel_events(day), PIXEL, stamp)
         _check_days(table, [day], PIXEL_TABLE)
         pixel.add(day, table)
-    return rows + pixel.close()
+    return insights.close() + pixel.close()
 
 
 meta_ours, meta_fetch_bodies = _connector_runs(_meta_client, _meta_load)

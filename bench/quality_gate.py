@@ -6,7 +6,8 @@ Per GA4 sessions day (fetched once through the connector from a sandbox in its o
 - fetch + parse: the connector's pages of one day into an Arrow table
 - validate, screen: `validate_batch` as it runs (the suite in Arrow; GE only on a flagged batch)
 - validate, GE: `validate_batch` with QUALITY_ENGINE=gx (GE on every batch)
-- replace_days: the commit with either gate, into a warehouse holding the 8 days before
+- replace_days: the commit with either gate (QualityGate.check, then replace_days), into a
+  warehouse holding the 8 days before
 Medians of wall and CPU ms per day, the two gates interleaved, after a warm-up that pays GE's
 import and context (seconds, once per process).
 """
@@ -67,8 +68,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import duckdb
 
+    from orchestration.quality.gate import QualityGate
     from orchestration.quality.validate import _gx, validate_batch
     from orchestration.warehouse import replace_days
+
+    def commit(conn, day, table) -> int:
+        # What a day batch goes through in the assets: the gate, then the swap.
+        QualityGate().check(TABLE, table, [day], conn)
+        return replace_days(conn, TABLE, [day], table)
 
     tables, fetch_wall, fetch_cpu = _fetch_days(args.scale, args.days)
     ordered = sorted(tables)
@@ -84,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         conns = {name: duckdb.connect(f"{tmp}/{name}.duckdb") for name in engines}
         for conn in conns.values():
             for day in history:
-                replace_days(conn, TABLE, [day], tables[day], validate=False)
+                replace_days(conn, TABLE, [day], tables[day])
         try:
             for name, engine in engines.items():  # warm: the suite and batch definition, once
                 os.environ["QUALITY_ENGINE"] = engine
@@ -97,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                         result, wall, cpu = _timed(validate_batch, TABLE, table, [day], conn)
                         assert result.passed, result.describe()
                         samples.setdefault(f"validate, {name}", []).append((wall, cpu, table.num_rows))
-                        _, wall, cpu = _timed(replace_days, conn, TABLE, [day], table)
+                        _, wall, cpu = _timed(commit, conn, day, table)
                         samples.setdefault(f"replace_days, {name}", []).append((wall, cpu, table.num_rows))
         finally:
             os.environ.pop("QUALITY_ENGINE", None)

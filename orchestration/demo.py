@@ -2,47 +2,186 @@
 
 Runs the same job the nightly schedule runs, over every day from HISTORY_START_DATE to yesterday,
 as one Dagster run recorded in DAGSTER_HOME, so `make dev` shows it afterwards.
+
+The terminal shows progress per source and step ("ga4/sessions_daily: 120/522 days, 250,000
+rows so far", "dbt: 80/400 nodes", "serving: published 12 tables") and the summary; the run's
+whole log (every Dagster event, every dbt node) goes to data/logs/demo-<time>.log, whose path is
+printed first.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import re
 import sys
+import threading
 import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 from orchestration.commands import load_dotenv as _load_dotenv
 from orchestration.commands import sandbox_process
 from orchestration.settings import PROJECT_ROOT
 
+LOG_DIR = PROJECT_ROOT / "data" / "logs"
+
+
+class Progress:
+    """Turns the run's log lines into the few the terminal shows; None for every other line.
+
+    - a source's load (orchestration/fetching.py): "raw_ga4.sessions_daily: 120/522 days loaded,
+      250,000 rows so far" -> "ga4/sessions_daily: 120/522 days, 250,000 rows so far", at each
+      quarter of its days and at the end;
+    - dbt: "12 of 400 OK created ..." -> "dbt: 40/400 nodes", at each tenth and at the end, with
+      dbt's closing tally ("Done. PASS=... WARN=... ERROR=...");
+    - serving: "Published 12 tables to ..." -> "serving: published 12 tables".
+    """
+
+    _LOAD = re.compile(r"(?:^| - )(?P<label>[\w.]+): (?P<done>\d+)/(?P<total>\d+) days loaded, (?P<rest>.+)$")
+    _DBT_NODE = re.compile(r"\b(?P<n>\d+) of (?P<total>\d+) (?P<status>OK|PASS|WARN|ERROR|FAIL|SKIP|NO-OP)\b")
+    _DBT_DONE = re.compile(r"\bDone\. (?P<tally>PASS=\d+.*)$")
+    _PUBLISHED = re.compile(r"\bPublished (?P<n>\d+) tables\b")
+
+    def __init__(self) -> None:
+        self._quarters: dict[str, int] = {}
+        self._dbt_done = 0
+        self._dbt_tenth = 0
+
+    def line(self, text: str) -> str | None:
+        text = text.rstrip()
+        if match := self._LOAD.search(text):
+            return self._load(match)
+        if match := self._DBT_DONE.search(text):
+            return f"dbt: {match['tally']}"
+        if match := self._DBT_NODE.search(text):
+            self._dbt_done += 1
+            total = int(match["total"])
+            tenth = 10 * self._dbt_done // total
+            if tenth > self._dbt_tenth or self._dbt_done == total:
+                self._dbt_tenth = tenth
+                return f"dbt: {self._dbt_done}/{total} nodes"
+            return None
+        if match := self._PUBLISHED.search(text):
+            return f"serving: published {match['n']} tables"
+        return None
+
+    def _load(self, match: re.Match) -> str | None:
+        label, done, total = match["label"], int(match["done"]), int(match["total"])
+        if label.startswith("raw_"):  # raw_ga4.sessions_daily -> ga4/sessions_daily, as the asset key
+            label = label.removeprefix("raw_").replace(".", "/", 1)
+        quarter = 4 * done // total if total else 4
+        if done < total and quarter <= self._quarters.get(label, 0):
+            return None
+        self._quarters[label] = quarter
+        return f"{label}: {done}/{total} days, {match['rest'].replace(' so far', '')}" + (
+            " so far" if done < total else ""
+        )
+
+
+class _Tee(io.TextIOBase):
+    """A stream for sys.stdout and sys.stderr during the run: every line to the log file, the
+    progress lines (`Progress`) to the terminal."""
+
+    def __init__(self, log_file, terminal, progress: Progress):
+        self._log, self._terminal, self._progress = log_file, terminal, progress
+        self._pending = ""
+        self._lock = threading.Lock()  # fetch threads and the run's thread may write at once
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._log.write(text)
+            lines = (self._pending + text).split("\n")
+            self._pending = lines.pop()
+            for line in lines:
+                shown = self._progress.line(line)
+                if shown:
+                    self._terminal.write(shown + "\n")
+                    self._terminal.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._log.flush()
+
+
+@contextmanager
+def progress_to_terminal(log_path: Path):
+    """Send what the run prints to `log_path` and its progress lines to the terminal: sys.stdout and
+    sys.stderr (Dagster's console log resolves sys.stderr per line; dbt's output goes to
+    sys.stdout), and the logging handlers already bound to them (Python loggers that Dagster
+    forwards, e.g. dagster-dbt's)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w", encoding="utf-8") as log_file:
+        tee = _Tee(log_file, sys.stdout, Progress())
+        saved = sys.stdout, sys.stderr
+        handlers = [
+            (handler, handler.stream)
+            for handler in logging.getLogger().handlers
+            if isinstance(handler, logging.StreamHandler) and handler.stream in saved
+        ]
+        sys.stdout = sys.stderr = tee
+        for handler, _ in handlers:
+            handler.setStream(tee)
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = saved
+            for handler, stream in handlers:
+                handler.setStream(stream)
+            tee.flush()
+
 
 def summarize(serving_path: Path) -> str:
+    """What the snapshot holds: its marts, the empty ones as not loaded, and the dark-social figures
+    when GA4 sessions were loaded. Never fails on an empty mart (only community sources configured,
+    say)."""
     import duckdb
 
     with duckdb.connect(str(serving_path), read_only=True) as conn:
         tables = [r[0] for r in conn.execute("show tables").fetchall() if not r[0].startswith("_")]
-        first, last, days, sessions, dark, low, share_28d = conn.execute(
-            """
-            select min(date), max(date), count(*), sum(total_sessions), sum(dark_social_sessions),
-                   sum(dark_messaging_sessions),
-                   arg_max(dark_social_share_28d, date)
-            from mart_dark_social_daily
-            """
-        ).fetchone()
-        flagged = conn.execute(
-            "select count(*) from mart_dark_social_daily where is_ga4_sampled_or_thresholded"
-        ).fetchone()[0]
-    lines = [
-        f"Serving snapshot: {serving_path}",
-        f"  marts: {', '.join(tables)}",
+        rows = {table: conn.execute(f'select count(*) from "{table}"').fetchone()[0] for table in tables}
+        dark = _dark_social(conn) if rows.get("mart_dark_social_daily") else None
+    lines = [f"Serving snapshot: {serving_path}"]
+    lines.append("  marts: " + (", ".join(t for t in tables if rows[t]) or "none with rows"))
+    empty = [t for t in tables if not rows[t]]
+    if empty:
+        lines.append(f"  not loaded (no rows): {', '.join(empty)}")
+    if dark is None:
+        lines.append(
+            "  dark social: not loaded (mart_dark_social_daily is empty: GA4 loaded no sessions; "
+            "the source plan's warnings above say which sources are not loaded and why)"
+        )
+    else:
+        lines.extend(dark)
+    return "\n".join(lines)
+
+
+def _share(part: float | None, whole: float | None) -> str:
+    return f"{part / whole:.1%}" if part is not None and whole else "n/a"
+
+
+def _dark_social(conn) -> list[str]:
+    first, last, days, sessions, dark, low, share_28d, flagged = conn.execute(
+        """
+        select min(date), max(date), count(*), sum(total_sessions), sum(dark_social_sessions),
+               sum(dark_messaging_sessions), arg_max(dark_social_share_28d, date),
+               count(*) filter (where is_ga4_sampled_or_thresholded)
+        from mart_dark_social_daily
+        """
+    ).fetchone()
+    return [
         f"  mart_dark_social_daily: {days} days, {first} to {last}",
-        f"  sessions: {sessions:,}; dark social {low / sessions:.1%} (messaging, lower bound) "
-        f"to {dark / sessions:.1%} (with deep-link direct, upper bound)",
-        f"  dark social share, last 28 days: {share_28d:.1%}",
+        f"  sessions: {sessions or 0:,}; dark social {_share(low, sessions)} (messaging, lower bound) "
+        f"to {_share(dark, sessions)} (with deep-link direct, upper bound)",
+        "  dark social share, last 28 days: " + ("n/a" if share_28d is None else f"{share_28d:.1%}"),
         f"  days GA4 thresholded or folded into (other): {flagged}",
     ]
-    return "\n".join(lines)
 
 
 def main() -> int:
@@ -67,12 +206,14 @@ def main() -> int:
     partition_keys = job.partitions_def.get_partition_keys()
     first, last = partition_keys[0], partition_keys[-1]
     print(f"Loading {len(partition_keys)} days ({first} to {last}) into {settings.warehouse_path} ...")
+    log_path = LOG_DIR / f"demo-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.log"
+    print(f"The run's full log: {log_path}", flush=True)
     started = time.monotonic()
     instance = dg.DagsterInstance.get()
-    with sandbox_process():
+    with sandbox_process(), progress_to_terminal(log_path):
         result = _run(job, instance, first, last)
     elapsed = time.monotonic() - started
-    return _report(result, elapsed, settings)
+    return _report(result, elapsed, settings, log_path)
 
 
 def _run(job, instance, first: str, last: str):
@@ -87,13 +228,14 @@ def _run(job, instance, first: str, last: str):
     )
 
 
-def _report(result, elapsed: float, settings) -> int:
+def _report(result, elapsed: float, settings, log_path: Path) -> int:
     if not result.success:
         failed = [e for e in result.all_events if e.is_failure and e.step_key]
         for event in failed:
             print(f"FAILED step {event.step_key}: {event.message}", file=sys.stderr)
         print(
-            f"Demo run {result.run_id} failed after {elapsed:.0f}s; see `make dev` for its logs.",
+            f"Demo run {result.run_id} failed after {elapsed:.0f}s; its log: {log_path} "
+            "(or `make dev`, run page).",
             file=sys.stderr,
         )
         return 1
@@ -106,6 +248,7 @@ def _report(result, elapsed: float, settings) -> int:
     print(f"Done in {elapsed:.0f}s (run {result.run_id}).")
     print(f"Checks: {passed} of {len(checks)} passed.")
     print(summarize(settings.serving_path))
+    print(f"The run's full log: {log_path}")
     print("Next: `make dev` opens the Dagster UI at http://127.0.0.1:3000 (lineage, runs, checks).")
     return 0 if passed == len(checks) else 1
 

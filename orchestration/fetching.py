@@ -6,16 +6,17 @@ answers. `prefetched` runs the fetches on a few worker threads, in order and a b
 days ahead, and hands each day to the asset's own thread, which alone validates and writes: the
 warehouse keeps one writer, and a day is written only once it is fetched in full.
 
-    rows = load_days(context, warehouse, table_name, days, fetch_day, source="gsc", on_day=note_empty)
+    rows = load_days(context, warehouse, table_name, days, fetch_day, source="gsc", gate=gate)
 
-`load_days` owns that loop (the GA4, Search Console, Meta pixel and Discord assets): `fetch_day`
-returns a day's Arrow table (or a tuple led by it) on a worker thread, the optional
-`on_day(day, what fetch_day returned)` gathers facts about each day on the asset's thread, and
-progress is logged every 28 days. Spelled out, as Slack (which opens the warehouse before it) and
-Discourse (three tables per chunk of days) write it:
+`load_days` owns that loop for every source's daily tables: `fetch_day` returns a day's Arrow
+table (or a tuple led by it) on a worker thread, the optional `on_day(day, what fetch_day
+returned)` gathers facts about each day on the asset's thread, every batch passes the asset's
+quality gate before it is written, and progress is logged every 28 days. `load_items` is the same
+loop where one fetch covers a chunk of days or feeds several tables (Discourse: three tables per
+chunk of days); Meta's insights, one fetch per chunk of days, use `load_items` too. Spelled out:
 
     with warehouse.connect() as conn, prefetched(days, fetch_day, source="gsc") as fetched:
-        batches = DayBatches(conn, table_name)
+        batches = DayBatches(conn, table_name, gate=gate)
         for day, table in fetched:
             batches.add(day, table)
         batches.flush()
@@ -37,24 +38,25 @@ FETCH_CONCURRENCY sets the worker threads per asset (default 2; 0 or 1 fetches o
 thread, as before). It is read when the definitions load, like every other setting.
 
 `DayBatches` then swaps the fetched days into their table WRITE_BATCH_DAYS (7) at a time (a
-small table's up to a month at a time), each batch validated and replaced in one transaction
-(`replace_days`): a swap costs ~8-16 ms of CPU however small the batch, so a backfill of the ten
-daily streams spent over a minute in it day by day, and ~3 ms a day in batches of 7. Every day is
-still replaced whole; a failed batch writes none of its days and leaves the batches before it
-loaded.
+small table's up to a month at a time), each batch checked by the gate (`QualityGate.check`),
+then replaced in one transaction (`replace_days`): a swap costs ~8-16 ms of CPU however small the
+batch, so a backfill of the ten daily streams spent over a minute in it day by day, and ~3 ms a
+day in batches of 7. Every day is still replaced whole; a failed batch writes none of its days
+and leaves the batches before it loaded.
 """
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any, Generic, TypeVar
 
 import dagster as dg
 import pyarrow as pa
 
+from orchestration.quality.gate import QualityGate
+from orchestration.settings import int_setting
 from orchestration.warehouse import DuckDBWarehouse, replace_days
 
 T = TypeVar("T")
@@ -68,25 +70,16 @@ DEFAULT_FETCH_CONCURRENCY = 2
 MAX_FETCH_CONCURRENCY = 16
 
 
-def fetch_concurrency(environ: dict[str, str] | None = None) -> int:
+def fetch_concurrency(environ: Mapping[str, str] | None = None) -> int:
     """FETCH_CONCURRENCY: worker threads per asset fetching days ahead (default 2; 0 or 1: none)."""
-    env = os.environ if environ is None else environ
-    text = (env.get(FETCH_CONCURRENCY_ENV) or "").strip()
-    if not text:
-        return DEFAULT_FETCH_CONCURRENCY
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(
-            f"{FETCH_CONCURRENCY_ENV}={text!r} is not a whole number; use 0 to {MAX_FETCH_CONCURRENCY}, "
-            f"or unset it for {DEFAULT_FETCH_CONCURRENCY}."
-        ) from None
-    if not 0 <= value <= MAX_FETCH_CONCURRENCY:
-        raise ValueError(
-            f"{FETCH_CONCURRENCY_ENV}={value} is out of range; use 0 to {MAX_FETCH_CONCURRENCY} "
-            "(0 or 1: fetch on the asset's own thread)."
-        )
-    return value
+    return int_setting(
+        FETCH_CONCURRENCY_ENV,
+        DEFAULT_FETCH_CONCURRENCY,
+        environ,
+        low=0,
+        high=MAX_FETCH_CONCURRENCY,
+        meaning="0 or 1: fetch on the asset's own thread",
+    )
 
 
 # Read once, when the definitions load, so a run uses the value the UI showed.
@@ -249,20 +242,23 @@ class DayBatches:
     when they reach WRITE_BATCH_ROWS rows; up to WRITE_BATCH_MAX_DAYS while they are under
     WRITE_BATCH_MIN_BYTES).
 
-        batches = DayBatches(conn, "raw_gsc.queries_daily")
+        batches = DayBatches(conn, "raw_gsc.queries_daily", gate=gate)
         for day, table in fetched:
             batches.add(day, table)
         batches.flush()  # the last, partial batch
 
-    Days are written in the order added; a batch is validated by the table's quality suite and
-    swapped in one transaction (`replace_days`), so a refused or failed batch writes none of its
-    days. Call `flush` after the loop: days still held when the loop fails are not written.
+    Days are written in the order added; each batch is first checked by `gate` (the asset's
+    QualityGate: QualityGateError refuses it; None: written unchecked, for tests and benchmarks),
+    then swapped in one transaction (`replace_days`), so a refused or failed batch writes none of
+    its days. Call `flush` after the loop: days still held when the loop fails are not written.
     """
 
     def __init__(
         self,
         conn: Any,
         table_name: str,
+        *,
+        gate: QualityGate | None,
         days_per_batch: int | None = None,
         rows_per_batch: int | None = None,
         min_bytes_per_batch: int | None = None,
@@ -274,6 +270,7 @@ class DayBatches:
 
         self.conn = conn
         self.table_name = table_name
+        self.gate = gate
         self.days_per_batch = max(1, pick(days_per_batch, WRITE_BATCH_DAYS))
         self.rows_per_batch = max(1, pick(rows_per_batch, WRITE_BATCH_ROWS))
         self.min_bytes_per_batch = max(0, pick(min_bytes_per_batch, WRITE_BATCH_MIN_BYTES))
@@ -289,7 +286,11 @@ class DayBatches:
     def add(self, day: date, rows: pa.Table) -> None:
         """Hold `rows` (every row of `day`); write the batch once it has `rows_per_batch` rows,
         `days_per_batch` days and `min_bytes_per_batch` bytes, or `max_days_per_batch` days."""
-        self._days.append(day)
+        self.add_days([day], rows)
+
+    def add_days(self, days: Sequence[date], rows: pa.Table) -> None:
+        """`add` for the rows of several days fetched together (one report for a chunk of days)."""
+        self._days.extend(days)
         self._tables.append(rows)
         self._rows_held += rows.num_rows
         self._bytes_held += rows.nbytes
@@ -308,8 +309,10 @@ class DayBatches:
         days, tables = self._days, self._tables
         self._days, self._tables, self._rows_held, self._bytes_held = [], [], 0, 0
         rows = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        if self.gate is not None:
+            self.gate.check(self.table_name, rows, days, self.conn)
         self.rows_written += replace_days(self.conn, self.table_name, days, rows)
-        self.days_written += len(days)
+        self.days_written += len(set(days))
         self.batches_written += 1
 
 
@@ -325,22 +328,25 @@ def load_days(
     fetch_day: Callable[[date], R],
     *,
     source: str,
+    gate: QualityGate | None,
     on_day: Callable[[date, R], None] | None = None,
     label: str | None = None,
     unit: str = "rows",
     log_every: int = PROGRESS_EVERY_DAYS,
 ) -> int:
-    """Fetch `days` ahead (`prefetched`), swap them into `table_name` in batches (`DayBatches`), log progress.
+    """Fetch `days` ahead (`prefetched`), check and swap them into `table_name` in batches
+    (`DayBatches`), log progress.
 
     Args:
         context: the asset's context, for the log.
         warehouse: opened for the loop and closed after it.
-        table_name: the table the days replace (its quality suite validates each batch).
+        table_name: the table the days replace.
         days: the days to load, in the order they are written.
         fetch_day: fetches one day in full, on a worker thread (see `prefetched`): the day's Arrow
             table, or a tuple whose first element is that table and the rest facts about the day
             that `on_day` gathers.
         source: the source's name ("ga4", "gsc", ...), for the error note and thread names.
+        gate: the asset's quality gate; every batch passes it before it is written.
         on_day: called with each day and what `fetch_day` returned for it, in order, on the caller's
             thread and before the day is held for writing, so raising from it writes nothing of
             the day (nor of the days held with it).
@@ -353,19 +359,84 @@ def load_days(
 
     Raises:
         Whatever `fetch_day` raised for the first failed day, when the loop reaches it, and whatever
-        `on_day` or the write raised; the days held in an unfinished batch are not written.
+        `on_day`, the gate or the write raised; the days held in an unfinished batch are not written.
     """
-    prefix = table_name if label is None else label
-    with warehouse.connect() as conn, prefetched(days, fetch_day, source=source) as fetched:
-        batches = DayBatches(conn, table_name)
-        for i, (day, fetched_day) in enumerate(fetched, start=1):
-            if on_day is not None:
-                on_day(day, fetched_day)
-            batches.add(day, fetched_day[0] if isinstance(fetched_day, tuple) else fetched_day)
-            if i % log_every == 0 and i < len(days):
-                so_far = batches.rows_written
-                context.log.info(f"{prefix}: {i}/{len(days)} days loaded, {so_far:,} {unit} so far")
-        batches.flush()
-    total_rows = batches.rows_written
-    context.log.info(f"{prefix}: {len(days)}/{len(days)} days loaded, {total_rows:,} {unit}")
-    return total_rows
+
+    def split(day: date, fetched: R) -> Iterator[tuple[list[date], dict[str, pa.Table]]]:
+        if on_day is not None:
+            on_day(day, fetched)
+        yield [day], {table_name: fetched[0] if isinstance(fetched, tuple) else fetched}
+
+    rows = load_items(
+        context,
+        warehouse,
+        [table_name],
+        days,
+        fetch_day,
+        split,
+        source=source,
+        gate=gate,
+        total_days=len(days),
+        label=table_name if label is None else label,
+        units={table_name: unit},
+        log_every=log_every,
+    )
+    return rows[table_name]
+
+
+def load_items(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBWarehouse,
+    tables: Sequence[str],
+    items: Sequence[T],
+    fetch: Callable[[T], R],
+    split: Callable[[T, R], Iterable[tuple[list[date], Mapping[str, pa.Table]]]],
+    *,
+    source: str,
+    gate: QualityGate | None,
+    total_days: int,
+    label: str,
+    units: Mapping[str, str] | None = None,
+    log_every: int = PROGRESS_EVERY_DAYS,
+) -> dict[str, int]:
+    """The day loop of every source: `load_days` for one table and one fetch a day; used as it is
+    where a fetch returns several days (a chunk) or feeds several tables (Discourse).
+
+    Args:
+        tables: the tables written, each through its own `DayBatches`.
+        items: what is fetched, in order: days, or chunks of days.
+        fetch: fetches one item on a worker thread (see `prefetched`).
+        split: on the caller's thread, turns an item and what was fetched for it into its rows, in
+            order: (days, rows per table of `tables`), a day at a time or several days whose rows
+            came together; raising from it writes nothing of the item's days nor of the days held
+            with them.
+        total_days: the days the items cover, for the progress lines.
+        label: what the log lines start with.
+        units: per table, what the log lines call its rows (default: the table's name, or "rows"
+            when there is one table).
+        Others as in `load_days`.
+
+    Returns:
+        The rows written per table.
+    """
+    units = dict(units or {})
+    if len(tables) == 1:
+        units.setdefault(tables[0], "rows")
+
+    def counts(batches: Mapping[str, DayBatches]) -> str:
+        return ", ".join(f"{b.rows_written:,} {units.get(name, name)}" for name, b in batches.items())
+
+    done = 0
+    with warehouse.connect() as conn, prefetched(items, fetch, source=source) as fetched:
+        batches = {name: DayBatches(conn, name, gate=gate) for name in tables}
+        for item, result in fetched:
+            for days, rows_by_table in split(item, result):
+                for name, day_batches in batches.items():
+                    day_batches.add_days(days, rows_by_table[name])
+                before, done = done, done + len(days)
+                if done // log_every > before // log_every and done < total_days:
+                    context.log.info(f"{label}: {done}/{total_days} days loaded, {counts(batches)} so far")
+        for day_batches in batches.values():
+            day_batches.flush()
+    context.log.info(f"{label}: {total_days}/{total_days} days loaded, {counts(batches)}")
+    return {name: b.rows_written for name, b in batches.items()}

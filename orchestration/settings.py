@@ -8,6 +8,7 @@ Secrets are not read here: they reach resources through `dagster.EnvVar` (see `d
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -23,6 +24,92 @@ DEFAULT_HISTORY_START = "2025-07-01"
 
 class SettingsError(ValueError):
     """A setting in the environment is malformed; the message names it and the fix."""
+
+
+def _text(name: str, environ: Mapping[str, str] | None) -> str:
+    env = os.environ if environ is None else environ
+    return (env.get(name) or "").strip()
+
+
+def _number(name, default, environ, parse, what: str, low, high, meaning: str):
+    text = _text(name, environ)
+    if not text:
+        return default
+    try:
+        value = parse(text)
+    except ValueError:
+        raise SettingsError(
+            f"{name}={text!r} is not {what}; set one such as {default}, or unset it to use {default}."
+        ) from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        allowed = (
+            f"{low} to {high}"
+            if low is not None and high is not None
+            else f"at least {low}"
+            if low is not None
+            else f"at most {high}"
+        )
+        hint = f" ({meaning})" if meaning else ""
+        raise SettingsError(
+            f"{name}={value} is out of range; use {allowed}{hint}, or unset it for {default}."
+        )
+    return value
+
+
+def int_setting(
+    name: str,
+    default: int,
+    environ: Mapping[str, str] | None = None,
+    *,
+    low: int | None = None,
+    high: int | None = None,
+    meaning: str = "",
+) -> int:
+    """The whole number in setting `name` (default when unset or blank), within [low, high].
+
+    Raises:
+        SettingsError: not a whole number, or out of range; the message names the setting and the fix.
+    """
+    return _number(name, default, environ, int, "a whole number", low, high, meaning)
+
+
+def float_setting(
+    name: str,
+    default: float,
+    environ: Mapping[str, str] | None = None,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    meaning: str = "",
+) -> float:
+    """The number in setting `name` (seconds, say; default when unset or blank), within [low, high].
+
+    Raises:
+        SettingsError: not a number, or out of range; the message names the setting and the fix.
+    """
+    return _number(name, default, environ, float, "a number", low, high, meaning)
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def bool_setting(
+    name: str, default: bool, environ: Mapping[str, str] | None = None, *, meaning: str = ""
+) -> bool:
+    """The yes/no setting `name`: 1/true/yes/on or 0/false/no/off (default when unset or blank).
+
+    Raises:
+        SettingsError: any other value; the message names the setting and the values it takes.
+    """
+    text = _text(name, environ).lower()
+    if not text:
+        return default
+    if text not in _TRUE + _FALSE:
+        hint = f" ({meaning})" if meaning else ""
+        raise SettingsError(
+            f"{name}={text!r} is not valid; use 1 or 0{hint}, or unset it for {int(default)}."
+        )
+    return text in _TRUE
 
 
 def _resolve(path: str) -> Path:

@@ -24,26 +24,20 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from connectors import discord, discourse, ga4, gsc, meta, slack
-from connectors.sandbox.brand import (
-    SANDBOX_GA4_PROPERTY_ID,
-    SANDBOX_GSC_SITE_URL,
-    SANDBOX_META_AD_ACCOUNT_ID,
-    SANDBOX_META_PIXEL_ID,
-)
-from orchestration.settings import SettingsError
+from orchestration import registry
+from orchestration.settings import SettingsError, bool_setting
 
 log = logging.getLogger(__name__)
 
 REAL, SANDBOX, OFF = "real", "sandbox", "off"
 SANDBOX_MODES = ("auto", "on", "off")
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -125,10 +119,7 @@ def _listed(env: Mapping[str, str]) -> frozenset[str] | None:
 
 
 def _discord_sandbox(env: Mapping[str, str]) -> bool:
-    text = (env.get("DISCORD_SANDBOX") or "").strip().lower()
-    if text not in _TRUE + _FALSE:
-        raise SettingsError(f"DISCORD_SANDBOX={text!r} is not valid; use 1 (the sandbox's Discord) or 0.")
-    return text in _TRUE
+    return bool_setting("DISCORD_SANDBOX", False, env, meaning="1: the sandbox's Discord")
 
 
 def source_plan(environ: Mapping[str, str] | None = None) -> dict[str, SourcePlan]:
@@ -234,54 +225,46 @@ def log_plan(plans: Mapping[str, SourcePlan]) -> None:
             log.warning("%s (%s): %s, beside real sources.", plan.source.title, plan.source.name, plan.reason)
 
 
+# --- a source's definitions, by its plan ---------------------------------------------------------------
+
+
+def plan_defs(
+    plan: SourcePlan, assets: list, resource_from_env: Callable[[bool], dg.ConfigurableResource]
+) -> dg.Definitions:
+    """What a source adds to the code location (each source's `build_defs` returns this).
+
+    Loaded: its assets and its resource under the source's name, built from the environment
+    (`resource_from_env(sandbox)`: True when the sandbox serves it, whatever real settings say).
+    Not loaded: its keys as external assets whose description says how to turn it on, so dbt's
+    lineage still joins them and the UI says why they stay empty; nothing for an optional source.
+    """
+    if plan.loaded:
+        return dg.Definitions(
+            assets=assets, resources={plan.source.name: resource_from_env(plan.mode == SANDBOX)}
+        )
+    if plan.source.optional:
+        return dg.Definitions()
+    specs = [
+        dg.AssetSpec(
+            spec.key,
+            group_name=spec.group_name,
+            description=f"{plan.source.title}: {plan.reason}.",
+            metadata={"source_mode": plan.mode},
+        )
+        for item in assets
+        for spec in ([item] if isinstance(item, dg.AssetSpec) else item.specs)
+    ]
+    return dg.Definitions(assets=specs)
+
+
 # --- raw tables of sources that are not loaded ------------------------------------------------------
 
-_LOADED = [pa.field("_loaded_at", pa.timestamp("us")), pa.field("_run_id", pa.string())]
-_GA4 = [
-    pa.field("_property_id", pa.string()),
-    pa.field("_subject_to_thresholding", pa.bool_()),
-    pa.field("_data_loss_from_other_row", pa.bool_()),
-    *_LOADED,
-]
-_GSC = [pa.field("_site_url", pa.string()), *_LOADED]
-_SLACK = [pa.field("_source", pa.string()), *_LOADED]
-_FORUM = [pa.field("_forum_url", pa.string()), *_LOADED]
-_AD_ACCOUNT = [pa.field("_account_id", pa.string()), *_LOADED]
-_PIXEL = [pa.field("_pixel_id", pa.string()), *_LOADED]
-
-
-def _schema(base: pa.Schema, stamp: list[pa.Field]) -> pa.Schema:
-    return pa.schema([*base, *stamp])
-
-
-# Every raw table as the ingestion assets write it (connector schema + load stamp), by source.
-# tests/orchestration/test_source_plan.py compares them with the tables a real load creates.
+# Every raw table as the ingestion assets write it (connector schema + load stamp), by source:
+# orchestration/registry.py, which tests/orchestration/test_source_plan.py compares with the tables
+# a real load creates.
 RAW_TABLES: dict[str, dict[str, pa.Schema]] = {
-    "ga4": {
-        "raw_ga4.sessions_daily": _schema(ga4.SESSIONS_SCHEMA, _GA4),
-        "raw_ga4.leads_daily": _schema(ga4.LEADS_SCHEMA, _GA4),
-    },
-    "gsc": {
-        "raw_gsc.queries_daily": _schema(gsc.QUERIES_SCHEMA, _GSC),
-        "raw_gsc.totals_daily": _schema(gsc.TOTALS_SCHEMA, _GSC),
-    },
-    "meta": {
-        "raw_meta.ad_insights_daily": _schema(meta.INSIGHTS_SCHEMA, _AD_ACCOUNT),
-        "raw_meta.pixel_events_hourly": _schema(meta.PIXEL_SCHEMA, _PIXEL),
-    },
-    "slack": {
-        "raw_slack.channels": _schema(slack.CHANNELS_SCHEMA, _SLACK),
-        "raw_slack.users": _schema(slack.USERS_SCHEMA, _SLACK),
-        "raw_slack.messages": _schema(slack.MESSAGES_SCHEMA, _SLACK),
-    },
-    "discourse": {
-        "raw_discourse.categories": _schema(discourse.CATEGORIES_SCHEMA, _FORUM),
-        "raw_discourse.topics": _schema(discourse.TOPICS_SCHEMA, _FORUM),
-        "raw_discourse.posts": _schema(discourse.POSTS_SCHEMA, _FORUM),
-        "raw_discourse.post_likes": _schema(discourse.POST_LIKES_SCHEMA, _FORUM),
-        "raw_discourse.users": _schema(discourse.USERS_SCHEMA, _FORUM),
-    },
-    "discord": {"raw_discord.messages": _schema(discord.MESSAGES_SCHEMA, _LOADED)},
+    source: {table.name: table.schema for table in registry.tables_of(source)}
+    for source in registry.source_names()
 }
 
 
@@ -317,24 +300,7 @@ def create_missing_raw_tables(conn: duckdb.DuckDBPyConnection) -> list[tuple[str
 
 
 # --- sandbox rows left beside real data ---------------------------------------------------------------
-
-# How each raw table's sandbox rows are told apart: the fictional brand's ids in the load stamp,
-# and the setting that holds the real id (a real source configured with the sandbox's own id is the
-# test harness pointing a "real" connector at the sandbox: its rows are what was asked for).
-_SANDBOX_STAMPS: dict[str, tuple[str, str, str | None]] = {
-    "raw_ga4.sessions_daily": ("_property_id = ?", SANDBOX_GA4_PROPERTY_ID, "GA4_PROPERTY_ID"),
-    "raw_ga4.leads_daily": ("_property_id = ?", SANDBOX_GA4_PROPERTY_ID, "GA4_PROPERTY_ID"),
-    "raw_gsc.queries_daily": ("_site_url = ?", SANDBOX_GSC_SITE_URL, "GSC_SITE_URL"),
-    "raw_gsc.totals_daily": ("_site_url = ?", SANDBOX_GSC_SITE_URL, "GSC_SITE_URL"),
-    "raw_meta.ad_insights_daily": ("_account_id = ?", SANDBOX_META_AD_ACCOUNT_ID, "META_AD_ACCOUNT_ID"),
-    "raw_meta.pixel_events_hourly": ("_pixel_id = ?", SANDBOX_META_PIXEL_ID, "META_PIXEL_ID"),
-    **{table: ("_source = ?", "sandbox", None) for table in RAW_TABLES["slack"]},
-    # the sandbox's forum is served on loopback under /discourse
-    **{
-        table: ("_forum_url like ?", "http://127.0.0.1:%/discourse", "DISCOURSE_URL")
-        for table in RAW_TABLES["discourse"]
-    },
-}
+# Each raw table's sandbox rows are told apart by its `sandbox` rule in orchestration/registry.py.
 
 
 def _real_id(name: str | None, env: Mapping[str, str]) -> str:
@@ -363,11 +329,11 @@ def check_no_sandbox_rows(
         if plan is None or plan.mode == SANDBOX:
             continue
         for table in tables:
-            stamp = _SANDBOX_STAMPS.get(table)
-            if stamp is None:
+            rule = registry.raw_table(table).sandbox
+            if rule is None:
                 continue
-            predicate, value, setting = stamp
-            real = _real_id(setting, env).rstrip("/")
+            predicate, value = rule.predicate, rule.value
+            real = _real_id(rule.setting, env).rstrip("/")
             if plan.mode == REAL and (real == value or fnmatch.fnmatchcase(real, value.replace("%", "*"))):
                 continue
             try:

@@ -1,7 +1,9 @@
 """The DuckDB warehouse: one file, one writer, days replaced whole.
 
 Every write goes through `replace_days`, which swaps a day's rows inside one transaction, so a
-re-run is idempotent and a failure leaves the day's previous rows untouched.
+re-run is idempotent and a failure leaves the day's previous rows untouched. Storage only writes:
+a batch is validated before it gets here, by the quality gate the caller holds
+(orchestration/quality/gate.py, called by the day loop in orchestration/fetching.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from orchestration.quality.gate import check_batch
 from orchestration.snapshot_guard import check_shrink
 from orchestration.warehouse_io import open_waiting_for_lock, transaction
 
@@ -79,7 +80,6 @@ def replace_days(
     days: Iterable[date],
     rows: pa.Table,
     date_column: str = "date",
-    validate: bool = True,
 ) -> int:
     """Replace every row of `days` in `table` by `rows`, in one transaction.
 
@@ -87,17 +87,14 @@ def replace_days(
         conn: an open read-write connection.
         table: `schema.table`; created from the Arrow schema on first use.
         days: the days this batch covers (a day with no rows is emptied).
-        rows: the new rows; every row's `date_column` must be one of `days`.
-        validate: check the batch against the table's suite (orchestration/quality/suites.py)
-            first; a failing batch raises QualityGateError and nothing is written.
+        rows: the new rows (validated by the caller's gate); every row's `date_column` must be one
+            of `days`.
 
     Returns:
         The number of rows inserted.
     """
     days = sorted(set(days))
     with _single_threaded(conn, rows.num_rows):
-        if validate:
-            check_batch(table, rows, days, conn)
         conn.register("incoming_rows", rows)
         try:
             _swap_days(conn, table, days, date_column)
@@ -142,18 +139,15 @@ def _swap_days(conn: duckdb.DuckDBPyConnection, table: str, days: list[date], da
         conn.execute(f"insert into {table} by name select * from incoming_rows")
 
 
-def replace_table(conn: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, validate: bool = True) -> int:
+def replace_table(conn: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> int:
     """Replace the whole of `table` by `rows` in one transaction (unpartitioned snapshots).
 
-    With `validate`, the rows are checked against the table's suite first (see `replace_days`). A
-    snapshot table (users, channels, categories) is not shrunk by more than SNAPSHOT_MAX_SHRINK
+    A snapshot table (users, channels, categories) is not shrunk by more than SNAPSHOT_MAX_SHRINK
     (orchestration/snapshot_guard.py).
 
     Returns:
         The number of rows written.
     """
-    if validate:
-        check_batch(table, rows, None, conn)
     check_shrink(conn, table, rows.num_rows)
     schema = table.split(".")[0]
     conn.register("incoming_rows", rows)

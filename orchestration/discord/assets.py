@@ -5,27 +5,29 @@ switched on (see `discord_enabled`), so the default demo stays lean. Replies and
 after their day: the nightly run re-pulls the 7 days before yesterday.
 """
 
-import warnings
 from datetime import date, datetime, timezone
 
 import dagster as dg
 import pyarrow as pa
 
 from connectors.discord import MESSAGES_SCHEMA
-from orchestration.discord.resources import DiscordResource, discord_enabled
+from orchestration.discord.resources import DiscordResource, discord_enabled, discord_resource_from_env
 from orchestration.fetching import load_days
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, stamped
+from orchestration.quality.gate import QualityGate
+from orchestration.registry import raw_table
+from orchestration.sources import SourcePlan, plan_defs
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
 DISCORD_TRAILING_DAYS = 7
-TABLE = "raw_discord.messages"
+MESSAGES = raw_table("raw_discord.messages")
+TABLE = MESSAGES.name
 
 
 def build_discord_assets(partitions_def: dg.PartitionsDefinition, enabled: bool | None = None) -> list:
     if not (discord_enabled() if enabled is None else enabled):
         return []
-    warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
 
     @dg.asset(
         key=["discord", "messages"],
@@ -42,10 +44,13 @@ def build_discord_assets(partitions_def: dg.PartitionsDefinition, enabled: bool 
         kinds={"python", "duckdb"},
     )
     def messages(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discord: DiscordResource):
-        yield from gated(context, lambda: _load(context, warehouse, discord))
+        yield from gated(context, lambda gate: _load(context, warehouse, gate, discord))
 
     def _load(
-        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discord: DiscordResource
+        context: dg.AssetExecutionContext,
+        warehouse: DuckDBWarehouse,
+        gate: QualityGate,
+        discord: DiscordResource,
     ) -> dg.MaterializeResult:
         days = days_in(context, trailing_days=DISCORD_TRAILING_DAYS)
         loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -56,13 +61,8 @@ def build_discord_assets(partitions_def: dg.PartitionsDefinition, enabled: bool 
             def fetch_day(day: date) -> pa.Table:
                 # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
                 batches = [b for channel in channels for b in client.messages(channel, day)]
-                table = pa.Table.from_batches(batches, schema=MESSAGES_SCHEMA)
-                return stamped(
-                    table,
-                    [
-                        (pa.field("_loaded_at", pa.timestamp("us")), loaded_at),
-                        (pa.field("_run_id", pa.string()), run_id),
-                    ],
+                return MESSAGES.stamped(
+                    pa.Table.from_batches(batches, schema=MESSAGES_SCHEMA), loaded_at, run_id
                 )
 
             total = load_days(
@@ -72,6 +72,7 @@ def build_discord_assets(partitions_def: dg.PartitionsDefinition, enabled: bool 
                 days,
                 fetch_day,
                 source="discord",
+                gate=gate,
                 label="discord",
                 unit="messages",
                 log_every=7,
@@ -88,3 +89,11 @@ def build_discord_assets(partitions_def: dg.PartitionsDefinition, enabled: bool 
         )
 
     return [messages]
+
+
+def build_defs(partitions_def: dg.PartitionsDefinition, plan: SourcePlan) -> dg.Definitions:
+    """Discord's asset and resource as its plan says (orchestration/sources.py, `plan_defs`): none
+    while it is off, as it is optional."""
+    return plan_defs(
+        plan, build_discord_assets(partitions_def, enabled=plan.loaded), discord_resource_from_env
+    )

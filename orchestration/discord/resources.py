@@ -10,6 +10,7 @@ from connectors.discord import DiscordClient, DiscordConfig
 from connectors.http import RetryPolicy
 from connectors.sandbox import community, ensure_sandbox
 from connectors.sandbox.discord_api import PREFIX, SANDBOX_DISCORD_BOT_TOKEN
+from orchestration.settings import float_setting
 
 
 def discord_enabled() -> bool:
@@ -57,14 +58,9 @@ class DiscordResource(dg.ConfigurableResource):
 def discord_resource_from_env(sandbox: bool = False) -> DiscordResource:
     """DISCORD_BOT_TOKEN (as an EnvVar: never shown), DISCORD_CHANNEL_IDS, DISCORD_BASE_URL,
     DISCORD_TIMEOUT_SECONDS; with `sandbox`, the sandbox's server whatever the token says."""
-    timeout = os.getenv("DISCORD_TIMEOUT_SECONDS") or "30"
-    try:
-        seconds = float(timeout)
-    except ValueError as exc:
-        raise ValueError(f"DISCORD_TIMEOUT_SECONDS={timeout!r} is not a number; unset it for 30.") from exc
     return DiscordResource(
         bot_token=dg.EnvVar("DISCORD_BOT_TOKEN") if os.getenv("DISCORD_BOT_TOKEN") and not sandbox else None,
         channel_ids=os.getenv("DISCORD_CHANNEL_IDS") or None,
         base_url=os.getenv("DISCORD_BASE_URL") or None,
-        timeout_seconds=seconds,
+        timeout_seconds=float_setting("DISCORD_TIMEOUT_SECONDS", 30.0, low=0),
     )

@@ -14,18 +14,21 @@ already loaded for that day untouched. Days are fetched a chunk (31 days) at a t
 chunks are fetched while one is written (orchestration/fetching.py).
 """
 
-import warnings
+from collections.abc import Iterator
 from datetime import date, datetime, timezone
 
 import dagster as dg
 import pyarrow as pa
 
 from connectors.discourse import USERS_SCHEMA, DayActivity
-from orchestration.discourse.resources import DiscourseResource
-from orchestration.fetching import DayBatches, prefetched
+from orchestration.discourse.resources import DiscourseResource, discourse_resource_from_env
+from orchestration.fetching import load_items
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_table, stamped
+from orchestration.quality.gate import QualityGate, write_snapshot
+from orchestration.registry import raw_table
+from orchestration.sources import SourcePlan, plan_defs
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
 # Late replies and likes: re-pull yesterday and the 7 days before it on nightly runs.
 DISCOURSE_TRAILING_DAYS = 7
@@ -38,18 +41,11 @@ DAILY_TABLES = {
 
 
 def _stamp(table: pa.Table, loaded_at: datetime, run_id: str, forum: str) -> pa.Table:
-    return stamped(
-        table,
-        [
-            (pa.field("_forum_url", pa.string()), forum),
-            (pa.field("_loaded_at", pa.timestamp("us")), loaded_at),
-            (pa.field("_run_id", pa.string()), run_id),
-        ],
-    )
+    # Every Discourse table carries the same stamp (orchestration/registry.py).
+    return raw_table("raw_discourse.posts").stamped(table, forum, loaded_at, run_id)
 
 
 def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
     common = dict(group_name=GROUP, kinds={"python", "duckdb"})
 
     @dg.multi_asset(
@@ -90,15 +86,18 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
     def discourse_activity(
         context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discourse: DiscourseResource
     ):
-        yield from gated(context, lambda: _load_activity(context, warehouse, discourse))
+        yield from gated(context, lambda gate: _load_activity(context, warehouse, gate, discourse))
 
     def _load_activity(
-        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discourse: DiscourseResource
+        context: dg.AssetExecutionContext,
+        warehouse: DuckDBWarehouse,
+        gate: QualityGate,
+        discourse: DiscourseResource,
     ):
         days = days_in(context, trailing_days=DISCOURSE_TRAILING_DAYS)
         loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
         run_id = context.run.run_id
-        with discourse.client() as client, warehouse.connect() as conn:
+        with discourse.client() as client:
             forum = client.config.url
             candidates, chunks = client.activity_plan(days)
 
@@ -106,31 +105,38 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
                 # Runs on a worker thread (orchestration/fetching.py) while the chunk before is written.
                 return client.chunk_activity(chunk, candidates)
 
-            batches = {name: DayBatches(conn, table_name) for name, table_name in DAILY_TABLES.items()}
-
-            def progress(done: int, so_far: str) -> None:
-                rows = {name: b.rows_written for name, b in batches.items()}
-                context.log.info(
-                    f"discourse: {done}/{len(days)} days loaded; {rows['posts']:,} posts, "
-                    f"{rows['topics']:,} topics, {rows['post_likes']:,} likes{so_far}"
-                )
+            def split(
+                chunk: list[date], activities: list[DayActivity]
+            ) -> Iterator[tuple[list[date], dict[str, pa.Table]]]:
+                for activity in activities:
+                    yield (
+                        [activity.day],
+                        {
+                            table_name: _stamp(getattr(activity, name), loaded_at, run_id, forum)
+                            for name, table_name in DAILY_TABLES.items()
+                        },
+                    )
 
             # Newest chunk first: when DISCOURSE_MAX_LIKE_LOOKUPS runs out in a long backfill, the
             # days left without their likes are the oldest, not the ones the trailing marts read.
-            i = 0
-            with prefetched(chunks[::-1], fetch_chunk, source="discourse") as fetched:
-                for _, activities in fetched:
-                    for activity in activities:
-                        i += 1
-                        for name, day_batches in batches.items():
-                            rows = _stamp(getattr(activity, name), loaded_at, run_id, forum)
-                            day_batches.add(activity.day, rows)
-                        if i % 28 == 0 and i < len(days):
-                            progress(i, " so far")
-            for day_batches in batches.values():
-                day_batches.flush()
-            progress(len(days), "")
-            totals = {name: b.rows_written for name, b in batches.items()}
+            written = load_items(
+                context,
+                warehouse,
+                list(DAILY_TABLES.values()),
+                chunks[::-1],
+                fetch_chunk,
+                split,
+                source="discourse",
+                gate=gate,
+                total_days=len(days),
+                label="discourse",
+                units={
+                    DAILY_TABLES["posts"]: "posts",
+                    DAILY_TABLES["topics"]: "topics",
+                    DAILY_TABLES["post_likes"]: "likes",
+                },
+            )
+            totals = {name: written[table_name] for name, table_name in DAILY_TABLES.items()}
             requests, lookups, skipped = client.requests, client.like_lookups, client.like_lookups_skipped
             missing = sorted(client.days_missing_likes)
             if missing:
@@ -167,16 +173,19 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
     def categories(
         context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discourse: DiscourseResource
     ):
-        yield from gated(context, lambda: _load_categories(context, warehouse, discourse))
+        yield from gated(context, lambda gate: _load_categories(context, warehouse, gate, discourse))
 
     def _load_categories(
-        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discourse: DiscourseResource
+        context: dg.AssetExecutionContext,
+        warehouse: DuckDBWarehouse,
+        gate: QualityGate,
+        discourse: DiscourseResource,
     ) -> dg.MaterializeResult:
         loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
         with discourse.client() as client:
             rows = _stamp(client.categories(), loaded_at, context.run.run_id, client.config.url)
         with warehouse.connect() as conn:
-            n = replace_table(conn, "raw_discourse.categories", rows)
+            n = write_snapshot(conn, gate, "raw_discourse.categories", rows)
         return dg.MaterializeResult(metadata={"rows": n, "table": "raw_discourse.categories"})
 
     @dg.asset(
@@ -190,18 +199,26 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
         **common,
     )
     def users(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discourse: DiscourseResource):
-        yield from gated(context, lambda: _load_users(context, warehouse, discourse))
+        yield from gated(context, lambda gate: _load_users(context, warehouse, gate, discourse))
 
     def _load_users(
-        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discourse: DiscourseResource
+        context: dg.AssetExecutionContext,
+        warehouse: DuckDBWarehouse,
+        gate: QualityGate,
+        discourse: DiscourseResource,
     ) -> dg.MaterializeResult:
         loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
         with discourse.client() as client:
             table = pa.Table.from_batches(list(client.users()), schema=USERS_SCHEMA)
             rows = _stamp(table, loaded_at, context.run.run_id, client.config.url)
         with warehouse.connect() as conn:
-            n = replace_table(conn, "raw_discourse.users", rows)
+            n = write_snapshot(conn, gate, "raw_discourse.users", rows)
         context.log.info(f"discourse: {n:,} users loaded")
         return dg.MaterializeResult(metadata={"rows": n, "table": "raw_discourse.users"})
 
     return [discourse_activity, categories, users]
+
+
+def build_defs(partitions_def: dg.PartitionsDefinition, plan: SourcePlan) -> dg.Definitions:
+    """Discourse's assets and resource as its plan says (orchestration/sources.py, `plan_defs`)."""
+    return plan_defs(plan, build_discourse_assets(partitions_def), discourse_resource_from_env)

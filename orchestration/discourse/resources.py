@@ -10,6 +10,7 @@ from connectors.discourse import DiscourseClient, DiscourseConfig
 from connectors.http import RetryPolicy
 from connectors.sandbox import ensure_sandbox
 from connectors.sandbox.discourse_api import PREFIX, SANDBOX_DISCOURSE_API_KEY
+from orchestration.settings import float_setting, int_setting
 
 
 class DiscourseResource(dg.ConfigurableResource):
@@ -52,19 +53,10 @@ def discourse_resource_from_env(sandbox: bool = False) -> DiscourseResource:
     `sandbox`, the sandbox's forum whatever the URL and key say."""
     real = not sandbox
 
-    def number(name: str, default: float, kind: type) -> float:
-        text = os.getenv(name)
-        if not text:
-            return default
-        try:
-            return kind(text)
-        except ValueError as exc:
-            raise ValueError(f"{name}={text!r} is not a number; unset it to use {default}.") from exc
-
     return DiscourseResource(
         url=(real and os.getenv("DISCOURSE_URL")) or None,
         api_key=dg.EnvVar("DISCOURSE_API_KEY") if real and os.getenv("DISCOURSE_API_KEY") else None,
         api_username=os.getenv("DISCOURSE_API_USERNAME") or "system",
-        max_like_lookups=number("DISCOURSE_MAX_LIKE_LOOKUPS", 20_000, int),
-        timeout_seconds=number("DISCOURSE_TIMEOUT_SECONDS", 60.0, float),
+        max_like_lookups=int_setting("DISCOURSE_MAX_LIKE_LOOKUPS", 20_000, low=0),
+        timeout_seconds=float_setting("DISCOURSE_TIMEOUT_SECONDS", 60.0, low=0),
     )

@@ -6,30 +6,29 @@ backfill runs as one run over a range of days (single-run policy), so loading a 
 Dagster run start, not 365.
 """
 
-import warnings
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timezone
 
 import dagster as dg
 import pyarrow as pa
 
-from connectors.ga4 import LEADS_SCHEMA, SESSIONS_SCHEMA, GA4Client, ReportPage
+from connectors.ga4 import GA4Client, ReportPage
 from orchestration.fetching import load_days
-from orchestration.ga4.resources import GA4Resource
+from orchestration.ga4.resources import GA4Resource, ga4_resource_from_env
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, stamped
+from orchestration.quality.gate import QualityGate
+from orchestration.registry import RawTable, raw_table
+from orchestration.sources import SourcePlan, plan_defs
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
 # GA4 revises a day for ~72 h, so the nightly run re-pulls yesterday and the 3 days before.
 GA4_TRAILING_DAYS = 3
 
-METADATA_FIELDS = [
-    pa.field("_property_id", pa.string()),
-    pa.field("_subject_to_thresholding", pa.bool_()),
-    pa.field("_data_loss_from_other_row", pa.bool_()),
-    pa.field("_loaded_at", pa.timestamp("us")),
-    pa.field("_run_id", pa.string()),
-]
+SESSIONS = raw_table("raw_ga4.sessions_daily")
+LEADS = raw_table("raw_ga4.leads_daily")
+# The load stamp both tables carry (orchestration/registry.py).
+METADATA_FIELDS = list(SESSIONS.stamp)
 
 
 def _day_table(pages: Iterator[ReportPage], schema: pa.Schema, stamp: dict) -> tuple[pa.Table, bool, bool]:
@@ -39,18 +38,19 @@ def _day_table(pages: Iterator[ReportPage], schema: pa.Schema, stamp: dict) -> t
         thresholded |= page.subject_to_thresholding
         other_row |= page.data_loss_from_other_row
     table = pa.Table.from_batches(batches, schema=schema)
-    values = (stamp["property_id"], thresholded, other_row, stamp["loaded_at"], stamp["run_id"])
-    table = stamped(table, zip(METADATA_FIELDS, values, strict=True))
+    table = SESSIONS.stamped(
+        table, stamp["property_id"], thresholded, other_row, stamp["loaded_at"], stamp["run_id"]
+    )
     return table, thresholded, other_row
 
 
 def load_report_days(
     context: dg.AssetExecutionContext,
     warehouse: DuckDBWarehouse,
+    gate: QualityGate,
     client: GA4Client,
     fetch: Callable[[GA4Client, date], Iterator[ReportPage]],
-    schema: pa.Schema,
-    table_name: str,
+    table: RawTable,
 ) -> dg.MaterializeResult:
     days = days_in(context, trailing_days=GA4_TRAILING_DAYS)
     stamp = {
@@ -62,7 +62,7 @@ def load_report_days(
 
     def fetch_day(day: date) -> tuple[pa.Table, bool, bool]:
         # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
-        return _day_table(fetch(client, day), schema, stamp)
+        return _day_table(fetch(client, day), table.columns, stamp)
 
     def note_flags(day: date, fetched: tuple[pa.Table, bool, bool]) -> None:
         # The flags come with the fetch: a day without rows has no row to carry them in its table.
@@ -70,7 +70,9 @@ def load_report_days(
         if thresholded or other_row:
             flagged_days.append(day.isoformat())
 
-    total_rows = load_days(context, warehouse, table_name, days, fetch_day, source="ga4", on_day=note_flags)
+    total_rows = load_days(
+        context, warehouse, table.name, days, fetch_day, source="ga4", gate=gate, on_day=note_flags
+    )
     return dg.MaterializeResult(
         metadata={
             "days": len(days),
@@ -79,7 +81,7 @@ def load_report_days(
             "rows": total_rows,
             "days_thresholded_or_folded": len(flagged_days),
             "property_id": stamp["property_id"],
-            "table": table_name,
+            "table": table.name,
         }
     )
 
@@ -94,57 +96,45 @@ GA4_API = dg.AssetSpec(
 
 
 def build_ga4_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition | dg.AssetSpec]:
-    # Single-run backfills are what make a year's backfill one run; Dagster still marks the
-    # parameter beta, which says nothing about our use of it.
-    warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
-    common = dict(
-        group_name="ingest_ga4",
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
-        kinds={"python", "duckdb"},
-        deps=[GA4_API],
-    )
-
-    @dg.asset(
-        key=["ga4", "sessions_daily"],
-        check_specs=[expectations_spec(["ga4", "sessions_daily"])],
-        description=(
-            "GA4 runReport, one row per date x sessionSource x sessionMedium x sessionCampaignName x "
-            "landingPagePlusQueryString x deviceCategory; metrics sessions, engagedSessions, keyEvents, "
-            "totalUsers, newUsers. Lands in raw_ga4.sessions_daily."
-        ),
-        **common,
-    )
-    def sessions_daily(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, ga4: GA4Resource):
-        yield from gated(
-            context,
-            lambda: load_report_days(
-                context,
-                warehouse,
-                ga4.client(),
-                GA4Client.sessions,
-                SESSIONS_SCHEMA,
-                "raw_ga4.sessions_daily",
-            ),
+    def report_asset(
+        table: RawTable, fetch: Callable[[GA4Client, date], Iterator[ReportPage]], description: str
+    ):
+        @dg.asset(
+            key=list(table.asset_key),
+            check_specs=[expectations_spec(table.asset_key)],
+            description=f"{description} Lands in {table.name}.",
+            group_name="ingest_ga4",
+            partitions_def=partitions_def,
+            backfill_policy=dg.BackfillPolicy.single_run(),
+            pool=WAREHOUSE_POOL,
+            kinds={"python", "duckdb"},
+            deps=[GA4_API],
         )
+        def report(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, ga4: GA4Resource):
+            with ga4.client() as client:
+                yield from gated(
+                    context, lambda gate: load_report_days(context, warehouse, gate, client, fetch, table)
+                )
 
-    @dg.asset(
-        key=["ga4", "leads_daily"],
-        check_specs=[expectations_spec(["ga4", "leads_daily"])],
-        description=(
-            "GA4 runReport of the lead key event (default generate_lead) with the answer to 'How did you "
-            "hear about us?' (custom event parameter, default how_heard) and the session's source, "
-            "medium, campaign and landing page. Lands in raw_ga4.leads_daily."
-        ),
-        **common,
+        return report
+
+    sessions = report_asset(
+        SESSIONS,
+        GA4Client.sessions,
+        "GA4 runReport, one row per date x sessionSource x sessionMedium x sessionCampaignName x "
+        "landingPagePlusQueryString x deviceCategory; metrics sessions, engagedSessions, keyEvents, "
+        "totalUsers, newUsers.",
     )
-    def leads_daily(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, ga4: GA4Resource):
-        yield from gated(
-            context,
-            lambda: load_report_days(
-                context, warehouse, ga4.client(), GA4Client.leads, LEADS_SCHEMA, "raw_ga4.leads_daily"
-            ),
-        )
+    leads = report_asset(
+        LEADS,
+        GA4Client.leads,
+        "GA4 runReport of the lead key event (default generate_lead) with the answer to 'How did you "
+        "hear about us?' (custom event parameter, default how_heard) and the session's source, "
+        "medium, campaign and landing page.",
+    )
+    return [GA4_API, sessions, leads]
 
-    return [GA4_API, sessions_daily, leads_daily]
+
+def build_defs(partitions_def: dg.PartitionsDefinition, plan: SourcePlan) -> dg.Definitions:
+    """GA4's assets and resource as its plan says (orchestration/sources.py, `plan_defs`)."""
+    return plan_defs(plan, build_ga4_assets(partitions_def), ga4_resource_from_env)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from connectors.ga4 import GA4Client, GA4Config
 from connectors.sandbox import SANDBOX_GA4_PROPERTY_ID, ensure_sandbox, google_service_account_info
+from orchestration.settings import float_setting, int_setting
 
 
 class GA4Resource(dg.ConfigurableResource):
@@ -52,3 +55,25 @@ class GA4Resource(dg.ConfigurableResource):
                 **options,
             )
         return GA4Client(config)
+
+
+def ga4_resource_from_env(sandbox: bool = False) -> GA4Resource:
+    """The resource from GA4_PROPERTY_ID, GOOGLE_APPLICATION_CREDENTIALS (as an EnvVar: never
+    shown), GA4_BASE_URL, GA4_TOKEN_URI, GA4_PAGE_SIZE, GA4_TIMEOUT_SECONDS, GA4_HOW_HEARD_PARAMETER
+    and GA4_LEAD_EVENT; with `sandbox`, the sandbox's property even if the (shared Google) key is
+    set for Search Console."""
+    real = not sandbox
+    return GA4Resource(
+        property_id=(real and os.getenv("GA4_PROPERTY_ID")) or None,
+        credentials_file=(
+            dg.EnvVar("GOOGLE_APPLICATION_CREDENTIALS")
+            if real and os.getenv("GOOGLE_APPLICATION_CREDENTIALS")
+            else None
+        ),
+        base_url=os.getenv("GA4_BASE_URL") or None,
+        token_uri=os.getenv("GA4_TOKEN_URI") or None,
+        page_size=int_setting("GA4_PAGE_SIZE", 100_000, low=1),
+        timeout_seconds=float_setting("GA4_TIMEOUT_SECONDS", 60.0, low=0),
+        how_heard_parameter=os.getenv("GA4_HOW_HEARD_PARAMETER") or "how_heard",
+        lead_event=os.getenv("GA4_LEAD_EVENT") or "generate_lead",
+    )

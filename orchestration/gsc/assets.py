@@ -6,45 +6,46 @@ its table in one transaction; the next days are fetched while one is written
 policy). Days Search Console has not finalised yet load as empty and fill in on a later night.
 """
 
-import warnings
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timezone
 
 import dagster as dg
 import pyarrow as pa
 
-from connectors.gsc import QUERIES_SCHEMA, TOTALS_SCHEMA, GSCClient, QueryPage
+from connectors.gsc import GSCClient, QueryPage
 from orchestration.fetching import load_days
-from orchestration.gsc.resources import GSCResource
+from orchestration.gsc.resources import GSCResource, gsc_resource_from_env
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, stamped
+from orchestration.quality.gate import QualityGate
+from orchestration.registry import RawTable, raw_table
+from orchestration.sources import SourcePlan, plan_defs
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
 # Search Console finalises a day after 2-3 days and still revises it a little after, so the
 # nightly run re-pulls yesterday and the 4 days before.
 GSC_TRAILING_DAYS = 4
 
-METADATA_FIELDS = [
-    pa.field("_site_url", pa.string()),
-    pa.field("_loaded_at", pa.timestamp("us")),
-    pa.field("_run_id", pa.string()),
-]
+QUERIES = raw_table("raw_gsc.queries_daily")
+TOTALS = raw_table("raw_gsc.totals_daily")
+# The load stamp both tables carry (orchestration/registry.py).
+METADATA_FIELDS = list(QUERIES.stamp)
 
 
 def _day_table(pages: Iterator[QueryPage], schema: pa.Schema, stamp: dict) -> pa.Table:
     table = pa.Table.from_batches([page.batch for page in pages], schema=schema)
-    values = (stamp["site_url"], stamp["loaded_at"], stamp["run_id"])
-    return stamped(table, zip(METADATA_FIELDS, values, strict=True))
+    return QUERIES.stamped(table, stamp["site_url"], stamp["loaded_at"], stamp["run_id"])
 
 
 def load_query_days(
     context: dg.AssetExecutionContext,
     warehouse: DuckDBWarehouse,
+    gate: QualityGate,
     client: GSCClient,
     fetch: Callable[[GSCClient, date], Iterator[QueryPage]],
-    schema: pa.Schema,
-    table_name: str,
+    table: RawTable,
 ) -> dg.MaterializeResult:
+    table_name = table.name
     days = days_in(context, trailing_days=GSC_TRAILING_DAYS)
     stamp = {
         "site_url": client.config.site_url,
@@ -55,13 +56,15 @@ def load_query_days(
 
     def fetch_day(day: date) -> pa.Table:
         # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
-        return _day_table(fetch(client, day), schema, stamp)
+        return _day_table(fetch(client, day), table.columns, stamp)
 
-    def note_empty(day: date, table: pa.Table) -> None:
-        if table.num_rows == 0:
+    def note_empty(day: date, rows: pa.Table) -> None:
+        if rows.num_rows == 0:
             empty_days.append(day.isoformat())
 
-    total_rows = load_days(context, warehouse, table_name, days, fetch_day, source="gsc", on_day=note_empty)
+    total_rows = load_days(
+        context, warehouse, table_name, days, fetch_day, source="gsc", gate=gate, on_day=note_empty
+    )
     if empty_days:
         context.log.info(
             f"{table_name}: no final data yet (or none at all) for {len(empty_days)} day(s), "
@@ -81,52 +84,43 @@ def load_query_days(
 
 
 def build_gsc_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    # Single-run backfills make a year's backfill one run; Dagster still marks the parameter beta.
-    warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
-    common = dict(
-        group_name="ingest_gsc",
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
-        kinds={"python", "duckdb"},
-    )
+    def query_asset(
+        table: RawTable, fetch: Callable[[GSCClient, date], Iterator[QueryPage]], description: str
+    ):
+        @dg.asset(
+            key=list(table.asset_key),
+            check_specs=[expectations_spec(table.asset_key)],
+            description=f"{description} Lands in {table.name}.",
+            group_name="ingest_gsc",
+            partitions_def=partitions_def,
+            backfill_policy=dg.BackfillPolicy.single_run(),
+            pool=WAREHOUSE_POOL,
+            kinds={"python", "duckdb"},
+        )
+        def query(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, gsc: GSCResource):
+            with gsc.client() as client:
+                yield from gated(
+                    context, lambda gate: load_query_days(context, warehouse, gate, client, fetch, table)
+                )
 
-    @dg.asset(
-        key=["gsc", "queries_daily"],
-        check_specs=[expectations_spec(["gsc", "queries_daily"])],
-        description=(
-            "Search Console searchAnalytics.query (web, dataState final), one row per date x query x "
-            "page x device x country; clicks, impressions, ctr, position. Anonymized queries are not "
-            "in these rows. Lands in raw_gsc.queries_daily."
-        ),
-        **common,
-    )
-    def queries_daily(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, gsc: GSCResource):
-        with gsc.client() as client:
-            yield from gated(
-                context,
-                lambda: load_query_days(
-                    context, warehouse, client, GSCClient.queries, QUERIES_SCHEMA, "raw_gsc.queries_daily"
-                ),
-            )
+        return query
 
-    @dg.asset(
-        key=["gsc", "totals_daily"],
-        check_specs=[expectations_spec(["gsc", "totals_daily"])],
-        description=(
-            "Search Console searchAnalytics.query grouped by date only: every click and impression "
-            "of the day, anonymized queries included (totals minus query rows = anonymized clicks). "
-            "Lands in raw_gsc.totals_daily."
-        ),
-        **common,
+    queries = query_asset(
+        QUERIES,
+        GSCClient.queries,
+        "Search Console searchAnalytics.query (web, dataState final), one row per date x query x "
+        "page x device x country; clicks, impressions, ctr, position. Anonymized queries are not "
+        "in these rows.",
     )
-    def totals_daily(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, gsc: GSCResource):
-        with gsc.client() as client:
-            yield from gated(
-                context,
-                lambda: load_query_days(
-                    context, warehouse, client, GSCClient.totals, TOTALS_SCHEMA, "raw_gsc.totals_daily"
-                ),
-            )
+    totals = query_asset(
+        TOTALS,
+        GSCClient.totals,
+        "Search Console searchAnalytics.query grouped by date only: every click and impression "
+        "of the day, anonymized queries included (totals minus query rows = anonymized clicks).",
+    )
+    return [queries, totals]
 
-    return [queries_daily, totals_daily]
+
+def build_defs(partitions_def: dg.PartitionsDefinition, plan: SourcePlan) -> dg.Definitions:
+    """Search Console's assets and resource as its plan says (orchestration/sources.py, `plan_defs`)."""
+    return plan_defs(plan, build_gsc_assets(partitions_def), gsc_resource_from_env)

@@ -9,6 +9,7 @@ import dagster as dg
 from connectors.gsc import MAX_ROW_LIMIT, GSCClient, GSCConfig
 from connectors.sandbox import ensure_sandbox, google_service_account_info
 from connectors.sandbox.brand import SANDBOX_GSC_SITE_URL
+from orchestration.settings import float_setting, int_setting
 
 
 class GSCResource(dg.ConfigurableResource):
@@ -50,7 +51,7 @@ class GSCResource(dg.ConfigurableResource):
         return GSCClient(config)
 
 
-def gsc_resource(sandbox: bool = False) -> GSCResource:
+def gsc_resource_from_env(sandbox: bool = False) -> GSCResource:
     """The resource from the environment: GSC_SITE_URL, GOOGLE_APPLICATION_CREDENTIALS (EnvVar),
     GSC_BASE_URL, GSC_TOKEN_URI, GSC_ROW_LIMIT, GSC_TIMEOUT_SECONDS; the sandbox when no key is set.
 
@@ -66,16 +67,6 @@ def gsc_resource(sandbox: bool = False) -> GSCResource:
         credentials_file=credentials,
         base_url=os.getenv("GSC_BASE_URL") or None,
         token_uri=os.getenv("GSC_TOKEN_URI") or None,
-        row_limit=_number("GSC_ROW_LIMIT", MAX_ROW_LIMIT, int),
-        timeout_seconds=_number("GSC_TIMEOUT_SECONDS", 60.0, float),
+        row_limit=int_setting("GSC_ROW_LIMIT", MAX_ROW_LIMIT),
+        timeout_seconds=float_setting("GSC_TIMEOUT_SECONDS", 60.0, low=0),
     )
-
-
-def _number(name: str, default, kind):
-    text = os.getenv(name)
-    if not text:
-        return default
-    try:
-        return kind(text)
-    except ValueError as exc:
-        raise ValueError(f"{name}={text!r} is not a number; unset it to use {default}.") from exc

@@ -8,7 +8,6 @@ events are loaded per UTC day. The next days or chunks are fetched while one is 
 (orchestration/fetching.py). A failed day or chunk leaves what was loaded before untouched.
 """
 
-import warnings
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
 
@@ -16,31 +15,29 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.meta import INSIGHTS_SCHEMA, PIXEL_SCHEMA, MetaClient
-from orchestration.fetching import load_days, prefetched
-from orchestration.meta.resources import MetaResource
+from connectors.meta import MetaClient
+from orchestration.fetching import load_days, load_items
+from orchestration.meta.resources import MetaResource, meta_resource_from_env
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days, stamped
+from orchestration.quality.gate import QualityGate
+from orchestration.registry import RawTable, raw_table
+from orchestration.sources import SourcePlan, plan_defs
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
 # Meta's default attribution (7-day click) revises a day's conversions for a week.
 META_TRAILING_DAYS = 7
 # Days per async insights report in a backfill: one transaction and one report each.
 ASYNC_CHUNK_DAYS = 31
 
-INSIGHTS_TABLE = "raw_meta.ad_insights_daily"
-PIXEL_TABLE = "raw_meta.pixel_events_hourly"
+INSIGHTS = raw_table("raw_meta.ad_insights_daily")
+PIXEL = raw_table("raw_meta.pixel_events_hourly")
+INSIGHTS_TABLE = INSIGHTS.name
+PIXEL_TABLE = PIXEL.name
 
 
-def _stamped(batches: Iterator[pa.RecordBatch], schema: pa.Schema, stamp: dict[str, object]) -> pa.Table:
-    table = pa.Table.from_batches(list(batches), schema=schema)
-    return stamped(
-        table,
-        [
-            (pa.field(name, pa.timestamp("us") if name == "_loaded_at" else pa.string()), v)
-            for name, v in stamp.items()
-        ],
-    )
+def _stamped(batches: Iterator[pa.RecordBatch], table: RawTable, stamp: tuple[object, ...]) -> pa.Table:
+    return table.stamped(pa.Table.from_batches(list(batches), schema=table.columns), *stamp)
 
 
 def _check_days(table: pa.Table, days: list[date], table_name: str) -> None:
@@ -61,37 +58,43 @@ def _chunks(days: list[date], size: int) -> Iterator[list[date]]:
         yield days[i : i + size]
 
 
-def _stamp(context: dg.AssetExecutionContext, id_column: str, id_value: str) -> dict[str, object]:
-    return {
-        id_column: id_value,
-        "_loaded_at": datetime.now(timezone.utc).replace(tzinfo=None),
-        "_run_id": context.run.run_id,
-    }
+def _stamp(context: dg.AssetExecutionContext, id_value: str) -> tuple[object, ...]:
+    """The stamp values after the connector's columns: the account's (or pixel's) id, then the load's."""
+    return (id_value, datetime.now(timezone.utc).replace(tzinfo=None), context.run.run_id)
 
 
 def load_insights(
-    context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, client: MetaClient
+    context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, gate: QualityGate, client: MetaClient
 ) -> dg.MaterializeResult:
     days = days_in(context, trailing_days=META_TRAILING_DAYS)
-    stamp = _stamp(context, "_account_id", client.config.ad_account_id)
+    stamp = _stamp(context, client.config.ad_account_id)
     use_async = len(days) > client.config.async_min_days
     groups = list(_chunks(days, ASYNC_CHUNK_DAYS)) if use_async else [[d] for d in days]
-    total_rows, spend, loaded = 0, 0.0, 0
+    spend = 0.0
 
     def fetch_group(group: list[date]) -> pa.Table:
         # Runs on a worker thread (orchestration/fetching.py) while the group before is written.
-        return _stamped(client.insights(group[0], group[-1]), INSIGHTS_SCHEMA, stamp)
+        return _stamped(client.insights(group[0], group[-1]), INSIGHTS, stamp)
 
-    with warehouse.connect() as conn, prefetched(groups, fetch_group, source="meta") as fetched:
-        for group, table in fetched:
-            _check_days(table, group, INSIGHTS_TABLE)
-            total_rows += replace_days(conn, INSIGHTS_TABLE, group, table)
-            spend += pc.sum(table.column("spend")).as_py() or 0.0
-            loaded += len(group)
-            context.log.info(
-                f"{INSIGHTS_TABLE}: {loaded}/{len(days)} days loaded "
-                f"({'async report' if use_async else 'sync'}), {total_rows:,} rows so far"
-            )
+    def split(group: list[date], table: pa.Table) -> Iterator[tuple[list[date], dict[str, pa.Table]]]:
+        # A group's days came in one answer: they are held, checked and written together.
+        nonlocal spend
+        _check_days(table, group, INSIGHTS_TABLE)
+        spend += pc.sum(table.column("spend")).as_py() or 0.0
+        yield group, {INSIGHTS_TABLE: table}
+
+    total_rows = load_items(
+        context,
+        warehouse,
+        [INSIGHTS_TABLE],
+        groups,
+        fetch_group,
+        split,
+        source="meta",
+        gate=gate,
+        total_days=len(days),
+        label=INSIGHTS_TABLE,
+    )[INSIGHTS_TABLE]
     return dg.MaterializeResult(
         metadata={
             "days": len(days),
@@ -107,21 +110,23 @@ def load_insights(
 
 
 def load_pixel_events(
-    context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, client: MetaClient
+    context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, gate: QualityGate, client: MetaClient
 ) -> dg.MaterializeResult:
     days = days_in(context, trailing_days=META_TRAILING_DAYS)
     pixel_id = client.config.pixel_id or ""
-    stamp = _stamp(context, "_pixel_id", pixel_id)
+    stamp = _stamp(context, pixel_id)
 
     def fetch_day(day: date) -> pa.Table:
         # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
-        return _stamped(client.pixel_events(day), PIXEL_SCHEMA, stamp)
+        return _stamped(client.pixel_events(day), PIXEL, stamp)
 
     def check_day(day: date, table: pa.Table) -> None:
         # Before the day is held: a stray row refuses the day and the days held with it.
         _check_days(table, [day], PIXEL_TABLE)
 
-    total_rows = load_days(context, warehouse, PIXEL_TABLE, days, fetch_day, source="meta", on_day=check_day)
+    total_rows = load_days(
+        context, warehouse, PIXEL_TABLE, days, fetch_day, source="meta", gate=gate, on_day=check_day
+    )
     return dg.MaterializeResult(
         metadata={
             "days": len(days),
@@ -135,7 +140,6 @@ def load_pixel_events(
 
 
 def build_meta_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
     common = dict(
         group_name="ingest_meta",
         partitions_def=partitions_def,
@@ -157,7 +161,7 @@ def build_meta_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Assets
     )
     def ad_insights_daily(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, meta: MetaResource):
         with meta.client() as client:
-            yield from gated(context, lambda: load_insights(context, warehouse, client))
+            yield from gated(context, lambda gate: load_insights(context, warehouse, gate, client))
 
     @dg.asset(
         key=["meta", "pixel_events_hourly"],
@@ -172,6 +176,11 @@ def build_meta_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Assets
         context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, meta: MetaResource
     ):
         with meta.client() as client:
-            yield from gated(context, lambda: load_pixel_events(context, warehouse, client))
+            yield from gated(context, lambda gate: load_pixel_events(context, warehouse, gate, client))
 
     return [ad_insights_daily, pixel_events_hourly]
+
+
+def build_defs(partitions_def: dg.PartitionsDefinition, plan: SourcePlan) -> dg.Definitions:
+    """Meta's assets and resource as its plan says (orchestration/sources.py, `plan_defs`)."""
+    return plan_defs(plan, build_meta_assets(partitions_def), meta_resource_from_env)

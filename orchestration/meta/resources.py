@@ -14,6 +14,7 @@ from connectors.sandbox.brand import (
     SANDBOX_META_AD_ACCOUNT_ID,
     SANDBOX_META_PIXEL_ID,
 )
+from orchestration.settings import float_setting, int_setting
 
 
 class MetaResource(dg.ConfigurableResource):
@@ -69,16 +70,6 @@ class MetaResource(dg.ConfigurableResource):
         return MetaClient(self.config(), policy=RetryPolicy.from_env())
 
 
-def _float(name: str, default: float) -> float:
-    text = os.getenv(name)
-    if not text:
-        return default
-    try:
-        return float(text)
-    except ValueError as exc:
-        raise ValueError(f"{name}={text!r} is not a number; unset it to use {default}.") from exc
-
-
 def meta_resource_from_env(sandbox: bool = False) -> MetaResource:
     """The resource from META_* settings; the token only through `EnvVar`, the sandbox when unset
     (or when `sandbox`: the sandbox's ad account then, whatever the ids say)."""
@@ -89,9 +80,9 @@ def meta_resource_from_env(sandbox: bool = False) -> MetaResource:
         pixel_id=(real and os.getenv("META_PIXEL_ID")) or None,
         base_url=os.getenv("META_BASE_URL") or None,
         api_version=os.getenv("META_API_VERSION") or MetaConfig.DEFAULT_API_VERSION,
-        page_size=int(_float("META_PAGE_SIZE", 500)),
-        timeout_seconds=_float("META_TIMEOUT_SECONDS", 60.0),
-        async_min_days=int(_float("META_ASYNC_MIN_DAYS", 8)),
-        async_poll_seconds=_float("META_ASYNC_POLL_SECONDS", 5.0),
-        async_timeout_seconds=_float("META_ASYNC_TIMEOUT_SECONDS", 3600.0),
+        page_size=int_setting("META_PAGE_SIZE", 500, low=1),
+        timeout_seconds=float_setting("META_TIMEOUT_SECONDS", 60.0, low=0),
+        async_min_days=int_setting("META_ASYNC_MIN_DAYS", 8, low=1),
+        async_poll_seconds=float_setting("META_ASYNC_POLL_SECONDS", 5.0, low=0),
+        async_timeout_seconds=float_setting("META_ASYNC_TIMEOUT_SECONDS", 3600.0, low=0),
     )

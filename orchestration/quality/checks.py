@@ -1,11 +1,13 @@
 """The quality gates as Dagster asset checks.
 
-- `<stream>_expectations` (blocking): declared on every raw asset (`expectation_specs`); the asset's
-  body runs inside `gated`, which records the result of each batch the loaders validated and
-  yields one check result per asset. A refused batch yields a failed check (ERROR) naming the
-  expectation, the bad-row count and samples, then fails the step: nothing downstream runs.
+- `<stream>_expectations` (blocking): declared on every raw asset (`expectations_spec`). `gated`
+  makes the step's `QualityGate`, hands it to the asset's load, which validates each batch with it
+  before writing the batch, and reports what the gate recorded: one check result per asset. A
+  refused batch yields a failed check (ERROR) naming the expectation, the bad-row count and
+  samples, then fails the step: nothing downstream runs.
 - `<stream>_freshness` (warn, not blocking): the last loaded day of the raw table against
-  yesterday, allowing the source's publication lag (`FRESHNESS_MAX_LAG_DAYS`).
+  yesterday, allowing the source's publication lag (`freshness_lag_days` in
+  orchestration/registry.py).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import dagster as dg
 
 from connectors.errors import ConnectorConfigError, ConnectorError
-from orchestration.quality.gate import collecting
+from orchestration.quality.gate import QualityGate
 from orchestration.quality.suites import FRESHNESS_MAX_LAG_DAYS
 from orchestration.quality.validate import BatchResult, QualityGateError
 from orchestration.redaction import redact, redacted_errors
@@ -117,15 +119,19 @@ def _contract_result(key: dg.AssetKey, check_name: str, exc: BaseException) -> d
     )
 
 
-def gated(context: dg.AssetExecutionContext, body: Callable[[], Any]) -> Iterator[Any]:
-    """Run an asset's load and yield its outputs plus one `<stream>_expectations` result per asset;
-    an error holding a configured secret leaves redacted (orchestration/redaction.py)."""
+def gated(context: dg.AssetExecutionContext, body: Callable[[QualityGate], Any]) -> Iterator[Any]:
+    """Run an asset's load with a fresh gate, then yield its outputs plus one `<stream>_expectations`
+    result per asset, from the results the gate kept; an error holding a configured secret leaves
+    redacted (orchestration/redaction.py).
+
+        yield from gated(context, lambda gate: load(context, warehouse, gate, ...))
+    """
     with redacted_errors():
         yield from _gated(context, body)
 
 
-def _gated(context: dg.AssetExecutionContext, body: Callable[[], Any]) -> Iterator[Any]:
-    """Run an asset's load and yield its outputs plus one `<stream>_expectations` result per asset.
+def _gated(context: dg.AssetExecutionContext, body: Callable[[QualityGate], Any]) -> Iterator[Any]:
+    """`gated` without the redaction.
 
     On a refused batch (or an answer that breaks the connector's contract) the failed check
     results are yielded first, so Dagster records them, then the error fails the step.
@@ -135,29 +141,27 @@ def _gated(context: dg.AssetExecutionContext, body: Callable[[], Any]) -> Iterat
         for spec in context.assets_def.check_specs
         if spec.name.endswith(EXPECTATIONS_SUFFIX) and spec.asset_key in context.selected_asset_keys
     ]
-    with collecting() as results:
-        try:
-            out = body()
-            events = list(out) if inspect.isgenerator(out) else [out]
-        except QualityGateError as exc:
+    gate = QualityGate()
+    try:
+        out = body(gate)
+        events = list(out) if inspect.isgenerator(out) else [out]
+    except QualityGateError as exc:
+        for spec in specs:
+            table = raw_table(spec.asset_key)
+            if exc.result.table == table:
+                yield _failed_result(spec.asset_key, spec.name, exc.result)
+            else:
+                yield _passed_result(spec.asset_key, spec.name, gate.results_for(table))
+        context.log.error(str(exc))
+        raise
+    except Exception as exc:
+        if _is_contract_break(exc):
             for spec in specs:
-                table = raw_table(spec.asset_key)
-                mine = [r for r in results if r.table == table]
-                if exc.result.table == table:
-                    yield _failed_result(spec.asset_key, spec.name, exc.result)
-                else:
-                    yield _passed_result(spec.asset_key, spec.name, mine)
-            context.log.error(str(exc))
-            raise
-        except Exception as exc:
-            if _is_contract_break(exc):
-                for spec in specs:
-                    yield _contract_result(spec.asset_key, spec.name, exc)
-            raise
+                yield _contract_result(spec.asset_key, spec.name, exc)
+        raise
     yield from events
     for spec in specs:
-        table = raw_table(spec.asset_key)
-        yield _passed_result(spec.asset_key, spec.name, [r for r in results if r.table == table])
+        yield _passed_result(spec.asset_key, spec.name, gate.results_for(raw_table(spec.asset_key)))
 
 
 def _yesterday() -> date:

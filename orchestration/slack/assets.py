@@ -10,31 +10,31 @@ which parents of the SLACK_RESCAN_DAYS days before have a latest_reply newer tha
 those parents' days are re-pulled too.
 """
 
-import warnings
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 import pyarrow as pa
 
 from connectors.slack import CHANNELS_SCHEMA, MESSAGES_SCHEMA, USERS_SCHEMA
-from orchestration.fetching import DayBatches, prefetched
+from orchestration.fetching import load_days
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
-from orchestration.slack.resources import SlackResource
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days, replace_table, stamped
+from orchestration.quality.gate import QualityGate, write_snapshot
+from orchestration.registry import raw_table
+from orchestration.slack.resources import SlackResource, slack_resource_from_env
+from orchestration.sources import SourcePlan, plan_defs
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days
 
 SLACK_TRAILING_DAYS = 7
 SLACK_RESCAN_DAYS = 30
-METADATA_FIELDS = [
-    pa.field("_source", pa.string()),
-    pa.field("_loaded_at", pa.timestamp("us")),
-    pa.field("_run_id", pa.string()),
-]
+MESSAGES = raw_table("raw_slack.messages")
+# The load stamp every Slack table carries (orchestration/registry.py).
+METADATA_FIELDS = list(MESSAGES.stamp)
 
 
 def _stamp(table: pa.Table, source: str, run_id: str) -> pa.Table:
     loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
-    return stamped(table, zip(METADATA_FIELDS, (source, loaded_at, run_id), strict=True))
+    return MESSAGES.stamped(table, source, loaded_at, run_id)
 
 
 def _known_threads(conn, first: date, last: date) -> dict[str, str | None]:
@@ -50,7 +50,6 @@ def _known_threads(conn, first: date, last: date) -> dict[str, str | None]:
 
 
 def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
     common = dict(group_name="ingest_slack", pool=WAREHOUSE_POOL, kinds={"python", "duckdb"})
 
     @dg.asset(
@@ -61,15 +60,17 @@ def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
         **common,
     )
     def channels(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, slack: SlackResource):
-        yield from gated(context, lambda: _load_channels(context, warehouse, slack))
+        yield from gated(context, lambda gate: _load_channels(context, warehouse, gate, slack))
 
-    def _load_channels(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, slack: SlackResource):
+    def _load_channels(
+        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, gate: QualityGate, slack: SlackResource
+    ):
         source = slack.source
         reader = slack.export() if source == "export" else slack.client()
         with reader:
             table = pa.Table.from_batches(list(reader.channels()), schema=CHANNELS_SCHEMA)
         with warehouse.connect() as conn:
-            n = replace_table(conn, "raw_slack.channels", _stamp(table, source, context.run.run_id))
+            n = write_snapshot(conn, gate, "raw_slack.channels", _stamp(table, source, context.run.run_id))
         context.log.info(f"raw_slack.channels: {n} channels from {source}")
         return dg.MaterializeResult(metadata={"rows": n, "source": source, "table": "raw_slack.channels"})
 
@@ -81,15 +82,17 @@ def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
         **common,
     )
     def users(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, slack: SlackResource):
-        yield from gated(context, lambda: _load_users(context, warehouse, slack))
+        yield from gated(context, lambda gate: _load_users(context, warehouse, gate, slack))
 
-    def _load_users(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, slack: SlackResource):
+    def _load_users(
+        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, gate: QualityGate, slack: SlackResource
+    ):
         source = slack.source
         reader = slack.export() if source == "export" else slack.client()
         with reader:
             table = pa.Table.from_batches(list(reader.users()), schema=USERS_SCHEMA)
         with warehouse.connect() as conn:
-            n = replace_table(conn, "raw_slack.users", _stamp(table, source, context.run.run_id))
+            n = write_snapshot(conn, gate, "raw_slack.users", _stamp(table, source, context.run.run_id))
         context.log.info(f"raw_slack.users: {n} users from {source}")
         return dg.MaterializeResult(metadata={"rows": n, "source": source, "table": "raw_slack.users"})
 
@@ -104,23 +107,27 @@ def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
         **common,
     )
     def messages(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, slack: SlackResource):
-        yield from gated(context, lambda: _load_messages(context, warehouse, slack))
+        yield from gated(context, lambda gate: _load_messages(context, warehouse, gate, slack))
 
-    def _load_messages(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, slack: SlackResource):
+    def _load_messages(
+        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, gate: QualityGate, slack: SlackResource
+    ):
         source = slack.source
         days = days_in(context, trailing_days=SLACK_TRAILING_DAYS)
         run_id = context.run.run_id
-        total, rescanned = 0, []
-        with warehouse.connect() as conn:
-            if source == "export":
-                with slack.export() as export:
-                    batches = list(export.messages(days[0], days[-1]))
-                table = pa.Table.from_batches(batches, schema=MESSAGES_SCHEMA)
-                total = replace_days(conn, "raw_slack.messages", days, _stamp(table, source, run_id))
-            else:
-                with slack.client() as client:
-                    channel_ids = client.channel_ids()
-                    first = days[0] - timedelta(days=SLACK_RESCAN_DAYS)
+        rescanned: list[date] = []
+        if source == "export":
+            with slack.export() as export:
+                batches = list(export.messages(days[0], days[-1]))
+            rows = _stamp(pa.Table.from_batches(batches, schema=MESSAGES_SCHEMA), source, run_id)
+            with warehouse.connect() as conn:
+                gate.check(MESSAGES.name, rows, days, conn)
+                total = replace_days(conn, MESSAGES.name, days, rows)
+        else:
+            with slack.client() as client:
+                channel_ids = client.channel_ids()
+                first = days[0] - timedelta(days=SLACK_RESCAN_DAYS)
+                with warehouse.connect() as conn:
                     known = _known_threads(conn, first, days[0] - timedelta(days=1))
                     if known:
                         stale = client.parents_to_rescan(
@@ -129,26 +136,23 @@ def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
                         rescanned = sorted(
                             {r.day for r in stale if r.day in known_days(conn, first, days[0])}
                         )
-                    todo = sorted(set(days) | set(rescanned))
+                todo = sorted(set(days) | set(rescanned))
 
-                    def fetch_day(day: date) -> pa.Table:
-                        # Runs on a worker thread (orchestration/fetching.py) while the day before
-                        # is written.
-                        batches = list(client.messages(day, channel_ids))
-                        return _stamp(pa.Table.from_batches(batches, schema=MESSAGES_SCHEMA), source, run_id)
+                def fetch_day(day: date) -> pa.Table:
+                    # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
+                    batches = list(client.messages(day, channel_ids))
+                    return _stamp(pa.Table.from_batches(batches, schema=MESSAGES_SCHEMA), source, run_id)
 
-                    batches = DayBatches(conn, "raw_slack.messages")
-                    with prefetched(todo, fetch_day, source="slack") as fetched:
-                        for i, (day, table) in enumerate(fetched, start=1):
-                            batches.add(day, table)
-                            if i % 14 == 0 and i < len(todo):
-                                context.log.info(
-                                    f"raw_slack.messages: {i}/{len(todo)} days loaded, "
-                                    f"{batches.rows_written:,} rows so far"
-                                )
-                    batches.flush()
-                    total = batches.rows_written
-                    context.log.info(f"raw_slack.messages: {len(todo)} days loaded, {total:,} rows")
+                total = load_days(
+                    context,
+                    warehouse,
+                    MESSAGES.name,
+                    todo,
+                    fetch_day,
+                    source="slack",
+                    gate=gate,
+                    log_every=14,
+                )
         return dg.MaterializeResult(
             metadata={
                 "days": len(days),
@@ -169,3 +173,8 @@ def known_days(conn, first: date, before: date) -> set[date]:
         "select distinct date from raw_slack.messages where date >= ? and date < ?", [first, before]
     ).fetchall()
     return {r[0] for r in rows}
+
+
+def build_defs(partitions_def: dg.PartitionsDefinition, plan: SourcePlan) -> dg.Definitions:
+    """Slack's assets and resource as its plan says (orchestration/sources.py, `plan_defs`)."""
+    return plan_defs(plan, build_slack_assets(partitions_def), slack_resource_from_env)

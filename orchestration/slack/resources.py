@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from connectors.sandbox import ensure_sandbox
 from connectors.sandbox.brand import SANDBOX_SLACK_BOT_TOKEN
 from connectors.slack import SlackClient, SlackConfig, SlackExport
+from orchestration.settings import float_setting, int_setting
 
 
 class SlackResource(dg.ConfigurableResource):
@@ -53,3 +56,17 @@ class SlackResource(dg.ConfigurableResource):
             export.close()
             raise
         return export
+
+
+def slack_resource_from_env(sandbox: bool = False) -> SlackResource:
+    """The resource from SLACK_EXPORT_PATH (set: import the export), SLACK_BOT_TOKEN (as an EnvVar:
+    never shown; set: the Web API), SLACK_BASE_URL, SLACK_PAGE_SIZE and SLACK_TIMEOUT_SECONDS;
+    neither, or `sandbox`: the sandbox's workspace."""
+    real = not sandbox
+    return SlackResource(
+        bot_token=dg.EnvVar("SLACK_BOT_TOKEN") if real and os.getenv("SLACK_BOT_TOKEN") else None,
+        export_path=(real and os.getenv("SLACK_EXPORT_PATH")) or None,
+        base_url=os.getenv("SLACK_BASE_URL") or None,
+        page_size=int_setting("SLACK_PAGE_SIZE", 200, low=1),
+        timeout_seconds=float_setting("SLACK_TIMEOUT_SECONDS", 30.0, low=0),
+    )

@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from orchestration.fetching import DayBatches, fetch_concurrency, load_days, prefetched
+from orchestration.fetching import DayBatches, fetch_concurrency, load_days, load_items, prefetched
 from orchestration.warehouse import DuckDBWarehouse, replace_days, stamped
 
 DAYS = [date(2026, 3, 1) + timedelta(days=i) for i in range(12)]
@@ -126,7 +126,7 @@ def _day_rows(day: date, n: int = 3) -> pa.Table:
 
 def test_day_batches_swap_seven_days_per_transaction_and_flush_the_rest(tmp_path):
     conn = duckdb.connect(str(tmp_path / "w.duckdb"))
-    batches = DayBatches(conn, "raw_test.values", days_per_batch=7, min_bytes_per_batch=0)
+    batches = DayBatches(conn, "raw_test.values", gate=None, days_per_batch=7, min_bytes_per_batch=0)
     for day in DAYS[:9]:
         batches.add(day, _day_rows(day))
         if day == DAYS[6]:  # the seventh day completes a batch
@@ -136,7 +136,7 @@ def test_day_batches_swap_seven_days_per_transaction_and_flush_the_rest(tmp_path
     batches.flush()
     assert batches.days_written == 9 and batches.rows_written == 27
     # A reload replaces the days whole: no duplicates.
-    again = DayBatches(conn, "raw_test.values", days_per_batch=7, min_bytes_per_batch=0)
+    again = DayBatches(conn, "raw_test.values", gate=None, days_per_batch=7, min_bytes_per_batch=0)
     for day in DAYS[:9]:
         again.add(day, _day_rows(day, n=1))
     again.flush()
@@ -145,7 +145,9 @@ def test_day_batches_swap_seven_days_per_transaction_and_flush_the_rest(tmp_path
 
 def test_day_batches_write_early_when_the_days_held_reach_the_row_bound(tmp_path):
     conn = duckdb.connect(str(tmp_path / "w.duckdb"))
-    batches = DayBatches(conn, "raw_test.values", days_per_batch=7, rows_per_batch=10, min_bytes_per_batch=0)
+    batches = DayBatches(
+        conn, "raw_test.values", gate=None, days_per_batch=7, rows_per_batch=10, min_bytes_per_batch=0
+    )
     written = []
     for day, n in zip(DAYS[:6], [4, 4, 4, 20, 1, 1], strict=True):
         batches.add(day, _day_rows(day, n=n))
@@ -169,7 +171,7 @@ def test_a_failed_batch_writes_none_of_its_days(tmp_path, monkeypatch):
         return real(conn, table, days, rows)
 
     monkeypatch.setattr(fetching, "replace_days", refuse_the_second_batch)
-    batches = DayBatches(conn, "raw_test.values", days_per_batch=3, min_bytes_per_batch=0)
+    batches = DayBatches(conn, "raw_test.values", gate=None, days_per_batch=3, min_bytes_per_batch=0)
     with pytest.raises(ValueError, match="refused"):
         for day in DAYS[:6]:
             batches.add(day, _day_rows(day))
@@ -209,7 +211,7 @@ def test_day_batches_hold_a_small_table_up_to_a_month_and_a_large_one_a_week(tmp
     day_bytes = _day_rows(days[0], n=100).nbytes
 
     def batches_of(n_rows: int, **bounds) -> list[int]:
-        batches = DayBatches(conn, f"raw_test.b{n_rows}", **bounds)
+        batches = DayBatches(conn, f"raw_test.b{n_rows}", gate=None, **bounds)
         sizes, before = [], 0
         for day in days:
             batches.add(day, _day_rows(day, n=n_rows))
@@ -236,7 +238,7 @@ def test_load_days_writes_every_day_logs_progress_and_returns_the_rows(tmp_path,
     warehouse = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
     context = _Context()
     days = [date(2026, 1, 1) + timedelta(days=i) for i in range(30)]
-    rows = load_days(context, warehouse, "raw_test.values", days, _day_rows, source="test")
+    rows = load_days(context, warehouse, "raw_test.values", days, _day_rows, source="test", gate=None)
     assert rows == 90
     assert context.log.lines == [
         "raw_test.values: 28/30 days loaded, 84 rows so far",  # four batches of 7 written
@@ -260,6 +262,7 @@ def test_load_days_hands_each_fetched_tuple_to_on_day_in_order_and_writes_its_ta
         DAYS,
         fetch_day,
         source="test",
+        gate=None,
         on_day=lambda day, fetched: seen.append((day, fetched[1])),
         label="test",
         unit="values",
@@ -283,7 +286,9 @@ def test_load_days_writes_nothing_of_a_refused_day_nor_of_the_days_held_with_it(
             raise ValueError("stray rows")
 
     with pytest.raises(ValueError, match="stray rows"):
-        load_days(_Context(), warehouse, "raw_test.values", days, _day_rows, source="test", on_day=refuse)
+        load_days(
+            _Context(), warehouse, "raw_test.values", days, _day_rows, source="test", gate=None, on_day=refuse
+        )
     # on_day runs before the day is held: days 1-7 were one written batch; days 8-13, held with the
     # refused day, were not written.
     assert _stored(warehouse) == (21, days[0], days[6])
@@ -299,11 +304,53 @@ def test_load_days_reraises_a_failed_fetch_and_keeps_the_batches_before_it(tmp_p
 
     context = _Context()
     with pytest.raises(ConnectionError, match="API down") as raised:
-        load_days(context, warehouse, "raw_test.values", DAYS, fetch_day, source="test")
+        load_days(context, warehouse, "raw_test.values", DAYS, fetch_day, source="test", gate=None)
     if sys.version_info >= (3, 11):
         assert f"test: fetching {DAYS[8]} failed" in "".join(raised.value.__notes__)
     assert _stored(warehouse) == (21, DAYS[0], DAYS[6])
     assert context.log.lines == []  # no total for a failed load
+
+
+def test_load_items_writes_chunks_of_days_into_several_tables_and_logs_by_days(tmp_path, weekly):
+    """The loop Discourse (a chunk of days feeding three tables) and Meta (a report per chunk) use."""
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
+    context = _Context()
+    days = [date(2026, 1, 1) + timedelta(days=i) for i in range(20)]
+    chunks = [days[i : i + 5] for i in range(0, 20, 5)]
+
+    def fetch(chunk):
+        return pa.concat_tables([_day_rows(day, n=1) for day in chunk])
+
+    def split(chunk, fetched):
+        yield chunk, {"raw_test.chunked": fetched, "raw_test.doubled": pa.concat_tables([fetched, fetched])}
+
+    written = load_items(
+        context,
+        warehouse,
+        ["raw_test.chunked", "raw_test.doubled"],
+        chunks,
+        fetch,
+        split,
+        source="test",
+        gate=None,
+        total_days=20,
+        label="test",
+        units={"raw_test.chunked": "rows", "raw_test.doubled": "doubled"},
+        log_every=7,
+    )
+    assert written == {"raw_test.chunked": 20, "raw_test.doubled": 40}
+    assert context.log.lines == [
+        # 7 was passed inside the second chunk; its 10 days held were one batch, written
+        "test: 10/20 days loaded, 10 rows, 20 doubled so far",
+        "test: 15/20 days loaded, 10 rows, 20 doubled so far",  # 5 days held: not a batch yet
+        "test: 20/20 days loaded, 20 rows, 40 doubled",
+    ]
+    with warehouse.connect() as conn:
+        got = {
+            table: conn.execute(f"select count(*), count(distinct date) from {table}").fetchone()
+            for table in ("raw_test.chunked", "raw_test.doubled")
+        }
+    assert got == {"raw_test.chunked": (20, 20), "raw_test.doubled": (40, 20)}
 
 
 def test_stamps_hold_their_value_on_every_row_with_their_fields_type(tmp_path):
@@ -320,7 +367,7 @@ def test_stamps_hold_their_value_on_every_row_with_their_fields_type(tmp_path):
     assert table.schema.names == ["date", "value", "_site_url", "_thresholded", "_loaded_at", "_note"]
     assert [table.schema.field(f.name).type for f in fields] == [f.type for f in fields]
     conn = duckdb.connect(str(tmp_path / "w.duckdb"))
-    replace_days(conn, "raw_test.stamped", [DAYS[0]], table, validate=False)
+    replace_days(conn, "raw_test.stamped", [DAYS[0]], table)
     rows = conn.execute(
         "select value, _site_url, _thresholded, _loaded_at, _note from raw_test.stamped"
     ).fetchall()

@@ -148,7 +148,7 @@ def history(tmp_path_factory, dbt_invoke) -> dict:
         sandbox.clear_faults()
     empty = pa.Table.from_pylist([], schema=pa.schema([*SESSIONS_SCHEMA, *METADATA_FIELDS]))
     with duckdb.connect(str(path)) as conn:
-        replace_days(conn, "raw_ga4.sessions_daily", [EMPTIED_DAY], empty, validate=False)
+        replace_days(conn, "raw_ga4.sessions_daily", [EMPTIED_DAY], empty)
     build()
     states["after_reload"] = _state(path)
     build()

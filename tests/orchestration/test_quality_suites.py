@@ -9,7 +9,9 @@ import pyarrow as pa
 import pytest
 
 from connectors.gsc import QUERIES_SCHEMA
+from orchestration.fetching import DayBatches
 from orchestration.quality import SUITES, QualityGateError, validate_batch
+from orchestration.quality.gate import QualityGate, write_snapshot
 from orchestration.quality.validate import screen_batch
 from orchestration.warehouse import replace_days
 
@@ -59,19 +61,40 @@ def test_ctr_above_one_and_clicks_above_impressions_are_named():
     )
 
 
-def test_a_refused_day_keeps_the_rows_already_loaded(tmp_path):
+def test_a_refused_day_keeps_the_rows_already_loaded_and_the_gate_keeps_both_results(tmp_path):
+    gate = QualityGate()
     with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
-        replace_days(conn, TABLE, [DAY], gsc_batch())
+        first = DayBatches(conn, TABLE, gate=gate)
+        first.add(DAY, gsc_batch())
+        first.flush()
+        again = DayBatches(conn, TABLE, gate=gate)
+        again.add(DAY, gsc_batch(n=5, clicks=[-1, 1, 1, 1, 1]))
         with pytest.raises(QualityGateError, match=r"raw_gsc.queries_daily .*clicks: 1 bad row"):
-            replace_days(conn, TABLE, [DAY], gsc_batch(n=5, clicks=[-1, 1, 1, 1, 1]))
+            again.flush()
         assert conn.execute(f"select count(*) from {TABLE}").fetchone()[0] == 50
+    assert [(r.table, r.rows, r.passed) for r in gate.results] == [(TABLE, 50, True), (TABLE, 5, False)]
+    assert again.rows_written == 0 and gate.results_for("raw_gsc.totals_daily") == []
+
+
+def test_a_refused_snapshot_leaves_the_table_as_it_was(tmp_path):
+    table = "raw_slack.users"
+    users = clean_batch(table)
+    gate = QualityGate()
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        assert write_snapshot(conn, gate, table, users) == users.num_rows
+        duplicated = with_value(users, "user_id", 1, users.column("user_id")[0].as_py())
+        with pytest.raises(QualityGateError, match="user_id"):
+            write_snapshot(conn, gate, table, duplicated)
+        stored = conn.execute(f"select user_id from {table} order by 1").fetchall()
+    assert [r[0] for r in stored] == sorted(users.column("user_id").to_pylist())
+    assert [r.passed for r in gate.results] == [True, False]
 
 
 def test_volume_is_judged_against_the_trailing_median_once_a_week_is_loaded(tmp_path):
     with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
         days = [DAY - timedelta(days=i) for i in range(8, 0, -1)]
         for i, day in enumerate(days):
-            replace_days(conn, TABLE, [day], gsc_batch(day), validate=False)
+            replace_days(conn, TABLE, [day], gsc_batch(day))
             if i < 6:
                 early = validate_batch(TABLE, gsc_batch(days[i + 1], n=1), [days[i + 1]], conn)
                 assert early.passed and "not checked" in early.notes[-1]

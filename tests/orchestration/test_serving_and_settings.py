@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import pytest
 
+from orchestration.ga4.resources import ga4_resource_from_env
 from orchestration.serving.assets import publish_snapshot
-from orchestration.settings import Settings, SettingsError
+from orchestration.settings import Settings, SettingsError, bool_setting, float_setting, int_setting
 
 
 def _warehouse_with_mart(path, rows):
@@ -74,3 +77,45 @@ def test_settings_resolve_relative_paths_against_the_project_root():
 def test_bad_settings_name_the_setting_and_the_fix(env, fragment):
     with pytest.raises(SettingsError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         Settings.from_env(env)
+
+
+def test_number_settings_read_defaults_values_and_bounds():
+    assert int_setting("X_PAGE_SIZE", 200, {}) == 200
+    assert int_setting("X_PAGE_SIZE", 200, {"X_PAGE_SIZE": " 1_000 "}) == 1000
+    assert float_setting("X_TIMEOUT_SECONDS", 30.0, {"X_TIMEOUT_SECONDS": "2.5"}) == 2.5
+    assert bool_setting("X_ON", False, {"X_ON": "Yes"}) is True
+    assert bool_setting("X_ON", True, {"X_ON": "0"}) is False
+    assert bool_setting("X_ON", True, {"X_ON": ""}) is True
+
+
+@pytest.mark.parametrize(
+    ("read", "fragment"),
+    [
+        (
+            lambda: int_setting("X_PAGE_SIZE", 200, {"X_PAGE_SIZE": "2.5"}),
+            "X_PAGE_SIZE='2.5' is not a whole number",
+        ),
+        (
+            lambda: int_setting("X_PAGE_SIZE", 200, {"X_PAGE_SIZE": "0"}, low=1),
+            "X_PAGE_SIZE=0 is out of range",
+        ),
+        (
+            lambda: float_setting("X_TIMEOUT_SECONDS", 30.0, {"X_TIMEOUT_SECONDS": "soon"}),
+            "unset it to use 30.0",
+        ),
+        (lambda: bool_setting("X_ON", False, {"X_ON": "maybe"}), "X_ON='maybe' is not valid; use 1 or 0"),
+    ],
+)
+def test_a_malformed_number_or_switch_names_the_setting_and_the_fix(read, fragment):
+    with pytest.raises(SettingsError, match=re.escape(fragment)):
+        read()
+
+
+def test_a_source_factory_reads_its_numbers_through_the_one_parser(monkeypatch):
+    monkeypatch.setenv("GA4_PAGE_SIZE", "lots")
+    with pytest.raises(SettingsError, match="GA4_PAGE_SIZE='lots' is not a whole number"):
+        ga4_resource_from_env()
+    monkeypatch.setenv("GA4_PAGE_SIZE", "5000")
+    monkeypatch.setenv("GA4_TIMEOUT_SECONDS", "12.5")
+    resource = ga4_resource_from_env(sandbox=True)
+    assert (resource.page_size, resource.timeout_seconds, resource.uses_sandbox) == (5000, 12.5, True)
