@@ -1,7 +1,7 @@
 """dbt build of the dark social spine against a crafted raw GA4 warehouse.
 
 One `dbt build` per module (seeds, models, data tests and unit tests) into a temporary DuckDB
-file whose raw_ga4 tables hold hand-made rows covering every traffic class of METRICS.md §1;
+file whose raw_ga4 tables hold hand-made rows covering every traffic class of docs/metrics.md §1;
 the tests then assert on the values the models produced.
 """
 

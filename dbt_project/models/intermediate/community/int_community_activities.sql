@@ -1,4 +1,4 @@
--- One row per member activity across the community platforms (METRICS.md §3), before the text is
+-- One row per member activity across the community platforms (docs/metrics.md §3), before the text is
 -- dropped: fct_community_activity is this without `text`, and the interest refinement of
 -- mart_community_interests_weekly reads the text here. Bots and system messages are excluded.
 -- Discord (optional) has no rows when it is not loaded; its reactions are not here: Discord's

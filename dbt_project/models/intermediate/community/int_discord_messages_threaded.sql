@@ -1,4 +1,4 @@
--- Every Discord message with its place in a conversation (METRICS.md §3), in Discord's own terms:
+-- Every Discord message with its place in a conversation (docs/metrics.md §3), in Discord's own terms:
 -- a reply (type 19) names the message it answers in message_reference, so a thread is a chain of
 -- replies and its root is the message at the top of the chain; a thread started from a message
 -- is a channel of its own (the message's started_thread_id), whose messages all belong to that

@@ -1,4 +1,4 @@
-{#- the windows are vars a marketer may change (dbt_project.yml, METRICS.md §2) -#}
+{#- the windows are vars a marketer may change (dbt_project.yml, docs/metrics.md §2) -#}
 {%- set before_days = var('halo_days_before') -%}
 {%- set halo_days_after = var('halo_days_after') -%}
 with

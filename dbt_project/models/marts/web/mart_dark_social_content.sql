@@ -18,7 +18,7 @@ weekly_sessions as (
     group by 1, 2
 ),
 
--- links to a page posted in the brand's communities (METRICS.md §4 brand links), per ISO week
+-- links to a page posted in the brand's communities (docs/metrics.md §4 brand links), per ISO week
 weekly_shares as (
     select
         cast(date_trunc('week', occurred_at) as date) as week_start,

@@ -27,7 +27,7 @@ renamed as (
     from source
 ),
 
--- METRICS.md §3: the employee flag is decided here, where the e-mail still is; nothing downstream
+-- docs/metrics.md §3: the employee flag is decided here, where the e-mail still is; nothing downstream
 -- of staging sees the e-mail.
 final as (
     select
