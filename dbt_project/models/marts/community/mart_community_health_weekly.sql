@@ -13,7 +13,7 @@ members as (
 ),
 
 -- every activity twice: once for its own community, once for the 'all' row
-scoped as (
+activities_in_weeks as (
     select
         coalesce(spaces.community, activities.platform) as community,
         activities.*,
@@ -24,14 +24,14 @@ scoped as (
     left join members on activities.member_key = members.member_key
 ),
 
-by_community as (
-    select * from scoped
+activities_by_community as (
+    select * from activities_in_weeks
     union all
-    select * replace ('all' as community) from scoped
+    select * replace ('all' as community) from activities_in_weeks
 ),
 
 member_weeks as (
-    select distinct community, week_start, member_key from by_community
+    select distinct community, week_start, member_key from activities_by_community
 ),
 
 first_weeks as (
@@ -48,7 +48,7 @@ activity_counts as (
         count(distinct member_key) as active_members,
         count(*) filter (where activity_type = 'thread_start') as threads_started,
         count(*) filter (where is_employee) as employee_activities
-    from by_community
+    from activities_by_community
     group by community, week_start
 ),
 
@@ -62,7 +62,7 @@ new_members as (
 -- messages nobody replied to) by non-employees
 questions as (
     select community, week_start, thread_id, member_key, occurred_at
-    from by_community
+    from activities_by_community
     where activity_type in ('thread_start', 'message')
         and not is_employee
 ),
@@ -76,7 +76,7 @@ first_responses as (
         arg_min(replies.is_employee, replies.occurred_at) as responder_is_employee,
         min(replies.occurred_at) as first_response_at
     from questions
-    left join by_community as replies
+    left join activities_by_community as replies
         on replies.community = questions.community
         and replies.thread_id = questions.thread_id
         and replies.activity_type = 'reply'
@@ -85,7 +85,7 @@ first_responses as (
     group by questions.community, questions.week_start, questions.thread_id, questions.occurred_at
 ),
 
-answered as (
+questions_judged as (
     select
         *,
         first_response_at is not null
@@ -103,7 +103,7 @@ answer_stats as (
         count(*) filter (where is_answered) as answered_questions,
         median(minutes_to_first_response) filter (where is_answered) as median_minutes_to_first_response,
         count(*) filter (where is_answered and not responder_is_employee) as community_answers
-    from answered
+    from questions_judged
     group by community, week_start
 ),
 
