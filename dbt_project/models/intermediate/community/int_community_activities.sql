@@ -113,8 +113,8 @@ slack_reactions_by_user as (
         ts,
         thread_ts,
         posted_at,
-        reaction.name as emoji,
-        unnest(reaction.users) as user_id
+        struct_extract(reaction, 'name') as emoji,
+        unnest(struct_extract(reaction, 'users')) as user_id
     from slack_reaction_rows
 ),
 

@@ -12,6 +12,10 @@ discord_messages as (
     select * from {{ ref('int_discord_messages_threaded') }}
 ),
 
+activities as (
+    select * from {{ ref('int_community_activities') }}
+),
+
 discord_channel_names as (
     select
         trim(channel_id) as channel_id,
@@ -42,7 +46,7 @@ discord_loaded_channels as (
         on discord_messages.space_channel_id = discord_channel_names.channel_id
 ),
 
-spaces as (
+listed_spaces as (
     select
         'slack:' || channel_id as space_id,
         'slack' as platform,
@@ -70,6 +74,36 @@ spaces as (
         channel_name as space_name,
         is_private
     from discord_loaded_channels
+),
+
+-- spaces with activity that no list names (a Slack channel the bot has left, a Discourse post whose
+-- topic is not loaded or sits in a category the key cannot see) still are spaces, as active people
+-- missing from the user lists still are members: in their platform's community, named by their id
+unlisted_spaces as (
+    select distinct
+        activities.space_id,
+        activities.platform
+    from activities
+    left join listed_spaces on activities.space_id = listed_spaces.space_id
+    where listed_spaces.space_id is null
+),
+
+spaces as (
+    select * from listed_spaces
+
+    union all
+
+    select
+        space_id,
+        platform,
+        case platform
+            when 'slack' then '{{ names.get("slack", "Slack") }}'
+            when 'discourse' then '{{ names.get("discourse", "Discourse") }}'
+            when 'discord' then '{{ names.get("discord", "Discord") }}'
+        end as community,
+        substr(space_id, length(platform) + 2) as space_name,
+        false as is_private
+    from unlisted_spaces
 ),
 
 final as (
