@@ -41,7 +41,8 @@ brand_hosts as (
 -- Slack ----------------------------------------------------------------------------------------
 
 slack_bots as (
-    select user_id from slack_users where is_bot
+    select user_id from slack_users
+    where is_bot
 ),
 
 -- system messages (joins, topic changes) and bots' messages are not member activity
@@ -52,7 +53,7 @@ slack_member_messages as (
     where not coalesce(is_system_message, false)
         and not coalesce(is_bot_message, false)
         and user_id is not null
-        and user_id not in (select user_id from slack_bots)
+        and user_id not in (select slack_bots.user_id from slack_bots)
 ),
 
 slack_thread_parents as (
@@ -132,19 +133,22 @@ slack_reactions as (
         0 as text_length
     from slack_reactions_by_user
     where user_id is not null
-        and user_id not in (select user_id from slack_bots)
+        and user_id not in (select slack_bots.user_id from slack_bots)
 ),
 
 -- Discourse ------------------------------------------------------------------------------------
 
 discourse_system_users as (
-    select user_id from discourse_users where is_system
+    select user_id from discourse_users
+    where is_system
 ),
 
 -- regular posts (post_type 1) by people; moderator/small actions, whispers, the system user's
 -- posts and deleted posts are not member activity
 discourse_member_posts as (
-    select discourse_posts.*, discourse_topics.category_id
+    select
+        discourse_posts.*,
+        discourse_topics.category_id
     from discourse_posts
     left join discourse_topics on discourse_posts.topic_id = discourse_topics.topic_id
     where discourse_posts.post_type = 1
@@ -152,16 +156,22 @@ discourse_member_posts as (
         and not discourse_posts.is_system
         and not discourse_posts.is_deleted
         and discourse_posts.user_id >= 0
-        and discourse_posts.user_id not in (select user_id from discourse_system_users)
+        and discourse_posts.user_id not in (select discourse_system_users.user_id from discourse_system_users)
         and coalesce(not discourse_topics.is_private_message, true)
 ),
 
 discourse_all_posts as (
-    select topic_id, post_number, user_id from discourse_posts
+    select
+        topic_id,
+        post_number,
+        user_id
+    from discourse_posts
 ),
 
 discourse_topic_starters as (
-    select topic_id, user_id as starter_user_id
+    select
+        topic_id,
+        user_id as starter_user_id
     from discourse_posts
     where post_number = 1
 ),
@@ -215,7 +225,7 @@ discourse_like_activities as (
     from discourse_likes
     inner join discourse_member_posts as liked_post on discourse_likes.post_id = liked_post.post_id
     where discourse_likes.user_id >= 0
-        and discourse_likes.user_id not in (select user_id from discourse_system_users)
+        and discourse_likes.user_id not in (select discourse_system_users.user_id from discourse_system_users)
 ),
 
 -- Discord --------------------------------------------------------------------------------------

@@ -31,11 +31,18 @@ activities_by_community as (
 ),
 
 member_weeks as (
-    select distinct community, week_start, member_key from activities_by_community
+    select distinct
+        community,
+        week_start,
+        member_key
+    from activities_by_community
 ),
 
 first_weeks as (
-    select community, member_key, min(week_start) as first_week
+    select
+        community,
+        member_key,
+        min(week_start) as first_week
     from member_weeks
     group by community, member_key
 ),
@@ -53,7 +60,10 @@ activity_counts as (
 ),
 
 new_members as (
-    select community, first_week as week_start, count(*) as new_members
+    select
+        community,
+        first_week as week_start,
+        count(*) as new_members
     from first_weeks
     group by community, first_week
 ),
@@ -61,7 +71,12 @@ new_members as (
 -- the threads a member can get an answer on: top-level posts (thread starts and, on Slack, plain
 -- messages nobody replied to) by non-employees
 questions as (
-    select community, week_start, thread_id, member_key, occurred_at
+    select
+        community,
+        week_start,
+        thread_id,
+        member_key,
+        occurred_at
     from activities_by_community
     where activity_type in ('thread_start', 'message')
         and not is_employee
@@ -88,9 +103,10 @@ first_responses as (
 questions_judged as (
     select
         *,
-        first_response_at is not null
+        (
+            first_response_at is not null
             and first_response_at <= asked_at + interval '{{ var("first_response_window_days") }} days'
-            as is_answered,
+        ) as is_answered,
         date_diff('second', asked_at, first_response_at) / 60.0 as minutes_to_first_response
     from first_responses
 ),
@@ -114,7 +130,12 @@ retention as (
         this_week.week_start,
         count(distinct before.member_key) as members_4w_before,
         count(distinct before.member_key) filter (where now_active.member_key is not null) as retained
-    from (select distinct community, week_start from member_weeks) as this_week
+    from (
+        select distinct
+            community,
+            week_start
+        from member_weeks
+    ) as this_week
     inner join member_weeks as before
         on before.community = this_week.community
         and before.week_start >= this_week.week_start - interval '28 days'
@@ -136,15 +157,18 @@ final as (
         activity_counts.activities,
         activity_counts.threads_started,
         coalesce(answer_stats.questions, 0) as threads_asked,
-        case when answer_stats.questions > 0
-            then answer_stats.answered_questions / answer_stats.questions
+        case
+            when answer_stats.questions > 0
+                then answer_stats.answered_questions / answer_stats.questions
         end::double as threads_answered_pct,
         answer_stats.median_minutes_to_first_response::double as median_minutes_to_first_response,
-        case when answer_stats.answered_questions > 0
-            then answer_stats.community_answers / answer_stats.answered_questions
+        case
+            when answer_stats.answered_questions > 0
+                then answer_stats.community_answers / answer_stats.answered_questions
         end::double as community_answer_share,
-        case when retention.members_4w_before > 0
-            then retention.retained / retention.members_4w_before
+        case
+            when retention.members_4w_before > 0
+                then retention.retained / retention.members_4w_before
         end::double as retention_4w,
         (activity_counts.employee_activities / activity_counts.activities)::double as employee_activity_share
     from activity_counts

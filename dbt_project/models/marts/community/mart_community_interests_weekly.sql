@@ -72,10 +72,16 @@ week_spine as (
     from interest_weeks
 ),
 
+loaded_interests as (
+    select distinct interest from interest_weeks
+),
+
 week_interest_grid as (
-    select week_spine.week_start, loaded_interests.interest
+    select
+        week_spine.week_start,
+        loaded_interests.interest
     from week_spine
-    cross join (select distinct interest from interest_weeks) as loaded_interests
+    cross join loaded_interests
 ),
 
 interest_weeks_filled as (
@@ -110,8 +116,9 @@ final as (
         activities,
         active_members,
         brand_links_shared,
-        case when prior_weeks = 4 and prior_4w_mean > 0
-            then activities / prior_4w_mean - 1
+        case
+            when prior_weeks = 4 and prior_4w_mean > 0
+                then activities / prior_4w_mean - 1
         end::double as growth_vs_prior_4w
     from interest_weeks_with_prior_4w
 )

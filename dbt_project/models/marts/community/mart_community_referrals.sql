@@ -40,7 +40,7 @@ daily_path_sessions as (
         sum(sessions) filter (where is_dark_social) as dark_sessions,
         sum(sessions) filter (where traffic_class = 'community') as community_sessions
     from sessions
-    where landing_path in (select landing_path from shares_by_day)
+    where landing_path in (select shares_by_day.landing_path from shares_by_day)
     group by session_date, landing_path
 ),
 
@@ -73,12 +73,14 @@ final as (
         share_day.spaces,
         share_windows.dark_direct_sessions_0_3d::bigint as dark_direct_sessions_0_3d,
         -- no baseline unless all 28 days before the share are loaded
-        case when share_day.share_date - 28 >= first_loaded.first_session_date
-            then share_windows.dark_direct_sessions_baseline
+        case
+            when share_day.share_date - 28 >= first_loaded.first_session_date
+                then share_windows.dark_direct_sessions_baseline
         end::double as dark_direct_sessions_baseline,
-        case when share_day.share_date - 28 >= first_loaded.first_session_date
-            and share_windows.dark_direct_sessions_baseline > 0
-            then share_windows.dark_direct_sessions_0_3d / share_windows.dark_direct_sessions_baseline - 1
+        case
+            when share_day.share_date - 28 >= first_loaded.first_session_date
+                and share_windows.dark_direct_sessions_baseline > 0
+                then share_windows.dark_direct_sessions_0_3d / share_windows.dark_direct_sessions_baseline - 1
         end::double as share_lift,
         share_windows.community_sessions_0_3d::bigint as community_sessions_0_3d
     from shares_by_day as share_day

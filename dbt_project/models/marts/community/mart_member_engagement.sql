@@ -38,17 +38,23 @@ activity_counts as (
 
 -- reach: the other members this member replied to, or was replied to by
 reply_pairs as (
-    select member_key, replied_to_member_key as other_member_key
+    select
+        member_key,
+        replied_to_member_key as other_member_key
     from recent_activities
     where activity_type = 'reply' and replied_to_member_key is not null
     union
-    select replied_to_member_key as member_key, member_key as other_member_key
+    select
+        replied_to_member_key as member_key,
+        member_key as other_member_key
     from recent_activities
     where activity_type = 'reply' and replied_to_member_key is not null
 ),
 
 reach as (
-    select member_key, count(distinct other_member_key) as reach
+    select
+        member_key,
+        count(distinct other_member_key) as reach
     from reply_pairs
     where other_member_key <> member_key
     group by member_key
@@ -85,8 +91,9 @@ member_scores as (
 members_ranked as (
     select
         *,
-        case when not is_employee
-            then rank() over (partition by is_employee order by love desc)
+        case
+            when not is_employee
+                then rank() over (partition by is_employee order by love desc)
         end as love_rank_non_employee,
         count(*) filter (where not is_employee) over () as non_employees
     from member_scores

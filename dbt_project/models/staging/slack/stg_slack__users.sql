@@ -32,8 +32,10 @@ renamed as (
 final as (
     select
         renamed.*,
-        renamed.email_domain is not null
-            and renamed.email_domain in (select domain from employee_domains) as is_employee
+        (
+            renamed.email_domain is not null
+            and renamed.email_domain in (select employee_domains.domain from employee_domains)
+        ) as is_employee
     from renamed
 )
 
