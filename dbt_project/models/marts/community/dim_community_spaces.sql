@@ -16,20 +16,29 @@ activities as (
     select * from {{ ref('int_community_activities') }}
 ),
 
+discord_channels as (
+    select * from {{ ref('discord_channels') }}
+),
+
+space_interests as (
+    select * from {{ ref('space_interests') }}
+),
+
 discord_channel_names as (
     select
         trim(channel_id) as channel_id,
         channel_name,
         is_private
-    from {{ ref('discord_channels') }}
+    from discord_channels
 ),
 
-space_interests as (
+-- the seed's names as the spaces' names are matched: trimmed, any case
+space_interests_normalised as (
     select
         lower(trim(platform)) as platform,
         lower(trim(space_name)) as space_name,
         lower(trim(interest)) as interest
-    from {{ ref('space_interests') }}
+    from space_interests
 ),
 
 {%- set names = var('community_names') %}
@@ -112,12 +121,12 @@ final as (
         spaces.platform,
         spaces.community,
         spaces.space_name,
-        coalesce(space_interests.interest, 'general') as interest,
+        coalesce(space_interests_normalised.interest, 'general') as interest,
         coalesce(spaces.is_private, false) as is_private
     from spaces
-    left join space_interests
-        on spaces.platform = space_interests.platform
-        and lower(trim(spaces.space_name)) = space_interests.space_name
+    left join space_interests_normalised
+        on spaces.platform = space_interests_normalised.platform
+        and lower(trim(spaces.space_name)) = space_interests_normalised.space_name
 )
 
 select * from final
