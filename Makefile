@@ -18,7 +18,7 @@ help:
 	@echo "make refresh - what the nightly runs: the trailing days, dbt, the snapshot"
 	@echo "make test   - install with dev extras and run the whole test suite"
 	@echo "make dev    - open the Dagster UI at http://127.0.0.1:3000"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff and sqlfluff (the dbt project's SQL)"
 	@echo "make clean  - remove the warehouse, snapshot and Dagster run history (keeps .venv)"
 
 $(BIN)/python:
@@ -65,13 +65,21 @@ test: install-dev prepare
 dev: install prepare
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+# sqlfluff's dbt templater compiles the project (.sqlfluff): against a throwaway warehouse and
+# target folder, so the prepared manifest, its parse state and the real warehouse are left alone.
+SQLFLUFF = tmp=$$(mktemp -d) && WAREHOUSE_PATH=$$tmp/lint.duckdb DBT_TARGET_PATH=$$tmp/target \
+	DBT_LOG_PATH=$$tmp/logs DBT_SEND_ANONYMOUS_USAGE_STATS=false $(BIN)/sqlfluff $(1) dbt_project; \
+	status=$$?; rm -rf $$tmp; exit $$status
+
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@$(call SQLFLUFF,lint)
 
 format: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+	@$(call SQLFLUFF,fix)
 
 clean:
 	rm -rf data dbt_project/target dbt_project/logs

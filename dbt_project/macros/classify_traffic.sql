@@ -1,11 +1,11 @@
 {#-
-    classify_traffic(rows): the traffic classes of METRICS.md §1, shared by every model that
+    classify_traffic(rows): the traffic classes of docs/metrics.md §1, shared by every model that
     classifies GA4 session attributes (int_sessions_classified, int_leads_classified).
 
     `rows` names a CTE (or relation) with the normalised columns of staging: source, medium,
     campaign, landing_path. Returns a select of every column of `rows` plus:
       is_deep_link    the landing path is not typeable and has enough segments or characters
-      traffic_class   the first rule that matches, in the order of METRICS.md §1
+      traffic_class   the first rule that matches, in the order of docs/metrics.md §1
       is_dark_social  traffic_class in (dark_social_messaging, dark_social_direct)
     Every list comes from a seed; the deep-link thresholds from vars.
 -#}

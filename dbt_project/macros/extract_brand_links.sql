@@ -1,5 +1,5 @@
 {#-
-    Brand links of METRICS.md §3: the page paths of the brand's site linked in a message or post.
+    Brand links of docs/metrics.md §3: the page paths of the brand's site linked in a message or post.
 
     `text_column`: the text, in any of the platforms' markups: Slack (`<https://x.com/a?b=1&amp;c=2|label>`:
     the URL ends at `|` or `>`, `&amp;` is unescaped), Discourse's cooked HTML (`<a href="...">`:

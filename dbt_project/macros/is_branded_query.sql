@@ -1,5 +1,5 @@
 {#-
-    is_branded_query(column): true when the search query in `column` is branded (METRICS.md §2):
+    is_branded_query(column): true when the search query in `column` is branded (docs/metrics.md §2):
     it contains any of var `brand_terms` (plain text, case-insensitive) or matches any of the
     regular expressions in var `brand_patterns` (case-insensitive). A null query is not branded.
     Both vars are documented in dbt_project.yml; change them there, not here.

@@ -1,5 +1,5 @@
 {#-
-    Normalisation of GA4 session attributes, per METRICS.md §1. Used by staging on GA4 rows and
+    Normalisation of GA4 session attributes, per docs/metrics.md §1. Used by staging on GA4 rows and
     by the classification on the seeds, so a list entry typed as 'WWW.Slack.com' still matches.
 -#}
 

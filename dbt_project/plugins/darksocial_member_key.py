@@ -1,6 +1,6 @@
 """dbt-duckdb plugin: the SQL function `member_key(platform, native_user_id)`.
 
-METRICS.md §3: a community member is known in the warehouse only by the hex HMAC-SHA256 of
+docs/metrics.md §3: a community member is known in the warehouse only by the hex HMAC-SHA256 of
 `platform || ':' || native_user_id` under a secret key. DuckDB has no HMAC of its own (the crypto
 extension would have to be downloaded), and the key must never enter the warehouse: not as a
 table, not as a literal in compiled SQL, not in dbt's logs or manifest. So the function is a

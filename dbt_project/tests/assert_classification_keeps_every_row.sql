@@ -4,19 +4,31 @@
 with
 
 staged_sessions as (
-    select count(*) as row_count, coalesce(sum(sessions), 0) as total from {{ ref('stg_ga4__sessions') }}
+    select
+        count(*) as row_count,
+        coalesce(sum(sessions), 0) as total
+    from {{ ref('stg_ga4__sessions') }}
 ),
 
 classified_sessions as (
-    select count(*) as row_count, coalesce(sum(sessions), 0) as total from {{ ref('int_sessions_classified') }}
+    select
+        count(*) as row_count,
+        coalesce(sum(sessions), 0) as total
+    from {{ ref('int_sessions_classified') }}
 ),
 
 staged_leads as (
-    select count(*) as row_count, coalesce(sum(leads), 0) as total from {{ ref('stg_ga4__leads') }}
+    select
+        count(*) as row_count,
+        coalesce(sum(leads), 0) as total
+    from {{ ref('stg_ga4__leads') }}
 ),
 
 classified_leads as (
-    select count(*) as row_count, coalesce(sum(leads), 0) as total from {{ ref('int_leads_classified') }}
+    select
+        count(*) as row_count,
+        coalesce(sum(leads), 0) as total
+    from {{ ref('int_leads_classified') }}
 ),
 
 compared as (
@@ -33,10 +45,10 @@ compared as (
 
     select
         'leads' as model,
-        staged_leads.row_count,
-        classified_leads.row_count,
-        staged_leads.total,
-        classified_leads.total
+        staged_leads.row_count as staged_rows,
+        classified_leads.row_count as classified_rows,
+        staged_leads.total as staged_total,
+        classified_leads.total as classified_total
     from staged_leads
     cross join classified_leads
 )

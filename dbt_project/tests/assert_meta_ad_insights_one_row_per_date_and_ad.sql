@@ -1,4 +1,4 @@
--- stg_meta__ad_insights has one row per date x ad (METRICS.md §5): any row returned is a duplicate.
+-- stg_meta__ad_insights has one row per date x ad (docs/metrics.md §5): any row returned is a duplicate.
 select
     "date",
     ad_id,

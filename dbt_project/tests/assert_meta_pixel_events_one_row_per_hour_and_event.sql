@@ -1,4 +1,4 @@
--- stg_meta__pixel_events_hourly has one row per hour x event (METRICS.md §5): any row returned is a duplicate.
+-- stg_meta__pixel_events_hourly has one row per hour x event (docs/metrics.md §5): any row returned is a duplicate.
 select
     hour_start,
     event,

@@ -13,6 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from orchestration.settings import DEFAULT_HISTORY_START
+
 D1 = dt.date(2025, 7, 1)
 D2 = dt.date(2025, 7, 2)  # no rows at all: the mart's date spine must still give it a row
 D3 = dt.date(2025, 7, 3)
@@ -215,8 +217,14 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory, dbt_invoke) -> Path:
     tmp = tmp_path_factory.mktemp("dbt_build")
     path = tmp / "warehouse.duckdb"
     _load_raw(path)
-    # Only GA4 is loaded here: build what depends on GA4 alone (and its upstream seeds).
-    dbt_invoke(["build", "--select", "+mart_dark_social_daily +mart_attribution_gap"], tmp, path)
+    # Only GA4 is loaded here: build what depends on GA4 alone (and its upstream seeds). An empty
+    # HISTORY_START_DATE is unset (as in orchestration/settings.py): var start_date is its default.
+    dbt_invoke(
+        ["build", "--select", "+mart_dark_social_daily +mart_attribution_gap"],
+        tmp,
+        path,
+        HISTORY_START_DATE="",
+    )
     return path
 
 
@@ -344,3 +352,60 @@ def test_attribution_gap_maps_answers_and_measures_the_dark_funnel(warehouse: Pa
         by_channel[channel] = by_channel.get(channel, 0.0) + leads
     assert by_channel == {"colleague_or_friend": 1.0, "search": 2.0, "slack_or_discord": 1.0}
     assert [share for *_, share in rows] == [pytest.approx(0.25)] * len(rows)
+
+
+def test_start_date_defaults_to_the_history_setting_default(warehouse: Path) -> None:
+    # dbt's var start_date and the orchestration's first partition fall back to the same day.
+    compiled = next(
+        (warehouse.parent / "target" / "compiled").rglob("mart_dark_social_daily.sql")
+    ).read_text()
+    assert f"cast('{DEFAULT_HISTORY_START}' as date)" in compiled
+
+
+EARLY = dt.date(2025, 6, 20)
+
+
+@pytest.fixture(scope="module")
+def early_history(tmp_path_factory: pytest.TempPathFactory, dbt_invoke) -> Path:
+    """A warehouse whose GA4 history starts on EARLY, before the default start 2025-07-01, built
+    with HISTORY_START_DATE set to a day before it (models and data tests; unit tests run above)."""
+    tmp = tmp_path_factory.mktemp("dbt_early_history")
+    path = tmp / "warehouse.duckdb"
+    loaded_at = dt.datetime(2025, 7, 2, 3, 0, 0)
+    with duckdb.connect(str(path)) as con:
+        con.execute(CREATE_RAW)
+        con.executemany(
+            "insert into raw_ga4.sessions_daily values (?, ?, ?, '(not set)', ?, 'desktop', ?, ?, 0, ?, ?, "
+            "'412345678', false, false, ?, 'test-run')",
+            [
+                (EARLY, "web.whatsapp.com", "referral", "/blog/early", 7, 7, 7, 7, loaded_at),
+                (D1, "google", "organic", "/", 5, 5, 5, 5, loaded_at),
+            ],
+        )
+    dbt_invoke(
+        [
+            "build",
+            "--select",
+            "+mart_dark_social_daily",
+            "--exclude-resource-type",
+            "unit_test",
+            # only the data tests whose every input is built (leads are not loaded here)
+            "--indirect-selection",
+            "cautious",
+        ],
+        tmp,
+        path,
+        HISTORY_START_DATE="2025-06-01",
+    )
+    return path
+
+
+def test_a_history_loaded_before_the_default_start_reaches_the_mart(early_history: Path) -> None:
+    mart = _mart(early_history)
+    # every day from the first loaded day (not 2025-07-01) to the last, the early day with its visits
+    assert min(mart) == EARLY
+    assert len(mart) == (D1 - EARLY).days + 1
+    assert mart[EARLY]["total_sessions"] == 7
+    assert mart[EARLY]["dark_messaging_sessions"] == 7
+    assert mart[dt.date(2025, 6, 21)]["total_sessions"] == 0
+    assert mart[D1]["total_sessions"] == 5

@@ -1,4 +1,4 @@
--- One row per member activity across the community platforms (METRICS.md §3), before the text is
+-- One row per member activity across the community platforms (docs/metrics.md §3), before the text is
 -- dropped: fct_community_activity is this without `text`, and the interest refinement of
 -- mart_community_interests_weekly reads the text here. Bots and system messages are excluded.
 -- Discord (optional) has no rows when it is not loaded; its reactions are not here: Discord's
@@ -41,7 +41,8 @@ brand_hosts as (
 -- Slack ----------------------------------------------------------------------------------------
 
 slack_bots as (
-    select user_id from slack_users where is_bot
+    select user_id from slack_users
+    where is_bot
 ),
 
 -- system messages (joins, topic changes) and bots' messages are not member activity
@@ -52,7 +53,7 @@ slack_member_messages as (
     where not coalesce(is_system_message, false)
         and not coalesce(is_bot_message, false)
         and user_id is not null
-        and user_id not in (select user_id from slack_bots)
+        and user_id not in (select slack_bots.user_id from slack_bots)
 ),
 
 slack_thread_parents as (
@@ -67,39 +68,43 @@ slack_thread_parents as (
 slack_posts as (
     select
         'slack' as platform,
-        'slack:' || m.message_id as activity_id,
-        'slack:' || m.channel_id as space_id,
-        m.user_id as native_user_id,
+        'slack:' || member_message.message_id as activity_id,
+        'slack:' || member_message.channel_id as space_id,
+        member_message.user_id as native_user_id,
         case
-            when coalesce(m.is_thread_reply, false) then 'reply'
-            when coalesce(m.is_thread_parent, false) or m.reply_count > 0 then 'thread_start'
+            when coalesce(member_message.is_thread_reply, false) then 'reply'
+            when coalesce(member_message.is_thread_parent, false) or member_message.reply_count > 0
+                then 'thread_start'
             else 'message'
         end as activity_type,
-        m.posted_at as occurred_at,
-        'slack:' || m.channel_id || ':' || coalesce(m.thread_ts, m.ts) as thread_id,
+        member_message.posted_at as occurred_at,
+        'slack:' || member_message.channel_id || ':'
+        || coalesce(member_message.thread_ts, member_message.ts) as thread_id,
         -- Slack threads are flat: a reply answers the thread's parent
-        case when coalesce(m.is_thread_reply, false) then p.parent_user_id end as replied_to_native_user_id,
-        m.text,
-        coalesce(length(m.text), 0) as text_length
-    from slack_member_messages as m
-    left join slack_thread_parents as p
-        on m.channel_id = p.channel_id
-        and m.thread_ts = p.thread_ts
+        case
+            when coalesce(member_message.is_thread_reply, false) then thread_parent.parent_user_id
+        end as replied_to_native_user_id,
+        member_message.text,
+        coalesce(length(member_message.text), 0) as text_length
+    from slack_member_messages as member_message
+    left join slack_thread_parents as thread_parent
+        on member_message.channel_id = thread_parent.channel_id
+        and member_message.thread_ts = thread_parent.thread_ts
 ),
 
 -- One reaction activity per reacting user and emoji. Slack does not say when a reaction was
 -- given: it is dated at the message's time.
 slack_reaction_rows as (
     select
-        m.message_id,
-        m.channel_id,
-        m.ts,
-        m.thread_ts,
-        m.posted_at,
-        unnest(from_json(m.reactions::json, '[{"name": "VARCHAR", "users": ["VARCHAR"]}]')) as reaction
-    from slack_messages as m
-    where m.reactions is not null
-        and not coalesce(m.is_system_message, false)
+        message_id,
+        channel_id,
+        ts,
+        thread_ts,
+        posted_at,
+        unnest(from_json(reactions::json, '[{"name": "VARCHAR", "users": ["VARCHAR"]}]')) as reaction
+    from slack_messages
+    where reactions is not null
+        and not coalesce(is_system_message, false)
 ),
 
 slack_reactions_by_user as (
@@ -109,8 +114,8 @@ slack_reactions_by_user as (
         ts,
         thread_ts,
         posted_at,
-        reaction.name as emoji,
-        unnest(reaction.users) as user_id
+        struct_extract(reaction, 'name') as emoji,
+        unnest(struct_extract(reaction, 'users')) as user_id
     from slack_reaction_rows
 ),
 
@@ -128,88 +133,99 @@ slack_reactions as (
         0 as text_length
     from slack_reactions_by_user
     where user_id is not null
-        and user_id not in (select user_id from slack_bots)
+        and user_id not in (select slack_bots.user_id from slack_bots)
 ),
 
 -- Discourse ------------------------------------------------------------------------------------
 
 discourse_system_users as (
-    select user_id from discourse_users where is_system
+    select user_id from discourse_users
+    where is_system
 ),
 
 -- regular posts (post_type 1) by people; moderator/small actions, whispers, the system user's
 -- posts and deleted posts are not member activity
 discourse_member_posts as (
-    select p.*, t.category_id
-    from discourse_posts as p
-    left join discourse_topics as t on p.topic_id = t.topic_id
-    where p.post_type = 1
-        and p.action_code is null
-        and not p.is_system
-        and not p.is_deleted
-        and p.user_id >= 0
-        and p.user_id not in (select user_id from discourse_system_users)
-        and coalesce(not t.is_private_message, true)
+    select
+        discourse_posts.*,
+        discourse_topics.category_id
+    from discourse_posts
+    left join discourse_topics on discourse_posts.topic_id = discourse_topics.topic_id
+    where discourse_posts.post_type = 1
+        and discourse_posts.action_code is null
+        and not discourse_posts.is_system
+        and not discourse_posts.is_deleted
+        and discourse_posts.user_id >= 0
+        and discourse_posts.user_id not in (select discourse_system_users.user_id from discourse_system_users)
+        and coalesce(not discourse_topics.is_private_message, true)
 ),
 
 discourse_all_posts as (
-    select topic_id, post_number, user_id from discourse_posts
+    select
+        topic_id,
+        post_number,
+        user_id
+    from discourse_posts
 ),
 
 discourse_topic_starters as (
-    select topic_id, user_id as starter_user_id
+    select
+        topic_id,
+        user_id as starter_user_id
     from discourse_posts
     where post_number = 1
 ),
 
 discourse_replies_to as (
     select
-        p.post_id,
-        coalesce(target.user_id, starter.starter_user_id) as replied_to_user_id
-    from discourse_member_posts as p
-    left join discourse_all_posts as target
-        on p.topic_id = target.topic_id
-        and p.reply_to_post_number = target.post_number
-    left join discourse_topic_starters as starter
-        on p.topic_id = starter.topic_id
-    where p.post_number > 1
+        member_post.post_id,
+        coalesce(replied_post.user_id, topic_starter.starter_user_id) as replied_to_user_id
+    from discourse_member_posts as member_post
+    left join discourse_all_posts as replied_post
+        on member_post.topic_id = replied_post.topic_id
+        and member_post.reply_to_post_number = replied_post.post_number
+    left join discourse_topic_starters as topic_starter
+        on member_post.topic_id = topic_starter.topic_id
+    where member_post.post_number > 1
 ),
 
 discourse_post_activities as (
     select
         'discourse' as platform,
-        'discourse:post:' || p.post_id as activity_id,
-        'discourse:' || coalesce(p.category_id::varchar, 'uncategorized') as space_id,
-        p.user_id::varchar as native_user_id,
-        case when p.post_number = 1 then 'thread_start' else 'reply' end as activity_type,
-        p.posted_at as occurred_at,
-        'discourse:' || p.topic_id as thread_id,
-        r.replied_to_user_id::varchar as replied_to_native_user_id,
+        'discourse:post:' || member_post.post_id as activity_id,
+        'discourse:' || coalesce(member_post.category_id::varchar, 'uncategorized') as space_id,
+        member_post.user_id::varchar as native_user_id,
+        case when member_post.post_number = 1 then 'thread_start' else 'reply' end as activity_type,
+        member_post.posted_at as occurred_at,
+        'discourse:' || member_post.topic_id as thread_id,
+        reply_target.replied_to_user_id::varchar as replied_to_native_user_id,
         -- the cooked HTML carries the links as href; the raw Markdown when the API sent it
-        coalesce(p.cooked_html, p.raw_markdown) as text,
+        coalesce(member_post.cooked_html, member_post.raw_markdown) as text,
         -- the length a reader sees: the HTML without its tags
-        length(regexp_replace(coalesce(p.cooked_html, p.raw_markdown, ''), '<[^>]*>', '', 'g')) as text_length
-    from discourse_member_posts as p
-    left join discourse_replies_to as r on p.post_id = r.post_id
+        length(
+            regexp_replace(coalesce(member_post.cooked_html, member_post.raw_markdown, ''), '<[^>]*>', '', 'g')
+        ) as text_length
+    from discourse_member_posts as member_post
+    left join discourse_replies_to as reply_target on member_post.post_id = reply_target.post_id
 ),
 
 -- Likes: reactions. Dated when the forum sends the like's time, else at the post's time.
 discourse_like_activities as (
     select
         'discourse' as platform,
-        'discourse:like:' || l.post_id || ':' || l.user_id as activity_id,
-        'discourse:' || coalesce(p.category_id::varchar, 'uncategorized') as space_id,
-        l.user_id::varchar as native_user_id,
+        'discourse:like:' || discourse_likes.post_id || ':' || discourse_likes.user_id as activity_id,
+        'discourse:' || coalesce(liked_post.category_id::varchar, 'uncategorized') as space_id,
+        discourse_likes.user_id::varchar as native_user_id,
         'reaction' as activity_type,
-        coalesce(l.liked_at, p.posted_at) as occurred_at,
-        'discourse:' || p.topic_id as thread_id,
+        coalesce(discourse_likes.liked_at, liked_post.posted_at) as occurred_at,
+        'discourse:' || liked_post.topic_id as thread_id,
         null::varchar as replied_to_native_user_id,
         null::varchar as text,
         0 as text_length
-    from discourse_likes as l
-    inner join discourse_member_posts as p on l.post_id = p.post_id
-    where l.user_id >= 0
-        and l.user_id not in (select user_id from discourse_system_users)
+    from discourse_likes
+    inner join discourse_member_posts as liked_post on discourse_likes.post_id = liked_post.post_id
+    where discourse_likes.user_id >= 0
+        and discourse_likes.user_id not in (select discourse_system_users.user_id from discourse_system_users)
 ),
 
 -- Discord --------------------------------------------------------------------------------------
@@ -235,7 +251,7 @@ discord_posts as (
 
 -- All platforms ----------------------------------------------------------------------------------
 
-unioned as (
+all_activities as (
     select * from slack_posts
     union all
     select * from slack_reactions
@@ -249,19 +265,19 @@ unioned as (
 
 final as (
     select
-        unioned.activity_id,
-        unioned.platform,
-        unioned.space_id,
-        member_key(unioned.platform, unioned.native_user_id) as member_key,
-        unioned.activity_type,
+        all_activities.activity_id,
+        all_activities.platform,
+        all_activities.space_id,
+        member_key(all_activities.platform, all_activities.native_user_id) as member_key,
+        all_activities.activity_type,
         -- naive UTC: week and day boundaries never depend on the session's time zone
-        timezone('UTC', unioned.occurred_at) as occurred_at,
-        unioned.thread_id,
-        member_key(unioned.platform, unioned.replied_to_native_user_id) as replied_to_member_key,
-        {{ extract_brand_links('unioned.text', 'brand_hosts.brand_hosts') }} as brand_links,
-        unioned.text_length,
-        unioned.text
-    from unioned
+        timezone('UTC', all_activities.occurred_at) as occurred_at,
+        all_activities.thread_id,
+        member_key(all_activities.platform, all_activities.replied_to_native_user_id) as replied_to_member_key,
+        {{ extract_brand_links('all_activities.text', 'brand_hosts.brand_hosts') }} as brand_links,
+        all_activities.text_length,
+        all_activities.text
+    from all_activities
     cross join brand_hosts
 )
 

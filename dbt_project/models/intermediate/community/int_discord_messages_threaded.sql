@@ -1,4 +1,4 @@
--- Every Discord message with its place in a conversation (METRICS.md §3), in Discord's own terms:
+-- Every Discord message with its place in a conversation (docs/metrics.md §3), in Discord's own terms:
 -- a reply (type 19) names the message it answers in message_reference, so a thread is a chain of
 -- replies and its root is the message at the top of the chain; a thread started from a message
 -- is a channel of its own (the message's started_thread_id), whose messages all belong to that
@@ -53,14 +53,15 @@ chain_tops as (
 
 -- the root: a thread channel's parent message; else the top of the chain, or, when the top
 -- answers a message that is not loaded (older than the loaded days), that message
-rooted as (
+messages_rooted as (
     select
         messages.*,
         coalesce(thread_channels.parent_channel_id, messages.channel_id) as space_channel_id,
         case
             when thread_channels.parent_message_id is not null then thread_channels.parent_message_id
-            when top.is_reply and top.referenced_message_id is not null then top.referenced_message_id
-            else top.message_id
+            when chain_top.is_reply and chain_top.referenced_message_id is not null
+                then chain_top.referenced_message_id
+            else chain_top.message_id
         end as thread_root_id,
         case
             when messages.is_reply then messages.referenced_message_id
@@ -68,42 +69,42 @@ rooted as (
         end as replied_to_message_id
     from messages
     inner join chain_tops on messages.message_id = chain_tops.message_id
-    inner join messages as top on chain_tops.top_message_id = top.message_id
+    inner join messages as chain_top on chain_tops.top_message_id = chain_top.message_id
     left join thread_channels on messages.channel_id = thread_channels.thread_channel_id
 ),
 
 replied_roots as (
     select distinct thread_root_id
-    from rooted
+    from messages_rooted
     where thread_root_id <> message_id
         and not is_system_message
 ),
 
 final as (
     select
-        rooted.message_id,
-        rooted.channel_id,
-        rooted.space_channel_id,
-        rooted.message_date,
-        rooted.author_id,
-        rooted.is_bot_author,
-        rooted.message_type,
-        rooted.is_system_message,
-        rooted.posted_at,
-        rooted.content,
-        rooted.thread_root_id,
-        rooted.replied_to_message_id,
+        messages_rooted.message_id,
+        messages_rooted.channel_id,
+        messages_rooted.space_channel_id,
+        messages_rooted.message_date,
+        messages_rooted.author_id,
+        messages_rooted.is_bot_author,
+        messages_rooted.message_type,
+        messages_rooted.is_system_message,
+        messages_rooted.posted_at,
+        messages_rooted.content,
+        messages_rooted.thread_root_id,
+        messages_rooted.replied_to_message_id,
         -- a reply to a bot's or a not-loaded message answers nobody we know
         case when not replied_to.is_bot_author then replied_to.author_id end as replied_to_author_id,
         case
-            when rooted.thread_root_id <> rooted.message_id then 'reply'
-            when rooted.started_thread_id is not null or replied_roots.thread_root_id is not null
+            when messages_rooted.thread_root_id <> messages_rooted.message_id then 'reply'
+            when messages_rooted.started_thread_id is not null or replied_roots.thread_root_id is not null
                 then 'thread_start'
             else 'message'
         end as thread_role
-    from rooted
-    left join messages as replied_to on rooted.replied_to_message_id = replied_to.message_id
-    left join replied_roots on rooted.message_id = replied_roots.thread_root_id
+    from messages_rooted
+    left join messages as replied_to on messages_rooted.replied_to_message_id = replied_to.message_id
+    left join replied_roots on messages_rooted.message_id = replied_roots.thread_root_id
 )
 
 select * from final

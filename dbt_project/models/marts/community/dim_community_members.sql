@@ -18,7 +18,7 @@ activities as (
 
 -- member_key() is the HMAC UDF of plugins/darksocial_member_key.py: the native id never leaves
 -- this model, and no name, handle or e-mail is selected.
-users as (
+platform_users as (
     select
         member_key('slack', user_id) as member_key,
         'slack' as platform,
@@ -60,15 +60,15 @@ activity_span as (
 -- rights cannot list users) still are members: not employees, not bots, as far as we know
 final as (
     select
-        coalesce(users.member_key, activity_span.member_key) as member_key,
-        coalesce(users.platform, activity_span.platform) as platform,
-        coalesce(users.is_employee, false) as is_employee,
-        coalesce(users.is_bot, false) as is_bot,
+        coalesce(platform_users.member_key, activity_span.member_key) as member_key,
+        coalesce(platform_users.platform, activity_span.platform) as platform,
+        coalesce(platform_users.is_employee, false) as is_employee,
+        coalesce(platform_users.is_bot, false) as is_bot,
         activity_span.first_seen_at,
         activity_span.last_active_at
-    from users
+    from platform_users
     full outer join activity_span
-        on users.member_key = activity_span.member_key
+        on platform_users.member_key = activity_span.member_key
 )
 
 select * from final

@@ -12,20 +12,33 @@ discord_messages as (
     select * from {{ ref('int_discord_messages_threaded') }}
 ),
 
+activities as (
+    select * from {{ ref('int_community_activities') }}
+),
+
+discord_channels as (
+    select * from {{ ref('discord_channels') }}
+),
+
+space_interests as (
+    select * from {{ ref('space_interests') }}
+),
+
 discord_channel_names as (
     select
         trim(channel_id) as channel_id,
         channel_name,
         is_private
-    from {{ ref('discord_channels') }}
+    from discord_channels
 ),
 
-space_interests as (
+-- the seed's names as the spaces' names are matched: trimmed, any case
+space_interests_normalised as (
     select
         lower(trim(platform)) as platform,
         lower(trim(space_name)) as space_name,
         lower(trim(interest)) as interest
-    from {{ ref('space_interests') }}
+    from space_interests
 ),
 
 {%- set names = var('community_names') %}
@@ -42,7 +55,7 @@ discord_loaded_channels as (
         on discord_messages.space_channel_id = discord_channel_names.channel_id
 ),
 
-spaces as (
+listed_spaces as (
     select
         'slack:' || channel_id as space_id,
         'slack' as platform,
@@ -72,18 +85,48 @@ spaces as (
     from discord_loaded_channels
 ),
 
+-- spaces with activity that no list names (a Slack channel the bot has left, a Discourse post whose
+-- topic is not loaded or sits in a category the key cannot see) still are spaces, as active people
+-- missing from the user lists still are members: in their platform's community, named by their id
+unlisted_spaces as (
+    select distinct
+        activities.space_id,
+        activities.platform
+    from activities
+    left join listed_spaces on activities.space_id = listed_spaces.space_id
+    where listed_spaces.space_id is null
+),
+
+spaces as (
+    select * from listed_spaces
+
+    union all
+
+    select
+        space_id,
+        platform,
+        case platform
+            when 'slack' then '{{ names.get("slack", "Slack") }}'
+            when 'discourse' then '{{ names.get("discourse", "Discourse") }}'
+            when 'discord' then '{{ names.get("discord", "Discord") }}'
+        end as community,
+        substr(space_id, length(platform) + 2) as space_name,
+        false as is_private
+    from unlisted_spaces
+),
+
 final as (
     select
         spaces.space_id,
         spaces.platform,
         spaces.community,
         spaces.space_name,
-        coalesce(space_interests.interest, 'general') as interest,
+        coalesce(space_interests_normalised.interest, 'general') as interest,
         coalesce(spaces.is_private, false) as is_private
     from spaces
-    left join space_interests
-        on spaces.platform = space_interests.platform
-        and lower(trim(spaces.space_name)) = space_interests.space_name
+    left join space_interests_normalised
+        on spaces.platform = space_interests_normalised.platform
+        and lower(trim(spaces.space_name)) = space_interests_normalised.space_name
 )
 
 select * from final

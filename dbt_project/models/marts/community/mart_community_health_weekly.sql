@@ -13,7 +13,7 @@ members as (
 ),
 
 -- every activity twice: once for its own community, once for the 'all' row
-scoped as (
+activities_in_weeks as (
     select
         coalesce(spaces.community, activities.platform) as community,
         activities.*,
@@ -24,18 +24,25 @@ scoped as (
     left join members on activities.member_key = members.member_key
 ),
 
-by_community as (
-    select * from scoped
+activities_by_community as (
+    select * from activities_in_weeks
     union all
-    select * replace ('all' as community) from scoped
+    select * replace ('all' as community) from activities_in_weeks
 ),
 
 member_weeks as (
-    select distinct community, week_start, member_key from by_community
+    select distinct
+        community,
+        week_start,
+        member_key
+    from activities_by_community
 ),
 
 first_weeks as (
-    select community, member_key, min(week_start) as first_week
+    select
+        community,
+        member_key,
+        min(week_start) as first_week
     from member_weeks
     group by community, member_key
 ),
@@ -48,12 +55,15 @@ activity_counts as (
         count(distinct member_key) as active_members,
         count(*) filter (where activity_type = 'thread_start') as threads_started,
         count(*) filter (where is_employee) as employee_activities
-    from by_community
+    from activities_by_community
     group by community, week_start
 ),
 
 new_members as (
-    select community, first_week as week_start, count(*) as new_members
+    select
+        community,
+        first_week as week_start,
+        count(*) as new_members
     from first_weeks
     group by community, first_week
 ),
@@ -61,8 +71,13 @@ new_members as (
 -- the threads a member can get an answer on: top-level posts (thread starts and, on Slack, plain
 -- messages nobody replied to) by non-employees
 questions as (
-    select community, week_start, thread_id, member_key, occurred_at
-    from by_community
+    select
+        community,
+        week_start,
+        thread_id,
+        member_key,
+        occurred_at
+    from activities_by_community
     where activity_type in ('thread_start', 'message')
         and not is_employee
 ),
@@ -76,7 +91,7 @@ first_responses as (
         arg_min(replies.is_employee, replies.occurred_at) as responder_is_employee,
         min(replies.occurred_at) as first_response_at
     from questions
-    left join by_community as replies
+    left join activities_by_community as replies
         on replies.community = questions.community
         and replies.thread_id = questions.thread_id
         and replies.activity_type = 'reply'
@@ -85,12 +100,13 @@ first_responses as (
     group by questions.community, questions.week_start, questions.thread_id, questions.occurred_at
 ),
 
-answered as (
+questions_judged as (
     select
         *,
-        first_response_at is not null
+        (
+            first_response_at is not null
             and first_response_at <= asked_at + interval '{{ var("first_response_window_days") }} days'
-            as is_answered,
+        ) as is_answered,
         date_diff('second', asked_at, first_response_at) / 60.0 as minutes_to_first_response
     from first_responses
 ),
@@ -103,7 +119,7 @@ answer_stats as (
         count(*) filter (where is_answered) as answered_questions,
         median(minutes_to_first_response) filter (where is_answered) as median_minutes_to_first_response,
         count(*) filter (where is_answered and not responder_is_employee) as community_answers
-    from answered
+    from questions_judged
     group by community, week_start
 ),
 
@@ -114,7 +130,12 @@ retention as (
         this_week.week_start,
         count(distinct before.member_key) as members_4w_before,
         count(distinct before.member_key) filter (where now_active.member_key is not null) as retained
-    from (select distinct community, week_start from member_weeks) as this_week
+    from (
+        select distinct
+            community,
+            week_start
+        from member_weeks
+    ) as this_week
     inner join member_weeks as before
         on before.community = this_week.community
         and before.week_start >= this_week.week_start - interval '28 days'
@@ -136,15 +157,18 @@ final as (
         activity_counts.activities,
         activity_counts.threads_started,
         coalesce(answer_stats.questions, 0) as threads_asked,
-        case when answer_stats.questions > 0
-            then answer_stats.answered_questions / answer_stats.questions
+        case
+            when answer_stats.questions > 0
+                then answer_stats.answered_questions / answer_stats.questions
         end::double as threads_answered_pct,
         answer_stats.median_minutes_to_first_response::double as median_minutes_to_first_response,
-        case when answer_stats.answered_questions > 0
-            then answer_stats.community_answers / answer_stats.answered_questions
+        case
+            when answer_stats.answered_questions > 0
+                then answer_stats.community_answers / answer_stats.answered_questions
         end::double as community_answer_share,
-        case when retention.members_4w_before > 0
-            then retention.retained / retention.members_4w_before
+        case
+            when retention.members_4w_before > 0
+                then retention.retained / retention.members_4w_before
         end::double as retention_4w,
         (activity_counts.employee_activities / activity_counts.activities)::double as employee_activity_share
     from activity_counts

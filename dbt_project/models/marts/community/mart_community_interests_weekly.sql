@@ -8,14 +8,18 @@ spaces as (
     select * from {{ ref('dim_community_spaces') }}
 ),
 
+interest_keywords as (
+    select * from {{ ref('interest_keywords') }}
+),
+
 keywords as (
     select
         lower(trim(keyword)) as keyword,
         lower(trim(interest)) as interest
-    from {{ ref('interest_keywords') }}
+    from interest_keywords
 ),
 
-with_space_interest as (
+activities_with_space_interest as (
     select
         activities.activity_id,
         activities.member_key,
@@ -30,62 +34,70 @@ with_space_interest as (
 -- in a `general` space, the first keyword (the longest first) found in the text as whole words
 keyword_hits as (
     select
-        a.activity_id,
-        arg_min(k.interest, -length(k.keyword)) as keyword_interest
-    from with_space_interest as a
-    inner join keywords as k
-        on a.space_interest = 'general'
-        and regexp_matches(lower(a.text), '\b' || regexp_escape(k.keyword) || '\b')
-    group by a.activity_id
+        activities_with_space_interest.activity_id,
+        arg_min(keywords.interest, -length(keywords.keyword)) as keyword_interest
+    from activities_with_space_interest
+    inner join keywords
+        on activities_with_space_interest.space_interest = 'general'
+        and regexp_matches(
+            lower(activities_with_space_interest.text), '\b' || regexp_escape(keywords.keyword) || '\b'
+        )
+    group by activities_with_space_interest.activity_id
 ),
 
-classified as (
+activities_by_interest as (
     select
-        a.week_start,
-        coalesce(keyword_hits.keyword_interest, a.space_interest) as interest,
-        a.member_key,
-        a.brand_links
-    from with_space_interest as a
-    left join keyword_hits on a.activity_id = keyword_hits.activity_id
+        activities_with_space_interest.week_start,
+        coalesce(keyword_hits.keyword_interest, activities_with_space_interest.space_interest) as interest,
+        activities_with_space_interest.member_key,
+        activities_with_space_interest.brand_links
+    from activities_with_space_interest
+    left join keyword_hits on activities_with_space_interest.activity_id = keyword_hits.activity_id
 ),
 
-weekly as (
+interest_weeks as (
     select
         week_start,
         interest,
         count(*) as activities,
         count(distinct member_key) as active_members,
         coalesce(sum(len(brand_links)), 0)::bigint as brand_links_shared
-    from classified
+    from activities_by_interest
     group by week_start, interest
 ),
 
 -- every week x interest from the first to the last week, so weeks without activity count as 0
 week_spine as (
     select cast(unnest(generate_series(min(week_start), max(week_start), interval '7 days')) as date) as week_start
-    from weekly
+    from interest_weeks
 ),
 
-grid as (
-    select week_spine.week_start, interests.interest
-    from week_spine
-    cross join (select distinct interest from weekly) as interests
+loaded_interests as (
+    select distinct interest from interest_weeks
 ),
 
-filled as (
+week_interest_grid as (
     select
-        grid.week_start,
-        grid.interest,
-        coalesce(weekly.activities, 0) as activities,
-        coalesce(weekly.active_members, 0) as active_members,
-        coalesce(weekly.brand_links_shared, 0) as brand_links_shared
-    from grid
-    left join weekly
-        on grid.week_start = weekly.week_start
-        and grid.interest = weekly.interest
+        week_spine.week_start,
+        loaded_interests.interest
+    from week_spine
+    cross join loaded_interests
 ),
 
-with_prior as (
+interest_weeks_filled as (
+    select
+        week_interest_grid.week_start,
+        week_interest_grid.interest,
+        coalesce(interest_weeks.activities, 0) as activities,
+        coalesce(interest_weeks.active_members, 0) as active_members,
+        coalesce(interest_weeks.brand_links_shared, 0) as brand_links_shared
+    from week_interest_grid
+    left join interest_weeks
+        on week_interest_grid.week_start = interest_weeks.week_start
+        and week_interest_grid.interest = interest_weeks.interest
+),
+
+interest_weeks_with_prior_4w as (
     select
         *,
         avg(activities) over (
@@ -94,7 +106,7 @@ with_prior as (
         count(*) over (
             partition by interest order by week_start rows between 4 preceding and 1 preceding
         ) as prior_weeks
-    from filled
+    from interest_weeks_filled
 ),
 
 final as (
@@ -104,10 +116,11 @@ final as (
         activities,
         active_members,
         brand_links_shared,
-        case when prior_weeks = 4 and prior_4w_mean > 0
-            then activities / prior_4w_mean - 1
+        case
+            when prior_weeks = 4 and prior_4w_mean > 0
+                then activities / prior_4w_mean - 1
         end::double as growth_vs_prior_4w
-    from with_prior
+    from interest_weeks_with_prior_4w
 )
 
 select * from final

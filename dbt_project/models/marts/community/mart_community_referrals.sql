@@ -12,7 +12,7 @@ first_loaded as (
     select min(session_date) as first_session_date from sessions
 ),
 
-shares as (
+brand_link_shares as (
     select
         unnest(brand_links) as landing_path,
         occurred_at::date as share_date,
@@ -29,7 +29,7 @@ shares_by_day as (
         count(*) as shares,
         count(distinct member_key) as distinct_sharers,
         count(distinct space_id) as spaces
-    from shares
+    from brand_link_shares
     group by landing_path, share_date
 ),
 
@@ -40,51 +40,53 @@ daily_path_sessions as (
         sum(sessions) filter (where is_dark_social) as dark_sessions,
         sum(sessions) filter (where traffic_class = 'community') as community_sessions
     from sessions
-    where landing_path in (select landing_path from shares_by_day)
+    where landing_path in (select shares_by_day.landing_path from shares_by_day)
     group by session_date, landing_path
 ),
 
-windows as (
+share_windows as (
     select
-        s.landing_path,
-        s.share_date,
-        coalesce(sum(d.dark_sessions) filter (
-            where d.session_date between s.share_date and s.share_date + 3
+        share_day.landing_path,
+        share_day.share_date,
+        coalesce(sum(path_day.dark_sessions) filter (
+            where path_day.session_date between share_day.share_date and share_day.share_date + 3
         ), 0) as dark_direct_sessions_0_3d,
-        coalesce(sum(d.dark_sessions) filter (
-            where d.session_date between s.share_date - 28 and s.share_date - 1
+        coalesce(sum(path_day.dark_sessions) filter (
+            where path_day.session_date between share_day.share_date - 28 and share_day.share_date - 1
         ), 0) / 7.0 as dark_direct_sessions_baseline,
-        coalesce(sum(d.community_sessions) filter (
-            where d.session_date between s.share_date and s.share_date + 3
+        coalesce(sum(path_day.community_sessions) filter (
+            where path_day.session_date between share_day.share_date and share_day.share_date + 3
         ), 0) as community_sessions_0_3d
-    from shares_by_day as s
-    left join daily_path_sessions as d
-        on d.landing_path = s.landing_path
-        and d.session_date between s.share_date - 28 and s.share_date + 3
-    group by s.landing_path, s.share_date
+    from shares_by_day as share_day
+    left join daily_path_sessions as path_day
+        on path_day.landing_path = share_day.landing_path
+        and path_day.session_date between share_day.share_date - 28 and share_day.share_date + 3
+    group by share_day.landing_path, share_day.share_date
 ),
 
 final as (
     select
-        s.landing_path,
-        s.share_date,
-        s.shares,
-        s.distinct_sharers,
-        s.spaces,
-        w.dark_direct_sessions_0_3d::bigint as dark_direct_sessions_0_3d,
+        share_day.landing_path,
+        share_day.share_date,
+        share_day.shares,
+        share_day.distinct_sharers,
+        share_day.spaces,
+        share_windows.dark_direct_sessions_0_3d::bigint as dark_direct_sessions_0_3d,
         -- no baseline unless all 28 days before the share are loaded
-        case when s.share_date - 28 >= first_loaded.first_session_date
-            then w.dark_direct_sessions_baseline
+        case
+            when share_day.share_date - 28 >= first_loaded.first_session_date
+                then share_windows.dark_direct_sessions_baseline
         end::double as dark_direct_sessions_baseline,
-        case when s.share_date - 28 >= first_loaded.first_session_date
-            and w.dark_direct_sessions_baseline > 0
-            then w.dark_direct_sessions_0_3d / w.dark_direct_sessions_baseline - 1
+        case
+            when share_day.share_date - 28 >= first_loaded.first_session_date
+                and share_windows.dark_direct_sessions_baseline > 0
+                then share_windows.dark_direct_sessions_0_3d / share_windows.dark_direct_sessions_baseline - 1
         end::double as share_lift,
-        w.community_sessions_0_3d::bigint as community_sessions_0_3d
-    from shares_by_day as s
-    inner join windows as w
-        on s.landing_path = w.landing_path
-        and s.share_date = w.share_date
+        share_windows.community_sessions_0_3d::bigint as community_sessions_0_3d
+    from shares_by_day as share_day
+    inner join share_windows
+        on share_day.landing_path = share_windows.landing_path
+        and share_day.share_date = share_windows.share_date
     cross join first_loaded
 )
 

@@ -1,4 +1,4 @@
-{%- set w = var('love_weights') -%}
+{%- set love_weights = var('love_weights') -%}
 with
 
 activities as (
@@ -7,7 +7,6 @@ activities as (
 
 members as (
     select * from {{ ref('dim_community_members') }}
-    where not is_bot
 ),
 
 as_of as (
@@ -15,7 +14,7 @@ as_of as (
 ),
 
 -- the trailing window ends on the last loaded day (inclusive)
-recent as (
+recent_activities as (
     select activities.*
     from activities
     cross join as_of
@@ -23,7 +22,7 @@ recent as (
         and activities.occurred_at::date <= as_of.as_of_date
 ),
 
-counts as (
+activity_counts as (
     select
         member_key,
         count(*) filter (where activity_type = 'thread_start') as thread_starts,
@@ -33,66 +32,74 @@ counts as (
         count(*) as activities,
         coalesce(sum(len(brand_links)), 0)::bigint as brand_links_shared,
         count(distinct space_id) as spaces_active
-    from recent
+    from recent_activities
     group by member_key
 ),
 
 -- reach: the other members this member replied to, or was replied to by
 reply_pairs as (
-    select member_key, replied_to_member_key as other_member_key
-    from recent
+    select
+        member_key,
+        replied_to_member_key as other_member_key
+    from recent_activities
     where activity_type = 'reply' and replied_to_member_key is not null
     union
-    select replied_to_member_key as member_key, member_key as other_member_key
-    from recent
+    select
+        replied_to_member_key as member_key,
+        member_key as other_member_key
+    from recent_activities
     where activity_type = 'reply' and replied_to_member_key is not null
 ),
 
 reach as (
-    select member_key, count(distinct other_member_key) as reach
+    select
+        member_key,
+        count(distinct other_member_key) as reach
     from reply_pairs
     where other_member_key <> member_key
     group by member_key
 ),
 
-scored as (
+member_scores as (
     select
         members.member_key,
         members.platform,
         members.is_employee,
         as_of.as_of_date,
-        coalesce(counts.thread_starts, 0) as thread_starts,
-        coalesce(counts.replies, 0) as replies,
-        coalesce(counts.messages, 0) as messages,
-        coalesce(counts.reactions, 0) as reactions,
-        coalesce(counts.activities, 0) as activities,
+        coalesce(activity_counts.thread_starts, 0) as thread_starts,
+        coalesce(activity_counts.replies, 0) as replies,
+        coalesce(activity_counts.messages, 0) as messages,
+        coalesce(activity_counts.reactions, 0) as reactions,
+        coalesce(activity_counts.activities, 0) as activities,
         (
-            {{ w.thread_start }} * coalesce(counts.thread_starts, 0)
-            + {{ w.reply }} * coalesce(counts.replies, 0)
-            + {{ w.message }} * coalesce(counts.messages, 0)
-            + {{ w.reaction }} * coalesce(counts.reactions, 0)
+            {{ love_weights.thread_start }} * coalesce(activity_counts.thread_starts, 0)
+            + {{ love_weights.reply }} * coalesce(activity_counts.replies, 0)
+            + {{ love_weights.message }} * coalesce(activity_counts.messages, 0)
+            + {{ love_weights.reaction }} * coalesce(activity_counts.reactions, 0)
         )::double as love,
         coalesce(reach.reach, 0) as reach,
-        coalesce(counts.brand_links_shared, 0) as brand_links_shared,
-        coalesce(counts.spaces_active, 0) as spaces_active
+        coalesce(activity_counts.brand_links_shared, 0) as brand_links_shared,
+        coalesce(activity_counts.spaces_active, 0) as spaces_active
     from members
     cross join as_of
-    left join counts on members.member_key = counts.member_key
+    left join activity_counts on members.member_key = activity_counts.member_key
     left join reach on members.member_key = reach.member_key
+    where not members.is_bot
 ),
 
 -- the love rank among non-employees (ties share a rank), against the top share of them
-ranked as (
+members_ranked as (
     select
         *,
-        case when not is_employee
-            then rank() over (partition by is_employee order by love desc)
+        case
+            when not is_employee
+                then rank() over (partition by is_employee order by love desc)
         end as love_rank_non_employee,
         count(*) filter (where not is_employee) over () as non_employees
-    from scored
+    from member_scores
 ),
 
-final as (
+member_levels as (
     select
         member_key,
         platform,
@@ -117,10 +124,14 @@ final as (
             when love >= {{ var('contributor_min_love') }} then '2_contributor'
             else '3_participant'
         end as level
-    from ranked
+    from members_ranked
+),
+
+final as (
+    select
+        *,
+        level = '1_advocate' as is_advocate_candidate
+    from member_levels
 )
 
-select
-    *,
-    level = '1_advocate' as is_advocate_candidate
-from final
+select * from final

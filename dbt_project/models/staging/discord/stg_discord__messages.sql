@@ -16,9 +16,9 @@
 with
 
 source as (
-{%- if loaded is not none %}
+    {%- if loaded is not none %}
     select * from {{ raw_messages }}
-{%- else %}
+    {%- else %}
     -- Discord is not loaded: no rows, the columns orchestration/discord/assets.py writes
     select
         null::date as "date",
@@ -37,7 +37,7 @@ source as (
         null::timestamp as _loaded_at,
         null::varchar as _run_id
     where false
-{%- endif %}
+    {%- endif %}
 ),
 
 -- the username stays behind: nothing downstream needs it, and no name leaves the raw layer

@@ -12,7 +12,7 @@ actions as (
         json_extract_string(action.value, '$.action_type') as action_type,
         try_cast(json_extract_string(action.value, '$.value') as double) as action_count
     from source,
-        lateral unnest(cast(coalesce(nullif(source.actions, ''), '[]') as json[])) as action(value)
+        lateral unnest(cast(coalesce(nullif(source.actions, ''), '[]') as json[])) as action (value)
 ),
 
 pivoted as (

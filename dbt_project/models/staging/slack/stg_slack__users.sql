@@ -27,13 +27,15 @@ renamed as (
     from source
 ),
 
--- METRICS.md §3: the employee flag is decided here, where the e-mail still is; nothing downstream
+-- docs/metrics.md §3: the employee flag is decided here, where the e-mail still is; nothing downstream
 -- of staging sees the e-mail.
 final as (
     select
         renamed.*,
-        renamed.email_domain is not null
-            and renamed.email_domain in (select domain from employee_domains) as is_employee
+        (
+            renamed.email_domain is not null
+            and renamed.email_domain in (select employee_domains.domain from employee_domains)
+        ) as is_employee
     from renamed
 )
 

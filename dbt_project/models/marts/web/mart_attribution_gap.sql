@@ -33,7 +33,7 @@ keyword_matches as (
         keywords.channel,
         row_number() over (
             partition by answers.how_heard
-            order by keywords.priority, length(keywords.keyword) desc, keywords.keyword
+            order by keywords.priority asc, length(keywords.keyword) desc, keywords.keyword
         ) as match_rank
     from answers
     inner join keywords
@@ -44,7 +44,7 @@ answer_channels as (
     select
         answers.how_heard,
         case
-            when answers.answer = '' or answers.answer in (select value from no_answer_values)
+            when answers.answer = '' or answers.answer in (select no_answer_values.value from no_answer_values)
                 then 'no_answer'
             else coalesce(keyword_matches.channel, 'other')
         end as self_reported_channel
@@ -82,10 +82,14 @@ week_totals as (
         sum(leads) filter (where self_reported_channel != 'no_answer') as answered_leads,
         sum(leads) filter (
             where self_reported_channel in (
-                {%- for channel in var('word_of_mouth_channels') %}'{{ channel }}'{{ ", " if not loop.last }}{% endfor -%}
+                {%- for channel in var('word_of_mouth_channels') %}
+                '{{ channel }}'{{ "," if not loop.last }}
+                {%- endfor %}
             )
             and tracked_traffic_class in (
-                {%- for class in var('dark_funnel_tracked_classes') %}'{{ class }}'{{ ", " if not loop.last }}{% endfor -%}
+                {%- for class in var('dark_funnel_tracked_classes') %}
+                '{{ class }}'{{ "," if not loop.last }}
+                {%- endfor %}
             )
         ) as dark_funnel_leads
     from weekly

@@ -28,7 +28,7 @@ bounds as (
         select search_date from query_days
         union all
         select search_date from totals
-    )
+    ) as loaded_days
 ),
 
 -- every day from the first to the last loaded Search Console day: a day without rows counts as 0

@@ -18,7 +18,7 @@ weekly_sessions as (
     group by 1, 2
 ),
 
--- links to a page posted in the brand's communities (METRICS.md §4 brand links), per ISO week
+-- links to a page posted in the brand's communities (docs/metrics.md §4 brand links), per ISO week
 weekly_shares as (
     select
         cast(date_trunc('week', occurred_at) as date) as week_start,
@@ -28,12 +28,22 @@ weekly_shares as (
 ),
 
 shares as (
-    select week_start, landing_path, count(*) as community_shares
+    select
+        week_start,
+        landing_path,
+        count(*) as community_shares
     from weekly_shares
     group by 1, 2
 ),
 
 -- the GA4 weeks; a page shared in a week without any visit still gets a row
+session_week_bounds as (
+    select
+        min(week_start) as first_week,
+        max(week_start) as last_week
+    from weekly_sessions
+),
+
 joined as (
     select
         coalesce(weekly_sessions.week_start, shares.week_start) as week_start,
@@ -45,8 +55,9 @@ joined as (
     full outer join shares
         on weekly_sessions.week_start = shares.week_start
         and weekly_sessions.landing_path = shares.landing_path
+    cross join session_week_bounds
     where coalesce(weekly_sessions.week_start, shares.week_start)
-        between (select min(week_start) from weekly_sessions) and (select max(week_start) from weekly_sessions)
+        between session_week_bounds.first_week and session_week_bounds.last_week
 ),
 
 final as (

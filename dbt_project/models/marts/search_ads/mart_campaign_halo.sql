@@ -1,4 +1,4 @@
-{#- the windows are vars a marketer may change (dbt_project.yml, METRICS.md §2) -#}
+{#- the windows are vars a marketer may change (dbt_project.yml, docs/metrics.md §2) -#}
 {%- set before_days = var('halo_days_before') -%}
 {%- set halo_days_after = var('halo_days_after') -%}
 with
@@ -51,11 +51,17 @@ dark_direct_daily as (
 
 -- the days each source has loaded; a window day inside these bounds without rows counts as 0
 gsc_bounds as (
-    select min("date") as first_date, max("date") as last_date from branded_search
+    select
+        min("date") as first_date,
+        max("date") as last_date
+    from branded_search
 ),
 
 ga4_bounds as (
-    select min("date") as first_date, max("date") as last_date from dark_direct_daily
+    select
+        min("date") as first_date,
+        max("date") as last_date
+    from dark_direct_daily
 ),
 
 branded_windows as (
@@ -119,9 +125,11 @@ per_day as (
             when dark_direct_windows.during_days > 0
                 then cast(dark_direct_windows.during_sessions as double) / dark_direct_windows.during_days
         end as dark_direct_sessions_per_day_during,
-        coalesce(branded_windows.during_days, 0) >= datediff('day', windows.flight_start, windows.during_end) + 1
+        (
+            coalesce(branded_windows.during_days, 0) >= datediff('day', windows.flight_start, windows.during_end) + 1
             and coalesce(dark_direct_windows.during_days, 0)
-            >= datediff('day', windows.flight_start, windows.during_end) + 1 as has_complete_halo_window
+            >= datediff('day', windows.flight_start, windows.during_end) + 1
+        ) as has_complete_halo_window
     from windows
     left join branded_windows
         on windows.campaign_id = branded_windows.campaign_id
@@ -153,9 +161,7 @@ final as (
         end as dark_direct_lift,
         case
             when branded_clicks_per_day_during - branded_clicks_per_day_before > 0
-                then spend / (
-                    (branded_clicks_per_day_during - branded_clicks_per_day_before) * search_during_days
-                )
+                then spend / ((branded_clicks_per_day_during - branded_clicks_per_day_before) * search_during_days)
         end as cost_per_incremental_branded_click,
         has_search_baseline and has_sessions_baseline as has_full_baseline,
         has_complete_halo_window

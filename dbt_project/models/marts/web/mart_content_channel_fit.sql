@@ -38,8 +38,10 @@ shares as (
     select
         *,
         sessions / nullif(sum(sessions) over (partition by content_group), 0) as share_of_group,
-        sum(sessions) over (partition by traffic_class)
-            / nullif(sum(sessions) over (), 0) as share_of_site
+        (
+            sum(sessions) over (partition by traffic_class)
+            / nullif(sum(sessions) over (), 0)
+        ) as share_of_site
     from by_group_class
 ),
 

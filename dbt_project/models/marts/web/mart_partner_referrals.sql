@@ -11,7 +11,7 @@ partners as (
         any_value(partner_community) as partner_community
     from {{ ref('partner_communities') }}
     where nullif(trim(match_value), '') is not null
-    group by 1
+    group by lower(trim(match_value))
 ),
 
 -- the partner is the seed entry matching the source, else the campaign; a session tagged only

@@ -32,7 +32,7 @@ sessions as (
     {%- endif %}
 ),
 
--- the rules of METRICS.md §1 live in macros/classify_traffic.sql, shared with int_leads_classified
+-- the rules of docs/metrics.md §1 live in macros/classify_traffic.sql, shared with int_leads_classified
 classified as (
     {{ classify_traffic('sessions') }}
 ),
