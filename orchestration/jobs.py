@@ -12,6 +12,11 @@ from orchestration.partitions import NIGHTLY_TAG
 # trims the nightly range to its own window (GA4 3 days, Search Console 4, Meta 7).
 NIGHTLY_TRAILING_DAYS = 7
 
+# A nightly still "started" after this long lost its process with its host (a reboot, which the
+# default run launcher cannot see): run monitoring then fails it and frees its pool slot.
+MAX_RUNTIME_TAG = "dagster/max_runtime"
+NIGHTLY_MAX_RUNTIME_SECONDS = 6 * 3600
+
 # Dagster's run tags for a partition range run by a single-run backfill.
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -58,7 +63,11 @@ def build_nightly_schedule(
         first = yesterday - timedelta(days=NIGHTLY_TRAILING_DAYS)
         return dg.RunRequest(
             run_key=f"nightly-{yesterday.isoformat()}",
-            tags={**range_tags(first.isoformat(), yesterday.isoformat()), NIGHTLY_TAG: "true"},
+            tags={
+                **range_tags(first.isoformat(), yesterday.isoformat()),
+                NIGHTLY_TAG: "true",
+                MAX_RUNTIME_TAG: str(NIGHTLY_MAX_RUNTIME_SECONDS),
+            },
         )
 
     return nightly_refresh

@@ -10,7 +10,6 @@ user when the tests run as root (the server refuses root).
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import socket
@@ -328,13 +327,9 @@ class Served:
 
 
 def _run_worker_tree(instance: dg.DagsterInstance, run_id: str) -> list[int]:
-    """The run worker's pid (from the code server's engine event) and every process under it."""
-    pids = [
-        int(m.group(1))
-        for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
-        if (m := re.search(r"Started process for run \(pid: (\d+)\)", entry.user_message or ""))
-    ]
-    assert pids, f"no run worker pid recorded for {run_id}"
+    """The run worker's pid (the process that recorded RUN_START) and every process under it."""
+    pids = [e.dagster_event.pid for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_START)]
+    assert pids and pids[0], f"no run worker pid recorded for {run_id}"
     parents: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -375,9 +370,19 @@ def _processes_with_home(home: Path) -> list[int]:
     return found
 
 
+@pytest.fixture
+def work_dir() -> Iterator[Path]:
+    # Not pytest's tmp_path: other pytest sessions on a shared machine prune old basetemp folders,
+    # which a run of several minutes must not lose under its feet.
+    path = Path(tempfile.mkdtemp(prefix="serve-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def test_serve_on_postgres_runs_the_nightly_frees_a_killed_runs_slot_and_queues_writers(
-    postgres, tmp_path, monkeypatch
+    postgres, work_dir, monkeypatch
 ):
+    tmp_path = work_dir
     home = tmp_path / "dagster_home"
     home.mkdir()
     config = yaml.safe_load((PROJECT_ROOT / "dagster_home" / "postgres" / "dagster.yaml").read_text())
@@ -467,6 +472,7 @@ def _prove(served: Served, first, yesterday, home: Path) -> None:
     )
     assert stopped["stopRunningSchedule"]["__typename"] == "ScheduleStateResult", stopped
     assert nightly.tags[NIGHTLY_TAG] == "true"
+    assert nightly.tags["dagster/max_runtime"] == "21600"  # failed by run monitoring if its host died
     assert range_tags(first.isoformat(), yesterday.isoformat()).items() <= nightly.tags.items()
     done = served.wait_for("the nightly to finish", lambda: served.finished(nightly.run_id), timeout=600)
     assert done.status == dg.DagsterRunStatus.SUCCESS, served.logs_tail()
