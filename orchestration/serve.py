@@ -34,7 +34,6 @@ from urllib.parse import quote
 from orchestration.settings import PROJECT_ROOT, SettingsError
 
 STORAGES = ("sqlite", "postgres")
-PG_PARTS = ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB")
 STOP_GRACE_SECONDS = 30
 PG_SCHEME = "postgresql+psycopg2://"
 # Each service log is rotated at 20 MB, and the 5 files before it kept.

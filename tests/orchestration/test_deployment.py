@@ -498,7 +498,7 @@ def _prove(served: Served, first, yesterday, home: Path) -> None:
         "the killed run to be marked failed", lambda: served.finished(killed), timeout=60
     )
     assert failed.status == dg.DagsterRunStatus.FAILURE
-    messages = [entry.user_message or "" for entry in instance.all_logs(killed)]
+    messages = [entry.message or "" for entry in instance.all_logs(killed)]
     assert any("was terminated by signal 9 (SIGKILL)" in m for m in messages), messages[-5:]
     served.wait_for("its slot to be freed", lambda: killed not in served.pool_holders() or None, timeout=60)
 
