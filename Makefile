@@ -9,7 +9,7 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/seeds dbt_project/macros dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml dbt_project/profiles.yml
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: install install-dev prepare demo doctor backfill refresh test dev lint format clean help
+.PHONY: install install-dev prepare demo doctor backfill refresh test dev serve lint format clean help
 
 help:
 	@echo "make demo   - install, load the sandbox brand's history, build every mart, publish the BI snapshot"
@@ -18,6 +18,7 @@ help:
 	@echo "make refresh - what the nightly runs: the trailing days, dbt, the snapshot"
 	@echo "make test   - install with dev extras and run the whole test suite"
 	@echo "make dev    - open the Dagster UI at http://127.0.0.1:3000"
+	@echo "make serve  - run the Dagster webserver and daemon (the nightly runs by itself; PostgreSQL with DAGSTER_PG_URL)"
 	@echo "make lint   - ruff and sqlfluff (the dbt project's SQL)"
 	@echo "make clean  - remove the warehouse, snapshot and Dagster run history (keeps .venv)"
 
@@ -71,6 +72,12 @@ SQLFLUFF = tmp=$$(mktemp -d) && WAREHOUSE_PATH=$$tmp/lint.duckdb DBT_TARGET_PATH
 	DBT_LOG_PATH=$$tmp/logs DBT_SEND_ANONYMOUS_USAGE_STATS=false $(BIN)/sqlfluff $(1) dbt_project; \
 	status=$$?; rm -rf $$tmp; exit $$status
 
+# The webserver and the daemon as two processes, logs in data/logs/, until Ctrl-C or SIGTERM. The
+# instance folder follows DAGSTER_STORAGE (sqlite: dagster_home/, postgres: dagster_home/postgres/),
+# read from the environment or .env by orchestration/serve.py, not from the DAGSTER_HOME above.
+serve: install prepare
+	$(BIN)/python -m orchestration.serve
+
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -83,4 +90,4 @@ format: install-dev
 
 clean:
 	rm -rf data dbt_project/target dbt_project/logs
-	find dagster_home -mindepth 1 ! -name dagster.yaml -exec rm -rf {} +
+	find dagster_home -mindepth 1 ! -name dagster.yaml ! -path dagster_home/postgres -exec rm -rf {} +

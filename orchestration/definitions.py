@@ -24,6 +24,7 @@ from orchestration.partitions import daily_partitions
 from orchestration.quality.checks import build_freshness_checks
 from orchestration.recovery import recover_on_load
 from orchestration.redaction import install as install_redaction
+from orchestration.retention import build_retention, retention_days
 from orchestration.serving.assets import build_serving_asset, upstream_check_keys
 from orchestration.settings import Settings
 from orchestration.slack import assets as slack
@@ -80,17 +81,19 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         mart_keys, settings.serving_path, upstream_check_keys(mart_keys, [*built, dbt_models, *freshness])
     )
     refresh_job = build_refresh_job()
+    retention_job, retention_schedule = build_retention(retention_days())
     return dg.Definitions(
         assets=[*sources, dbt_models, serving],
         asset_checks=freshness,
-        jobs=[refresh_job],
+        jobs=[refresh_job, retention_job],
         schedules=[
             build_nightly_schedule(
                 refresh_job,
                 settings.nightly_cron,
                 settings.nightly_timezone,
                 running=settings.nightly_schedule_running,
-            )
+            ),
+            retention_schedule,
         ],
         resources={
             "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
