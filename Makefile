@@ -9,12 +9,13 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/seeds dbt_project/macros dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml dbt_project/profiles.yml
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: install install-dev prepare demo test dev lint format clean help
+.PHONY: install install-dev prepare demo test dev lint format clean help bi bi-install
 
 help:
 	@echo "make demo   - install, load the sandbox brand's history, build every mart, publish the BI snapshot"
 	@echo "make test   - install with dev extras and run the whole test suite"
 	@echo "make dev    - open the Dagster UI at http://127.0.0.1:3000"
+	@echo "make bi     - serve the Superset dashboard of the snapshot at http://127.0.0.1:8088 (BI_PORT)"
 	@echo "make lint   - ruff"
 	@echo "make clean  - remove the warehouse, snapshot and Dagster run history (keeps .venv)"
 
@@ -52,6 +53,19 @@ test: install-dev prepare
 
 dev: install prepare
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# Superset lives in its own virtual environment: its pins must not move the project's packages.
+BI_VENV := .bi-venv
+$(BI_VENV)/.installed: bi/requirements.txt
+	$(PYTHON) -m venv $(BI_VENV)
+	$(BI_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BI_VENV)/bin/pip install --quiet -r bi/requirements.txt
+	@touch $@
+
+bi-install: $(BI_VENV)/.installed
+
+bi: bi-install
+	BI_VENV=$(BI_VENV) bi/run.sh
 
 lint: install-dev
 	$(BIN)/ruff check .
