@@ -2,8 +2,9 @@
 # `make bi`: set up Superset over the serving snapshot and serve it on 127.0.0.1 in the foreground.
 #
 # Every start re-applies the set-up, so a changed setting or dashboard file takes effect: migrate
-# the metadata database, make sure the admin login exists with BI_ADMIN_PASSWORD, import the
-# dashboard bundle (bi/superset/, with the snapshot's path filled in) over the previous one.
+# the metadata database, sync Superset's roles, make sure the admin login exists with
+# BI_ADMIN_PASSWORD, and import the dashboard (bi/superset/, with the snapshot's path filled in)
+# over the previous copy (bi/setup_superset.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -21,7 +22,7 @@ SERVING_PATH="$(absolute "${SERVING_PATH:-data/serving/marts.duckdb}")"
 export BI_HOME="$(absolute "${BI_HOME:-data/bi}")"
 BI_PORT="${BI_PORT:-8088}"
 BI_ADMIN_USER="${BI_ADMIN_USER:-admin}"
-BI_ADMIN_PASSWORD="${BI_ADMIN_PASSWORD:-admin}"
+export BI_ADMIN_PASSWORD="${BI_ADMIN_PASSWORD:-admin}"
 BI_VENV="$(absolute "${BI_VENV:-.bi-venv}")"
 
 if [[ ! -f "$SERVING_PATH" ]]; then
@@ -36,16 +37,13 @@ mkdir -p "$BI_HOME"
 superset() { "$BI_VENV/bin/superset" "$@"; }
 
 echo "Superset: metadata in $BI_HOME, snapshot $SERVING_PATH (read-only)"
-superset db upgrade >"$BI_HOME/setup.log" 2>&1 || { cat "$BI_HOME/setup.log" >&2; exit 1; }
-if ! superset fab list-users 2>/dev/null | grep -q "username:$BI_ADMIN_USER "; then
-    superset fab create-admin --username "$BI_ADMIN_USER" --firstname Admin --lastname User \
-        --email "$BI_ADMIN_USER@localhost" --password "$BI_ADMIN_PASSWORD" >>"$BI_HOME/setup.log" 2>&1
-fi
-superset fab reset-password --username "$BI_ADMIN_USER" --password "$BI_ADMIN_PASSWORD" >>"$BI_HOME/setup.log" 2>&1
-superset init >>"$BI_HOME/setup.log" 2>&1 || { cat "$BI_HOME/setup.log" >&2; exit 1; }
-
-"$BI_VENV/bin/python" bi/bundle.py --serving-path "$SERVING_PATH" --out "$BI_HOME/dashboard.zip" \
-    --import-as "$BI_ADMIN_USER" >>"$BI_HOME/setup.log" 2>&1 || { cat "$BI_HOME/setup.log" >&2; exit 1; }
+log="$BI_HOME/setup.log"
+step() { "$@" >>"$log" 2>&1 || { tail -n 40 "$log" >&2; echo "make bi: '$1 ${2:-}' failed; the whole log is $log" >&2; exit 1; }; }
+: >"$log"
+step superset db upgrade
+step superset init
+step "$BI_VENV/bin/python" bi/setup_superset.py \
+    --serving-path "$SERVING_PATH" --bundle "$BI_HOME/dashboard.zip" --username "$BI_ADMIN_USER"
 
 echo "Superset: http://127.0.0.1:$BI_PORT/superset/dashboard/marketing/ (login $BI_ADMIN_USER; Ctrl-C stops it)"
 exec "$BI_VENV/bin/gunicorn" --bind "127.0.0.1:$BI_PORT" --workers 1 --worker-class gthread --threads 8 \

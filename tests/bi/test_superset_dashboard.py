@@ -14,10 +14,12 @@ Marked `bi` (Superset's install takes minutes): `make test` leaves it out, .ci/r
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 from datetime import date, timedelta
@@ -114,10 +116,11 @@ def superset(refresher, tmp_path_factory):
     port = _free_port()
     password = secrets.token_urlsafe(12)
     log_path = tmp_path_factory.mktemp("bi-log") / "make-bi.log"
+    bi_home = tmp_path_factory.mktemp("bi-home")
     env = {
         **os.environ,
         "SERVING_PATH": str(refresher.settings.serving_path),
-        "BI_HOME": str(tmp_path_factory.mktemp("bi-home")),
+        "BI_HOME": str(bi_home),
         "BI_PORT": str(port),
         "BI_ADMIN_USER": "admin",
         "BI_ADMIN_PASSWORD": password,
@@ -146,7 +149,7 @@ def superset(refresher, tmp_path_factory):
             if time.monotonic() > deadline:
                 pytest.fail(f"Superset not up after {STARTUP_TIMEOUT_S}s:\n{log_path.read_text()[-4000:]}")
             time.sleep(2)
-        yield {"url": url, "password": password, "process": process, "log": log_path}
+        yield {"url": url, "password": password, "process": process, "log": log_path, "home": bi_home}
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -220,6 +223,23 @@ class Dashboard:
 
     def big_number(self, title: str) -> str:
         return self.chart(title).locator(".header-line").inner_text().strip()
+
+
+def test_superset_reads_the_snapshot_read_only_and_logs_no_password(refresher, superset):
+    with sqlite3.connect(superset["home"] / "superset.db") as meta:
+        rows = meta.execute("select sqlalchemy_uri, extra, allow_dml from dbs").fetchall()
+    assert len(rows) == 1
+    uri, extra, allow_dml = rows[0]
+    assert uri == f"duckdb:///{refresher.settings.serving_path}?access_mode=read_only"
+    config = json.loads(extra)["engine_params"]["connect_args"]["config"]
+    assert config == {"enable_external_access": False}
+    assert not allow_dml
+    assert password_not_logged(superset)
+
+
+def password_not_logged(superset) -> bool:
+    logs = [superset["log"], superset["home"] / "setup.log"]
+    return all(superset["password"] not in path.read_text() for path in logs)
 
 
 def _chart_files() -> dict[str, dict]:
