@@ -9,7 +9,7 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/seeds dbt_project/macros dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml dbt_project/profiles.yml
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: install install-dev prepare demo doctor backfill refresh test dev serve lint format clean help
+.PHONY: install install-dev prepare demo doctor backfill refresh test dev serve lint format clean help bi bi-install
 
 help:
 	@echo "make demo   - install, load the sandbox brand's history, build every mart, publish the BI snapshot"
@@ -19,6 +19,7 @@ help:
 	@echo "make test   - install with dev extras and run the whole test suite"
 	@echo "make dev    - open the Dagster UI at http://127.0.0.1:3000"
 	@echo "make serve  - run the Dagster webserver and daemon (the nightly runs by itself; PostgreSQL with DAGSTER_PG_URL)"
+	@echo "make bi     - serve the Superset dashboard of the snapshot at http://127.0.0.1:8088 (BI_PORT)"
 	@echo "make lint   - ruff and sqlfluff (the dbt project's SQL)"
 	@echo "make clean  - remove the warehouse, snapshot and Dagster run history (keeps .venv)"
 
@@ -77,6 +78,19 @@ SQLFLUFF = tmp=$$(mktemp -d) && WAREHOUSE_PATH=$$tmp/lint.duckdb DBT_TARGET_PATH
 # read from the environment or .env by orchestration/serve.py, not from the DAGSTER_HOME above.
 serve: install prepare
 	$(BIN)/python -m orchestration.serve
+
+# Superset lives in its own virtual environment: its pins must not move the project's packages.
+BI_VENV := .bi-venv
+$(BI_VENV)/.installed: bi/requirements.txt
+	$(PYTHON) -m venv $(BI_VENV)
+	$(BI_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BI_VENV)/bin/pip install --quiet -r bi/requirements.txt
+	@touch $@
+
+bi-install: $(BI_VENV)/.installed
+
+bi: bi-install
+	BI_VENV=$(BI_VENV) bi/run.sh
 
 lint: install-dev
 	$(BIN)/ruff check .
