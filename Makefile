@@ -13,6 +13,7 @@ MANIFEST := dbt_project/target/manifest.json
 
 help:
 	@echo "make demo   - install, load the sandbox brand's history, build every mart, publish the BI snapshot"
+	@echo "make report - rebuild the HTML report (data/serving/report.html) from the current snapshot"
 	@echo "make test   - install with dev extras and run the whole test suite"
 	@echo "make dev    - open the Dagster UI at http://127.0.0.1:3000"
 	@echo "make lint   - ruff"
@@ -46,6 +47,10 @@ prepare: $(MANIFEST)
 
 demo: install prepare
 	$(BIN)/python -m orchestration.demo
+
+.PHONY: report
+report: install
+	$(BIN)/python -m orchestration.report
 
 test: install-dev prepare
 	$(BIN)/python -m pytest

@@ -27,6 +27,7 @@ from orchestration.meta.assets import build_meta_assets
 from orchestration.meta.resources import meta_resource_from_env
 from orchestration.partitions import daily_partitions
 from orchestration.quality.checks import build_freshness_checks
+from orchestration.report.assets import build_report_asset
 from orchestration.serving.assets import build_serving_asset, upstream_check_keys
 from orchestration.settings import Settings
 from orchestration.slack.assets import build_slack_assets
@@ -150,7 +151,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
     refresh_job = build_refresh_job()
     return dg.Definitions(
-        assets=[*sources, dbt_models, serving],
+        assets=[
+            *sources,
+            dbt_models,
+            serving,
+            build_report_asset(settings.serving_path, settings.report_path),
+        ],
         asset_checks=freshness,
         jobs=[refresh_job],
         schedules=[

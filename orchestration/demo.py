@@ -144,6 +144,7 @@ def _report(result, elapsed: float, settings) -> int:
     print(f"Done in {elapsed:.0f}s (run {result.run_id}).")
     print(f"Checks: {passed} of {len(checks)} passed.")
     print(summarize(settings.serving_path))
+    print(f"Report: {settings.report_path} (open it in a browser; `make report` rebuilds it)")
     print("Next: `make dev` opens the Dagster UI at http://127.0.0.1:3000 (lineage, runs, checks).")
     return 0 if passed == len(checks) else 1
 
