@@ -69,7 +69,7 @@ def dark_social_over_time(weekly: pd.DataFrame, daily: pd.DataFrame, width: int)
     color = alt.Color(
         "series:N",
         scale=alt.Scale(domain=legend, range=[BLUE, ORANGE, RED]),
-        legend=alt.Legend(title=None, columns=1 if width < 400 else 3),
+        legend=alt.Legend(title=None, columns=1 if width < 400 else 3, symbolOpacity=1),
     )
     weekly = weekly.assign(series=legend[0])
     flagged_days = daily[daily["is_ga4_sampled_or_thresholded"]].assign(series=legend[2])
@@ -270,7 +270,11 @@ def attribution_gap(said: pd.DataFrame, tracked: pd.DataFrame, width: int) -> al
                 color=alt.Color(
                     "channel:N",
                     scale=alt.Scale(scheme="tableau20"),
-                    legend=alt.Legend(title=None, orient="right", columns=1 if width > 400 else 2),
+                    legend=alt.Legend(
+                        title=None,
+                        orient="right" if width > 400 else "bottom",
+                        columns=1 if width > 400 else 2,
+                    ),
                 ),
                 tooltip=[
                     alt.Tooltip("month_start:T", title="month", format="%B %Y"),

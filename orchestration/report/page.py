@@ -43,7 +43,7 @@ h3 { font-size: 1.05rem; margin: 18px 0 4px; }
 .meta { color: var(--muted); margin: 0 0 12px; }
 .meta dt { font-weight: 600; color: var(--ink); }
 .meta dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 8px 0; }
-.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: 10px;
+.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(145px, 1fr)); gap: 10px;
         margin: 16px 0; padding: 0; list-style: none; }
 .kpis li { background: white; border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; }
 .kpis b { display: block; font-size: 1.4rem; color: var(--accent); }
@@ -132,8 +132,8 @@ def _header(data: ReportData) -> str:
     )
     checks = (
         f"{passed} of {total} "
-        "checks on the data upstream passed at their latest run; the snapshot is published only when no "
-        "blocking check stands failed"
+        "checks on the data upstream passed at their latest run; any others only warn, since a blocking "
+        "check that fails stops the publish"
         if info.checks_total is not None
         else "not recorded in this snapshot"
     )

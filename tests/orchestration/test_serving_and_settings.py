@@ -74,3 +74,21 @@ def test_settings_resolve_relative_paths_against_the_project_root():
 def test_bad_settings_name_the_setting_and_the_fix(env, fragment):
     with pytest.raises(SettingsError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         Settings.from_env(env)
+
+
+def test_report_path_defaults_beside_the_snapshot_and_follows_its_setting():
+    assert Settings.from_env({}).report_path.parts[-3:] == ("data", "serving", "report.html")
+    moved = Settings.from_env({"REPORT_PATH": "out/r.html"}).report_path
+    assert moved.is_absolute() and moved.parts[-2:] == ("out", "r.html")
+
+
+def test_publish_records_the_info_it_is_given_beside_the_run(tmp_path):
+    warehouse, serving = tmp_path / "w.duckdb", tmp_path / "serving" / "marts.duckdb"
+    _warehouse_with_mart(warehouse, 2)
+    info = {"sources_loaded": "GA4 (sandbox)", "checks_passed": 41, "checks_total": 42}
+    publish_snapshot(str(warehouse), serving, run_id="run-2", info=info)
+    with duckdb.connect(str(serving), read_only=True) as conn:
+        row = conn.execute(
+            "select run_id, sources_loaded, checks_passed, checks_total from _snapshot_info"
+        ).fetchone()
+    assert row == ("run-2", "GA4 (sandbox)", 41, 42)
