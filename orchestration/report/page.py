@@ -9,7 +9,6 @@ so the browser test can compare them with the snapshot.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from html import escape
 
 import altair as alt
@@ -378,7 +377,7 @@ def _communities(data: ReportData) -> str:
     return _section("communities", title, body)
 
 
-def render(data: ReportData, today: date | None = None) -> str:
+def render(data: ReportData) -> str:
     """The whole page as one HTML string."""
     sections = [_dark_social, _shared, _branded, _attribution, _communities]
     body = "".join(build(data) for build in sections)
