@@ -10,8 +10,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.report import build_report
-
 SNAPSHOT_KEY = dg.AssetKey(["serving", "marts_snapshot"])
 
 
@@ -28,6 +26,9 @@ def build_report_asset(serving_path: Path, report_path: Path) -> dg.AssetsDefini
         ),
     )
     def report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        # Imported here: Altair and pandas would add seconds to every load of the definitions.
+        from orchestration.report import build_report
+
         built = build_report(serving_path, report_path)
         context.log.info(f"Report written to {built.path}")
         metadata: dict[str, object] = {

@@ -188,6 +188,10 @@ def _dark_social(conn, tables, data: ReportData) -> None:
             if sessions
             else 0.0,
             "dark_social_share_28d": float(daily["dark_social_share_28d"].iloc[-1]),
+            # The first window of 28 loaded days: where the trend started.
+            "dark_social_share_first_28d": float(
+                daily["dark_social_share_28d"].iloc[min(27, len(daily) - 1)]
+            ),
             "dark_social_key_events": float(daily["dark_social_key_events"].sum()),
             "ga4_flagged_days": int(daily["is_ga4_sampled_or_thresholded"].sum()),
         }

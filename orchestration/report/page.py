@@ -148,7 +148,11 @@ def _header(data: ReportData) -> str:
             )
         )
         kpis.append(
-            (_figure("dark_social_share_28d", _pct(h["dark_social_share_28d"])), "dark social, last 28 days")
+            (
+                _figure("dark_social_share_28d", _pct(h["dark_social_share_28d"])),
+                "dark social, last 28 days; the first 28 days: "
+                + _figure("dark_social_share_first_28d", _pct(h["dark_social_share_first_28d"])),
+            )
         )
         kpis.append(
             (
@@ -167,9 +171,8 @@ def _header(data: ReportData) -> str:
         )
     if "advocates" in h:
         kpis.append((_figure("advocates", str(h["advocates"])), "community advocates"))
-    kpi_html = "".join(
-        f'<li><b>{value}</b><span class="label">{escape(label)}</span></li>' for value, label in kpis
-    )
+    # The labels are fixed text and escaped figures, so they go into the page as they are.
+    kpi_html = "".join(f'<li><b>{value}</b><span class="label">{label}</span></li>' for value, label in kpis)
     return (
         "<header><h1>Dark social and communities</h1>"
         '<div class="meta"><dl>'

@@ -239,6 +239,11 @@ def test_headline_figures_equal_the_snapshots(laptop, snapshot):
     assert laptop.figure("dark_social_share_low") == _pct(low)
     assert laptop.figure("dark_social_share_high") == _pct(high)
     assert laptop.figure("dark_social_key_events") == f"{dark_key_events:,.0f}"
+    trend = snapshot.execute(
+        "select dark_social_share_28d from mart_dark_social_daily order by date"
+    ).fetchall()
+    assert laptop.figure("dark_social_share_first_28d") == _pct(trend[27][0])
+    assert laptop.figure("dark_social_share_28d") == _pct(trend[-1][0])
     branded = snapshot.execute("select sum(branded_clicks) from mart_branded_search_daily").fetchone()[0]
     assert laptop.figure("branded_clicks") == f"{branded:,}"
     advocates = snapshot.execute(
