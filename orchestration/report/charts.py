@@ -328,14 +328,12 @@ def community_activity(health: pd.DataFrame, width: int) -> alt.TopLevelMixin:
     )
 
 
-def interests(weekly: pd.DataFrame, width: int) -> alt.TopLevelMixin:
-    """Activities a week per interest; the legend gives each interest's latest growth."""
-    last = weekly[weekly["week_start"] == weekly["week_start"].max()].set_index("interest")[
-        "growth_vs_prior_4w"
-    ]
+def interests(weekly: pd.DataFrame, growth: dict[str, float], width: int) -> alt.TopLevelMixin:
+    """Activities a week per interest; the legend gives each interest's growth in the last full week."""
     names = {
-        interest: interest + ("" if pd.isna(growth) else f" ({growth:+.0%} last week)")
-        for interest, growth in last.items()
+        interest: interest
+        + ("" if pd.isna(growth.get(interest)) else f" ({growth[interest]:+.0%} last week)")
+        for interest in weekly["interest"].unique()
     }
     frame = weekly.assign(label=weekly["interest"].map(names))
     return (

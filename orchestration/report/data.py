@@ -49,6 +49,9 @@ class ReportData:
     attribution_tracked: pd.DataFrame | None = None
     dark_funnel_monthly: pd.DataFrame | None = None
     health_weekly: pd.DataFrame | None = None
+    health_all_weekly: pd.DataFrame | None = None
+    # Per interest: the last complete week's activities against the mean of the 4 weeks before, - 1.
+    interest_growth: dict[str, float] = field(default_factory=dict)
     health_latest: pd.DataFrame | None = None
     interests_weekly: pd.DataFrame | None = None
     members: pd.DataFrame | None = None
@@ -124,6 +127,7 @@ def read_snapshot(serving_path: Path) -> ReportData:
         _attribution(conn, tables, data)
         _communities(conn, tables, data)
     data.period = _period(data)
+    _community_weeks(data)
     return data
 
 
@@ -138,6 +142,43 @@ def _period(data: ReportData) -> tuple[date, date] | None:
     if not spans:
         return None
     return min(s[0] for s in spans), max(s[1] for s in spans)
+
+
+def _community_weeks(data: ReportData) -> None:
+    """Keep the community weeks inside the report's period, and sum up the last complete ones.
+
+    Replies to threads started inside a loaded range arrive with them, so a range that ends in the
+    past leaves a thin tail of later weeks; they are outside the period and would read as a collapse.
+    """
+    if data.health_weekly is None or data.period is None:
+        return
+    end = pd.Timestamp(data.period[1])
+    data.health_weekly = data.health_weekly[data.health_weekly["week_start"] <= end]
+    if data.interests_weekly is not None:
+        interests = data.interests_weekly[data.interests_weekly["week_start"] <= end]
+        data.interests_weekly = interests
+        complete = interests[interests["week_start"] + timedelta(days=6) <= end]
+        if len(complete):
+            last = complete[complete["week_start"] == complete["week_start"].max()]
+            data.interest_growth = dict(zip(last["interest"], last["growth_vs_prior_4w"], strict=True))
+    if data.health_all_weekly is None:
+        return
+    weekly = data.health_all_weekly[data.health_all_weekly["week_start"] <= end]
+    complete = weekly[weekly["week_start"] + timedelta(days=6) <= end]
+    weeks = sorted(complete["week_start"].unique())[-4:] or sorted(weekly["week_start"].unique())[-1:]
+    recent = weekly[weekly["week_start"].isin(weeks)]
+    latest = recent.groupby("community", sort=False).agg(
+        first_week=("week_start", "min"),
+        last_week=("week_start", "max"),
+        active_members=("active_members", "mean"),
+        new_members=("new_members", "mean"),
+        threads_answered_pct=("threads_answered_pct", "mean"),
+        median_minutes_to_first_response=("median_minutes_to_first_response", "median"),
+        retention_4w=("retention_4w", "mean"),
+    )
+    # Each community by name, then the `all` row.
+    order = sorted(latest.index, key=lambda name: (name == "all", name))
+    data.health_latest = latest.loc[order].reset_index()
 
 
 def _dark_social(conn, tables, data: ReportData) -> None:
@@ -325,33 +366,15 @@ def _communities(conn, tables, data: ReportData) -> None:
         order by week_start, community
         """,
     )
-    # The latest week may be partial, so each community's health is the mean of its last 4 weeks
-    # before the newest one.
-    data.health_latest = _frame(
+    data.health_all_weekly = _frame(
         conn,
         tables,
         "mart_community_health_weekly",
         """
-        with ranked as (
-            select *, dense_rank() over (order by week_start desc) as weeks_back
-            from mart_community_health_weekly
-        ),
-        recent as (
-            select * from ranked
-            where weeks_back between 2 and 5
-               or (weeks_back = 1 and (select max(weeks_back) from ranked) = 1)
-        )
-        select community,
-               min(week_start) as first_week,
-               max(week_start) as last_week,
-               avg(active_members) as active_members,
-               avg(new_members) as new_members,
-               avg(threads_answered_pct) as threads_answered_pct,
-               median(median_minutes_to_first_response) as median_minutes_to_first_response,
-               avg(retention_4w) as retention_4w
-        from recent
-        group by community
-        order by community = 'all', community
+        select week_start, community, active_members, new_members, threads_answered_pct,
+               median_minutes_to_first_response, retention_4w
+        from mart_community_health_weekly
+        order by week_start, community
         """,
     )
     data.interests_weekly = _frame(

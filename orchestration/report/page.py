@@ -332,8 +332,8 @@ def _communities(data: ReportData) -> str:
         interests = data.interests_weekly
         body += "<h3>Interests</h3>" + _chart(
             "interests",
-            lambda w: charts.interests(interests, w),
-            "Posts, replies and reactions a week per topic; the legend compares the last week with the "
+            lambda w: charts.interests(interests, data.interest_growth, w),
+            "Posts, replies and reactions a week per topic; the legend compares the last full week with the "
             "mean of the four weeks before (+25% is a quarter more than usual). One week is noisy and the "
             "last one may be partial, so look for a line that keeps climbing.",
         )

@@ -361,6 +361,26 @@ def test_communities_section_draws_health_interests_advocates_partners_and_fit(l
     cells = count("select count(*) from mart_content_channel_fit where index_vs_site is not null")
     assert len(laptop.marks("content_fit", "fit_cells")) == cells > 0
 
+    # Health: the mean of the last four complete weeks of the period, per community.
+    health = snapshot.execute(
+        f"""
+        with weeks as (
+            select distinct week_start from mart_community_health_weekly
+            where week_start + 6 <= date '{LAST_DAY}' order by week_start desc limit 4
+        )
+        select community, avg(active_members), avg(threads_answered_pct), avg(retention_4w)
+        from mart_community_health_weekly join weeks using (week_start)
+        group by community order by community = 'all', community
+        """
+    ).fetchall()
+    table = laptop.page.eval_on_selector_all(
+        '[data-table="community_health"] tbody tr',
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))",
+    )
+    assert [(r[0], r[1], r[3], r[5]) for r in table] == [
+        (h[0], f"{h[1]:,.1f}", f"{h[2]:.0%}", f"{h[3]:.0%}") for h in health
+    ]
+
     top = snapshot.execute(
         """
         select left(member_key, 12), level, love, reach from mart_member_engagement
