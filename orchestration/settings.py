@@ -76,5 +76,5 @@ class Settings:
             nightly_timezone=tz,
             nightly_cron=env.get("NIGHTLY_CRON") or "0 2 * * *",
             nightly_schedule_running=status == "running",
-            report_path=_resolve(env.get("REPORT_PATH") or "data/serving/report.html"),
+            report_path=_resolve(env["REPORT_PATH"]) if env.get("REPORT_PATH") else None,
         )

@@ -52,8 +52,10 @@ def to_svg(chart: alt.TopLevelMixin) -> str:
 
 def _time_axis(dates: pd.Series) -> alt.Axis:
     """Day and month for a few months of history, month and year beyond."""
-    long = (dates.max() - dates.min()).days > 150
-    return alt.Axis(format="%b %Y" if long else "%-d %b", labelAngle=0, labelOverlap=True)
+    if (dates.max() - dates.min()).days > 150:
+        # One tick a month: at Vega's default weekly ticks a month's name would repeat.
+        return alt.Axis(format="%b %Y", tickCount="month", labelAngle=0, labelOverlap=True)
+    return alt.Axis(format="%-d %b", labelAngle=0, labelOverlap=True)
 
 
 def _weeks(frame: pd.DataFrame) -> pd.DataFrame:
@@ -184,36 +186,46 @@ def _flights(campaigns: pd.DataFrame | None, first, last) -> pd.DataFrame:
 
 
 def branded_search(daily: pd.DataFrame, campaigns: pd.DataFrame | None, width: int) -> alt.TopLevelMixin:
-    """Branded clicks and impressions a day, campaign flights shaded behind both."""
-    flights = _flights(campaigns, daily["date"].min(), daily["date"].max())
-    x = alt.X("date:T", title=None, axis=_time_axis(daily["date"]))
+    """Branded clicks and impressions a day, with the campaign flights as bars on the same days below.
 
-    def panel(column: str, title: str, name: str) -> alt.LayerChart:
-        shade = (
-            alt.Chart(flights, name=f"flights_{name}")
-            .mark_rect(color=ORANGE, opacity=0.18)
+    Flights are bars of their own rather than shading behind the lines: an always-on campaign
+    would shade the whole chart and hide the flights that matter.
+    """
+    first, last = daily["date"].min(), daily["date"].max()
+    flights = _flights(campaigns, first, last)
+    # One day axis for every panel, so a flight lines up with the days it ran.
+    days = alt.Scale(domain=[first.isoformat(), (last + timedelta(days=1)).isoformat()])
+    x = alt.X("date:T", title=None, scale=days, axis=_time_axis(daily["date"]))
+
+    def panel(column: str, title: str, name: str) -> alt.Chart:
+        return (
+            alt.Chart(daily, name=f"branded_{name}")
+            .mark_line(color=BLUE, strokeWidth=1.6)
+            .encode(x=x, y=alt.Y(f"{column}:Q", title=title))
+            .properties(width=width, height=150)
+        )
+
+    panels = [
+        panel("branded_clicks", "Branded clicks a day", "clicks"),
+        panel("branded_impressions", "Branded impressions a day", "impressions"),
+    ]
+    if len(flights):
+        panels.append(
+            alt.Chart(flights, name="flights")
+            .mark_bar(color=ORANGE, height=10)
             .encode(
-                x="start:T",
+                x=alt.X("start:T", title=None, scale=days, axis=_time_axis(daily["date"])),
                 x2="end:T",
+                y=alt.Y("campaign_name:N", title=None, axis=alt.Axis(labelLimit=160)),
                 tooltip=[
                     alt.Tooltip("campaign_name:N", title="campaign"),
                     alt.Tooltip("flight_start:T", title="from", format="%Y-%m-%d"),
                     alt.Tooltip("flight_end:T", title="to", format="%Y-%m-%d"),
                 ],
             )
+            .properties(width=width, height=alt.Step(16), title="Meta campaign flights")
         )
-        line = (
-            alt.Chart(daily, name=f"branded_{name}")
-            .mark_line(color=BLUE, strokeWidth=1.6)
-            .encode(x=x, y=alt.Y(f"{column}:Q", title=title))
-        )
-        return alt.layer(shade, line).properties(width=width, height=150)
-
-    return alt.vconcat(
-        panel("branded_clicks", "Branded clicks a day", "clicks"),
-        panel("branded_impressions", "Branded impressions a day", "impressions"),
-        spacing=8,
-    )
+    return alt.vconcat(*panels, spacing=8)
 
 
 def campaign_halo(campaigns: pd.DataFrame, width: int) -> alt.TopLevelMixin:

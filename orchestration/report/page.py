@@ -238,9 +238,9 @@ def _branded(data: ReportData) -> str:
     body = _chart(
         "branded_search",
         lambda w: charts.branded_search(daily, campaigns, w),
-        "Searches on Google that name the brand: clicks on top, how often the site was shown below; the "
-        "orange stripes are Meta campaign flights. Search Console hides rare queries, so these are a floor, "
-        "and its days run on Pacific time.",
+        "Searches on Google that name the brand: clicks on top, how often the site was shown below it, "
+        "and the days each Meta campaign ran at the bottom. Search Console hides rare queries, so these "
+        "are a floor, and its days run on Pacific time.",
     )
     if campaigns is None:
         body += _not_loaded("mart_campaign_halo", "halo")

@@ -96,28 +96,28 @@ def failed_gates(instance: dg.DagsterInstance, check_keys: Iterable[dg.AssetChec
     """The checks whose latest completed evaluation failed at ERROR severity, each with why."""
     failed = []
     for key in check_keys:
-        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=20)
-        # PLANNED: the step stopped before the check ran; the last completed evaluation stands.
-        done = [r for r in history if r.status.value in ("SUCCEEDED", "FAILED")]
-        if not done or done[0].status.value != "FAILED":
+        latest = _latest_completed(instance, key)
+        if latest is None or latest.status.value != "FAILED":
             continue
-        evaluation = done[0].evaluation
+        evaluation = latest.evaluation
         if evaluation is not None and evaluation.severity != dg.AssetCheckSeverity.ERROR:
             continue
         failed.append(
-            f"{key.asset_key.to_user_string()}:{key.name} (run {done[0].run_id[:8]}): {_why(evaluation)}"
+            f"{key.asset_key.to_user_string()}:{key.name} (run {latest.run_id[:8]}): {_why(evaluation)}"
         )
     return failed
 
 
 def passed_checks(instance: dg.DagsterInstance, check_keys: Iterable[dg.AssetCheckKey]) -> int:
     """How many of the checks passed at their latest completed evaluation."""
-    passed = 0
-    for key in check_keys:
-        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=20)
-        done = [r for r in history if r.status.value in ("SUCCEEDED", "FAILED")]
-        passed += bool(done) and done[0].status.value == "SUCCEEDED"
-    return passed
+    latest = (_latest_completed(instance, key) for key in check_keys)
+    return sum(1 for record in latest if record is not None and record.status.value == "SUCCEEDED")
+
+
+def _latest_completed(instance: dg.DagsterInstance, key: dg.AssetCheckKey):
+    history = instance.event_log_storage.get_asset_check_execution_history(key, limit=20)
+    # PLANNED: the step stopped before the check ran; the last completed evaluation stands.
+    return next((r for r in history if r.status.value in ("SUCCEEDED", "FAILED")), None)
 
 
 def sources_info() -> dict[str, str]:

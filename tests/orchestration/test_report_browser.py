@@ -308,9 +308,9 @@ def test_branded_search_marks_each_campaign_flight_and_its_halo(laptop, snapshot
         order by flight_start, campaign_name
         """
     ).fetchall()
-    flights = laptop.marks("branded_search", "flights_clicks")
+    flights = laptop.marks("branded_search", "flights")
     assert _labels(flights, "campaign") == [c[0] for c in campaigns]
-    assert len(laptop.marks("branded_search", "flights_impressions")) == len(campaigns)
+    assert len(laptop.marks("branded_search", "branded_impressions")) == 1
     halo = laptop.marks("campaign_halo", "halo_bars")
     expected = [(c[0], f"{v:.1f}") for c in campaigns for v in (c[1], c[2]) if v is not None]
     assert sorted(

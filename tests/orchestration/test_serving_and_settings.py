@@ -78,6 +78,8 @@ def test_bad_settings_name_the_setting_and_the_fix(env, fragment):
 
 def test_report_path_defaults_beside_the_snapshot_and_follows_its_setting():
     assert Settings.from_env({}).report_path.parts[-3:] == ("data", "serving", "report.html")
+    beside = Settings.from_env({"SERVING_PATH": "/srv/bi/marts.duckdb"}).report_path
+    assert str(beside) == "/srv/bi/report.html"
     moved = Settings.from_env({"REPORT_PATH": "out/r.html"}).report_path
     assert moved.is_absolute() and moved.parts[-2:] == ("out", "r.html")
 
