@@ -371,7 +371,12 @@ def members(frame: pd.DataFrame, width: int) -> alt.TopLevelMixin:
         alt.Chart(frame, name="member_points")
         .mark_circle(opacity=0.75)
         .encode(
-            x=alt.X("love:Q", title="Love (what they do, weighted)", scale=alt.Scale(type="symlog")),
+            x=alt.X(
+                "love:Q",
+                title="Love (what they do, weighted)",
+                scale=alt.Scale(type="symlog"),
+                axis=alt.Axis(labelOverlap=True, tickCount=6),
+            ),
             y=alt.Y("reach:Q", title="Reach (people they talk with)"),
             color=alt.Color(
                 "level:N",
@@ -417,6 +422,8 @@ def partners(frame: pd.DataFrame, width: int) -> alt.TopLevelMixin:
 def content_fit(frame: pd.DataFrame, width: int) -> alt.TopLevelMixin:
     """Content group x traffic class: how much better (above 1) or worse each travels than the site."""
     groups = frame["content_group"].nunique()
+    # The colour scale is logarithmic (2 and 0.5 are as far from 1); an index of 0 is coloured as 0.05.
+    frame = frame.assign(color_index=frame["index_vs_site"].clip(lower=0.05))
     x = alt.X("traffic_class:N", title=None, axis=alt.Axis(labelAngle=-40, labelLimit=140))
     y = alt.Y("content_group:N", title=None)
     cells = (
@@ -426,7 +433,7 @@ def content_fit(frame: pd.DataFrame, width: int) -> alt.TopLevelMixin:
             x=x,
             y=y,
             color=alt.Color(
-                "index_vs_site:Q",
+                "color_index:Q",
                 title="Index vs site",
                 scale=alt.Scale(type="log", scheme="blueorange", domainMid=1),
                 legend=alt.Legend(orient="right", format=".1f"),
