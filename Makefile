@@ -16,6 +16,7 @@ help:
 	@echo "make doctor - check every source's settings, access and permissions; say what will load"
 	@echo "make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD - load that range from your sources, dbt, snapshot"
 	@echo "make refresh - what the nightly runs: the trailing days, dbt, the snapshot"
+	@echo "make report - rebuild the HTML report (data/serving/report.html) from the current snapshot"
 	@echo "make test   - install with dev extras and run the whole test suite"
 	@echo "make dev    - open the Dagster UI at http://127.0.0.1:3000"
 	@echo "make serve  - run the Dagster webserver and daemon (the nightly runs by itself; PostgreSQL with DAGSTER_PG_URL)"
@@ -60,6 +61,10 @@ backfill: install prepare
 
 refresh: install prepare
 	$(BIN)/python -m orchestration.refresh
+
+.PHONY: report
+report: install
+	$(BIN)/python -m orchestration.report
 
 test: install-dev prepare
 	$(BIN)/python -m pytest

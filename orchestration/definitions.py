@@ -24,6 +24,7 @@ from orchestration.partitions import daily_partitions
 from orchestration.quality.checks import build_freshness_checks
 from orchestration.recovery import recover_on_load
 from orchestration.redaction import install as install_redaction
+from orchestration.report.assets import build_report_asset
 from orchestration.retention import build_retention, retention_days
 from orchestration.serving.assets import build_serving_asset, upstream_check_keys
 from orchestration.settings import Settings
@@ -83,7 +84,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     refresh_job = build_refresh_job()
     retention_job, retention_schedule = build_retention(retention_days())
     return dg.Definitions(
-        assets=[*sources, dbt_models, serving],
+        assets=[
+            *sources,
+            dbt_models,
+            serving,
+            build_report_asset(settings.serving_path, settings.report_path),
+        ],
         asset_checks=freshness,
         jobs=[refresh_job, retention_job],
         schedules=[

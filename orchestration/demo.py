@@ -249,6 +249,7 @@ def _report(result, elapsed: float, settings, log_path: Path) -> int:
     print(f"Checks: {passed} of {len(checks)} passed.")
     print(summarize(settings.serving_path))
     print(f"The run's full log: {log_path}")
+    print(f"Report: {settings.report_path} (open it in a browser; `make report` rebuilds it)")
     print("Next: `make dev` opens the Dagster UI at http://127.0.0.1:3000 (lineage, runs, checks).")
     return 0 if passed == len(checks) else 1
 

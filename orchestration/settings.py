@@ -125,6 +125,12 @@ class Settings:
     nightly_timezone: str
     nightly_cron: str
     nightly_schedule_running: bool
+    # The marketer's HTML report (orchestration/report); None: report.html beside the snapshot.
+    report_path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.report_path is None:
+            object.__setattr__(self, "report_path", self.serving_path.with_name("report.html"))
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -157,4 +163,5 @@ class Settings:
             nightly_timezone=tz,
             nightly_cron=env.get("NIGHTLY_CRON") or "0 2 * * *",
             nightly_schedule_running=status == "running",
+            report_path=_resolve(env["REPORT_PATH"]) if env.get("REPORT_PATH") else None,
         )

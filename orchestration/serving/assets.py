@@ -11,20 +11,26 @@ severity. The previous snapshot then stays in place.
 """
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
 
+from orchestration.sources import SANDBOX, source_plan
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 from orchestration.warehouse_io import open_waiting_for_lock
 
 MARTS_SCHEMA = "marts"
 
 
-def publish_snapshot(warehouse_path: str, serving_path: Path, run_id: str) -> dict[str, int]:
+def publish_snapshot(
+    warehouse_path: str, serving_path: Path, run_id: str, info: Mapping[str, str | int] | None = None
+) -> dict[str, int]:
     """Copy every table of the marts schema into a fresh file and rename it onto `serving_path`.
+
+    `info`: more columns for the `_snapshot_info` row (what was loaded, which checks passed), so a
+    reader of the snapshot alone, such as the report, can say so.
 
     Returns:
         Row counts per published table.
@@ -53,10 +59,11 @@ def publish_snapshot(warehouse_path: str, serving_path: Path, run_id: str) -> di
             for table in tables:
                 conn.execute(f"create table snapshot.main.{table} as select * from {MARTS_SCHEMA}.{table}")
                 counts[table] = conn.execute(f"select count(*) from snapshot.main.{table}").fetchone()[0]
+            extra = dict(info or {})
             conn.execute(
                 "create table snapshot.main._snapshot_info as select ?::timestamp as published_at, "
-                "? as run_id, ? as tables",
-                [datetime.now(timezone.utc).replace(tzinfo=None), run_id, ",".join(tables)],
+                "? as run_id, ? as tables" + "".join(f", ? as {name}" for name in extra),
+                [datetime.now(timezone.utc).replace(tzinfo=None), run_id, ",".join(tables), *extra.values()],
             )
             conn.execute("detach snapshot")
         os.replace(tmp_path, serving_path)
@@ -90,18 +97,41 @@ def failed_gates(instance: dg.DagsterInstance, check_keys: Iterable[dg.AssetChec
     """The checks whose latest completed evaluation failed at ERROR severity, each with why."""
     failed = []
     for key in check_keys:
-        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=20)
-        # PLANNED: the step stopped before the check ran; the last completed evaluation stands.
-        done = [r for r in history if r.status.value in ("SUCCEEDED", "FAILED")]
-        if not done or done[0].status.value != "FAILED":
+        latest = _latest_completed(instance, key)
+        if latest is None or latest.status.value != "FAILED":
             continue
-        evaluation = done[0].evaluation
+        evaluation = latest.evaluation
         if evaluation is not None and evaluation.severity != dg.AssetCheckSeverity.ERROR:
             continue
         failed.append(
-            f"{key.asset_key.to_user_string()}:{key.name} (run {done[0].run_id[:8]}): {_why(evaluation)}"
+            f"{key.asset_key.to_user_string()}:{key.name} (run {latest.run_id[:8]}): {_why(evaluation)}"
         )
     return failed
+
+
+def passed_checks(instance: dg.DagsterInstance, check_keys: Iterable[dg.AssetCheckKey]) -> int:
+    """How many of the checks passed at their latest completed evaluation."""
+    latest = (_latest_completed(instance, key) for key in check_keys)
+    return sum(1 for record in latest if record is not None and record.status.value == "SUCCEEDED")
+
+
+def _latest_completed(instance: dg.DagsterInstance, key: dg.AssetCheckKey):
+    history = instance.event_log_storage.get_asset_check_execution_history(key, limit=20)
+    # PLANNED: the step stopped before the check ran; the last completed evaluation stands.
+    return next((r for r in history if r.status.value in ("SUCCEEDED", "FAILED")), None)
+
+
+def sources_info() -> dict[str, str]:
+    """The sources this refresh loaded and those it did not (with the settings that load them)."""
+    plans = source_plan().values()
+    return {
+        "sources_loaded": ";".join(
+            f"{p.source.title} ({'sandbox' if p.mode == SANDBOX else 'its API'})" for p in plans if p.loaded
+        ),
+        "sources_not_loaded": ";".join(
+            f"{p.source.title} (set {p.source.how_to_configure()})" for p in plans if not p.loaded
+        ),
+    }
 
 
 def _why(evaluation: dg.AssetCheckEvaluation | None) -> str:
@@ -151,7 +181,12 @@ def build_serving_asset(
                 },
             )
         context.log.info(f"Gate: the latest evaluation of all {len(gate_check_keys)} upstream checks passed")
-        counts = publish_snapshot(warehouse.path, serving_path, context.run.run_id)
+        info = {
+            **sources_info(),
+            "checks_passed": passed_checks(context.instance, gate_check_keys),
+            "checks_total": len(gate_check_keys),
+        }
+        counts = publish_snapshot(warehouse.path, serving_path, context.run.run_id, info)
         context.log.info(f"Published {len(counts)} tables to {serving_path}")
         return dg.MaterializeResult(
             metadata={

@@ -119,3 +119,23 @@ def test_a_source_factory_reads_its_numbers_through_the_one_parser(monkeypatch):
     monkeypatch.setenv("GA4_TIMEOUT_SECONDS", "12.5")
     resource = ga4_resource_from_env(sandbox=True)
     assert (resource.page_size, resource.timeout_seconds, resource.uses_sandbox) == (5000, 12.5, True)
+
+
+def test_report_path_defaults_beside_the_snapshot_and_follows_its_setting():
+    assert Settings.from_env({}).report_path.parts[-3:] == ("data", "serving", "report.html")
+    beside = Settings.from_env({"SERVING_PATH": "/srv/bi/marts.duckdb"}).report_path
+    assert str(beside) == "/srv/bi/report.html"
+    moved = Settings.from_env({"REPORT_PATH": "out/r.html"}).report_path
+    assert moved.is_absolute() and moved.parts[-2:] == ("out", "r.html")
+
+
+def test_publish_records_the_info_it_is_given_beside_the_run(tmp_path):
+    warehouse, serving = tmp_path / "w.duckdb", tmp_path / "serving" / "marts.duckdb"
+    _warehouse_with_mart(warehouse, 2)
+    info = {"sources_loaded": "GA4 (sandbox)", "checks_passed": 41, "checks_total": 42}
+    publish_snapshot(str(warehouse), serving, run_id="run-2", info=info)
+    with duckdb.connect(str(serving), read_only=True) as conn:
+        row = conn.execute(
+            "select run_id, sources_loaded, checks_passed, checks_total from _snapshot_info"
+        ).fetchone()
+    assert row == ("run-2", "GA4 (sandbox)", 41, 42)
