@@ -12,8 +12,9 @@ import os
 from collections.abc import Callable, Mapping
 
 import dagster as dg
+from dagster_dbt import DbtCliResource
 
-from orchestration.dbt.assets import DBT_PROJECT, DbtCli, dbt_models
+from orchestration.dbt.assets import DBT_PROJECT, dbt_models
 from orchestration.discord.assets import build_discord_assets
 from orchestration.discord.resources import discord_resource_from_env
 from orchestration.discourse.assets import build_discourse_assets
@@ -164,7 +165,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         resources={
             "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
             **source_resources(plans),
-            "dbt": DbtCli(project_dir=DBT_PROJECT),
+            "dbt": DbtCliResource(project_dir=DBT_PROJECT),
         },
     )
 
