@@ -28,20 +28,22 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 import pyarrow as pa
+import requests
 
 from connectors.errors import ConnectorConfigError, ConnectorError
 from connectors.http import (
     ApiError,
+    ApiSession,
     RetryPolicy,
     TransientError,
     call_with_retries,
     json_body,
     parse_retry_after,
+    pool_size_from_env,
     raise_for_transient_status,
     redact,
     send,
 )
-from connectors.http_session import HttpSession, Response
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +188,7 @@ class DiscordClient:
     def __init__(self, config: DiscordConfig, sleep: Callable[[float], None] | None = None):
         self.config = config
         self._sleep = time.sleep if sleep is None else sleep
-        self._session = HttpSession()
+        self._session = ApiSession(pool_size_from_env())
         self._session.headers.update(
             {
                 "Authorization": f"Bot {config.bot_token}",
@@ -309,7 +311,7 @@ def _row(message: dict, day: date, channel_id: str) -> dict:
     }
 
 
-def _error_details(response: Response) -> tuple[str, float | None]:
+def _error_details(response: requests.Response) -> tuple[str, float | None]:
     wait = parse_retry_after(response.headers.get("Retry-After"))
     reset_after = parse_retry_after(response.headers.get("X-RateLimit-Reset-After"))
     message = ""

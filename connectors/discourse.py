@@ -45,20 +45,22 @@ from typing import Any, ClassVar, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
+import requests
 
 from connectors.errors import ConnectorConfigError, ConnectorError
 from connectors.http import (
     ApiError,
+    ApiSession,
     RetryPolicy,
     TransientError,
     call_with_retries,
     json_body,
     parse_retry_after,
+    pool_size_from_env,
     raise_for_transient_status,
     redact,
     send,
 )
-from connectors.http_session import HttpSession, Response
 
 log = logging.getLogger(__name__)
 
@@ -411,7 +413,7 @@ class DiscourseClient:
     def __init__(self, config: DiscourseConfig, sleep: Callable[[float], None] | None = None):
         self.config = config
         self._sleep = sleep
-        self._session = HttpSession()
+        self._session = ApiSession(pool_size_from_env(), credential_headers=("Api-Key", "Api-Username"))
         self._session.headers.update(
             {
                 "Api-Key": config.api_key,
@@ -837,7 +839,7 @@ def _user_row(user: dict) -> dict:
     }
 
 
-def _error_details(response: Response) -> tuple[str, str | None, float | None]:
+def _error_details(response: requests.Response) -> tuple[str, str | None, float | None]:
     """(message, error_type, wait seconds) of an error answer, JSON or text/plain."""
     wait = parse_retry_after(response.headers.get("Retry-After"))
     error_type = None

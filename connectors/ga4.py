@@ -28,7 +28,7 @@ Faults: each request runs inside `connectors.http.call_with_retries` (GA4Config.
 default RetryPolicy.from_env()). Retried: 429 (Retry-After honoured), 408/500/502/503/504, a
 dropped connection, a truncated or malformed JSON body, a timeout (timeout_seconds), a token
 endpoint that cannot be reached. At once: 400/403/404 and the rest. A 401 makes the session
-(connectors.google_auth.GoogleSession) refresh the token and resend. After the last attempt
+(google-auth's AuthorizedSession) refresh the token and resend. After the last attempt
 GA4Error (an ApiError) names the property, the endpoint, the status, Google's status and message.
 Response shape: a required field missing or renamed raises GA4Error saying the API response
 changed and naming the field; a field the connector does not know is ignored with one logging
@@ -49,6 +49,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import requests
 from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 
 from connectors.errors import ConnectorConfigError
@@ -65,7 +66,6 @@ from connectors.http import (
     redact,
     send,
 )
-from connectors.http_session import Response
 
 log = logging.getLogger(__name__)
 
@@ -513,7 +513,7 @@ class GA4Client:
                 exc.attempts,
             ) from None
 
-    def _response_error(self, response: Response) -> GA4Error:
+    def _response_error(self, response: requests.Response) -> GA4Error:
         message, google_status = None, None
         try:
             answer = json.loads(response.content)

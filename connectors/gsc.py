@@ -49,6 +49,7 @@ from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import requests
 from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 
 from connectors.errors import ConnectorConfigError
@@ -65,7 +66,6 @@ from connectors.http import (
     redact,
     send,
 )
-from connectors.http_session import Response
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ def _duration_seconds(text: object) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def google_error(response: Response) -> tuple[str, str | None, set[str], float | None]:
+def google_error(response: requests.Response) -> tuple[str, str | None, set[str], float | None]:
     """(message, status, reasons, retry delay) from Google's error body; falls back to the text."""
     message, status, reasons, delay = None, None, set(), None
     try:

@@ -44,19 +44,21 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
+import requests
 
 from connectors.errors import ConnectorConfigError
 from connectors.http import (
     RETRYABLE_STATUSES,
     ApiError,
+    ApiSession,
     RetryPolicy,
     TransientError,
     call_with_retries,
     json_body,
     parse_retry_after,
+    pool_size_from_env,
     send,
 )
-from connectors.http_session import HttpSession, Response
 
 log = logging.getLogger(__name__)
 
@@ -332,7 +334,7 @@ class MetaClient:
         self.config = config
         self.policy = policy or RetryPolicy.from_env()
         self._sleep = sleep
-        self._session = HttpSession()
+        self._session = ApiSession(pool_size_from_env())
         self._session.headers["Authorization"] = f"Bearer {config.access_token}"
         self._session.headers["User-Agent"] = "darksocial-warehouse meta-connector"
         self._root = f"{config.base_url}/{config.api_version}"
@@ -404,7 +406,7 @@ class MetaClient:
             attempt, source=SOURCE, endpoint=endpoint, policy=self.policy, sleep=self._sleep
         )
 
-    def _raise_error(self, response: Response, error: dict, endpoint: str) -> None:
+    def _raise_error(self, response: requests.Response, error: dict, endpoint: str) -> None:
         code = error.get("code")
         subcode = error.get("error_subcode")
         kind = error.get("type") or "error"

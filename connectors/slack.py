@@ -44,20 +44,22 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
+import requests
 
 from connectors.errors import ConnectorConfigError
 from connectors.http import (
     RETRYABLE_STATUSES,
     ApiError,
+    ApiSession,
     RetryPolicy,
     TransientError,
     call_with_retries,
     json_body,
     parse_retry_after,
+    pool_size_from_env,
     redact,
     send,
 )
-from connectors.http_session import HttpSession, Response
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +350,7 @@ class SlackClient:
 
     def __init__(self, config: SlackConfig):
         self.config = config
-        self._session = HttpSession()
+        self._session = ApiSession(pool_size_from_env())
         self._session.headers["Authorization"] = f"Bearer {config.token}"
         self._session.headers["User-Agent"] = "darksocial-warehouse slack-connector"
         self._warned: set[str] = set()
@@ -546,7 +548,7 @@ class SlackClient:
         return out
 
 
-def _error_name(response: Response) -> str | None:
+def _error_name(response: requests.Response) -> str | None:
     try:
         payload = json.loads(response.content)
     except ValueError:
