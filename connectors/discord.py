@@ -44,6 +44,7 @@ from connectors.http import (
     redact,
     send,
 )
+from connectors.ratelimit import RateLimits, RouteBuckets
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ class DiscordConfig:
     timeout_seconds: float = 30.0
     page_size: int = MAX_LIMIT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rate_limits: RateLimits = field(default_factory=RateLimits.from_env)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -172,6 +174,7 @@ class DiscordConfig:
             base_url=env.get("DISCORD_BASE_URL") or cls.DEFAULT_BASE_URL,
             timeout_seconds=env.get("DISCORD_TIMEOUT_SECONDS") or 30.0,
             retry=RetryPolicy.from_env(env),
+            rate_limits=RateLimits.from_env(env),
         )
 
 
@@ -196,7 +199,8 @@ class DiscordClient:
             }
         )
         self._warned: set[str] = set()
-        self._pause = 0.0
+        # the route buckets of this bot, shared with its other clients in the process
+        self._buckets = config.rate_limits.shared("discord.buckets", config.bot_token, RouteBuckets)
         self.requests = 0
 
     def close(self) -> None:
@@ -212,9 +216,8 @@ class DiscordClient:
         endpoint = re.sub(r"/\d{6,}", "/{id}", path)
 
         def attempt() -> Any:
-            if self._pause > 0:
-                self._sleep(self._pause)
-                self._pause = 0.0
+            self.config.rate_limits.acquire("discord.global", self.config.bot_token)
+            self._buckets.wait(endpoint, self._sleep)
             self.requests += 1
             response = send(
                 self._session,
@@ -223,8 +226,7 @@ class DiscordClient:
                 timeout=self.config.timeout_seconds,
                 params=params,
             )
-            if response.headers.get("X-RateLimit-Remaining") == "0":
-                self._pause = parse_retry_after(response.headers.get("X-RateLimit-Reset-After")) or 0.0
+            self._buckets.update(endpoint, response.headers)
             if 200 <= response.status_code < 300:
                 return json_body(response)
             message, wait = _error_details(response)

@@ -61,6 +61,7 @@ from connectors.http import (
     redact,
     send,
 )
+from connectors.ratelimit import RateLimits
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +276,7 @@ class DiscourseConfig:
     max_like_lookups: int = 20_000
     timeout_seconds: float = 60.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rate_limits: RateLimits = field(default_factory=RateLimits.from_env)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -312,6 +314,7 @@ class DiscourseConfig:
             max_like_lookups=env.get("DISCOURSE_MAX_LIKE_LOOKUPS") or 20_000,
             timeout_seconds=env.get("DISCOURSE_TIMEOUT_SECONDS") or 60.0,
             retry=RetryPolicy.from_env(env),
+            rate_limits=RateLimits.from_env(env),
         )
 
 
@@ -446,6 +449,7 @@ class DiscourseClient:
         endpoint = path
 
         def attempt() -> Any:
+            self.config.rate_limits.acquire("discourse.api_key", self.config.api_key)
             with self._counting:
                 self.requests += 1
             response = send(self._session, "GET", url, timeout=self.config.timeout_seconds, params=params)

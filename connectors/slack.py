@@ -60,6 +60,7 @@ from connectors.http import (
     redact,
     send,
 )
+from connectors.ratelimit import SLACK_METHOD_TIERS, RateLimits
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,7 @@ class SlackConfig:
     page_size: int = 200
     timeout_seconds: float = 30.0
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy.from_env)
+    rate_limits: RateLimits = field(default_factory=RateLimits.from_env)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -218,6 +220,7 @@ class SlackConfig:
             page_size=env.get("SLACK_PAGE_SIZE") or 200,
             timeout_seconds=env.get("SLACK_TIMEOUT_SECONDS") or 30.0,
             retry_policy=RetryPolicy.from_env(env),
+            rate_limits=RateLimits.from_env(env),
         )
 
 
@@ -368,7 +371,10 @@ class SlackClient:
     def _call(self, method: str, params: Mapping[str, Any]) -> dict:
         url = f"{self.config.base_url}/{method}"
 
+        tier = SLACK_METHOD_TIERS.get(method, "slack.tier3")
+
         def attempt() -> dict:
+            self.config.rate_limits.acquire(tier, self.config.token)
             response = send(
                 self._session, "GET", url, params=dict(params), timeout=self.config.timeout_seconds
             )

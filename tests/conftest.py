@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+# Tests talk to the loopback sandbox: pacing at the APIs' published limits (a Slack Tier 3 method:
+# 50 calls a minute) would stretch them to hours. The pacing tests turn it on with a time scale.
+os.environ.setdefault("RATE_LIMITS", "off")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
