@@ -85,6 +85,7 @@ DEFAULT_META_SLOWDOWN = 75.0
 META_SLOWDOWN_MAX_SECONDS = 60.0  # the wait per call as usage reaches 100%
 
 _OFF = {"off", "false", "0", "no"}
+WINDOW_MARGIN = 1.05
 
 
 def _fingerprint(credential: str) -> str:
@@ -140,16 +141,17 @@ class RateLimits:
 
     def _limiter(self, key: str, credential: str) -> Limiter | None:
         calls = self.calls(key)
-        window_ms = int(self.seconds(PUBLISHED_LIMITS[key].seconds) * 1000)
+        # 5% longer than published: requests reach the server later by a varying network delay, and
+        # one delayed less than the call before it must still land outside the server's window
+        window_ms = int(self.seconds(PUBLISHED_LIMITS[key].seconds) * 1000 * WINDOW_MARGIN)
         if not self.enabled or calls <= 0 or window_ms <= 0:
             return None
         ident = (key, _fingerprint(credential), calls, window_ms)
         with _REGISTRY_LOCK:
             limiter = _LIMITERS.get(ident)
             if limiter is None:
-                # buffer_ms: a margin after each computed wait, so a call never lands on the edge
-                # of the server's window
-                limiter = Limiter(InMemoryBucket([Rate(calls, window_ms)]), buffer_ms=20)
+                # buffer_ms: pyrate-limiter's margin after each computed wait
+                limiter = Limiter(InMemoryBucket([Rate(calls, window_ms)]), buffer_ms=50)
                 _LIMITERS[ident] = limiter
         return limiter
 
