@@ -162,3 +162,30 @@ def test_settings_are_checked():
         RateLimits.from_env({"SLACK_TIER3_PER_MINUTE": "fast"})
     assert RateLimits.from_env({"RATE_LIMITS": "off"}).enabled is False
     assert RateLimits.from_env({}).calls("discourse.api_key") == 60
+
+
+def test_answer_driven_pacing_slows_down_only_when_the_api_says_so():
+    from connectors.ratelimit import RouteBuckets, ga4_quota_gap, meta_usage_gap
+
+    limits = RateLimits()  # real time
+    # Meta: nothing up to 75%, then up to a minute a call at 100%
+    assert meta_usage_gap(limits, 74) == 0 and meta_usage_gap(limits, 100) == 60.0
+    assert meta_usage_gap(limits, 87.5) == pytest.approx(30.0)
+    assert meta_usage_gap(RateLimits(meta_slowdown_percent=90), 87.5) == 0
+    # GA4: above the low water no spacing; below it, the hour spread over the calls the tokens allow
+    assert ga4_quota_gap(limits, {"consumed": 10, "remaining": 39_000}, 10) == 0
+    assert ga4_quota_gap(limits, {"consumed": 10, "remaining": 1_000}, 10) == pytest.approx(36.0)
+    assert ga4_quota_gap(RateLimits(time_scale=60), {"remaining": 1_000}, 10) == pytest.approx(0.6)
+    # Discord: a spent bucket makes its routes wait for the reset; another bucket does not wait
+    waits: list[float] = []
+    buckets = RouteBuckets()
+    buckets.update(
+        "/channels/{id}/messages",
+        {"X-RateLimit-Bucket": "b1", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "2.5"},
+    )
+    buckets.wait("/channels/{id}/messages", waits.append)
+    buckets.wait("/guilds/{id}", waits.append)
+    assert len(waits) == 1 and 2.0 < waits[0] <= 2.5
+    buckets.update("/channels/{id}/messages", {"X-RateLimit-Bucket": "b1", "X-RateLimit-Remaining": "4"})
+    buckets.wait("/channels/{id}/messages", waits.append)
+    assert len(waits) == 1
