@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timezone
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.json as pa_json
@@ -264,6 +265,20 @@ class ApiSession(requests.Session):
         super().__init__()
         self.credential_headers = frozenset(name.lower() for name in credential_headers)
         mount_pool(self, pool_size)
+        self._environment: dict[tuple[str, str], dict] = {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert) -> dict:
+        """requests' environment settings (proxies with NO_PROXY applied, REQUESTS_CA_BUNDLE), read
+        once per origin for the session's life rather than on every request: reading them scans the
+        whole environment twice a call, more client CPU than the rest of a small request."""
+        if proxies or stream is not None or verify is not None or cert is not None:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        origin = tuple(urlsplit(url)[:2])
+        settings = self._environment.get(origin)
+        if settings is None:
+            settings = super().merge_environment_settings(url, {}, None, None, None)
+            self._environment[origin] = settings
+        return {**settings, "proxies": dict(settings["proxies"])}
 
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
         super().rebuild_auth(prepared_request, response)
