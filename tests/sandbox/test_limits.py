@@ -68,7 +68,8 @@ def test_discord_answers_past_50_a_second_with_a_global_429():
 
 
 def test_ga4_refuses_an_eleventh_concurrent_request_with_resource_exhausted():
-    with _server(enabled=True, time_scale=1, latency_ms=600) as sandbox:
+    # each request holds its slot for 2 s: the 12 overlap even on a busy machine
+    with _server(enabled=True, time_scale=1, latency_ms=2000) as sandbox:
         token = requests.post(
             sandbox.google_token_uri,
             data={
@@ -85,7 +86,10 @@ def test_ga4_refuses_an_eleventh_concurrent_request_with_resource_exhausted():
         statuses: list[int] = []
         bodies: list[dict] = []
 
+        start = threading.Barrier(12)
+
         def call() -> None:
+            start.wait()
             answer = requests.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10)
             statuses.append(answer.status_code)
             bodies.append(answer.json())
