@@ -6,7 +6,7 @@ of the connector stack:
 
 - floor: the same request bytes on a bare kept-alive socket, the answer framed by its
   Content-Length and nothing else (what any Python client pays for the socket calls);
-- session: `HttpSession.request` (connectors/http_session.py);
+- session: `ApiSession.request` (a requests Session, connectors/http.py);
 - session + json: the same, the body decoded with `json.loads`;
 - connector: `DiscourseClient.get` (retries, counting, error mapping, decoding).
 

@@ -28,20 +28,23 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 import pyarrow as pa
+import requests
 
 from connectors.errors import ConnectorConfigError, ConnectorError
 from connectors.http import (
     ApiError,
+    ApiSession,
     RetryPolicy,
     TransientError,
     call_with_retries,
     json_body,
     parse_retry_after,
+    pool_size_from_env,
     raise_for_transient_status,
     redact,
     send,
 )
-from connectors.http_session import HttpSession, Response
+from connectors.ratelimit import RateLimits, RouteBuckets
 from connectors.secrets import register_secret
 
 log = logging.getLogger(__name__)
@@ -130,6 +133,7 @@ class DiscordConfig:
     timeout_seconds: float = 30.0
     page_size: int = MAX_LIMIT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rate_limits: RateLimits = field(default_factory=RateLimits.from_env)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -172,6 +176,7 @@ class DiscordConfig:
             base_url=env.get("DISCORD_BASE_URL") or cls.DEFAULT_BASE_URL,
             timeout_seconds=env.get("DISCORD_TIMEOUT_SECONDS") or 30.0,
             retry=RetryPolicy.from_env(env),
+            rate_limits=RateLimits.from_env(env),
         )
 
 
@@ -188,7 +193,7 @@ class DiscordClient:
     def __init__(self, config: DiscordConfig, sleep: Callable[[float], None] | None = None):
         self.config = config
         self._sleep = time.sleep if sleep is None else sleep
-        self._session = HttpSession()
+        self._session = ApiSession(pool_size_from_env())
         self._session.headers.update(
             {
                 "Authorization": f"Bot {config.bot_token}",
@@ -196,7 +201,8 @@ class DiscordClient:
             }
         )
         self._warned: set[str] = set()
-        self._pause = 0.0
+        # the route buckets of this bot, shared with its other clients in the process
+        self._buckets = config.rate_limits.shared("discord.buckets", config.bot_token, RouteBuckets)
         self.requests = 0
 
     def close(self) -> None:
@@ -212,9 +218,8 @@ class DiscordClient:
         endpoint = re.sub(r"/\d{6,}", "/{id}", path)
 
         def attempt() -> Any:
-            if self._pause > 0:
-                self._sleep(self._pause)
-                self._pause = 0.0
+            self.config.rate_limits.acquire("discord.global", self.config.bot_token)
+            self._buckets.wait(endpoint, self._sleep)
             self.requests += 1
             response = send(
                 self._session,
@@ -223,8 +228,7 @@ class DiscordClient:
                 timeout=self.config.timeout_seconds,
                 params=params,
             )
-            if response.headers.get("X-RateLimit-Remaining") == "0":
-                self._pause = parse_retry_after(response.headers.get("X-RateLimit-Reset-After")) or 0.0
+            self._buckets.update(endpoint, response.headers)
             if 200 <= response.status_code < 300:
                 return json_body(response)
             message, wait = _error_details(response)
@@ -311,7 +315,7 @@ def _row(message: dict, day: date, channel_id: str) -> dict:
     }
 
 
-def _error_details(response: Response) -> tuple[str, float | None]:
+def _error_details(response: requests.Response) -> tuple[str, float | None]:
     wait = parse_retry_after(response.headers.get("Retry-After"))
     reset_after = parse_retry_after(response.headers.get("X-RateLimit-Reset-After"))
     message = ""

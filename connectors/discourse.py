@@ -45,20 +45,23 @@ from typing import Any, ClassVar, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
+import requests
 
 from connectors.errors import ConnectorConfigError, ConnectorError
 from connectors.http import (
     ApiError,
+    ApiSession,
     RetryPolicy,
     TransientError,
     call_with_retries,
     json_body,
     parse_retry_after,
+    pool_size_from_env,
     raise_for_transient_status,
     redact,
     send,
 )
-from connectors.http_session import HttpSession, Response
+from connectors.ratelimit import RateLimits
 from connectors.secrets import register_secret
 
 log = logging.getLogger(__name__)
@@ -274,6 +277,7 @@ class DiscourseConfig:
     max_like_lookups: int = 20_000
     timeout_seconds: float = 60.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rate_limits: RateLimits = field(default_factory=RateLimits.from_env)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -312,6 +316,7 @@ class DiscourseConfig:
             max_like_lookups=env.get("DISCOURSE_MAX_LIKE_LOOKUPS") or 20_000,
             timeout_seconds=env.get("DISCOURSE_TIMEOUT_SECONDS") or 60.0,
             retry=RetryPolicy.from_env(env),
+            rate_limits=RateLimits.from_env(env),
         )
 
 
@@ -413,7 +418,7 @@ class DiscourseClient:
     def __init__(self, config: DiscourseConfig, sleep: Callable[[float], None] | None = None):
         self.config = config
         self._sleep = sleep
-        self._session = HttpSession()
+        self._session = ApiSession(pool_size_from_env(), credential_headers=("Api-Key", "Api-Username"))
         self._session.headers.update(
             {
                 "Api-Key": config.api_key,
@@ -446,6 +451,7 @@ class DiscourseClient:
         endpoint = path
 
         def attempt() -> Any:
+            self.config.rate_limits.acquire("discourse.api_key", self.config.api_key)
             with self._counting:
                 self.requests += 1
             response = send(self._session, "GET", url, timeout=self.config.timeout_seconds, params=params)
@@ -839,7 +845,7 @@ def _user_row(user: dict) -> dict:
     }
 
 
-def _error_details(response: Response) -> tuple[str, str | None, float | None]:
+def _error_details(response: requests.Response) -> tuple[str, str | None, float | None]:
     """(message, error_type, wait seconds) of an error answer, JSON or text/plain."""
     wait = parse_retry_after(response.headers.get("Retry-After"))
     error_type = None

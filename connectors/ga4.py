@@ -28,7 +28,7 @@ Faults: each request runs inside `connectors.http.call_with_retries` (GA4Config.
 default RetryPolicy.from_env()). Retried: 429 (Retry-After honoured), 408/500/502/503/504, a
 dropped connection, a truncated or malformed JSON body, a timeout (timeout_seconds), a token
 endpoint that cannot be reached. At once: 400/403/404 and the rest. A 401 makes the session
-(connectors.google_auth.GoogleSession) refresh the token and resend. After the last attempt
+(google-auth's AuthorizedSession) refresh the token and resend. After the last attempt
 GA4Error (an ApiError) names the property, the endpoint, the status, Google's status and message.
 Response shape: a required field missing or renamed raises GA4Error saying the API response
 changed and naming the field; a field the connector does not know is ignored with one logging
@@ -49,6 +49,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import requests
 from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 
 from connectors.errors import ConnectorConfigError
@@ -65,7 +66,7 @@ from connectors.http import (
     redact,
     send,
 )
-from connectors.http_session import Response
+from connectors.ratelimit import RateLimits, SpacedCalls, ga4_quota_gap
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +240,7 @@ class GA4Config:
     how_heard_parameter: str = "how_heard"
     lead_event: str = "generate_lead"
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy.from_env)
+    rate_limits: RateLimits = field(default_factory=RateLimits.from_env)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise in place once
@@ -289,6 +291,7 @@ class GA4Config:
             how_heard_parameter=env.get("GA4_HOW_HEARD_PARAMETER") or "how_heard",
             lead_event=env.get("GA4_LEAD_EVENT") or "generate_lead",
             retry_policy=RetryPolicy.from_env(env),
+            rate_limits=RateLimits.from_env(env),
         )
 
     def service_account_info(self) -> dict:
@@ -413,6 +416,8 @@ class GA4Client:
             info, SCOPE, config.timeout_seconds, "darksocial-warehouse ga4-connector", GA4ConfigError
         )
         self.endpoint = f"{config.base_url}/v1beta/properties/{config.property_id}:runReport"
+        # the spacing the property's remaining hourly tokens call for, shared by its clients in the process
+        self._quota = config.rate_limits.shared("ga4.quota", config.property_id, SpacedCalls)
         self._warned: set[str] = set()  # unknown response fields already logged
 
     def close(self) -> None:
@@ -458,19 +463,25 @@ class GA4Client:
         """
         last: list[GA4Error] = []  # the last retryable HTTP error, for Google's status after the last try
 
+        # the property's quota comes back with every answer: pacing slows down as it runs low
+        body = {**body, "returnPropertyQuota": True}
+        limits = self.config.rate_limits
+
         def attempt() -> tuple[dict, bytes | None]:
             last.clear()
+            self._quota.wait()
             try:
-                response = send(
-                    self._session,
-                    "POST",
-                    self.endpoint,
-                    # Google's system parameter: the answer without indentation (half the bytes of
-                    # an indented report) and readable by _decode_page as one line
-                    params={"prettyPrint": "false"},
-                    json=body,
-                    timeout=self.config.timeout_seconds,
-                )
+                with limits.in_flight("ga4.concurrent", self.config.property_id):
+                    response = send(
+                        self._session,
+                        "POST",
+                        self.endpoint,
+                        # Google's system parameter: the answer without indentation (half the bytes
+                        # of an indented report) and readable by _decode_page as one line
+                        params={"prettyPrint": "false"},
+                        json=body,
+                        timeout=self.config.timeout_seconds,
+                    )
             except RefreshError as exc:
                 reason = redact(str(exc.args[0] if exc.args else "refused"))
                 message = (
@@ -485,12 +496,13 @@ class GA4Client:
                 raise TransientError(None, f"request failed: {type(exc).__name__}: {exc}") from None
             if 200 <= response.status_code < 300:
                 fast = _decode_page(response.content)
-                if fast is not None:
-                    return fast, response.content
-                payload = json_body(response)
+                payload = fast if fast is not None else json_body(response)
                 if not isinstance(payload, dict):
                     raise self._changed(f"the answer is a JSON {type(payload).__name__}, not an object")
-                return payload, None
+                tokens = (payload.get("propertyQuota") or {}).get("tokensPerHour")
+                cost = int((tokens or {}).get("consumed") or 1) if isinstance(tokens, dict) else 1
+                self._quota.set_gap(ga4_quota_gap(limits, tokens, cost))
+                return payload, (response.content if fast is not None else None)
             error = self._response_error(response)
             if response.status_code in RETRYABLE_STATUSES:
                 last.append(error)
@@ -513,7 +525,7 @@ class GA4Client:
                 exc.attempts,
             ) from None
 
-    def _response_error(self, response: Response) -> GA4Error:
+    def _response_error(self, response: requests.Response) -> GA4Error:
         message, google_status = None, None
         try:
             answer = json.loads(response.content)

@@ -1,8 +1,9 @@
 """Google service-account authorisation shared by the Google connectors (GA4, Search Console).
 
 A connector hands a service-account key (parsed JSON) and one OAuth scope to
-`authorized_session`; google-auth signs the JWT-bearer grant, and `GoogleSession` fetches a token
-before the first call and whenever it has expired, and refreshes it and sends again on a 401.
+`authorized_session`; google-auth signs the JWT-bearer grant, and its `AuthorizedSession` (a
+`requests` session) fetches a token before the first call and whenever it has expired, and
+refreshes it and sends again on a 401.
 Keys whose token endpoint is not Google's (the sandbox, a proxy) get credentials that skip
 google-auth's extra lookups at Google.
 """
@@ -15,13 +16,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import google.auth.transport.requests
-import requests
-from google.auth.credentials import Credentials
+from google.auth.transport.requests import AuthorizedSession
 from google.oauth2 import service_account
 
 from connectors.errors import ConnectorConfigError
-from connectors.http_session import HttpSession, Response
+from connectors.http import mount_pool, pool_size_from_env
 from connectors.secrets import register_service_account_secrets
 
 
@@ -120,8 +119,10 @@ def authorized_session(
     timeout_seconds: float,
     user_agent: str,
     error: Callable[[str], ConnectorConfigError] = ConnectorConfigError,
-) -> GoogleSession:
-    """An HTTP session that authorises every request with a token for `scope`.
+) -> AuthorizedSession:
+    """A `requests` session that authorises every request with a token for `scope`: google-auth's
+    AuthorizedSession (a 401 refreshes the token and sends again, twice at most), with a pool of
+    FETCH_CONCURRENCY connections.
 
     Raises `error` (a config error) when the key is incomplete or malformed.
     """
@@ -134,44 +135,7 @@ def authorized_session(
             "GOOGLE_APPLICATION_CREDENTIALS: the service-account key is incomplete or malformed "
             f"({type(exc).__name__}); download a new JSON key for the service account."
         ) from None
-    session = GoogleSession(credentials, refresh_timeout=timeout_seconds)
+    session = AuthorizedSession(credentials, refresh_timeout=timeout_seconds)
+    mount_pool(session, pool_size_from_env())
     session.headers["User-Agent"] = user_agent
     return session
-
-
-class GoogleSession(HttpSession):
-    """`HttpSession` authorised by google-auth credentials, as google-auth's own AuthorizedSession
-    authorises a requests session: a token before the first request and whenever it has expired,
-    and on a 401 a new token and the request sent again (at most `MAX_REFRESHES` times).
-
-    The token endpoint is called through google-auth's requests transport (once an hour), so its
-    errors are google-auth's: RefreshError when the endpoint refuses the key, TransportError when
-    it cannot be reached.
-    """
-
-    MAX_REFRESHES = 2
-
-    def __init__(self, credentials: Credentials, refresh_timeout: float):
-        super().__init__()
-        self.credentials = credentials
-        self._refresh_timeout = refresh_timeout
-        self._token_session = requests.Session()
-        self._token_request = google.auth.transport.requests.Request(self._token_session)
-
-    def _token_endpoint(self, *args: Any, **kwargs: Any):
-        kwargs.setdefault("timeout", self._refresh_timeout)
-        return self._token_request(*args, **kwargs)
-
-    def request(self, method: str, url: str, *, timeout: float, headers=None, **kwargs: Any) -> Response:
-        for refreshes in range(self.MAX_REFRESHES + 1):
-            sent = dict(headers or {})
-            self.credentials.before_request(self._token_endpoint, method, url, sent)
-            response = super().request(method, url, timeout=timeout, headers=sent, **kwargs)
-            if response.status_code != 401 or refreshes == self.MAX_REFRESHES:
-                break
-            self.credentials.refresh(self._token_endpoint)
-        return response
-
-    def close(self) -> None:
-        super().close()
-        self._token_session.close()

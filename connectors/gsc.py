@@ -49,6 +49,7 @@ from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import requests
 from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 
 from connectors.errors import ConnectorConfigError
@@ -65,7 +66,7 @@ from connectors.http import (
     redact,
     send,
 )
-from connectors.http_session import Response
+from connectors.ratelimit import RateLimits
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +214,7 @@ class GSCConfig:
     row_limit: int = MAX_ROW_LIMIT
     timeout_seconds: float = 60.0
     retry_policy: RetryPolicy | None = None
+    rate_limits: RateLimits = field(default_factory=RateLimits.from_env)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise in place once
@@ -263,6 +265,7 @@ class GSCConfig:
             row_limit=env.get("GSC_ROW_LIMIT") or MAX_ROW_LIMIT,
             timeout_seconds=env.get("GSC_TIMEOUT_SECONDS") or 60.0,
             retry_policy=RetryPolicy.from_env(env),
+            rate_limits=RateLimits.from_env(env),
         )
 
     def service_account_info(self) -> dict:
@@ -287,7 +290,7 @@ def _duration_seconds(text: object) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def google_error(response: Response) -> tuple[str, str | None, set[str], float | None]:
+def google_error(response: requests.Response) -> tuple[str, str | None, set[str], float | None]:
     """(message, status, reasons, retry delay) from Google's error body; falls back to the text."""
     message, status, reasons, delay = None, None, set(), None
     try:
@@ -355,6 +358,7 @@ class GSCClient:
     def _attempt(
         self, body: dict, decode: Callable[[bytes], QueryPage | None] | None = None
     ) -> dict | QueryPage:
+        self.config.rate_limits.acquire("gsc.site", self.config.site_url)
         try:
             response = send(
                 self._session,

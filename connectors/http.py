@@ -12,25 +12,24 @@ No token reaches a message: every message passes through `redact`.
 from __future__ import annotations
 
 import email.utils
-import http.client
 import json
 import logging
 import os
 import random
 import re
 import time
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timezone
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.json as pa_json
 import requests
+from requests.adapters import HTTPAdapter
 
 from connectors.errors import ConnectorConfigError, ConnectorError
-from connectors.http_session import HttpSession, Response
 from connectors.secrets import redact_values
 
 log = logging.getLogger(__name__)
@@ -230,22 +229,99 @@ def call_with_retries(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def send(session: HttpSession, method: str, url: str, *, timeout: float, **kwargs) -> Response:
+FETCH_CONCURRENCY_ENV = "FETCH_CONCURRENCY"
+DEFAULT_POOL_SIZE = 2
+
+
+def pool_size_from_env(environ: Mapping[str, str] | None = None) -> int:
+    """Connections kept per origin: FETCH_CONCURRENCY, the threads that fetch at once (default 2)."""
+    env = os.environ if environ is None else environ
+    text = (env.get(FETCH_CONCURRENCY_ENV) or "").strip()
+    try:
+        return max(1, int(text)) if text else DEFAULT_POOL_SIZE
+    except ValueError:
+        raise ConnectorConfigError(
+            f"{FETCH_CONCURRENCY_ENV}={text!r} is not a whole number; unset it for the default."
+        ) from None
+
+
+def mount_pool(session: requests.Session, pool_size: int) -> requests.Session:
+    """Give `session` one connection pool per origin holding `pool_size` connections, as many as
+    threads fetch at once; requests' own retries are off (`call_with_retries` owns retrying)."""
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(1, pool_size), max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+class ApiSession(requests.Session):
+    """The `requests` session of one API client: a pooled connection per fetching thread, proxies
+    and the CA bundle from the environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE; requests
+    reads them), and credentials kept on their origin.
+
+    requests drops `Authorization` when a redirect leaves the origin, but not an API's own
+    credential headers (Discourse's `Api-Key` and `Api-Username`): those named in
+    `credential_headers` are dropped at the same point, through requests' `rebuild_auth` hook.
+    """
+
+    def __init__(self, pool_size: int, credential_headers: tuple[str, ...] = ()):
+        super().__init__()
+        self.credential_headers = frozenset(name.lower() for name in credential_headers)
+        mount_pool(self, pool_size)
+        self._environment: dict[tuple[str, str], dict] = {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert) -> dict:
+        """requests' environment settings (proxies with NO_PROXY applied, REQUESTS_CA_BUNDLE), read
+        once per origin for the session's life rather than on every request: reading them scans the
+        whole environment twice a call, more client CPU than the rest of a small request."""
+        if proxies or stream is not None or verify is not None or cert is not None:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        origin = tuple(urlsplit(url)[:2])
+        settings = self._environment.get(origin)
+        if settings is None:
+            settings = super().merge_environment_settings(url, {}, None, None, None)
+            self._environment[origin] = settings
+        return {**settings, "proxies": dict(settings["proxies"])}
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        super().rebuild_auth(prepared_request, response)
+        if self.credential_headers and self.should_strip_auth(response.request.url, prepared_request.url):
+            for name in [n for n in prepared_request.headers if n.lower() in self.credential_headers]:
+                del prepared_request.headers[name]
+
+
+def send(session: requests.Session, method: str, url: str, *, timeout: float, **kwargs) -> requests.Response:
     """One HTTP request with its body read in full; wire failures become `TransientError`.
 
-    `session` is the connector's `HttpSession` (connectors/http_session.py; `GoogleSession` for
-    GA4 and Search Console); `kwargs` are its request's (params, data, json, headers).
+    `session` is the connector's `ApiSession` (google-auth's `AuthorizedSession` for GA4 and
+    Search Console); `kwargs` are its request's (params, data, json, headers).
     """
     try:
         return session.request(method, url, timeout=timeout, **kwargs)
-    # socket.timeout is TimeoutError; requests.Timeout comes from an origin behind a proxy
     except (TimeoutError, requests.Timeout):
         raise TransientError(None, f"no answer within {timeout:g}s (timeout)") from None
-    except (OSError, http.client.HTTPException, zlib.error, requests.RequestException) as exc:
-        raise TransientError(None, f"connection failed: {type(exc).__name__}: {exc}") from None
+    # a refused or dropped connection, a body cut short (ChunkedEncodingError) or a garbled
+    # compressed one (ContentDecodingError)
+    except (OSError, requests.RequestException) as exc:
+        cause = _root_cause(exc)
+        raise TransientError(None, f"connection failed: {type(cause).__name__}: {cause}") from None
 
 
-def json_body(response: Response) -> Any:
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost error under requests' and urllib3's wrappers (ConnectionRefusedError rather
+    than ConnectionError(MaxRetryError(NewConnectionError(...)))), which names what happened."""
+    seen = {id(exc)}
+    while True:
+        inner = exc.__cause__ or getattr(exc, "reason", None) or exc.__context__
+        if not isinstance(inner, BaseException) and exc.args and isinstance(exc.args[0], BaseException):
+            inner = exc.args[0]
+        if not isinstance(inner, BaseException) or id(inner) in seen:
+            return exc
+        seen.add(id(inner))
+        exc = inner
+
+
+def json_body(response: requests.Response) -> Any:
     """The parsed JSON of a 2xx answer; a cut or garbled body is `TransientError` (worth a retry).
 
     Decodes with the standard library's json (UTF-8/16/32 detected from the bytes).
@@ -259,7 +335,7 @@ def json_body(response: Response) -> Any:
         ) from None
 
 
-def raise_for_transient_status(response: Response, message: str) -> None:
+def raise_for_transient_status(response: requests.Response, message: str) -> None:
     """Raise `TransientError` for 429/5xx answers, with the Retry-After hint when sent."""
     if response.status_code in RETRYABLE_STATUSES:
         wait = parse_retry_after(response.headers.get("Retry-After"))

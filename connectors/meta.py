@@ -44,19 +44,22 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
+import requests
 
 from connectors.errors import ConnectorConfigError
 from connectors.http import (
     RETRYABLE_STATUSES,
     ApiError,
+    ApiSession,
     RetryPolicy,
     TransientError,
     call_with_retries,
     json_body,
     parse_retry_after,
+    pool_size_from_env,
     send,
 )
-from connectors.http_session import HttpSession, Response
+from connectors.ratelimit import RateLimits, SpacedCalls, meta_usage_gap
 from connectors.secrets import register_secret
 
 log = logging.getLogger(__name__)
@@ -191,6 +194,7 @@ class MetaConfig:
     async_min_days: int = 8
     async_poll_seconds: float = 5.0
     async_timeout_seconds: float = 3600.0
+    rate_limits: RateLimits = field(default_factory=RateLimits.from_env)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -249,6 +253,7 @@ class MetaConfig:
             async_min_days=env.get("META_ASYNC_MIN_DAYS") or 8,
             async_poll_seconds=env.get("META_ASYNC_POLL_SECONDS") or 5.0,
             async_timeout_seconds=env.get("META_ASYNC_TIMEOUT_SECONDS") or 3600.0,
+            rate_limits=RateLimits.from_env(env),
         )
 
 
@@ -334,7 +339,9 @@ class MetaClient:
         self.config = config
         self.policy = policy or RetryPolicy.from_env()
         self._sleep = sleep
-        self._session = HttpSession()
+        self._session = ApiSession(pool_size_from_env())
+        # Meta's usage figures are per token: every client of it in the process slows down together
+        self._usage = config.rate_limits.shared("meta.usage", config.access_token, SpacedCalls)
         self._session.headers["Authorization"] = f"Bearer {config.access_token}"
         self._session.headers["User-Agent"] = "darksocial-warehouse meta-connector"
         self._root = f"{config.base_url}/{config.api_version}"
@@ -377,6 +384,7 @@ class MetaClient:
             kwargs: dict[str, Any] = {}
             if params:
                 kwargs["data" if method == "POST" else "params"] = dict(params)
+            self._usage.wait()
             response = send(self._session, method, url, timeout=self.config.timeout_seconds, **kwargs)
             if 200 <= response.status_code < 300:
                 payload = json_body(response)
@@ -385,7 +393,9 @@ class MetaClient:
                 if not isinstance(payload, dict):
                     raise ApiError(SOURCE, endpoint, response.status_code, "the answer is not a JSON object")
                 usage = _usage_percent(response.headers)
-                if usage >= 75:
+                # above the slowdown percentage, every thread spaces its calls until usage falls
+                self._usage.set_gap(meta_usage_gap(self.config.rate_limits, usage))
+                if usage >= self.config.rate_limits.meta_slowdown_percent:
                     log.warning("meta: API usage at %.0f%% of the limit on %s", usage, endpoint)
                 return payload
             try:
@@ -406,7 +416,7 @@ class MetaClient:
             attempt, source=SOURCE, endpoint=endpoint, policy=self.policy, sleep=self._sleep
         )
 
-    def _raise_error(self, response: Response, error: dict, endpoint: str) -> None:
+    def _raise_error(self, response: requests.Response, error: dict, endpoint: str) -> None:
         code = error.get("code")
         subcode = error.get("error_subcode")
         kind = error.get("type") or "error"

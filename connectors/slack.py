@@ -35,7 +35,9 @@ import json
 import logging
 import os
 import re
+import threading
 import zipfile
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -44,20 +46,23 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
+import requests
 
 from connectors.errors import ConnectorConfigError
 from connectors.http import (
     RETRYABLE_STATUSES,
     ApiError,
+    ApiSession,
     RetryPolicy,
     TransientError,
     call_with_retries,
     json_body,
     parse_retry_after,
+    pool_size_from_env,
     redact,
     send,
 )
-from connectors.http_session import HttpSession, Response
+from connectors.ratelimit import SLACK_METHOD_TIERS, RateLimits
 from connectors.secrets import register_secret
 from connectors.slack_export_check import check_export, load_member
 
@@ -105,6 +110,10 @@ MESSAGES_SCHEMA = pa.schema(
         pa.field("edited_ts", pa.string()),
     ]
 )
+
+# The longest run of days one conversations.history scan covers once `plan` announced them (a
+# month of a channel's parents held at once, rather than the whole range).
+HISTORY_SPAN_DAYS = 31
 
 # Errors Slack documents as worth a retry; the auth ones need a person.
 TRANSIENT_ERRORS = frozenset(
@@ -172,6 +181,7 @@ class SlackConfig:
     page_size: int = 200
     timeout_seconds: float = 30.0
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy.from_env)
+    rate_limits: RateLimits = field(default_factory=RateLimits.from_env)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -219,6 +229,7 @@ class SlackConfig:
             page_size=env.get("SLACK_PAGE_SIZE") or 200,
             timeout_seconds=env.get("SLACK_TIMEOUT_SECONDS") or 30.0,
             retry_policy=RetryPolicy.from_env(env),
+            rate_limits=RateLimits.from_env(env),
         )
 
 
@@ -351,10 +362,15 @@ class SlackClient:
 
     def __init__(self, config: SlackConfig):
         self.config = config
-        self._session = HttpSession()
+        self._session = ApiSession(pool_size_from_env())
         self._session.headers["Authorization"] = f"Bearer {config.token}"
         self._session.headers["User-Agent"] = "darksocial-warehouse slack-connector"
         self._warned: set[str] = set()
+        # the days `plan` announced, in spans read with one history scan per channel; the last
+        # spans' messages by channel and day (workers fetch a day or two ahead, never further)
+        self._spans: list[tuple[date, date]] = []
+        self._span_messages: OrderedDict[tuple[date, date], dict[str, dict[date, list[dict]]]] = OrderedDict()
+        self._span_lock = threading.Lock()
 
     def close(self) -> None:
         self._session.close()
@@ -369,7 +385,10 @@ class SlackClient:
     def _call(self, method: str, params: Mapping[str, Any]) -> dict:
         url = f"{self.config.base_url}/{method}"
 
+        tier = SLACK_METHOD_TIERS.get(method, "slack.tier3")
+
         def attempt() -> dict:
+            self.config.rate_limits.acquire(tier, self.config.token)
             response = send(
                 self._session, "GET", url, params=dict(params), timeout=self.config.timeout_seconds
             )
@@ -503,19 +522,66 @@ class SlackClient:
     def replies(self, channel_id: str, thread_ts: str) -> Iterator[list[dict]]:
         yield from self._messages("conversations.replies", {"channel": channel_id, "ts": thread_ts})
 
+    def plan(self, days: Iterable[date]) -> None:
+        """Announce the days a load will ask `messages` for. Their history is then read per channel
+        over spans of up to HISTORY_SPAN_DAYS consecutive days, one cursor-paged scan each (pages of
+        `page_size`), instead of one window per channel and day: a month of a channel is one call
+        rather than thirty. The rows are the same."""
+        spans: list[tuple[date, date]] = []
+        for day in sorted(set(days)):
+            if (
+                spans
+                and day == spans[-1][1] + timedelta(days=1)
+                and (day - spans[-1][0]).days < HISTORY_SPAN_DAYS
+            ):
+                spans[-1] = (spans[-1][0], day)
+            else:
+                spans.append((day, day))
+        with self._span_lock:
+            self._spans = spans
+            self._span_messages.clear()
+
+    def _planned(self, day: date, channel_ids: list[str]) -> dict[str, dict[date, list[dict]]] | None:
+        """The history of the planned span holding `day`, by channel and day; None when unplanned."""
+        span = next((s for s in self._spans if s[0] <= day <= s[1]), None)
+        if span is None:
+            return None
+        with self._span_lock:  # one thread reads a span; a thread wanting it meanwhile waits for it
+            if span not in self._span_messages:
+                oldest, _ = day_bounds(span[0])
+                _, latest = day_bounds(span[1])
+                by_channel: dict[str, dict[date, list[dict]]] = {}
+                for channel_id in channel_ids:
+                    by_day: dict[date, list[dict]] = defaultdict(list)
+                    for items in self.history(channel_id, oldest, latest):
+                        for m in items:
+                            by_day[ts_day(m["ts"])].append(m)
+                    by_channel[channel_id] = by_day
+                self._span_messages[span] = by_channel
+                while len(self._span_messages) > 2:
+                    self._span_messages.popitem(last=False)
+            return self._span_messages[span]
+
     def messages(self, day: date, channel_ids: Iterable[str]) -> Iterator[pa.RecordBatch]:
         """A day's rows: every channel's messages of the UTC day, plus all replies to its parents.
 
-        One batch per channel: its history, then the replies of each thread (the parent is in
-        history). Building an Arrow batch has a fixed cost (~1 ms), so it is done once per channel
-        and day rather than per page or thread (most threads hold a handful of replies).
+        One batch per channel: its history (from the planned span's scan, or a window of the day),
+        then the replies of each thread with replies (the parent is in history). Building an Arrow
+        batch has a fixed cost (~1 ms), so it is done once per channel and day rather than per page
+        or thread (most threads hold a handful of replies).
         """
+        channel_ids = list(channel_ids)
+        planned = self._planned(day, channel_ids)
         oldest, latest = day_bounds(day)
         for channel_id in channel_ids:
             seen: set[str] = set()
             parents: list[str] = []
             rows: list[dict] = []
-            for items in self.history(channel_id, oldest, latest):
+            if planned is not None and channel_id in planned:
+                history = iter([planned[channel_id].get(day, [])])
+            else:
+                history = self.history(channel_id, oldest, latest)
+            for items in history:
                 for m in items:
                     if m["ts"] in seen:
                         continue
@@ -560,7 +626,7 @@ class SlackClient:
         return out
 
 
-def _error_name(response: Response) -> str | None:
+def _error_name(response: requests.Response) -> str | None:
     try:
         payload = json.loads(response.content)
     except ValueError:

@@ -12,8 +12,9 @@ import warnings
 from collections.abc import Callable, Mapping
 
 import dagster as dg
+from dagster_dbt import DbtCliResource
 
-from orchestration.dbt.assets import DBT_PROJECT, DbtCli, dbt_models
+from orchestration.dbt.assets import DBT_PROJECT, dbt_models
 from orchestration.discord import assets as discord
 from orchestration.discourse import assets as discourse
 from orchestration.ga4 import assets as ga4
@@ -104,7 +105,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         resources={
             "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
             **source_resources(plans),
-            "dbt": DbtCli(project_dir=DBT_PROJECT),
+            "dbt": DbtCliResource(project_dir=DBT_PROJECT),
         },
     )
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+# Tests talk to the loopback sandbox: pacing at the APIs' published limits (a Slack Tier 3 method:
+# 50 calls a minute) would stretch them to hours. The pacing tests turn it on with a time scale.
+os.environ.setdefault("RATE_LIMITS", "off")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"

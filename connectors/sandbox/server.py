@@ -38,6 +38,7 @@ from connectors.sandbox.brand import (
 )
 from connectors.sandbox.ga4_api import GoogleApiError, google_error_body, run_report, unauthenticated_body
 from connectors.sandbox.google_auth import OAuthError, TokenStore
+from connectors.sandbox.limits import SandboxLimits
 from connectors.sandbox.registry import api_for, apis
 from connectors.sandbox.routes import SandboxRequest
 
@@ -153,10 +154,10 @@ class _Handler(BaseHTTPRequestHandler):
             fault = sandbox._take_fault(self.path)
             if fault is None or fault.kind in ("truncate", "transform"):
                 self._fault = fault
-                self._route(body)
+                self._paced_route(body)
             elif fault.kind == "slow":
                 time.sleep(fault.delay)
-                self._route(body)
+                self._paced_route(body)
             elif fault.kind == "drop":
                 sandbox._record(RequestRecord(self.command, self.path, 0, body))
                 self.close_connection = True
@@ -185,6 +186,29 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(fault.status, body, fault.headers)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+    def _paced_route(self, body: bytes) -> None:
+        """`_route` after the configured latency, within the API's published limits
+        (connectors/sandbox/limits.py): past them, the API's own throttle answer."""
+        limits = self.server.sandbox.limits
+        path = urlsplit(self.path).path
+        throttled = limits.check(path, self.headers)
+        if throttled is not None:
+            limits.delay()
+            self._send(throttled.status, throttled.body, throttled.headers)
+            return
+        match = _RUN_REPORT.match(path)
+        if match is None:
+            limits.delay()
+            self._route(body)
+            return
+        # the latency inside the slot: a GA4 request holds its slot until its answer is sent
+        with limits.ga4_slot(match.group(1)) as refused:
+            limits.delay()
+            if refused is not None:
+                self._send(refused.status, refused.body, refused.headers)
+            else:
+                self._route(body)
 
     # --- routes ---
     def _route(self, body: bytes) -> None:
@@ -275,8 +299,11 @@ class SandboxServer:
         how_heard_parameter: str = "how_heard",
         lead_event: str = "generate_lead",
         today: date | None = None,
+        limits: SandboxLimits | None = None,
     ):
         self.seed = int(seed)
+        # rate limits and latency (SANDBOX_RATE_LIMITS, SANDBOX_TIME_SCALE, SANDBOX_LATENCY_MS)
+        self.limits = limits if limits is not None else SandboxLimits.from_env()
         self.scale = check_scale(scale)
         self.host = host
         self.port = port

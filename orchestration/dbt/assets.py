@@ -8,12 +8,10 @@ import os
 import shutil
 import sys
 from collections.abc import Mapping
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import dbt.version
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -40,22 +38,6 @@ DBT_PROJECT.prepare_if_dev()
 # the scheduled builds skip them (~20 s a night) and `make test` runs them all
 # (tests/dbt/test_unit_tests.py).
 BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
-
-
-class DbtCli(DbtCliResource):
-    """dagster-dbt's dbt CLI resource, without its `dbt --version` subprocess before every build.
-
-    dagster-dbt asks the dbt executable for its version (to tell dbt-core from dbt Fusion), and
-    `dbt --version` spends ~5 s starting and asking PyPI for the latest release, on every run
-    (and fails slowly where PyPI is out of reach). The dbt here is always the dbt-core this
-    interpreter imports, so its version is read from the package.
-    """
-
-    @cached_property
-    def _cli_version(self):
-        from packaging import version
-
-        return version.parse(dbt.version.__version__)
 
 
 # The folder under models/ is the layer, and the layer is the Dagster group.

@@ -137,6 +137,7 @@ def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
                             {r.day for r in stale if r.day in known_days(conn, first, days[0])}
                         )
                 todo = sorted(set(days) | set(rescanned))
+                client.plan(todo)  # a history scan per channel and month, not per day
 
                 def fetch_day(day: date) -> pa.Table:
                     # Runs on a worker thread (orchestration/fetching.py) while the day before is written.

@@ -210,9 +210,9 @@ def test_api_errors_redact_message_and_endpoint():
 
 
 def _get(sandbox, timeout: float = 5.0):
-    from connectors.http_session import HttpSession
+    from connectors.http import ApiSession
 
-    with HttpSession() as session:
+    with ApiSession(pool_size=1) as session:
         return send(session, "GET", f"{sandbox.base_url}/healthz", timeout=timeout)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 import pytest
@@ -198,3 +198,40 @@ def test_parents_whose_replies_grew_are_returned_for_a_rescan():
                 if r["reply_count"]
             }
             assert c.parents_to_rescan(channels, day, day, now) == []
+
+
+def test_a_planned_range_reads_each_channels_history_once_and_loads_the_same_rows(sandbox):
+    """`plan(days)`: one conversations.history scan per channel over the days (pages of 200), not one
+    window per channel and day; replies only for parents with replies; every day's rows identical."""
+    days = [date(2026, 6, 1) + timedelta(days=i) for i in range(6)]
+
+    def load(planned: bool) -> tuple[dict, int, int, int]:
+        config = SlackConfig(
+            token=TOKEN, base_url=f"{sandbox.base_url}/slack", page_size=200, retry_policy=FAST
+        )
+        with SlackClient(config) as c:
+            channels = c.channel_ids()
+            history_before = len(sandbox.requests_to("conversations.history"))
+            replies_before = len(sandbox.requests_to("conversations.replies"))
+            if planned:
+                c.plan(days)
+            by_day = {
+                d: pa.Table.from_batches(list(c.messages(d, channels)), schema=MESSAGES_SCHEMA).to_pylist()
+                for d in days
+            }
+            history = len(sandbox.requests_to("conversations.history")) - history_before
+            replies = len(sandbox.requests_to("conversations.replies")) - replies_before
+        return by_day, history, replies, len(channels)
+
+    per_day, per_day_history, per_day_replies, channels = load(planned=False)
+    planned, planned_history, planned_replies, _ = load(planned=True)
+    assert planned == per_day and sum(len(rows) for rows in planned.values()) > 0
+    assert per_day_history == channels * len(days)
+    assert planned_history == channels  # each channel's 6 days fit one page of 200
+    parents_with_replies = sum(
+        1
+        for rows in planned.values()
+        for r in rows
+        if r["reply_count"] > 0 and r["thread_ts"] in (None, r["ts"])
+    )
+    assert planned_replies == per_day_replies == parents_with_replies

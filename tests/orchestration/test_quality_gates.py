@@ -25,9 +25,10 @@ import duckdb
 import pytest
 import requests
 import yaml
+from dagster_dbt import DbtCliResource
 
 from connectors.sandbox import ensure_sandbox
-from orchestration.dbt.assets import DBT_PROJECT, DbtCli, dbt_models
+from orchestration.dbt.assets import DBT_PROJECT, dbt_models
 from orchestration.definitions import build_definitions, source_assets, source_resources
 from orchestration.jobs import range_tags
 from orchestration.partitions import daily_partitions
@@ -79,7 +80,7 @@ def good(tmp_path_factory, settings_for):
         dbt_parts = {
             **parts,
             "assets": [*streams, dbt_models, publish],
-            "resources": {**parts["resources"], "dbt": DbtCli(project_dir=DBT_PROJECT)},
+            "resources": {**parts["resources"], "dbt": DbtCliResource(project_dir=DBT_PROJECT)},
         }
         assert serving.keys == publish.keys
         assert {
