@@ -28,6 +28,7 @@ from connectors.sandbox.brand import (
     SANDBOX_START_DATE,
 )
 from connectors.sandbox.ga4_api import GOOGLE_STATUS
+from connectors.sandbox.google_auth import SEARCH_CONSOLE_API
 from connectors.sandbox.gsc import day_sums, generate_day
 from connectors.sandbox.routes import SandboxApi, SandboxRequest, SandboxResponse
 
@@ -362,7 +363,7 @@ def handle(request: SandboxRequest) -> SandboxResponse:
         )
     sandbox = request.sandbox
     token = request.bearer()
-    if not token or not sandbox.tokens.is_valid(token):
+    if not token or not sandbox.tokens.is_valid(token, SEARCH_CONSOLE_API):
         return _unauthenticated()
     try:
         body = request.json()
