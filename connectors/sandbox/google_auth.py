@@ -102,13 +102,12 @@ def _is_service_account(email: object) -> bool:
     return isinstance(email, str) and "@" in email and email.endswith("gserviceaccount.com")
 
 
-def self_signed_jwt_grants(token: str, api: str | None = None) -> bool:
+def self_signed_jwt_grants(token: str, api: str) -> bool:
     """Whether Google would take `token`, a service account's self-signed JWT, for `api`.
 
     Args:
         token: the bearer token as sent.
-        api: the API's service name (ANALYTICS_DATA_API, SEARCH_CONSOLE_API); None: any API of
-            API_SCOPES (the GA4 route asks without naming its API).
+        api: the API's service name (ANALYTICS_DATA_API, SEARCH_CONSOLE_API).
     """
     parts = token.split(".")
     if len(parts) != 3 or not all(parts):
@@ -131,15 +130,12 @@ def self_signed_jwt_grants(token: str, api: str | None = None) -> bool:
         return False
     if expires - issued > MAX_JWT_LIFETIME_SECONDS:
         return False
-    apis = [api] if api is not None else list(API_SCOPES)
     audience = claims.get("aud")
     if audience is not None:
         audiences = audience if isinstance(audience, list) else [audience]
-        return any(
-            isinstance(a, str) and a.rstrip("/") == f"https://{name}" for a in audiences for name in apis
-        )
+        return any(isinstance(a, str) and a.rstrip("/") == f"https://{api}" for a in audiences)
     scopes = str(claims.get("scope") or "").split()
-    return any(scope in API_SCOPES.get(name, ()) for scope in scopes for name in apis)
+    return any(scope in API_SCOPES.get(api, ()) for scope in scopes)
 
 
 class TokenStore:
@@ -182,9 +178,12 @@ class TokenStore:
             self._tokens[token] = now + TOKEN_LIFETIME_SECONDS
         return {"access_token": token, "expires_in": TOKEN_LIFETIME_SECONDS, "token_type": "Bearer"}
 
-    def is_valid(self, token: str, api: str | None = None) -> bool:
-        """Whether `token` authorises a call: an access token issued here and not expired, or a
-        self-signed JWT Google would take for `api` (see `self_signed_jwt_grants`)."""
+    def is_valid(self, token: str, api: str = ANALYTICS_DATA_API) -> bool:
+        """Whether `token` authorises a call to `api`: an access token issued here and not expired,
+        or a self-signed JWT Google would take for that API (see `self_signed_jwt_grants`).
+
+        `api` defaults to GA4's, whose route (in server.py) predates the other Google APIs.
+        """
         with self._lock:
             expires = self._tokens.get(token)
         if expires is not None:

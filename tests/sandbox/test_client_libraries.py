@@ -11,13 +11,14 @@ library would fail or read other values. The sandbox is the session's small one 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import google.auth.transport.requests
 import pyarrow as pa
 import pytest
 import requests
-from google.auth import jwt
+from google.auth import crypt, jwt
 from google.oauth2 import service_account
 
 from connectors.sandbox import SANDBOX_GA4_PROPERTY_ID
@@ -33,6 +34,7 @@ from connectors.sandbox.discourse_api import CHUNK_SIZE, SANDBOX_DISCOURSE_API_K
 DAY = date(2026, 2, 4)  # a Wednesday with no planted event, well inside every source's history
 FLIGHT_DAY = date(2026, 3, 4)  # inside the Meta flight: ads run and spend
 GA4_AUDIENCE = "https://analyticsdata.googleapis.com/"
+SEARCH_CONSOLE_AUDIENCE = "https://searchconsole.googleapis.com/"
 
 
 def _run_report_url(sandbox) -> str:
@@ -144,72 +146,99 @@ def test_ga4_client_library_reads_the_leads_and_sessions_reports_as_our_connecto
     assert sessions_total == sum(ours_sessions.column("sessions").to_pylist())
     # Row for row: the first row the library parsed is a row of ours, with the same figures.
     first = sessions.rows[0]
-    keys = [v.value for v in first.dimension_values]
-    ours = ours_sessions.to_pylist()
-    match = [
-        r
-        for r in ours
-        if [r["session_source"], r["session_medium"], r["landing_page_plus_query_string"]]
-        == [keys[1], keys[2], keys[4]]
-        and r["session_campaign_name"] == keys[3]
-        and r["device_category"] == keys[5]
+    key_columns = [
+        "session_source",
+        "session_medium",
+        "session_campaign_name",
+        "landing_page_plus_query_string",
+        "device_category",
     ]
-    assert len(match) == 1
-    assert match[0]["sessions"] == int(first.metric_values[0].value)
-    assert match[0]["total_users"] == int(first.metric_values[3].value)
+    (match,) = [
+        r
+        for r in ours_sessions.to_pylist()
+        if [r[c] for c in key_columns] == [v.value for v in first.dimension_values[1:]]
+    ]
+    assert match["sessions"] == int(first.metric_values[0].value)
+    assert match["total_users"] == int(first.metric_values[3].value)
 
 
-def test_ga4_takes_a_self_signed_jwt_for_its_own_audience_only(sandbox, service_account_info):
+def _jwt_headers(credentials) -> dict[str, str]:
+    credentials.refresh(google.auth.transport.requests.Request())
+    headers: dict[str, str] = {}
+    credentials.apply(headers)
+    return headers
+
+
+def _signed(info: dict, **claims) -> dict[str, str]:
+    """Authorization header of a JWT the service account signs with `claims` over the defaults."""
+    now = int(time.time())
+    email = info["client_email"]
+    payload = {"iss": email, "sub": email, "aud": GA4_AUDIENCE, "iat": now, "exp": now + 3600, **claims}
+    payload = {k: v for k, v in payload.items() if v is not None}  # a claim given as None is left out
+    token = jwt.encode(crypt.RSASigner.from_service_account_info(info), payload).decode()
+    return {"authorization": f"Bearer {token}"}
+
+
+def test_google_apis_take_a_self_signed_jwt_for_their_own_audience_only(sandbox, service_account_info):
+    info = service_account_info
     body = {
         "dateRanges": [{"startDate": DAY.isoformat(), "endDate": DAY.isoformat()}],
         "dimensions": [{"name": "date"}],
         "metrics": [{"name": "sessions"}],
+        # CONTAINS (4, here as a numeric string) "mob": the mobile sessions only
         "dimensionFilter": {
             "filter": {"fieldName": "deviceCategory", "stringFilter": {"matchType": "4", "value": "mob"}}
         },
     }
+    site = "sc-domain%3Anorthwind-analytics.com"
+    gsc_url = f"{sandbox.base_url}/gsc/webmasters/v3/sites/{site}/searchAnalytics/query"
+    gsc_body = {"startDate": DAY.isoformat(), "endDate": DAY.isoformat()}
+    grants = len(sandbox.requests_to("/google/token"))
 
-    def post(credentials) -> requests.Response:
-        credentials.refresh(google.auth.transport.requests.Request())
-        headers: dict[str, str] = {}
-        credentials.apply(headers)
-        return requests.post(_run_report_url(sandbox), json=body, headers=headers, timeout=30)
+    def ga4(headers: dict[str, str], payload: dict = body) -> requests.Response:
+        return requests.post(_run_report_url(sandbox), json=payload, headers=headers, timeout=30)
 
-    own = post(jwt.Credentials.from_service_account_info(service_account_info, audience=GA4_AUDIENCE))
+    def gsc(headers: dict[str, str]) -> requests.Response:
+        return requests.post(gsc_url, json=gsc_body, headers=headers, timeout=30)
+
+    ga4_jwt = _jwt_headers(jwt.Credentials.from_service_account_info(info, audience=GA4_AUDIENCE))
+    own = ga4(ga4_jwt)
     assert own.status_code == 200, own.text
     mobile = int(own.json()["rows"][0]["metricValues"][0]["value"])
+    everyone = ga4(ga4_jwt, {k: v for k, v in body.items() if k != "dimensionFilter"})
+    assert int(everyone.json()["rows"][0]["metricValues"][0]["value"]) > mobile > 0
     # Without aud, a scope claim that grants the API will do (google-auth's scoped self-signed JWT).
     scoped = service_account.Credentials.from_service_account_info(
-        service_account_info, scopes=["https://www.googleapis.com/auth/analytics.readonly"]
+        info, scopes=["https://www.googleapis.com/auth/analytics.readonly"]
     ).with_always_use_jwt_access(True)
-    assert post(scoped).status_code == 200
-    other_api = post(
-        jwt.Credentials.from_service_account_info(
-            service_account_info, audience="https://pubsub.googleapis.com/"
-        )
-    )
-    assert other_api.status_code == 401
-    assert other_api.json()["error"]["status"] == "UNAUTHENTICATED"
-    # Search Console refuses the JWT made for GA4: the audience names one API.
-    gsc = requests.post(
-        f"{sandbox.base_url}/gsc/webmasters/v3/sites/sc-domain%3Anorthwind-analytics.com/searchAnalytics/query",
-        json={"startDate": DAY.isoformat(), "endDate": DAY.isoformat()},
-        headers={"authorization": own.request.headers["authorization"]},
-        timeout=30,
-    )
-    assert gsc.status_code == 401
+    assert ga4(_jwt_headers(scoped)).status_code == 200
+    gsc_jwt = _jwt_headers(jwt.Credentials.from_service_account_info(info, audience=SEARCH_CONSOLE_AUDIENCE))
+    assert gsc(gsc_jwt).status_code == 200 and gsc(gsc_jwt).json()["rows"][0]["clicks"] > 0
+    assert len(sandbox.requests_to("/google/token")) == grants  # no token exchange at all
 
-    # CONTAINS "mob" (4, sent as a numeric string) kept the mobile sessions only: fewer than all.
-    del body["dimensionFilter"]
-    all_devices = post(jwt.Credentials.from_service_account_info(service_account_info, audience=GA4_AUDIENCE))
-    assert int(all_devices.json()["rows"][0]["metricValues"][0]["value"]) > mobile > 0
+    refused = {
+        "another API's audience": ga4(
+            _jwt_headers(
+                jwt.Credentials.from_service_account_info(info, audience="https://pubsub.googleapis.com/")
+            )
+        ),
+        "GA4's JWT at Search Console": gsc(ga4_jwt),
+        "expired": ga4(_signed(info, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)),
+        "living over an hour": ga4(_signed(info, exp=int(time.time()) + 7200)),
+        "not a service account": ga4(_signed(info, iss="someone@example.com", sub="someone@example.com")),
+        "a scope of another API": ga4(
+            _signed(info, aud=None, scope="https://www.googleapis.com/auth/webmasters.readonly")
+        ),
+    }
+    for case, answer in refused.items():
+        assert answer.status_code == 401, case
+        assert answer.json()["error"]["status"] == "UNAUTHENTICATED", case
 
 
 def test_ga4_refuses_an_enum_number_it_does_not_define(sandbox, service_account_info):
-    credentials = jwt.Credentials.from_service_account_info(service_account_info, audience=GA4_AUDIENCE)
-    credentials.refresh(google.auth.transport.requests.Request())
-    headers: dict[str, str] = {}
-    credentials.apply(headers)
+    headers = _jwt_headers(
+        jwt.Credentials.from_service_account_info(service_account_info, audience=GA4_AUDIENCE)
+    )
     body = {
         "dateRanges": [{"startDate": DAY.isoformat(), "endDate": DAY.isoformat()}],
         "dimensions": [{"name": "date"}],
@@ -260,6 +289,25 @@ def test_search_console_client_library_reads_the_query_rows_as_our_connector(san
         .query(siteUrl=SANDBOX_GSC_SITE_URL, body={**body, "dimensions": ["DATE"]})
         .execute()
     )
+    # searchconsole v1 spells its enums NOT_EQUALS (webmasters v3: notEquals): both are taken.
+    not_mobile = (
+        service.searchanalytics()
+        .query(
+            siteUrl=SANDBOX_GSC_SITE_URL,
+            body={
+                **body,
+                "dimensionFilterGroups": [
+                    {
+                        "groupType": "AND",
+                        "filters": [
+                            {"dimension": "DEVICE", "operator": "NOT_EQUALS", "expression": "MOBILE"}
+                        ],
+                    }
+                ],
+            },
+        )
+        .execute()
+    )
     service.close()
 
     config = GSCConfig(
@@ -282,6 +330,9 @@ def test_search_console_client_library_reads_the_query_rows_as_our_connector(san
     ]
     assert (match["clicks"], match["impressions"]) == (first["clicks"], first["impressions"])
     assert match["position"] == pytest.approx(first["position"])
+    devices = {r["keys"][3] for r in not_mobile["rows"]}
+    assert "MOBILE" not in devices and "DESKTOP" in devices
+    assert len(not_mobile["rows"]) == sum(r["device"] != "MOBILE" for r in ours.to_pylist()) < len(rows)
     # The daily totals hold the anonymized queries too: more clicks than the query rows.
     (day_total,) = totals["rows"]
     assert day_total["keys"] == [DAY.isoformat()]
