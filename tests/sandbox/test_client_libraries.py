@@ -555,3 +555,68 @@ def test_pydiscourse_reads_latest_topics_posts_categories_and_users_as_our_conne
     assert sorted(u["id"] for u in likers) == sorted(u["id"] for u in our_likers)
     # Our connector asks for larger pages; the library's default page is their head.
     assert [t["id"] for t in topics] == [t["id"] for t in our_latest][: len(topics)]
+
+
+# --- errors -----------------------------------------------------------------------------------------
+
+
+def test_each_library_reads_the_sandbox_errors_as_the_apis_own(sandbox, ga4_library, service_account_info):
+    from facebook_business.adobjects.adaccount import AdAccount
+    from facebook_business.api import FacebookAdsApi, FacebookSession
+    from facebook_business.exceptions import FacebookRequestError
+    from google.analytics.data_v1beta.types import DateRange, Dimension, Metric, RunReportRequest
+    from google.api_core.exceptions import BadRequest
+    from googleapiclient.discovery import build
+    from googleapiclient.errors import HttpError
+    from pydiscourse import DiscourseClient as PyDiscourse
+    from pydiscourse.exceptions import DiscourseClientError
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    from connectors.sandbox.discourse_api import SANDBOX_DISCOURSE_USER_KEY
+
+    with pytest.raises(BadRequest, match="Field pageViews is not a valid dimension"):
+        ga4_library.run_report(
+            RunReportRequest(
+                property=f"properties/{SANDBOX_GA4_PROPERTY_ID}",
+                date_ranges=[DateRange(start_date=DAY.isoformat(), end_date=DAY.isoformat())],
+                dimensions=[Dimension(name="pageViews")],
+                metrics=[Metric(name="sessions")],
+            )
+        )
+
+    credentials = service_account.Credentials.from_service_account_info(
+        service_account_info, scopes=["https://www.googleapis.com/auth/webmasters.readonly"]
+    )
+    service = build(
+        "searchconsole",
+        "v1",
+        credentials=credentials,
+        static_discovery=True,
+        cache_discovery=False,
+        client_options={"api_endpoint": f"{sandbox.base_url}/gsc/"},
+    )
+    body = {"startDate": DAY.isoformat(), "endDate": DAY.isoformat()}
+    with pytest.raises(HttpError) as refused:
+        service.searchanalytics().query(siteUrl="https://not-ours.example/", body=body).execute()
+    service.close()
+    assert refused.value.status_code == 403
+    assert refused.value.error_details[0]["reason"] == "forbidden"
+
+    session = FacebookSession(access_token="not-a-token")
+    session.GRAPH = f"{sandbox.base_url}/meta"
+    account = AdAccount(f"act_{SANDBOX_META_AD_ACCOUNT_ID}", api=FacebookAdsApi(session))
+    with pytest.raises(FacebookRequestError) as meta_error:
+        account.api_get(fields=["name"])
+    assert (meta_error.value.api_error_code(), meta_error.value.api_error_type()) == (190, "OAuthException")
+
+    with pytest.raises(SlackApiError) as slack_error:
+        WebClient(token="xoxb-not-a-token", base_url=f"{sandbox.base_url}/slack/").users_list()
+    assert slack_error.value.response["error"] == "invalid_auth"
+
+    forum = PyDiscourse(
+        f"{sandbox.base_url}/discourse", api_username="system", api_key=SANDBOX_DISCOURSE_USER_KEY
+    )
+    with pytest.raises(DiscourseClientError, match="not permitted") as discourse_error:
+        forum.list_users("active")
+    assert discourse_error.value.response.status_code == 403
