@@ -14,9 +14,12 @@ Routes (wire format of Discourse's published OpenAPI document; tests/contracts/d
 - `GET /latest.json?order=activity|created|default&page=N&per_page=M` (30 a page;
   `topic_list.more_topics_url` only while more pages exist); `/latest` with Accept JSON too.
 - `GET /t/{id}.json`: `post_stream.stream` lists every post id, `posts` only the first 20.
-- `GET /t/{id}/posts.json?post_ids[]=...`: those posts.
+- `GET /t/{id}/posts.json?post_ids[]=...`: those posts; without `post_ids[]`, the first 20.
 - `GET /post_action_users.json?id={post_id}&post_action_type_id=2&page=N&limit=M`: the likers.
 - `GET /admin/users/list/active.json?page=N&show_emails=true`: 100 users a page, 1-based.
+
+JSON answers carry `Content-Type: application/json; charset=utf-8`, the forum's header to the
+letter (clients such as pydiscourse compare it as a string).
 
 Faults: a bare 429 fault answers Discourse's rate-limit body `{"errors": [...], "error_type":
 "rate_limit", "extras": {"wait_seconds": 1}}`; a test may pass its own body (or text/plain, the
@@ -42,6 +45,7 @@ PER_PAGE = 30
 CHUNK_SIZE = 20
 USERS_PER_PAGE = 100
 FORUM = f"https://{brand.COMMUNITY_DOMAIN}"
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
 _TOPIC_JSON = re.compile(r"^/t/(?:[^/]+/)?(\d+)(?:\.json)?$")
 _TOPIC_POSTS = re.compile(r"^/t/(\d+)/posts(?:\.json)?$")
@@ -73,7 +77,7 @@ def error_body(status: int, message: str | None = None) -> dict:
 
 
 def _error(status: int, message: str | None = None) -> SandboxResponse:
-    return SandboxResponse(status, error_body(status, message))
+    return SandboxResponse(status, error_body(status, message), {"Content-Type": JSON_CONTENT_TYPE})
 
 
 # --- the forum's data ------------------------------------------------------------------------------
@@ -553,6 +557,13 @@ def _int_param(request: SandboxRequest, name: str, default: int, low: int, high:
 
 
 def handle(request: SandboxRequest) -> SandboxResponse:
+    response = _answer(request)
+    if isinstance(response.body, (dict, list)):
+        response.headers.setdefault("Content-Type", JSON_CONTENT_TYPE)
+    return response
+
+
+def _answer(request: SandboxRequest) -> SandboxResponse:
     sandbox = request.sandbox
     seed, scale, today = sandbox.seed, sandbox.scale, sandbox.today()
     path = request.path[len(PREFIX) :] or "/"
@@ -589,12 +600,16 @@ def handle(request: SandboxRequest) -> SandboxResponse:
         topic = _forum(seed, scale, today)[1].get(int(match.group(1)))
         if topic is None:
             return _error(404)
+        asked = request.query.get("post_ids[]", []) + request.query.get("post_ids", [])
         wanted = set()
-        for value in request.query.get("post_ids[]", []) + request.query.get("post_ids", []):
+        for value in asked:
             try:
                 wanted.add(int(value))
             except ValueError:
                 return _error(400)
+        if not asked:
+            # Without post_ids the forum answers the topic's first chunk, as /t/{id}.json does.
+            wanted = {int(p.post_id) for p in topic.posts[:CHUNK_SIZE]}
         posts = [
             _post(topic, n, seed, scale, today)
             for n, p in enumerate(topic.posts, start=1)

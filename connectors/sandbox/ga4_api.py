@@ -2,9 +2,10 @@
 
 Requests are validated the way Google validates them (unknown JSON fields, unknown dimension or
 metric names, incompatible dimensions and metrics, dates, limit and offset), with Google's error
-body `{"error": {"code", "message", "status"}}`. Responses follow the discovery document's
-RunReportResponse: headers, rows whose values are all strings, `rowCount` (omitted, like every
-proto3 default, when zero), `metadata` and `kind`.
+body `{"error": {"code", "message", "status"}}`; an enum is taken as its name or its number
+(`"matchType": "EXACT"` or `1`), as proto3 JSON allows and the REST clients send. Responses
+follow the discovery document's RunReportResponse: headers, rows whose values are all strings,
+`rowCount` (omitted, like every proto3 default, when zero), `metadata` and `kind`.
 
 Two tables back the API: the sessions table (session-scoped dimensions and metrics) and the leads
 table (the lead key event with its custom `how_heard` parameter), chosen by the request: a
@@ -238,6 +239,37 @@ def _filter_fields(expr: object) -> list[str]:
     return out
 
 
+# Filter.StringFilter.MatchType by number: proto3 JSON takes an enum as its name or its number, and
+# the REST clients generated from the protos send numbers ("matchType": 1).
+MATCH_TYPES = (
+    "MATCH_TYPE_UNSPECIFIED",
+    "EXACT",
+    "BEGINS_WITH",
+    "ENDS_WITH",
+    "CONTAINS",
+    "FULL_REGEXP",
+    "PARTIAL_REGEXP",
+)
+_MATCH_TYPE_ENUM = "type.googleapis.com/google.analytics.data.v1beta.Filter.StringFilter.MatchType"
+
+
+def _match_type(value: object) -> str:
+    """The MatchType name of `value`, given as a name, a number or a number in a string."""
+    if isinstance(value, str) and value in MATCH_TYPES:
+        return value
+    number = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"-?\d+", value):
+        number = int(value)
+    if number is not None and 0 <= number < len(MATCH_TYPES):
+        return MATCH_TYPES[number]
+    shown = f'"{value}"' if isinstance(value, str) else value
+    raise _invalid(
+        f"Invalid value at 'dimension_filter.filter.string_filter.match_type' ({_MATCH_TYPE_ENUM}), {shown}"
+    )
+
+
 def _compile_filter(expr: dict, dims: dict[str, Getter]) -> Callable[[tuple, str], bool]:
     if not isinstance(expr, dict):
         raise _invalid("Invalid dimensionFilter.")
@@ -262,7 +294,7 @@ def _compile_filter(expr: dict, dims: dict[str, Getter]) -> Callable[[tuple, str
     get = dims[field]
     if "stringFilter" in f:
         sf = f["stringFilter"]
-        match = sf.get("matchType", "EXACT")
+        match = _match_type(sf.get("matchType", "EXACT"))
         sensitive = bool(sf.get("caseSensitive", False))
         value = str(sf.get("value", ""))
         flags = 0 if sensitive else re.IGNORECASE
@@ -283,8 +315,6 @@ def _compile_filter(expr: dict, dims: dict[str, Getter]) -> Callable[[tuple, str
             if match == "FULL_REGEXP":
                 return lambda r, d: pattern.fullmatch(get(r, d)) is not None
             return lambda r, d: pattern.search(get(r, d)) is not None
-        if match not in tests:
-            raise _invalid(f"Invalid matchType {match}.")
         test = tests[match]
         return lambda r, d: test(get(r, d))
     if "inListFilter" in f:

@@ -4,6 +4,12 @@
 (grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer, assertion=<signed JWT>) and answers
 `{"access_token", "expires_in": 3599, "token_type": "Bearer"}`. The sandbox checks the grant's
 shape and claims but not the signature: its keys are throwaway ones made at call time.
+
+Like Google, the APIs also take a service account's self-signed JWT as the bearer token, with no
+token exchange (what Google's own client libraries send: google-auth's `jwt.Credentials`, or
+service-account credentials with `always_use_jwt_access`): its `aud` is the API's service URL
+(e.g. "https://analyticsdata.googleapis.com/"), or, without `aud`, a `scope` claim names a scope
+that grants the API. Same checks as the grant: shape and claims, not the signature.
 """
 
 from __future__ import annotations
@@ -18,6 +24,28 @@ import time
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TOKEN_LIFETIME_SECONDS = 3599
 SANDBOX_CLIENT_EMAIL = "sandbox@sandbox-project.iam.gserviceaccount.com"
+# Google refuses a self-signed JWT that lives longer than an hour, and tolerates some clock skew.
+MAX_JWT_LIFETIME_SECONDS = 3600
+CLOCK_SKEW_SECONDS = 300
+
+ANALYTICS_DATA_API = "analyticsdata.googleapis.com"
+SEARCH_CONSOLE_API = "searchconsole.googleapis.com"
+# For each Google API the sandbox imitates, the OAuth scopes that grant it (a self-signed JWT
+# without `aud` is accepted when its `scope` claim names one of them).
+API_SCOPES: dict[str, frozenset[str]] = {
+    ANALYTICS_DATA_API: frozenset(
+        {
+            "https://www.googleapis.com/auth/analytics.readonly",
+            "https://www.googleapis.com/auth/analytics",
+        }
+    ),
+    SEARCH_CONSOLE_API: frozenset(
+        {
+            "https://www.googleapis.com/auth/webmasters.readonly",
+            "https://www.googleapis.com/auth/webmasters",
+        }
+    ),
+}
 
 
 def google_service_account_info(token_uri: str) -> dict:
@@ -69,6 +97,47 @@ def _b64json(part: str) -> dict:
     return value
 
 
+def _is_service_account(email: object) -> bool:
+    # name@project.iam.gserviceaccount.com, or the older number@developer.gserviceaccount.com
+    return isinstance(email, str) and "@" in email and email.endswith("gserviceaccount.com")
+
+
+def self_signed_jwt_grants(token: str, api: str) -> bool:
+    """Whether Google would take `token`, a service account's self-signed JWT, for `api`.
+
+    Args:
+        token: the bearer token as sent.
+        api: the API's service name (ANALYTICS_DATA_API, SEARCH_CONSOLE_API).
+    """
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts):
+        return False
+    try:
+        header, claims = _b64json(parts[0]), _b64json(parts[1])
+    except (ValueError, binascii.Error, UnicodeError):
+        return False
+    if header.get("alg") != "RS256":
+        return False
+    issuer = claims.get("iss")
+    # A self-signed JWT is the account speaking for itself: issuer and subject are its e-mail.
+    if not _is_service_account(issuer) or claims.get("sub", issuer) != issuer:
+        return False
+    issued, expires = claims.get("iat"), claims.get("exp")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (issued, expires)):
+        return False
+    now = time.time()
+    if not (issued - CLOCK_SKEW_SECONDS <= now < expires + CLOCK_SKEW_SECONDS):
+        return False
+    if expires - issued > MAX_JWT_LIFETIME_SECONDS:
+        return False
+    audience = claims.get("aud")
+    if audience is not None:
+        audiences = audience if isinstance(audience, list) else [audience]
+        return any(isinstance(a, str) and a.rstrip("/") == f"https://{api}" for a in audiences)
+    scopes = str(claims.get("scope") or "").split()
+    return any(scope in API_SCOPES.get(api, ()) for scope in scopes)
+
+
 class TokenStore:
     """Issues opaque access tokens for JWT-bearer grants and remembers them until they expire."""
 
@@ -109,10 +178,17 @@ class TokenStore:
             self._tokens[token] = now + TOKEN_LIFETIME_SECONDS
         return {"access_token": token, "expires_in": TOKEN_LIFETIME_SECONDS, "token_type": "Bearer"}
 
-    def is_valid(self, token: str) -> bool:
+    def is_valid(self, token: str, api: str = ANALYTICS_DATA_API) -> bool:
+        """Whether `token` authorises a call to `api`: an access token issued here and not expired,
+        or a self-signed JWT Google would take for that API (see `self_signed_jwt_grants`).
+
+        `api` defaults to GA4's, whose route (in server.py) predates the other Google APIs.
+        """
         with self._lock:
             expires = self._tokens.get(token)
-        return expires is not None and expires > time.time()
+        if expires is not None:
+            return expires > time.time()
+        return self_signed_jwt_grants(token, api)
 
     def issued(self) -> list[str]:
         """The tokens issued and not yet expired (tests use them to check nothing leaks them)."""

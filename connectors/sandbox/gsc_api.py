@@ -9,7 +9,8 @@ Responses follow the discovery document's SearchAnalyticsQueryResponse: `rows` (
 empty) of `{keys, clicks, impressions, ctr, position}`, `responseAggregationType`, and
 `metadata.firstIncompleteDate` for dataState "all" grouped by date.
 
-Enums are accepted in either case ("date" or "DATE", "final" or "FINAL"), as Google does.
+Enums are accepted in either spelling ("date" or "DATE", "notEquals" or "NOT_EQUALS", "googleNews"
+or "GOOGLE_NEWS"), as Google takes webmasters v3's and searchconsole v1's.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from connectors.sandbox.brand import (
     SANDBOX_START_DATE,
 )
 from connectors.sandbox.ga4_api import GOOGLE_STATUS
+from connectors.sandbox.google_auth import SEARCH_CONSOLE_API
 from connectors.sandbox.gsc import day_sums, generate_day
 from connectors.sandbox.routes import SandboxApi, SandboxRequest, SandboxResponse
 
@@ -130,10 +132,15 @@ def _invalid(message: str) -> GscError:
     return GscError(400, message, "invalid")
 
 
+def _enum_key(text: str) -> str:
+    return text.replace("_", "").lower()
+
+
 def _enum(value: object, allowed: tuple[str, ...], field: str) -> str:
     text = str(value)
     for name in allowed:
-        if text.lower() == name.lower():
+        # "notEquals" (webmasters v3) is "NOT_EQUALS" in searchconsole v1's discovery document.
+        if _enum_key(text) == _enum_key(name):
             return name
     raise _invalid(f"Invalid value at '{field}' ({text!r}): allowed values are {', '.join(allowed)}.")
 
@@ -362,7 +369,7 @@ def handle(request: SandboxRequest) -> SandboxResponse:
         )
     sandbox = request.sandbox
     token = request.bearer()
-    if not token or not sandbox.tokens.is_valid(token):
+    if not token or not sandbox.tokens.is_valid(token, SEARCH_CONSOLE_API):
         return _unauthenticated()
     try:
         body = request.json()

@@ -2,7 +2,7 @@
 
 META_BASE_URL = sandbox.base_url + "/meta". Served (any `v<major>.<minor>` version segment):
 
-- `GET /{v}/act_{account}/insights`: `fields`, `level=ad`, `time_increment=1`,
+- `GET /{v}/act_{account}/insights`: `fields` ("a,b" or a JSON array), `level=ad`, `time_increment=1`,
   `time_range={"since","until"}`, `limit` (default 25), `after`: AdsInsights rows with numbers
   as strings and `actions` as [{action_type, value}]; cursor paging
   `{"data", "paging": {"cursors": {"before", "after"}, "next"}}` where `next` is absent on the
@@ -277,11 +277,27 @@ def _cursor(offset: int) -> str:
     return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
 
 
+def _field_names(request: SandboxRequest) -> list[str]:
+    """The `fields` parameter's names: "a,b" or, as the Graph API also takes it, a JSON array
+    '["a","b"]' (what the SDKs send when `fields` is passed as a list in the params)."""
+    text = (request.param("fields") or "").strip()
+    if text.startswith("["):
+        try:
+            names = json.loads(text)
+        except ValueError:
+            names = None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise MetaApiError(
+                400, 100, "(#100) param fields must be a comma-separated list or a JSON array of field names"
+            )
+        return [n.strip() for n in names if n.strip()]
+    return [f.strip() for f in text.split(",") if f.strip()]
+
+
 def _fields(request: SandboxRequest) -> list[str]:
-    text = request.param("fields")
-    if not text:
+    fields = _field_names(request)
+    if not fields:
         return list(DEFAULT_FIELDS)
-    fields = [f.strip() for f in text.split(",") if f.strip()]
     for name in fields:
         if name not in SERVED_FIELDS:
             raise MetaApiError(
@@ -444,7 +460,7 @@ def _handle(request: SandboxRequest) -> SandboxResponse:
             "currency": "EUR",
             "timezone_name": "Europe/Berlin",
         }
-        wanted = [f for f in (request.param("fields") or "").split(",") if f]
+        wanted = _field_names(request)
         return _ok({k: v for k, v in account.items() if k == "id" or not wanted or k in wanted})
     if len(parts) == 2 and parts[0].startswith("act_") and parts[1] == "insights":
         _check_account(parts[0], token)

@@ -327,6 +327,13 @@ def _ts(value: str | None, default: Decimal) -> Decimal | None:
 
 
 def handle(request: SandboxRequest) -> SandboxResponse:
+    # Slack's header, lower-case charset as slack.com sends it.
+    response = _authorised(request)
+    response.headers.setdefault("Content-Type", "application/json; charset=utf-8")
+    return response
+
+
+def _authorised(request: SandboxRequest) -> SandboxResponse:
     token = request.bearer() or request.param("token") or ""
     if not token:
         return _fail("not_authed")
