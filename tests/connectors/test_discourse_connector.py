@@ -184,6 +184,61 @@ def test_a_day_is_complete_when_long_topics_are_read_newest_first(sandbox, make,
     assert 0 < asked < replies
 
 
+# A post id larger than any of the sandbox forum's: the first post a move re-creates in a topic.
+MOVED_ID_OFFSET = 10**9
+
+
+def _first_post_recreated_by_a_move(n: int):
+    """A transform fault: /t/{id}.json answers its first n posts, and its first post carries a new,
+    larger id, in the posts and in the stream, as when a move re-creates a topic's first post: it
+    keeps its old created_at. The topic's ids then no longer grow with time in stream order."""
+
+    def transform(payload):
+        stream = payload.get("post_stream", {})
+        if "stream" in stream:
+            stream["posts"] = stream["posts"][:n]
+            old = stream["posts"][0]["id"]
+            # a new post: the likes stay with the old one (the sandbox knows no likers for this id)
+            stream["posts"][0].update(id=old + MOVED_ID_OFFSET, like_count=0, actions_summary=[])
+            stream["stream"] = [i + MOVED_ID_OFFSET if i == old else i for i in stream["stream"]]
+        return payload
+
+    return transform
+
+
+def test_a_topic_whose_ids_do_not_grow_with_time_is_read_whole_since_a_day(sandbox, make, monkeypatch):
+    monkeypatch.setattr(discourse, "POST_IDS_PER_REQUEST", 2)
+    topics = topics_between(42, "small", TODAY, DAY - timedelta(days=30), DAY)
+    topic = max(topics, key=lambda t: len(t.posts))
+    assert len(topic.posts) >= 6 and topic.posts[-1].created_at > topic.posts[1].created_at
+    since = topic.posts[-1].created_at
+    sandbox.inject_fault(f"/discourse/t/{topic.topic_id}.json", 200, times=None, kind="transform",
+                         transform=_first_post_recreated_by_a_move(1))  # fmt: skip
+
+    before = len(sandbox.requests_to(f"/discourse/t/{topic.topic_id}/posts.json"))
+    _, pages = make().topic(topic.topic_id, since=since)
+    got = [p["id"] for page in pages for p in page]
+    everything = [int(p.post_id) for p in topic.posts]
+    # the re-created first post (created long before `since`, with the largest id) no longer hides
+    # the newer posts of smaller ids: every post once, in stream order
+    assert got == [everything[0] + MOVED_ID_OFFSET, *everything[1:]]
+    asked = sandbox.requests_to(f"/discourse/t/{topic.topic_id}/posts.json")[before:]
+    assert len(asked) == math.ceil((len(everything) - 1) / 2)
+
+
+def test_a_day_holds_every_post_once_when_topics_ids_do_not_grow_with_time(sandbox, make, monkeypatch):
+    monkeypatch.setattr(discourse, "POST_IDS_PER_REQUEST", 1)
+    sandbox.inject_fault("/discourse/t/", 200, times=None, kind="transform",
+                         transform=_first_post_recreated_by_a_move(1))  # fmt: skip
+    activity = _day_posts(make(), DAY)
+    expected = _expected(DAY)
+    got = activity.posts.column("post_id").to_pylist()
+    assert len(got) == len(set(got))  # each post once, counted by id
+    want = {int(p.post_id) + (MOVED_ID_OFFSET if p.thread_root_id is None else 0) for p in expected}
+    assert set(got) == want
+    assert sum(p.thread_root_id is not None for p in expected) > 0  # replies that a skip by id would lose
+
+
 def test_subcategories_are_flattened_with_their_parent(sandbox, make):
     def with_child(payload):
         first = payload["category_list"]["categories"][0]
