@@ -22,7 +22,8 @@ Endpoints and paging (one `pages()` loop owns all three styles):
 
 Day partition (UTC): `activity(days)` pages /latest by activity until a page ends before the first
 day, keeps topics created on or before the last day and bumped on or after the first, fetches each
-once and sorts its posts into the day they were created. A topic's row belongs to the day it was
+once and sorts its posts into the day they were created (a post moved in from an older topic,
+into the topic's day: the older days no longer find it). A topic's row belongs to the day it was
 created; likes belong to their post's day (re-pull trailing days to catch late replies and likes).
 
 Failures: 429 (Retry-After, JSON `extras.wait_seconds`, or text/plain from the global limiter),
@@ -718,25 +719,29 @@ class DiscourseClient:
             for page in pages:
                 for post in page:
                     moment = parse_time(post["created_at"])
-                    if moment.date() not in wanted:
+                    # A post moved in from an older topic is older than this topic: its own day is
+                    # read from the topics that existed then, which no longer hold it, so it is
+                    # filed with this topic's day (its created_at stays true).
+                    day = max(moment.date(), created.date())
+                    if day not in wanted:
                         continue
-                    row = _post_row(post, moment)
+                    row = {**_post_row(post, moment), "date": day}
                     hint = self.like_hint(post)
                     if hint != 0:
-                        likers = self._likers_bounded(int(post["id"]), moment.date())
+                        likers = self._likers_bounded(int(post["id"]), day)
                         if likers is not None:
                             if row["like_count"] is None:
                                 row["like_count"] = len(likers)
-                            likes[moment.date()].extend(
+                            likes[day].extend(
                                 {
-                                    "date": moment.date(),
+                                    "date": day,
                                     "post_id": int(post["id"]),
                                     "user_id": int(u["id"]),
                                     "created_at": parse_time(u.get("created_at")),
                                 }
                                 for u in likers
                             )
-                    posts[moment.date()].append(row)
+                    posts[day].append(row)
         for day in chunk:
             yield DayActivity(
                 day,

@@ -239,6 +239,42 @@ def test_a_day_holds_every_post_once_when_topics_ids_do_not_grow_with_time(sandb
     assert sum(p.thread_root_id is not None for p in expected) > 0  # replies that a skip by id would lose
 
 
+def test_a_post_moved_into_a_newer_topic_is_loaded_once_with_that_topic(sandbox, make):
+    """A moderator moves an older post into a topic started on DAY: the post keeps its small id
+    and its created_at, days before the topic existed. The days it was written no longer find it
+    (its old topic lost it); it is loaded once, filed with its new topic's day."""
+    topic = next(t for t in topics_between(42, "small", TODAY, DAY, DAY) if t.created_at.date() == DAY)
+    written = datetime(2026, 11, 13, 9, 0, tzinfo=timezone.utc)
+    assert written.date() == DAY - timedelta(days=5)
+    moved_id = 7  # smaller than any id of the sandbox forum: it was written long ago
+
+    def moved_in(payload):
+        stream = payload.get("post_stream", {})
+        if "stream" in stream:
+            moved = {**stream["posts"][0], "id": moved_id, "post_number": len(stream["stream"]) + 1,
+                     "created_at": written.isoformat().replace("+00:00", "Z"), "like_count": 0,
+                     "actions_summary": [], "reply_to_post_number": None}  # fmt: skip
+            stream["posts"].append(moved)
+            stream["stream"].append(moved_id)
+        return payload
+
+    sandbox.inject_fault(f"/discourse/t/{topic.topic_id}.json", 200, times=None, kind="transform",
+                         transform=moved_in)  # fmt: skip
+    days = [DAY - timedelta(days=n) for n in range(6, -1, -1)]
+    # one day at a time, as the daily partitions load them (a range in one call reads the topic
+    # with every day of the range wanted)
+    client = make()
+    activities = [a for day in days for a in client.activity([day])]
+    got = [(a.day, i) for a in activities for i in a.posts.column("post_id").to_pylist()]
+    ids = [i for _, i in got]
+    assert len(ids) == len(set(ids))  # every post once, counted by id
+    assert [(day, i) for day, i in got if i == moved_id] == [(DAY, moved_id)]
+    expected = {int(p.post_id) for day in days for p in _expected(day)}
+    assert set(ids) == expected | {moved_id}
+    (row,) = [r for a in activities for r in a.posts.to_pylist() if r["post_id"] == moved_id]
+    assert row["created_at"] == written and row["topic_id"] == topic.topic_id
+
+
 def test_subcategories_are_flattened_with_their_parent(sandbox, make):
     def with_child(payload):
         first = payload["category_list"]["categories"][0]
