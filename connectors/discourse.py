@@ -13,7 +13,8 @@ Endpoints and paging (one `pages()` loop owns all three styles):
 - `/t/{id}.json`: the topic and the first posts of `post_stream.posts`; `post_stream.stream` lists
   every post id, and the ids the first answer leaves out are fetched in chunks of 20 from
   `/t/{id}/posts.json?post_ids[]=...`, newest first, stopping at the first post older than the
-  days asked for (post ids grow with time within a topic).
+  days asked for (post ids grow with time within a topic, unless posts were moved into it: a
+  topic whose stream is out of id order is read whole).
 - `/post_action_users.json?id={post_id}&post_action_type_id=2`: who liked a post (page=N while a
   page is full), asked only for posts whose `actions_summary` shows a like, at most
   `max_like_lookups` per client; the days of the posts left unasked are in `days_missing_likes`.
@@ -21,7 +22,8 @@ Endpoints and paging (one `pages()` loop owns all three styles):
 
 Day partition (UTC): `activity(days)` pages /latest by activity until a page ends before the first
 day, keeps topics created on or before the last day and bumped on or after the first, fetches each
-once and sorts its posts into the day they were created. A topic's row belongs to the day it was
+once and sorts its posts into the day they were created (a post moved in from an older topic,
+into the topic's day: the older days no longer find it). A topic's row belongs to the day it was
 created; likes belong to their post's day (re-pull trailing days to catch late replies and likes).
 
 Failures: 429 (Retry-After, JSON `extras.wait_seconds`, or text/plain from the global limiter),
@@ -602,8 +604,10 @@ class DiscourseClient:
         newest first, and an id smaller than that of a post of this topic created before `since` is
         not fetched (Discourse numbers posts in the order they are written, so that post is older
         still). A long topic active today then costs one or two requests, not one per 20 posts of
-        its history. Posts older than `since` may still be yielded (the first page, or a chunk that
-        spans `since`); the caller keeps the days it wants.
+        its history. A topic whose stream is not in id order (posts moved in from another topic) is
+        read whole: there an id says nothing about when its post was written. Posts older than
+        `since` may still be yielded (the first page, or a chunk that spans `since`); the caller
+        keeps the days it wants.
         """
         where = f"/t/{topic_id}.json"
         answer = self._check("topic", self.get(where), where)
@@ -621,7 +625,10 @@ class DiscourseClient:
             missing = [i for i in stream if i not in seen]
             size = POST_IDS_PER_REQUEST
             chunks = [missing[n : n + size] for n in range(0, len(missing), size)]
-            if since is None:
+            # Skipping by id needs ids that grow with time in this topic. A post moved in from another
+            # topic keeps its older id, and a topic's first post re-created by a move gets a newer
+            # one: the stream (in post_number order) is then out of id order, so read it all.
+            if since is None or stream != sorted(stream):
                 for chunk in chunks:
                     yield fetch(chunk)
                 return
@@ -718,25 +725,29 @@ class DiscourseClient:
             for page in pages:
                 for post in page:
                     moment = parse_time(post["created_at"])
-                    if moment.date() not in wanted:
+                    # A post moved in from an older topic is older than this topic: its own day is
+                    # read from the topics that existed then, which no longer hold it, so it is
+                    # filed with this topic's day (its created_at stays true).
+                    day = max(moment.date(), created.date())
+                    if day not in wanted:
                         continue
-                    row = _post_row(post, moment)
+                    row = {**_post_row(post, moment), "date": day}
                     hint = self.like_hint(post)
                     if hint != 0:
-                        likers = self._likers_bounded(int(post["id"]), moment.date())
+                        likers = self._likers_bounded(int(post["id"]), day)
                         if likers is not None:
                             if row["like_count"] is None:
                                 row["like_count"] = len(likers)
-                            likes[moment.date()].extend(
+                            likes[day].extend(
                                 {
-                                    "date": moment.date(),
+                                    "date": day,
                                     "post_id": int(post["id"]),
                                     "user_id": int(u["id"]),
                                     "created_at": parse_time(u.get("created_at")),
                                 }
                                 for u in likers
                             )
-                    posts[moment.date()].append(row)
+                    posts[day].append(row)
         for day in chunk:
             yield DayActivity(
                 day,

@@ -184,6 +184,97 @@ def test_a_day_is_complete_when_long_topics_are_read_newest_first(sandbox, make,
     assert 0 < asked < replies
 
 
+# A post id larger than any of the sandbox forum's: the first post a move re-creates in a topic.
+MOVED_ID_OFFSET = 10**9
+
+
+def _first_post_recreated_by_a_move(n: int):
+    """A transform fault: /t/{id}.json answers its first n posts, and its first post carries a new,
+    larger id, in the posts and in the stream, as when a move re-creates a topic's first post: it
+    keeps its old created_at. The topic's ids then no longer grow with time in stream order."""
+
+    def transform(payload):
+        stream = payload.get("post_stream", {})
+        if "stream" in stream:
+            stream["posts"] = stream["posts"][:n]
+            old = stream["posts"][0]["id"]
+            # a new post: the likes stay with the old one (the sandbox knows no likers for this id)
+            stream["posts"][0].update(id=old + MOVED_ID_OFFSET, like_count=0, actions_summary=[])
+            stream["stream"] = [i + MOVED_ID_OFFSET if i == old else i for i in stream["stream"]]
+        return payload
+
+    return transform
+
+
+def test_a_topic_whose_ids_do_not_grow_with_time_is_read_whole_since_a_day(sandbox, make, monkeypatch):
+    monkeypatch.setattr(discourse, "POST_IDS_PER_REQUEST", 2)
+    topics = topics_between(42, "small", TODAY, DAY - timedelta(days=30), DAY)
+    topic = max(topics, key=lambda t: len(t.posts))
+    assert len(topic.posts) >= 6 and topic.posts[-1].created_at > topic.posts[1].created_at
+    since = topic.posts[-1].created_at
+    sandbox.inject_fault(f"/discourse/t/{topic.topic_id}.json", 200, times=None, kind="transform",
+                         transform=_first_post_recreated_by_a_move(1))  # fmt: skip
+
+    before = len(sandbox.requests_to(f"/discourse/t/{topic.topic_id}/posts.json"))
+    _, pages = make().topic(topic.topic_id, since=since)
+    got = [p["id"] for page in pages for p in page]
+    everything = [int(p.post_id) for p in topic.posts]
+    # the re-created first post (created long before `since`, with the largest id) no longer hides
+    # the newer posts of smaller ids: every post once, in stream order
+    assert got == [everything[0] + MOVED_ID_OFFSET, *everything[1:]]
+    asked = sandbox.requests_to(f"/discourse/t/{topic.topic_id}/posts.json")[before:]
+    assert len(asked) == math.ceil((len(everything) - 1) / 2)
+
+
+def test_a_day_holds_every_post_once_when_topics_ids_do_not_grow_with_time(sandbox, make, monkeypatch):
+    monkeypatch.setattr(discourse, "POST_IDS_PER_REQUEST", 1)
+    sandbox.inject_fault("/discourse/t/", 200, times=None, kind="transform",
+                         transform=_first_post_recreated_by_a_move(1))  # fmt: skip
+    activity = _day_posts(make(), DAY)
+    expected = _expected(DAY)
+    got = activity.posts.column("post_id").to_pylist()
+    assert len(got) == len(set(got))  # each post once, counted by id
+    want = {int(p.post_id) + (MOVED_ID_OFFSET if p.thread_root_id is None else 0) for p in expected}
+    assert set(got) == want
+    assert sum(p.thread_root_id is not None for p in expected) > 0  # replies that a skip by id would lose
+
+
+def test_a_post_moved_into_a_newer_topic_is_loaded_once_with_that_topic(sandbox, make):
+    """A moderator moves an older post into a topic started on DAY: the post keeps its small id
+    and its created_at, days before the topic existed. The days it was written no longer find it
+    (its old topic lost it); it is loaded once, filed with its new topic's day."""
+    topic = next(t for t in topics_between(42, "small", TODAY, DAY, DAY) if t.created_at.date() == DAY)
+    written = datetime(2026, 11, 13, 9, 0, tzinfo=timezone.utc)
+    assert written.date() == DAY - timedelta(days=5)
+    moved_id = 7  # smaller than any id of the sandbox forum: it was written long ago
+
+    def moved_in(payload):
+        stream = payload.get("post_stream", {})
+        if "stream" in stream:
+            moved = {**stream["posts"][0], "id": moved_id, "post_number": len(stream["stream"]) + 1,
+                     "created_at": written.isoformat().replace("+00:00", "Z"), "like_count": 0,
+                     "actions_summary": [], "reply_to_post_number": None}  # fmt: skip
+            stream["posts"].append(moved)
+            stream["stream"].append(moved_id)
+        return payload
+
+    sandbox.inject_fault(f"/discourse/t/{topic.topic_id}.json", 200, times=None, kind="transform",
+                         transform=moved_in)  # fmt: skip
+    days = [DAY - timedelta(days=n) for n in range(6, -1, -1)]
+    # one day at a time, as the daily partitions load them (a range in one call reads the topic
+    # with every day of the range wanted)
+    client = make()
+    activities = [a for day in days for a in client.activity([day])]
+    got = [(a.day, i) for a in activities for i in a.posts.column("post_id").to_pylist()]
+    ids = [i for _, i in got]
+    assert len(ids) == len(set(ids))  # every post once, counted by id
+    assert [(day, i) for day, i in got if i == moved_id] == [(DAY, moved_id)]
+    expected = {int(p.post_id) for day in days for p in _expected(day)}
+    assert set(ids) == expected | {moved_id}
+    (row,) = [r for a in activities for r in a.posts.to_pylist() if r["post_id"] == moved_id]
+    assert row["created_at"] == written and row["topic_id"] == topic.topic_id
+
+
 def test_subcategories_are_flattened_with_their_parent(sandbox, make):
     def with_child(payload):
         first = payload["category_list"]["categories"][0]

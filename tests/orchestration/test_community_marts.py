@@ -672,15 +672,16 @@ def export_built(tmp_path_factory, dbt_build, slack_export_2016):
 def test_a_slack_export_flows_to_the_marts_with_the_hand_counts(export_built):
     # By hand from tests/fixtures/slack_export_2016 (its 27 messages are listed in
     # tests/connectors/test_slack_export.py): 2 channels, 5 users (1 bot user, no e-mails).
-    # Not member activity: 7 joins, the purpose, the topic, the leave and the bot_add (system), 3
-    # bot_message (bots), the file_comment (no user) and beaker's reminder (a bot user) = 16.
-    # Member messages: the other 11 (9 plain minus beaker's = 8, the file_share, the me_message
-    # and the pinned_item, which stg_slack__messages does not list as a system message).
+    # Not member activity (seed slack_message_subtypes): 7 joins, the purpose, the topic, the
+    # leave, the bot_add and maren's pinned_item (notices), 3 bot_message (bots), the
+    # file_comment (no user) and beaker's reminder (a bot user) = 17.
+    # Member messages: the other 10 (9 plain minus beaker's = 8, the file_share, the me_message).
     # Reactions: +1 by tomas.v and priya, scream by tomas.v on a bot's message, heart by maren
-    # (beaker's heart is a bot's) = 4. Activities 15; ISO weeks 2016-01-11: 5 messages + 3
-    # reactions = 8, 2016-02-08: 4, 2016-03-14: 2 + 1 = 3. Brand links: priya's playbook link
+    # (beaker's heart is a bot's) = 4. Activities 14; ISO weeks 2016-01-11: 4 messages (maren's
+    # welcome and pin-worthy note, tomas.v's loop, priya's playbook) + 3 reactions = 7,
+    # 2016-02-08: 4, 2016-03-14: 2 + 1 = 3. Brand links: priya's playbook link
     # (/blog/dark-social-playbook) and tomas.v's pricing page (/pricing); the rss bot's is not
-    # counted. Per member: maren 5 + 1 = 6, tomas.v 3 + 2 = 5, priya 3 + 1 = 4, quietfox 0.
+    # counted. Per member: maren 4 + 1 = 5, tomas.v 3 + 2 = 5, priya 3 + 1 = 4, quietfox 0.
     path = export_built
 
     def _warehouse_rows(sql, params=()):
@@ -696,7 +697,7 @@ def test_a_slack_export_flows_to_the_marts_with_the_hand_counts(export_built):
     by_type = dict(
         _warehouse_rows("select activity_type, count(*) from marts.fct_community_activity group by 1")
     )
-    assert by_type == {"message": 11, "reaction": 4}
+    assert by_type == {"message": 10, "reaction": 4}
     links = _warehouse_rows(
         "select unnest(brand_links) as link from marts.fct_community_activity order by link"
     )
@@ -706,13 +707,109 @@ def test_a_slack_export_flows_to_the_marts_with_the_hand_counts(export_built):
         "select week_start, activities from marts.mart_community_health_weekly "
         "where community = 'all' order by 1",
     )
-    assert weekly == [(date(2016, 1, 11), 8), (date(2016, 2, 8), 4), (date(2016, 3, 14), 3)]
+    assert weekly == [(date(2016, 1, 11), 7), (date(2016, 2, 8), 4), (date(2016, 3, 14), 3)]
     engaged = _warehouse_rows(
         "select member_key, activities, level from marts.mart_member_engagement order by member_key"
     )
     expected = {
         _key("slack", user, key="export-test-key"): n
-        for user, n in (("U0K1MARE1", 6), ("U0K1TOMAS", 5), ("U0K1PRIYA", 4), ("U0K1LURKR", 0))
+        for user, n in (("U0K1MARE1", 5), ("U0K1TOMAS", 5), ("U0K1PRIYA", 4), ("U0K1LURKR", 0))
     }
     assert {k: n for k, n, _ in engaged} == expected
     assert [level for k, n, level in engaged if n == 0] == ["4_observer"]
+
+
+def test_a_workspace_without_threads_has_no_answered_share_rather_than_zero(export_built):
+    # 2016: Slack had no threads, so no member message of the export can be seen answered. Every
+    # week's top-level messages by non-employees (all of them: nobody has an e-mail) would be
+    # "unanswered" under a rule that reads replies: 0 % answered. The mart says it cannot tell.
+    rows = _rows(
+        export_built,
+        "select week_start, community, threads_asked, threads_answered_pct, "
+        "median_minutes_to_first_response, community_answer_share, answered_share_null_reason "
+        "from marts.mart_community_health_weekly order by community, week_start",
+        read_only=False,
+    )
+    weeks = [date(2016, 1, 11), date(2016, 2, 8), date(2016, 3, 14)]
+    slack = _rows(export_built, "select distinct community from marts.dim_community_spaces", read_only=False)
+    assert len(slack) == 1
+    expected = [
+        (week, community, None, None, None, None, reason)
+        for community, reason in (
+            (slack[0][0], "no threads in this community yet"),
+            ("all", "no threads in any community yet"),
+        )
+        for week in weeks
+    ]
+    assert sorted(rows, key=lambda r: (r[1], r[0])) == sorted(expected, key=lambda r: (r[1], r[0]))
+    # reach (whom a member replied to or was answered by) is unknown too, so nobody is an advocate
+    reach = _rows(
+        export_built,
+        "select reach, reach_null_reason, count(*), count(*) filter (where is_advocate_candidate) "
+        "from marts.mart_member_engagement group by all",
+        read_only=False,
+    )
+    assert reach == [(None, "no threads on this platform in the window", 4, 0)]
+
+
+def _answers_by_the_reply_rule(serving: Path) -> dict[tuple[date, str], tuple]:
+    """(week, community) -> (questions, answered share, median minutes to the first answer or None), by
+    docs/metrics.md §4's reply rule applied to every week: a top-level post (thread start or plain
+    message) by a non-employee is answered when someone else replies in its thread within
+    `first_response_window_days` (7) days."""
+    activities = _rows(
+        serving,
+        "select coalesce(s.community, a.platform), a.activity_type, a.thread_id, a.member_key, "
+        "a.occurred_at, coalesce(m.is_employee, false) from fct_community_activity a "
+        "left join dim_community_spaces s using (space_id) "
+        "left join dim_community_members m using (member_key)",
+    )
+    replies: dict[tuple[str, str], list[tuple]] = {}
+    for home, kind, thread, member, at, _ in activities:
+        if kind == "reply":
+            for c in (home, "all"):
+                replies.setdefault((c, thread), []).append((at, member))
+    asked: dict[tuple[date, str], list[float | None]] = {}
+    for home, kind, thread, member, at, is_employee in activities:
+        if kind not in ("thread_start", "message") or is_employee:
+            continue
+        week = at.date() - timedelta(days=at.weekday())
+        for c in (home, "all"):
+            answers = [a for a, who in replies.get((c, thread), []) if who != member and a >= at]
+            first = min(answers, default=None)
+            answered = first is not None and first <= at + timedelta(days=7)
+            asked.setdefault((week, c), []).append((first - at).total_seconds() / 60 if answered else None)
+    result = {}
+    for key, waits in asked.items():
+        answered = sorted(w for w in waits if w is not None)
+        median = None
+        if answered:
+            mid = len(answered) // 2
+            median = answered[mid] if len(answered) % 2 else (answered[mid - 1] + answered[mid]) / 2
+        result[key] = (len(waits), len(answered) / len(waits), median)
+    return result
+
+
+def test_communities_with_threads_keep_their_answered_share(built):
+    """The sandbox's communities have threads from their first loaded week: the null-with-a-reason
+    rule changes none of their figures."""
+    settings, _ = built
+    expected = _answers_by_the_reply_rule(settings.serving_path)
+    rows = _rows(
+        settings.serving_path,
+        "select week_start, community, threads_asked, threads_answered_pct, "
+        "median_minutes_to_first_response, answered_share_null_reason from mart_community_health_weekly",
+    )
+    communities = {c for _, c, *_ in rows}
+    assert len(communities) == 4  # Slack, Discourse, Discord and all
+    asked = {(w, c): (n, pct, median) for w, c, n, pct, median, reason in rows if n}
+    assert asked.keys() == expected.keys()
+    assert len(asked) >= 4 * len(_full_weeks(EARLY_START, WINDOW_END)) * 2
+    for key, (n, pct, median) in asked.items():
+        want_n, want_pct, want_median = expected[key]
+        assert n == want_n and pct == pytest.approx(want_pct), key
+        # the mart counts whole seconds (date_diff): within a second of the exact wait
+        assert median == pytest.approx(want_median, abs=1 / 60), key
+    # no week of theirs is "without threads": a week either asked (a share) or asked nothing
+    assert all(n is not None for _, _, n, *_ in rows)
+    assert all(reason == (None if n else "no questions") for _, _, n, _, _, reason in rows)

@@ -40,8 +40,9 @@ def test_the_readme_explains_every_test_that_only_warns(dbt_tests):
     assert warn
     for node in warn:
         generic = node.get("test_metadata")
-        if generic:  # a row naming `model.column` and the test
-            model = node["attached_node"].split(".")[-1]
+        if generic:  # a row naming `model.column` (`source.table.column`) and the test
+            attached = node["attached_node"]
+            model = attached.split(".")[-1] if attached else ".".join(node["sources"][0])
             label, kind = f"`{model}.{node['column_name']}`", generic["name"]
         else:
             label, kind = f"`{node['name']}`", ""

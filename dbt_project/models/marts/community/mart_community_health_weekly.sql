@@ -12,10 +12,12 @@ members as (
     select * from {{ ref('dim_community_members') }}
 ),
 
--- every activity twice: once for its own community, once for the 'all' row
+-- every activity twice: once for its own community, once for the 'all' row (home_community keeps
+-- its own)
 activities_in_weeks as (
     select
         coalesce(spaces.community, activities.platform) as community,
+        coalesce(spaces.community, activities.platform) as home_community,
         activities.*,
         coalesce(members.is_employee, false) as is_employee,
         cast(date_trunc('week', activities.occurred_at) as date) as week_start
@@ -24,10 +26,31 @@ activities_in_weeks as (
     left join members on activities.member_key = members.member_key
 ),
 
+-- docs/metrics.md §4: a community has threads from the ISO week of its first thread start or reply
+-- on. Before that (a Slack workspace before 2017, a Discord server where nobody uses replies)
+-- nobody can be seen answering, so answers are not measured there rather than reported as 0 %.
+first_thread_weeks as (
+    select
+        home_community,
+        min(week_start) as first_thread_week
+    from activities_in_weeks
+    where activity_type in ('thread_start', 'reply')
+    group by home_community
+),
+
+activities_with_threads as (
+    select
+        activities_in_weeks.*,
+        coalesce(activities_in_weeks.week_start >= first_thread_weeks.first_thread_week, false)
+            as has_threads
+    from activities_in_weeks
+    left join first_thread_weeks on activities_in_weeks.home_community = first_thread_weeks.home_community
+),
+
 activities_by_community as (
-    select * from activities_in_weeks
+    select * from activities_with_threads
     union all
-    select * replace ('all' as community) from activities_in_weeks
+    select * replace ('all' as community) from activities_with_threads
 ),
 
 member_weeks as (
@@ -54,7 +77,9 @@ activity_counts as (
         count(*) as activities,
         count(distinct member_key) as active_members,
         count(*) filter (where activity_type = 'thread_start') as threads_started,
-        count(*) filter (where is_employee) as employee_activities
+        count(*) filter (where is_employee) as employee_activities,
+        -- on the `all` row: some community of the week had threads by then
+        bool_or(has_threads) as has_threads
     from activities_by_community
     group by community, week_start
 ),
@@ -68,8 +93,8 @@ new_members as (
     group by community, first_week
 ),
 
--- the threads a member can get an answer on: top-level posts (thread starts and, on Slack, plain
--- messages nobody replied to) by non-employees
+-- the threads a member can get an answer on: top-level posts (thread starts and, on Slack and
+-- Discord, plain messages nobody replied to) by non-employees, where the community has threads
 questions as (
     select
         community,
@@ -80,6 +105,7 @@ questions as (
     from activities_by_community
     where activity_type in ('thread_start', 'message')
         and not is_employee
+        and has_threads
 ),
 
 first_responses as (
@@ -156,11 +182,17 @@ final as (
         activity_counts.active_members - coalesce(new_members.new_members, 0) as returning_members,
         activity_counts.activities,
         activity_counts.threads_started,
-        coalesce(answer_stats.questions, 0) as threads_asked,
+        case when activity_counts.has_threads then coalesce(answer_stats.questions, 0) end as threads_asked,
         case
             when answer_stats.questions > 0
                 then answer_stats.answered_questions / answer_stats.questions
         end::double as threads_answered_pct,
+        case
+            when not activity_counts.has_threads and activity_counts.community = 'all'
+                then 'no threads in any community yet'
+            when not activity_counts.has_threads then 'no threads in this community yet'
+            when coalesce(answer_stats.questions, 0) = 0 then 'no questions'
+        end as answered_share_null_reason,
         answer_stats.median_minutes_to_first_response::double as median_minutes_to_first_response,
         case
             when answer_stats.answered_questions > 0

@@ -60,6 +60,14 @@ reach as (
     group by member_key
 ),
 
+-- docs/metrics.md §4: reach is measured only on a platform with a thread start or reply in the
+-- window; without threads (a Slack workspace before 2017) nobody can be seen replying to anyone
+platforms_with_threads as (
+    select distinct platform
+    from recent_activities
+    where activity_type in ('thread_start', 'reply')
+),
+
 member_scores as (
     select
         members.member_key,
@@ -77,13 +85,17 @@ member_scores as (
             + {{ love_weights.message }} * coalesce(activity_counts.messages, 0)
             + {{ love_weights.reaction }} * coalesce(activity_counts.reactions, 0)
         )::double as love,
-        coalesce(reach.reach, 0) as reach,
+        case when platforms_with_threads.platform is not null then coalesce(reach.reach, 0) end as reach,
+        case
+            when platforms_with_threads.platform is null then 'no threads on this platform in the window'
+        end as reach_null_reason,
         coalesce(activity_counts.brand_links_shared, 0) as brand_links_shared,
         coalesce(activity_counts.spaces_active, 0) as spaces_active
     from members
     cross join as_of
     left join activity_counts on members.member_key = activity_counts.member_key
     left join reach on members.member_key = reach.member_key
+    left join platforms_with_threads on members.platform = platforms_with_threads.platform
     where not members.is_bot
 ),
 
@@ -112,12 +124,14 @@ member_levels as (
         activities,
         love,
         reach,
+        reach_null_reason,
         brand_links_shared,
         spaces_active,
         case
             when activities = 0 then '4_observer'
             when not is_employee
                 and love >= {{ var('advocate_min_love') }}
+                -- an unknown reach (no threads) is not a reach of 5: no advocate by love alone
                 and reach >= {{ var('advocate_min_reach') }}
                 and love_rank_non_employee <= ceil({{ var('advocate_top_share') }} * non_employees)
                 then '1_advocate'

@@ -4,6 +4,14 @@ source as (
     select * from {{ source('discourse', 'posts') }}
 ),
 
+-- A post moved into a newer topic is filed with that topic's day (connectors/discourse.py), so a
+-- post loaded before the move is in two load days: the latest load says where it is now.
+latest_loads as (
+    select *
+    from source
+    qualify row_number() over (partition by post_id order by _loaded_at desc, "date" desc) = 1
+),
+
 renamed as (
     select
         post_id,
@@ -25,7 +33,7 @@ renamed as (
         deleted_at,
         _forum_url as forum_url,
         _loaded_at as loaded_at
-    from source
+    from latest_loads
 ),
 
 final as (

@@ -4,6 +4,10 @@ source as (
     select * from {{ source('slack', 'messages') }}
 ),
 
+subtypes as (
+    select * from {{ ref('slack_message_subtypes') }}
+),
+
 renamed as (
     select
         channel_id || ':' || ts as message_id,
@@ -27,19 +31,21 @@ renamed as (
 
 final as (
     select
-        *,
-        thread_ts is not null and thread_ts <> ts as is_thread_reply,
-        thread_ts is not null and thread_ts = ts as is_thread_parent,
-        -- coalesce: a plain message has no subtype, and `null in (...)` is null, not false
-        coalesce(bot_id is not null or subtype = 'bot_message', false) as is_bot_message,
-        coalesce(
-            subtype in (
-                'channel_join', 'channel_leave', 'channel_topic', 'channel_purpose',
-                'channel_name', 'channel_archive', 'bot_add', 'bot_remove'
-            ),
-            false
+        renamed.*,
+        renamed.thread_ts is not null and renamed.thread_ts <> renamed.ts as is_thread_reply,
+        renamed.thread_ts is not null and renamed.thread_ts = renamed.ts as is_thread_parent,
+        -- coalesce: a plain message has neither bot_id nor subtype
+        coalesce(renamed.bot_id is not null or renamed.subtype = 'bot_message', false) as is_bot_message,
+        -- docs/metrics.md §3: a subtype is member activity only when seed slack_message_subtypes says
+        -- so; one it does not list is not (a warn test names it). A bot's post is a bot's, not a
+        -- notice: reactions to it still count.
+        (
+            renamed.subtype is not null
+            and renamed.subtype <> 'bot_message'
+            and not coalesce(subtypes.counts_as_activity, false)
         ) as is_system_message
     from renamed
+    left join subtypes on renamed.subtype = subtypes.subtype
 )
 
 select * from final
