@@ -86,6 +86,10 @@ USERS_SCHEMA = pa.schema(
         pa.field("is_bot", pa.bool_()),
         pa.field("is_deleted", pa.bool_()),
         pa.field("tz", pa.string()),
+        # workspace admins and owners are staff even without a company e-mail (never advocates)
+        pa.field("is_admin", pa.bool_()),
+        pa.field("is_owner", pa.bool_()),
+        pa.field("is_primary_owner", pa.bool_()),
     ]
 )
 MESSAGES_SCHEMA = pa.schema(
@@ -293,6 +297,9 @@ def user_row(u: Mapping[str, Any]) -> dict:
         "is_bot": bool(u.get("is_bot", False)) or u.get("id") == "USLACKBOT",
         "is_deleted": bool(u.get("deleted", False)),
         "tz": u.get("tz"),
+        "is_admin": bool(u.get("is_admin", False)),
+        "is_owner": bool(u.get("is_owner", False)),
+        "is_primary_owner": bool(u.get("is_primary_owner", False)),
     }
 
 

@@ -4,6 +4,7 @@ The manifest is prepared once, at install time (`make prepare` runs `dbt parse`)
 definitions never parse the project on import. Under `dagster dev` a stale manifest is refreshed.
 """
 
+import json
 import os
 import shutil
 import sys
@@ -22,9 +23,10 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from orchestration.brand import Brand, brand_file, load_brand
 from orchestration.dbt.member_hash import MEMBER_HASH_KEY_ENV, member_hash_key
 from orchestration.settings import DBT_PROJECT_DIR, SettingsError
-from orchestration.sources import check_no_sandbox_rows, create_missing_raw_tables, source_plan
+from orchestration.sources import SANDBOX, check_no_sandbox_rows, create_missing_raw_tables, source_plan
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
 # dbt is installed beside this interpreter; put it on PATH so an un-activated venv works too
@@ -93,6 +95,10 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     # profiles.yml reads the warehouse path from the environment of the dbt process.
     os.environ["WAREHOUSE_PATH"] = warehouse.path
     _prepare_raw_tables(context, warehouse)
+    brand = current_brand()
+    context.log.info(f"brand settings from {brand.path}")
+    for line in brand.warnings():
+        context.log.warning(line)
     # The members' pseudonym key goes to the dbt process's environment only (never to SQL or a
     # table); with real community credentials and no key this stops the build with the fix.
     # dbt.cli copies os.environ when called, so the demo key is set just for that moment and never
@@ -100,7 +106,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     key, previous = member_hash_key(), os.environ.get(MEMBER_HASH_KEY_ENV)
     os.environ[MEMBER_HASH_KEY_ENV] = key
     try:
-        invocation = dbt.cli(BUILD_ARGS, context=context)
+        invocation = dbt.cli([*BUILD_ARGS, "--vars", json.dumps(brand.dbt_vars())], context=context)
     finally:
         if previous is None:
             os.environ.pop(MEMBER_HASH_KEY_ENV, None)
@@ -114,6 +120,22 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
         removed = prune_run_targets(target_dir)
         if removed:
             context.log.info(f"removed {len(removed)} old dbt run folders from {target_dir}")
+
+
+def current_brand(environ: Mapping[str, str] | None = None) -> Brand:
+    """The brand file that applies to this build, read and validated (orchestration/brand.py):
+    the sandbox's while every loaded source is the sandbox, else BRAND_FILE's.
+
+    Raises:
+        BrandError: the file is malformed (names the file, the key and the fix).
+    """
+    try:
+        plans = source_plan(environ)
+    except SettingsError:  # the definitions loaded, so only a changed environment gets here
+        plans = {}
+    loaded = [p for p in plans.values() if p.loaded]
+    sandbox_only = bool(loaded) and all(p.mode == SANDBOX for p in loaded)
+    return load_brand(brand_file(sandbox_only, environ))
 
 
 def keep_partial_parse(run_dir: Path, target_dir: Path) -> bool:

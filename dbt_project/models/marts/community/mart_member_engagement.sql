@@ -30,7 +30,8 @@ activity_counts as (
         count(*) filter (where activity_type = 'message') as messages,
         count(*) filter (where activity_type = 'reaction') as reactions,
         count(*) as activities,
-        coalesce(sum(len(brand_links)), 0)::bigint as brand_links_shared,
+        -- null when the brand's domains are not set (brand.domains): unknown, not 0
+        {% if brand_domains_set() %}coalesce(sum(len(brand_links)), 0){% else %}null{% endif %}::bigint as brand_links_shared,
         count(distinct space_id) as spaces_active
     from recent_activities
     group by member_key
@@ -78,7 +79,7 @@ member_scores as (
             + {{ love_weights.reaction }} * coalesce(activity_counts.reactions, 0)
         )::double as love,
         coalesce(reach.reach, 0) as reach,
-        coalesce(activity_counts.brand_links_shared, 0) as brand_links_shared,
+        {% if brand_domains_set() %}coalesce(activity_counts.brand_links_shared, 0){% else %}activity_counts.brand_links_shared{% endif %} as brand_links_shared,
         coalesce(activity_counts.spaces_active, 0) as spaces_active
     from members
     cross join as_of

@@ -68,12 +68,18 @@ branded_windows as (
     select
         windows.campaign_id,
         gsc_bounds.first_date <= windows.before_start as has_search_baseline,
+        -- without brand terms (brand.terms) branded clicks are null, and so is the search halo
+        {%- if brand_terms_set() %}
         coalesce(sum(branded_search.branded_clicks) filter (
             where branded_search."date" between windows.before_start and windows.before_end
         ), 0) as before_clicks,
         coalesce(sum(branded_search.branded_clicks) filter (
             where branded_search."date" between windows.flight_start and windows.during_end
         ), 0) as during_clicks,
+        {%- else %}
+        cast(null as bigint) as before_clicks,
+        cast(null as bigint) as during_clicks,
+        {%- endif %}
         -- the during window stops at the last loaded day while the halo is still running
         greatest(datediff('day', windows.flight_start, least(windows.during_end, gsc_bounds.last_date)) + 1, 0)
             as during_days
