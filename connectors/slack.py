@@ -3,7 +3,8 @@
 Web API: `GET {base_url}/{method}` (base_url https://slack.com/api, overridable with
 SLACK_BASE_URL), `Authorization: Bearer xoxb-...` (SLACK_BOT_TOKEN, never logged).
 - `conversations.list` (types=public_channel,private_channel) -> CHANNELS_SCHEMA
-- `users.list` -> USERS_SCHEMA (e-mail and its domain kept for staging, which derives is_employee)
+- `users.list` -> USERS_SCHEMA (e-mail and its domain, and the admin/owner flags, kept for staging,
+  which derives is_employee: staff)
 - `conversations.history` per channel for a UTC day: oldest = the day's 00:00, latest = the next
   day's 00:00, inclusive=false (a message at exactly 00:00 belongs to its own day only; Slack
   excludes `oldest` itself unless inclusive, so oldest is moved back by one microsecond)
