@@ -18,8 +18,10 @@ and the fix (BrandError).
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +130,24 @@ def brand_file(sandbox_only: bool, environ: Mapping[str, str] | None = None) -> 
     text = (env.get("BRAND_FILE") or "").strip() or DEFAULT_BRAND_FILE
     path = Path(text).expanduser()
     return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def current_brand(environ: Mapping[str, str] | None = None) -> Brand:
+    """The brand file that applies now, read and validated: the sandbox's while every loaded source
+    is the sandbox (orchestration/sources.py), else BRAND_FILE's.
+
+    Raises:
+        BrandError: the file is malformed (names the file, the key and the fix).
+    """
+    from orchestration.sources import SANDBOX, source_plan  # imports Dagster: only when asked
+
+    try:
+        plans = source_plan(environ)
+    except SettingsError:  # the refresh reports a malformed source setting itself
+        plans = {}
+    loaded = [p for p in plans.values() if p.loaded]
+    sandbox_only = bool(loaded) and all(p.mode == SANDBOX for p in loaded)
+    return load_brand(brand_file(sandbox_only, environ))
 
 
 def _fail(path: Path, key: str, problem: str, fix: str) -> BrandError:
@@ -309,3 +329,12 @@ def load_brand(path: Path) -> Brand:
         space_interests=space_interests,
         discord_channels=channels,
     )
+
+
+if __name__ == "__main__":
+    # `python -m orchestration.brand`: the dbt vars of the brand that applies now, as JSON (`make
+    # prepare` parses the project with them, so the first build does not re-parse it).
+    try:
+        print(json.dumps(current_brand().dbt_vars()))
+    except BrandError as exc:
+        sys.exit(str(exc))

@@ -23,10 +23,10 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from orchestration.brand import Brand, brand_file, load_brand
+from orchestration.brand import current_brand
 from orchestration.dbt.member_hash import MEMBER_HASH_KEY_ENV, member_hash_key
 from orchestration.settings import DBT_PROJECT_DIR, SettingsError
-from orchestration.sources import SANDBOX, check_no_sandbox_rows, create_missing_raw_tables, source_plan
+from orchestration.sources import check_no_sandbox_rows, create_missing_raw_tables, source_plan
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
 # dbt is installed beside this interpreter; put it on PATH so an un-activated venv works too
@@ -120,22 +120,6 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
         removed = prune_run_targets(target_dir)
         if removed:
             context.log.info(f"removed {len(removed)} old dbt run folders from {target_dir}")
-
-
-def current_brand(environ: Mapping[str, str] | None = None) -> Brand:
-    """The brand file that applies to this build, read and validated (orchestration/brand.py):
-    the sandbox's while every loaded source is the sandbox, else BRAND_FILE's.
-
-    Raises:
-        BrandError: the file is malformed (names the file, the key and the fix).
-    """
-    try:
-        plans = source_plan(environ)
-    except SettingsError:  # the definitions loaded, so only a changed environment gets here
-        plans = {}
-    loaded = [p for p in plans.values() if p.loaded]
-    sandbox_only = bool(loaded) and all(p.mode == SANDBOX for p in loaded)
-    return load_brand(brand_file(sandbox_only, environ))
 
 
 def keep_partial_parse(run_dir: Path, target_dir: Path) -> bool:

@@ -17,8 +17,7 @@ import pyarrow as pa
 import pytest
 
 from connectors.slack import USERS_SCHEMA, user_row
-from orchestration.brand import SANDBOX_BRAND_FILE, BrandError, brand_file, load_brand
-from orchestration.dbt.assets import current_brand
+from orchestration.brand import SANDBOX_BRAND_FILE, BrandError, brand_file, current_brand, load_brand
 from orchestration.sources import create_missing_raw_tables
 
 # A brand file of a real brand that sets staff but no brand terms (and no site domains).
