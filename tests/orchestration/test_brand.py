@@ -50,8 +50,18 @@ SLACK_MEMBERS = [
     {"id": "U0MAIL005", "team_id": "T0ACME", "name": "eve", "deleted": False, "real_name": "Eve",
      "tz": "America/Chicago", "profile": {"real_name": "Eve", "email": "eve@Acme.example"},
      "is_admin": False, "is_owner": False, "is_bot": False},
+    *({"id": f"U0REPLY0{i}", "team_id": "T0ACME", "name": f"r{i}", "deleted": False, "real_name": f"R{i}",
+       "tz": "UTC", "profile": {"real_name": f"R{i}"}, "is_admin": False, "is_owner": False, "is_bot": False}
+      for i in range(1, 4)),
 ]  # fmt: skip
-SLACK_STAFF = {"U0ADMIN01": True, "U0OWNER02": True, "U0MEMBR03": False, "U0STAFF04": True, "U0MAIL005": True}
+SLACK_STAFF = {
+    "U0ADMIN01": True, "U0OWNER02": True, "U0MEMBR03": False, "U0STAFF04": True, "U0MAIL005": True,
+    "U0REPLY01": False, "U0REPLY02": False, "U0REPLY03": False,
+}  # fmt: skip
+# The admin (no e-mail) and a plain member each start 7 threads that 5 different others answer: the
+# same love (21) and reach (5), above the advocate thresholds; only the plain member may be an advocate.
+THREAD_STARTERS = ("U0ADMIN01", "U0MEMBR03")
+REPLIERS = ("U0REPLY01", "U0REPLY02", "U0REPLY03", "U0OWNER02", "U0MAIL005")
 
 # /admin/users/list/active.json users as the connector lands them (no e-mails: show_emails refused)
 DISCOURSE_USERS = [
@@ -72,6 +82,23 @@ def _write_raw(conn: duckdb.DuckDBPyConnection) -> None:
     users = pa.Table.from_pylist([user_row(m) for m in SLACK_MEMBERS], schema=USERS_SCHEMA)
     conn.register("slack_users", users)
     conn.execute("insert into raw_slack.users by name select *, 'api' as _source from slack_users")
+    conn.execute(
+        "insert into raw_slack.channels by name select 'C0GENERAL' as channel_id, 'general' as name, "
+        "false as is_private, false as is_archived, 'api' as _source"
+    )
+    start = dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC).timestamp()
+    for s, starter in enumerate(THREAD_STARTERS):
+        for n in range(7):
+            parent = f"{start + s * 3600 + n * 60:.6f}"
+            reply = f"{start + s * 3600 + n * 60 + 30:.6f}"
+            for ts, user, reply_count in ((parent, starter, 1), (reply, REPLIERS[n % 5], 0)):
+                conn.execute(
+                    "insert into raw_slack.messages by name select ? as date, 'C0GENERAL' as channel_id, "
+                    "? as ts, ? as thread_ts, ? as user_id, 'a question' as text, ? as reply_count, "
+                    "? as latest_reply, 0 as files_count, 'api' as _source, "
+                    "timestamp '2026-03-03 00:00:00' as _loaded_at",
+                    [D1, ts, parent, user, reply_count, reply if ts == parent else None],
+                )
     for user_id, username, admin, moderator, _ in DISCOURSE_USERS:
         conn.execute(
             "insert into raw_discourse.users by name select ? as user_id, ? as username, ? as admin, "
@@ -103,8 +130,9 @@ def built(tmp_path_factory, dbt_invoke):
     warehouse = tmp / "warehouse.duckdb"
     with duckdb.connect(str(warehouse)) as conn:
         _write_raw(conn)
-    select = ["--select", "+stg_slack__users", "+stg_discourse__users", "+mart_branded_search_daily"]
-    dbt_invoke(["run", *select, "--vars", json.dumps(brand.dbt_vars())], tmp, warehouse)
+    select = ["--select", "+stg_discourse__users", "+mart_member_engagement", "+mart_branded_search_daily"]
+    values = json.dumps(brand.dbt_vars())
+    dbt_invoke(["run", *select, "--vars", values], tmp, warehouse, MEMBER_HASH_KEY="a-key-for-the-brand-test")
     return warehouse, brand
 
 
@@ -226,3 +254,14 @@ def test_discourse_admins_moderators_and_listed_users_are_staff(built) -> None:
     warehouse, _ = built
     staff = dict(_rows(warehouse, "select user_id, is_employee from staging.stg_discourse__users"))
     assert staff == {user_id: is_staff for user_id, _, _, _, is_staff in DISCOURSE_USERS}
+
+
+def test_a_slack_admin_without_an_email_is_never_an_advocate(built) -> None:
+    warehouse, _ = built
+    levels = _rows(
+        warehouse,
+        "select is_employee, love, reach, level from marts.mart_member_engagement where thread_starts = 7 "
+        "order by is_employee",
+    )
+    # same activity: the plain member is the advocate, the admin (staff) only a contributor
+    assert levels == [(False, 21.0, 5, "1_advocate"), (True, 21.0, 5, "2_contributor")]
