@@ -62,7 +62,7 @@ interest_weeks as (
         count(*) as activities,
         count(distinct member_key) as active_members,
         -- null when the brand's domains are not set (brand.domains): unknown, not 0
-        {% if brand_domains_set() %}coalesce(sum(len(brand_links)), 0){% else %}null{% endif %}::bigint as brand_links_shared
+        coalesce(sum(len(brand_links)), {{ 0 if brand_domains_set() else 'null' }})::bigint as brand_links_shared
     from activities_by_interest
     group by week_start, interest
 ),
@@ -91,7 +91,7 @@ interest_weeks_filled as (
         week_interest_grid.interest,
         coalesce(interest_weeks.activities, 0) as activities,
         coalesce(interest_weeks.active_members, 0) as active_members,
-        {% if brand_domains_set() %}coalesce(interest_weeks.brand_links_shared, 0){% else %}interest_weeks.brand_links_shared{% endif %} as brand_links_shared
+        coalesce(interest_weeks.brand_links_shared, {{ 0 if brand_domains_set() else 'null' }}) as brand_links_shared
     from week_interest_grid
     left join interest_weeks
         on week_interest_grid.week_start = interest_weeks.week_start

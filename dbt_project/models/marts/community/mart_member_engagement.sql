@@ -31,7 +31,7 @@ activity_counts as (
         count(*) filter (where activity_type = 'reaction') as reactions,
         count(*) as activities,
         -- null when the brand's domains are not set (brand.domains): unknown, not 0
-        {% if brand_domains_set() %}coalesce(sum(len(brand_links)), 0){% else %}null{% endif %}::bigint as brand_links_shared,
+        coalesce(sum(len(brand_links)), {{ 0 if brand_domains_set() else 'null' }})::bigint as brand_links_shared,
         count(distinct space_id) as spaces_active
     from recent_activities
     group by member_key
@@ -79,7 +79,7 @@ member_scores as (
             + {{ love_weights.reaction }} * coalesce(activity_counts.reactions, 0)
         )::double as love,
         coalesce(reach.reach, 0) as reach,
-        {% if brand_domains_set() %}coalesce(activity_counts.brand_links_shared, 0){% else %}activity_counts.brand_links_shared{% endif %} as brand_links_shared,
+        coalesce(activity_counts.brand_links_shared, {{ 0 if brand_domains_set() else 'null' }}) as brand_links_shared,
         coalesce(activity_counts.spaces_active, 0) as spaces_active
     from members
     cross join as_of
