@@ -3,7 +3,8 @@
 Web API: `GET {base_url}/{method}` (base_url https://slack.com/api, overridable with
 SLACK_BASE_URL), `Authorization: Bearer xoxb-...` (SLACK_BOT_TOKEN, never logged).
 - `conversations.list` (types=public_channel,private_channel) -> CHANNELS_SCHEMA
-- `users.list` -> USERS_SCHEMA (e-mail and its domain kept for staging, which derives is_employee)
+- `users.list` -> USERS_SCHEMA (e-mail and its domain, and the admin/owner flags, kept for staging,
+  which derives is_employee: staff)
 - `conversations.history` per channel for a UTC day: oldest = the day's 00:00, latest = the next
   day's 00:00, inclusive=false (a message at exactly 00:00 belongs to its own day only; Slack
   excludes `oldest` itself unless inclusive, so oldest is moved back by one microsecond)
@@ -91,6 +92,10 @@ USERS_SCHEMA = pa.schema(
         pa.field("is_bot", pa.bool_()),
         pa.field("is_deleted", pa.bool_()),
         pa.field("tz", pa.string()),
+        # workspace admins and owners are staff even without a company e-mail (never advocates)
+        pa.field("is_admin", pa.bool_()),
+        pa.field("is_owner", pa.bool_()),
+        pa.field("is_primary_owner", pa.bool_()),
     ]
 )
 MESSAGES_SCHEMA = pa.schema(
@@ -304,6 +309,9 @@ def user_row(u: Mapping[str, Any]) -> dict:
         "is_bot": bool(u.get("is_bot", False)) or u.get("id") == "USLACKBOT",
         "is_deleted": bool(u.get("deleted", False)),
         "tz": u.get("tz"),
+        "is_admin": bool(u.get("is_admin", False)),
+        "is_owner": bool(u.get("is_owner", False)),
+        "is_primary_owner": bool(u.get("is_primary_owner", False)),
     }
 
 

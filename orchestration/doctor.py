@@ -5,8 +5,10 @@ where the source loads from (`orchestration.sources.source_plan`), validates its
 way its connector does, authenticates, makes one cheap read through the connector's client, and
 checks the permission the load depends on (Slack `users:read.email`, a Discourse admin key,
 Search Console access to the site, Meta `ads_read` on the account, the GA4 property and its
-how-heard custom dimension). It prints one table, source | mode | status | what will load (or not,
-and why) | the fix, and exits 1 when any source is in error.
+how-heard custom dimension). A brand file (orchestration/brand.py) that is malformed is an error
+row; with real sources, one that leaves settings unset is a warning row naming each. It prints one
+table, source | mode | status | what will load (or not, and why) | the fix, and exits 1 when any
+source is in error.
 
 No secret is printed: connector errors are already redacted, and every line is scrubbed of the
 values of the secret settings (and of the service-account key) before it is shown.
@@ -33,6 +35,7 @@ from connectors.gsc import GSCClient, GSCConfig
 from connectors.http import ApiError
 from connectors.meta import MetaClient, MetaConfig, MetaTokenError
 from connectors.slack import AUTH_ERRORS, SlackClient, SlackConfig, SlackError, SlackExport
+from orchestration.brand import BrandError, brand_file, load_brand
 from orchestration.dbt.member_hash import MissingMemberHashKey, member_hash_key
 from orchestration.settings import Settings, SettingsError
 from orchestration.sources import OFF, REAL, SANDBOX, SOURCES, SourcePlan, source_plan
@@ -389,6 +392,9 @@ def check_all(environ: Mapping[str, str] | None = None) -> list[Row]:
         return [settings]
     for source in SOURCES:
         rows.append(check_source(plans[source.name], env))
+    brand = check_brand(plans, env)
+    if brand is not None:
+        rows.append(brand)
     try:
         member_hash_key(env)
     except MissingMemberHashKey:
@@ -401,6 +407,23 @@ def check_all(environ: Mapping[str, str] | None = None) -> list[Row]:
         )
         rows.append(key)
     return rows
+
+
+def check_brand(plans: Mapping[str, SourcePlan], env: Mapping[str, str]) -> Row | None:
+    """The brand file's row: an error when it is malformed; with real sources, a warning per unset
+    setting (its figures will be null). None when there is nothing to say."""
+    real = any(p.mode == REAL for p in plans.values())
+    row = Row("brand", "real" if real else "sandbox")
+    try:
+        brand = load_brand(brand_file(not real, env))
+    except BrandError as exc:
+        row.error(f"no refresh: {exc}", "correct the key named (brand.example.yml shows every key)")
+        return row
+    if not real:
+        return None
+    for line in brand.warnings():
+        row.warn(line, "" if brand.found else "copy brand.example.yml to brand.yml and fill it in")
+    return row if row.findings else None
 
 
 def secrets_of(env: Mapping[str, str]) -> list[str]:

@@ -288,6 +288,7 @@ def create_missing_raw_tables(conn: duckdb.DuckDBPyConnection) -> list[tuple[str
     for source, tables in RAW_TABLES.items():
         for table, schema in tables.items():
             if table in existing:
+                _add_missing_columns(conn, table, schema)
                 continue
             conn.execute(f"create schema if not exists {table.split('.')[0]}")
             conn.register("empty_raw_table", schema.empty_table())
@@ -297,6 +298,31 @@ def create_missing_raw_tables(conn: duckdb.DuckDBPyConnection) -> list[tuple[str
                 conn.unregister("empty_raw_table")
             created.append((source, table))
     return created
+
+
+def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> None:
+    # A column a connector gained since the table was written (e.g. Slack's is_admin) is added
+    # empty, so the staging models that read it build before the source's next load fills it.
+    schema_name, table_name = table.split(".")
+    have = {
+        name
+        for (name,) in conn.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+            [schema_name, table_name],
+        ).fetchall()
+    }
+    missing = [f.name for f in schema if f.name not in have]
+    if not missing:
+        return
+    conn.register("empty_raw_table", schema.empty_table())
+    try:
+        types = dict(
+            conn.execute("select column_name, column_type from (describe empty_raw_table)").fetchall()
+        )
+    finally:
+        conn.unregister("empty_raw_table")
+    for name in missing:
+        conn.execute(f'alter table {table} add column if not exists "{name}" {types[name]}')
 
 
 # --- sandbox rows left beside real data ---------------------------------------------------------------

@@ -23,10 +23,17 @@ SLACK_EXPORT_2016 = REPO_ROOT / "tests" / "fixtures" / "slack_export_2016"
 
 def invoke_dbt(args: list[str], tmp: Path, warehouse: Path, check: bool = True, **env: str):
     """`dbt <args>` in this process on the project's dbt project, its target/ and logs/ under `tmp`,
-    with WAREHOUSE_PATH=`warehouse` (and any `env`) for the call only. With `check`, assert that it
+    with WAREHOUSE_PATH=`warehouse` (and any `env`) for the call only, and the sandbox brand's vars
+    (connectors/sandbox/brand.yml) unless `args` has --vars. With `check`, assert that it
     succeeded, naming each node that did not. Returns dbt's result."""
     from dbt.cli import main as dbt_main
 
+    from orchestration.brand import SANDBOX_BRAND_FILE, load_brand
+
+    # The models read the brand from vars, as orchestration passes them: the sandbox brand's unless
+    # the test passes its own.
+    if args[:1] != ["parse"] and "--vars" not in args:
+        args = [*args, "--vars", json.dumps(load_brand(SANDBOX_BRAND_FILE).dbt_vars())]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WAREHOUSE_PATH", str(warehouse))
         mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")

@@ -11,14 +11,15 @@
     A URL is a brand link when its host, lower-cased and without `www.`, is in `brand_hosts`; it
     becomes its landing path exactly as GA4 landing pages do (macro normalise_landing_path: no
     query string or fragment, lower-cased, no trailing `/` except the root). Returns a sorted list
-    of distinct paths (a page linked twice in one post counts once); an empty list when none.
+    of distinct paths (a page linked twice in one post counts once); an empty list when none; null
+    when the brand's hosts are not set (brand.domains of the brand file): unknown, not "none".
 -#}
 {% macro extract_brand_links(text_column, brand_hosts='brand_hosts') -%}
     {%- set url_pattern = "'(?i)(?:https?://|www\\.)[^\\s<>|\"''`]+'" -%}
     {%- set trimmed = "regexp_replace(u, '[.,;:!?)\\]]+$', '')" -%}
     {%- set host = "regexp_extract(lower(u), '^(?:https?://)?(?:www\\.)?([^/?#:]+)', 1)" -%}
     {%- set with_scheme = "(case when lower(u) like 'http%' then u else 'https://' || u end)" -%}
-    list_sort(list_distinct(list_transform(
+    case when {{ brand_hosts }} is not null then list_sort(list_distinct(list_transform(
         list_filter(
             list_transform(
                 regexp_extract_all(replace(coalesce({{ text_column }}, ''), '&amp;', '&'), {{ url_pattern }}),
@@ -27,14 +28,17 @@
             lambda u: list_contains({{ brand_hosts }}, {{ host }})
         ),
         lambda u: {{ normalise_landing_path(with_scheme) }}
-    )))
+    ))) end
 {%- endmacro %}
 
-{#- The one-row relation of the brand's host names for extract_brand_links, from the seed. -#}
+{#- The one-row relation of the brand's host names for extract_brand_links (model brand_domains,
+    from the brand file); null when none is set. -#}
 {% macro brand_hosts_relation() -%}
-    select coalesce(
-        list(distinct regexp_replace(lower(trim(domain)), '^www\.', '')),
-        []::varchar[]
-    ) as brand_hosts
+    select list(distinct regexp_replace(lower(trim(domain)), '^www\.', '')) as brand_hosts
     from {{ ref('brand_domains') }}
+{%- endmacro %}
+
+{#- True when the brand file sets the site's domains (brand.domains): brand-link figures need them. -#}
+{% macro brand_domains_set() -%}
+    {{ return(var('brand_domains', []) | length > 0) }}
 {%- endmacro %}

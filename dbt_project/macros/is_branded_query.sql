@@ -2,11 +2,15 @@
     is_branded_query(column): true when the search query in `column` is branded (docs/metrics.md §2):
     it contains any of var `brand_terms` (plain text, case-insensitive) or matches any of the
     regular expressions in var `brand_patterns` (case-insensitive). A null query is not branded.
-    Both vars are documented in dbt_project.yml; change them there, not here.
+    Both vars come from the brand file (brand.terms, brand.patterns; orchestration/brand.py). With
+    neither set, branded is unknown: null for every query, never false.
 -#}
 {% macro is_branded_query(column) -%}
     {%- set terms = var('brand_terms', []) -%}
     {%- set patterns = var('brand_patterns', []) -%}
+    {%- if not brand_terms_set() -%}
+    cast(null as boolean)
+    {%- else -%}
     coalesce(
         false
         {%- for term in terms if term | trim %}
@@ -16,4 +20,5 @@
         or regexp_matches({{ column }}, '{{ pattern | replace("'", "''") }}', 'i')
         {%- endfor %}
     , false)
+    {%- endif -%}
 {%- endmacro %}

@@ -4,6 +4,7 @@ The manifest is prepared once, at install time (`make prepare` runs `dbt parse`)
 definitions never parse the project on import. Under `dagster dev` a stale manifest is refreshed.
 """
 
+import json
 import os
 import shutil
 import sys
@@ -20,6 +21,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from orchestration.brand import current_brand
 from orchestration.dbt.member_hash import MEMBER_HASH_KEY_ENV, member_hash_key
 from orchestration.settings import DBT_PROJECT_DIR, SettingsError
 from orchestration.sources import check_no_sandbox_rows, create_missing_raw_tables, source_plan
@@ -75,6 +77,10 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     # profiles.yml reads the warehouse path from the environment of the dbt process.
     os.environ["WAREHOUSE_PATH"] = warehouse.path
     _prepare_raw_tables(context, warehouse)
+    brand = current_brand()
+    context.log.info(f"brand settings from {brand.path}")
+    for line in brand.warnings():
+        context.log.warning(line)
     # The members' pseudonym key goes to the dbt process's environment only (never to SQL or a
     # table); with real community credentials and no key this stops the build with the fix.
     # dbt.cli copies os.environ when called, so the demo key is set just for that moment and never
@@ -82,7 +88,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     key, previous = member_hash_key(), os.environ.get(MEMBER_HASH_KEY_ENV)
     os.environ[MEMBER_HASH_KEY_ENV] = key
     try:
-        invocation = dbt.cli(BUILD_ARGS, context=context)
+        invocation = dbt.cli([*BUILD_ARGS, "--vars", json.dumps(brand.dbt_vars())], context=context)
     finally:
         if previous is None:
             os.environ.pop(MEMBER_HASH_KEY_ENV, None)

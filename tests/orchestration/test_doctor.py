@@ -25,6 +25,7 @@ from connectors.sandbox.discord_api import SANDBOX_DISCORD_BOT_TOKEN
 from connectors.sandbox.discourse_api import SANDBOX_DISCOURSE_API_KEY, SANDBOX_DISCOURSE_USER_KEY
 from connectors.sandbox.slack_api import SANDBOX_SLACK_TOKEN_WITHOUT_EMAIL
 from orchestration import doctor
+from orchestration.brand import SANDBOX_BRAND_FILE
 
 SECRET_NAMES = (
     "SLACK_BOT_TOKEN",
@@ -68,6 +69,8 @@ def real_env(sandbox, tmp_path) -> dict[str, str]:
         "DISCORD_CHANNEL_IDS": ",".join(s.native_id for s in community.spaces("discord")),
         "DISCORD_BASE_URL": f"{base}/discord",
         "MEMBER_HASH_KEY": "a-member-hash-key-for-the-doctor-test",
+        # the sandbox's servers serve the sandbox brand: its brand file is this brand's, complete
+        "BRAND_FILE": str(SANDBOX_BRAND_FILE),
         "HTTP_MAX_ATTEMPTS": "2",
     }
 
@@ -208,3 +211,33 @@ def test_a_missing_slack_export_is_an_error_naming_the_setting(tmp_path, capsys)
     assert code == 1
     assert rows["Slack (export)"].status == "error"
     assert f"SLACK_EXPORT_PATH='{missing}' does not exist" in rows["Slack (export)"].loads[0]
+
+
+def test_a_malformed_brand_file_is_an_error_row_naming_the_key(slack_export_2016, tmp_path, capsys):
+    brand = tmp_path / "brand.yml"
+    brand.write_text("brand:\n  terms: acme\n")
+    env = {
+        "SLACK_EXPORT_PATH": str(slack_export_2016),
+        "MEMBER_HASH_KEY": "a-member-hash-key-for-the-test",
+        "BRAND_FILE": str(brand),
+    }
+    code, out, rows = run_doctor(env, capsys)
+    assert code == 1, out
+    assert rows["brand"].status == "error"
+    assert f"{brand}: brand.terms is str 'acme', not a list" in rows["brand"].loads[0]
+    assert table_row(out, "brand")[1:3] == ["real", "error"]
+
+
+def test_real_sources_with_no_brand_file_warn_naming_each_unset_setting(slack_export_2016, tmp_path, capsys):
+    env = {
+        "SLACK_EXPORT_PATH": str(slack_export_2016),
+        "MEMBER_HASH_KEY": "a-member-hash-key-for-the-test",
+        "BRAND_FILE": str(tmp_path / "brand.yml"),
+    }
+    code, out, rows = run_doctor(env, capsys)
+    assert code == 0, out  # unset brand settings do not stop the load: their figures are null
+    brand = rows["brand"]
+    assert brand.status == "warn"
+    assert any("brand.terms is not set; branded search figures are null" in line for line in brand.loads)
+    assert any("brand.domains is not set" in line for line in brand.loads)
+    assert "copy brand.example.yml to brand.yml" in brand.fixes[0]

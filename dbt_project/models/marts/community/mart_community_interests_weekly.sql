@@ -61,7 +61,8 @@ interest_weeks as (
         interest,
         count(*) as activities,
         count(distinct member_key) as active_members,
-        coalesce(sum(len(brand_links)), 0)::bigint as brand_links_shared
+        -- null when the brand's domains are not set (brand.domains): unknown, not 0
+        coalesce(sum(len(brand_links)), {{ 0 if brand_domains_set() else 'null' }})::bigint as brand_links_shared
     from activities_by_interest
     group by week_start, interest
 ),
@@ -90,7 +91,7 @@ interest_weeks_filled as (
         week_interest_grid.interest,
         coalesce(interest_weeks.activities, 0) as activities,
         coalesce(interest_weeks.active_members, 0) as active_members,
-        coalesce(interest_weeks.brand_links_shared, 0) as brand_links_shared
+        coalesce(interest_weeks.brand_links_shared, {{ 0 if brand_domains_set() else 'null' }}) as brand_links_shared
     from week_interest_grid
     left join interest_weeks
         on week_interest_grid.week_start = interest_weeks.week_start

@@ -30,7 +30,8 @@ activity_counts as (
         count(*) filter (where activity_type = 'message') as messages,
         count(*) filter (where activity_type = 'reaction') as reactions,
         count(*) as activities,
-        coalesce(sum(len(brand_links)), 0)::bigint as brand_links_shared,
+        -- null when the brand's domains are not set (brand.domains): unknown, not 0
+        coalesce(sum(len(brand_links)), {{ 0 if brand_domains_set() else 'null' }})::bigint as brand_links_shared,
         count(distinct space_id) as spaces_active
     from recent_activities
     group by member_key
@@ -89,7 +90,7 @@ member_scores as (
         case
             when platforms_with_threads.platform is null then 'no threads on this platform in the window'
         end as reach_null_reason,
-        coalesce(activity_counts.brand_links_shared, 0) as brand_links_shared,
+        coalesce(activity_counts.brand_links_shared, {{ 0 if brand_domains_set() else 'null' }}) as brand_links_shared,
         coalesce(activity_counts.spaces_active, 0) as spaces_active
     from members
     cross join as_of

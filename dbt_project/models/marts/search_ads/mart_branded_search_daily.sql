@@ -1,3 +1,7 @@
+{#- Without a brand term or pattern (the brand file's brand.terms) branded is unknown: the
+    branded and non-branded figures are null, never a 0 computed from nothing. -#}
+{%- set branded_known = brand_terms_set() %}
+
 with
 
 queries as (
@@ -41,10 +45,10 @@ date_spine as (
 filled as (
     select
         date_spine.date_day,
-        cast(coalesce(query_days.branded_clicks, 0) as bigint) as branded_clicks,
-        cast(coalesce(query_days.branded_impressions, 0) as bigint) as branded_impressions,
-        cast(coalesce(query_days.nonbranded_clicks, 0) as bigint) as nonbranded_clicks,
-        cast(coalesce(query_days.nonbranded_impressions, 0) as bigint) as nonbranded_impressions,
+        {% if branded_known %}cast(coalesce(query_days.branded_clicks, 0) as bigint){% else %}cast(null as bigint){% endif %} as branded_clicks,
+        {% if branded_known %}cast(coalesce(query_days.branded_impressions, 0) as bigint){% else %}cast(null as bigint){% endif %} as branded_impressions,
+        {% if branded_known %}cast(coalesce(query_days.nonbranded_clicks, 0) as bigint){% else %}cast(null as bigint){% endif %} as nonbranded_clicks,
+        {% if branded_known %}cast(coalesce(query_days.nonbranded_impressions, 0) as bigint){% else %}cast(null as bigint){% endif %} as nonbranded_impressions,
         cast(coalesce(query_days.query_clicks, 0) as bigint) as query_clicks,
         totals.clicks as total_clicks
     from date_spine

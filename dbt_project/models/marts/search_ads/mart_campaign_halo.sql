@@ -1,6 +1,8 @@
 {#- the windows are vars a marketer may change (dbt_project.yml, docs/metrics.md §2) -#}
 {%- set before_days = var('halo_days_before') -%}
 {%- set halo_days_after = var('halo_days_after') -%}
+{#- without brand terms (the brand file's brand.terms) branded clicks are unknown: the search halo is null -#}
+{%- set branded_known = 'true' if brand_terms_set() else 'false' -%}
 with
 
 ad_insights as (
@@ -68,12 +70,18 @@ branded_windows as (
     select
         windows.campaign_id,
         gsc_bounds.first_date <= windows.before_start as has_search_baseline,
-        coalesce(sum(branded_search.branded_clicks) filter (
-            where branded_search."date" between windows.before_start and windows.before_end
-        ), 0) as before_clicks,
-        coalesce(sum(branded_search.branded_clicks) filter (
-            where branded_search."date" between windows.flight_start and windows.during_end
-        ), 0) as during_clicks,
+        case
+            when {{ branded_known }}
+                then coalesce(sum(branded_search.branded_clicks) filter (
+                        where branded_search."date" between windows.before_start and windows.before_end
+                    ), 0)
+        end as before_clicks,
+        case
+            when {{ branded_known }}
+                then coalesce(sum(branded_search.branded_clicks) filter (
+                        where branded_search."date" between windows.flight_start and windows.during_end
+                    ), 0)
+        end as during_clicks,
         -- the during window stops at the last loaded day while the halo is still running
         greatest(datediff('day', windows.flight_start, least(windows.during_end, gsc_bounds.last_date)) + 1, 0)
             as during_days

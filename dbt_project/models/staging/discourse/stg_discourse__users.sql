@@ -8,6 +8,13 @@ employee_domains as (
     select distinct lower(trim(domain)) as domain from {{ ref('employee_email_domains') }}
 ),
 
+-- staff.ids.discourse of the brand file: user ids or usernames, any case
+staff_ids as (
+    select distinct lower(trim(account_id)) as account_id
+    from {{ ref('staff_accounts') }}
+    where platform = 'discourse'
+),
+
 renamed as (
     select
         user_id,
@@ -31,14 +38,18 @@ renamed as (
     from source
 ),
 
--- docs/metrics.md §3: the employee flag is decided here, where the e-mail still is; nothing downstream
--- of staging sees the e-mail.
+-- docs/metrics.md §3: the employee (staff) flag is decided here, where the e-mail still is; nothing
+-- downstream of staging sees the e-mail. Staff: a staff e-mail domain, Discourse's staff (admins and
+-- moderators: the forum's own `staff` group), or a staff id or username of the brand file.
 final as (
     select
         renamed.*,
         (
-            renamed.email_domain is not null
-            and renamed.email_domain in (select employee_domains.domain from employee_domains)
+            coalesce(renamed.email_domain in (select employee_domains.domain from employee_domains), false)
+            or renamed.is_admin
+            or renamed.is_moderator
+            or cast(renamed.user_id as varchar) in (select staff_ids.account_id from staff_ids)
+            or lower(renamed.username) in (select staff_ids.account_id from staff_ids)
         ) as is_employee
     from renamed
 )
