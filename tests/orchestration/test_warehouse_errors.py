@@ -31,11 +31,11 @@ def rows(day, n):
     return pa.table({"date": pa.array([day] * n, pa.date32()), "id": pa.array(range(n), pa.int64()),
                      "text": pa.array([f"row {i} " * 20 for i in range(n)])})
 conn = connect_warehouse(sys.argv[1])
-replace_days(conn, "raw_test.events", [day1], rows(day1, 100), validate=False)
+replace_days(conn, "raw_test.events", [day1], rows(day1, 100))
 conn.execute("checkpoint")
 resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, 2_000_000))
 try:
-    replace_days(conn, "raw_test.events", [day1, day2], rows(day2, 300_000), validate=False)
+    replace_days(conn, "raw_test.events", [day1, day2], rows(day2, 300_000))
 except Exception as exc:
     print(type(exc).__name__, "|", exc)
     sys.exit(3)
