@@ -71,7 +71,8 @@ def test_a_failed_load_keeps_the_day(setup, monkeypatch):
     assert dg.materialize([messages], partition_key=DAY.isoformat(), resources=resources).success
     good = _rows(settings.warehouse_path, "select count(*), max(ts) from raw_slack.messages")
     sandbox = ensure_sandbox()
-    sandbox.inject_fault("conversations.replies", status=500, times=None, after=2)
+    # the re-run asks no replies (no thread grew): its third channel's history fails
+    sandbox.inject_fault("conversations.history", status=500, times=None, after=2)
     try:
         result = dg.materialize(
             [messages], partition_key=DAY.isoformat(), resources=resources, raise_on_error=False
@@ -81,7 +82,7 @@ def test_a_failed_load_keeps_the_day(setup, monkeypatch):
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     message = str(failure.event_specific_data.error)
-    assert "conversations.replies" in message and "500" in message and "xoxb-" not in message
+    assert "conversations.history" in message and "500" in message and "xoxb-" not in message
     assert _rows(settings.warehouse_path, "select count(*), max(ts) from raw_slack.messages") == good
 
 
