@@ -54,6 +54,17 @@ def _loaded_threads(conn, first: date, last: date) -> dict[tuple[str, str], str 
     return {(channel_id, ts): latest_reply for channel_id, ts, latest_reply in rows}
 
 
+def _channels_listed_by(conn, run_id: str) -> list[str]:
+    """The channel ids raw_slack.channels got from run `run_id` (none: another run loaded it)."""
+    try:
+        rows = conn.execute(
+            "select channel_id from raw_slack.channels where _run_id = ? order by channel_id", [run_id]
+        ).fetchall()
+    except duckdb.CatalogException:
+        return []
+    return [r[0] for r in rows]
+
+
 def _loaded_replies(conn, day: date, threads: list[tuple[str, str]]) -> pa.Table:
     """The replies loaded for `threads` of `day` (the parents whose replies were not fetched again)."""
     columns = ", ".join(MESSAGES_SCHEMA.names)
@@ -123,6 +134,8 @@ def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
         "Lands in raw_slack.messages, grain channel_id + ts.",
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        # after the channels step, whose list of channels it reuses (one conversations.list a run)
+        deps=[channels],
         **common,
     )
     def messages(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, slack: SlackResource):
@@ -185,8 +198,9 @@ def _load_from_api(
     load); the replies of the others are carried over from the table, so every day is still
     replaced whole. Returns (rows written, days reloaded for threads that grew, skipped channels)."""
     with slack.client() as client:
-        channel_ids = client.channel_ids()
         with warehouse.connect() as conn:
+            # the channels step of this run listed them already: conversations.list once a run
+            channel_ids = _channels_listed_by(conn, run_id) or client.channel_ids()
             earlier = known_days(conn, days[0] - timedelta(days=SLACK_RESCAN_DAYS), days[0])
             loaded = _loaded_threads(conn, min(earlier | {days[0]}), days[-1])
         todo = sorted(set(days) | earlier, reverse=True)
