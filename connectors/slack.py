@@ -184,6 +184,8 @@ class SlackConfig:
     token: str = field(repr=False)
     base_url: str = DEFAULT_BASE_URL
     page_size: int = 200
+    # conversations.list and users.list: Slack allows up to 1,000 a page (history: 200 advised)
+    list_page_size: int = 1000
     timeout_seconds: float = 30.0
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy.from_env)
     rate_limits: RateLimits = field(default_factory=RateLimits.from_env)
@@ -215,6 +217,15 @@ class SlackConfig:
             raise SlackConfigError(f"SLACK_PAGE_SIZE={self.page_size!r} must be a whole number in 1..1000.")
         set_(self, "page_size", page_size)
         try:
+            list_page_size = int(self.list_page_size)
+        except (TypeError, ValueError):
+            list_page_size = 0
+        if not 1 <= list_page_size <= 1000:
+            raise SlackConfigError(
+                f"SLACK_LIST_PAGE_SIZE={self.list_page_size!r} must be a whole number in 1..1000."
+            )
+        set_(self, "list_page_size", list_page_size)
+        try:
             timeout = float(self.timeout_seconds)
         except (TypeError, ValueError):
             timeout = -1.0
@@ -226,12 +237,14 @@ class SlackConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SlackConfig:
-        """SLACK_BOT_TOKEN, SLACK_BASE_URL, SLACK_PAGE_SIZE, SLACK_TIMEOUT_SECONDS, HTTP_MAX_*."""
+        """SLACK_BOT_TOKEN, SLACK_BASE_URL, SLACK_PAGE_SIZE, SLACK_LIST_PAGE_SIZE, SLACK_TIMEOUT_SECONDS,
+        HTTP_MAX_*."""
         env = os.environ if environ is None else environ
         return cls(
             token=env.get("SLACK_BOT_TOKEN", ""),
             base_url=env.get("SLACK_BASE_URL") or cls.DEFAULT_BASE_URL,
             page_size=env.get("SLACK_PAGE_SIZE") or 200,
+            list_page_size=env.get("SLACK_LIST_PAGE_SIZE") or 1000,
             timeout_seconds=env.get("SLACK_TIMEOUT_SECONDS") or 30.0,
             retry_policy=RetryPolicy.from_env(env),
             rate_limits=RateLimits.from_env(env),
@@ -443,11 +456,14 @@ class SlackClient:
                     "Slack %s: the answer has a field the connector does not know, %s; ignored", where, name
                 )
 
-    def pages(self, method: str, params: Mapping[str, Any], key: str) -> Iterator[list[dict]]:
-        """Every page of a cursor-paged method: the list under `key`, one page at a time."""
+    def pages(
+        self, method: str, params: Mapping[str, Any], key: str, limit: int | None = None
+    ) -> Iterator[list[dict]]:
+        """Every page of a cursor-paged method: the list under `key`, one page at a time, `limit`
+        (default: the page size) a page."""
         cursor = ""
         while True:
-            request = {**params, "limit": self.config.page_size}
+            request = {**params, "limit": limit or self.config.page_size}
             if cursor:
                 request["cursor"] = cursor
             payload = self._call(method, request)
@@ -474,7 +490,10 @@ class SlackClient:
     # --- streams ---
     def channels(self) -> Iterator[pa.RecordBatch]:
         for items in self.pages(
-            "conversations.list", {"types": "public_channel,private_channel"}, "channels"
+            "conversations.list",
+            {"types": "public_channel,private_channel"},
+            "channels",
+            self.config.list_page_size,
         ):
             rows = []
             for c in items:
@@ -488,7 +507,7 @@ class SlackClient:
         return [cid for batch in self.channels() for cid in batch.column("channel_id").to_pylist()]
 
     def users(self) -> Iterator[pa.RecordBatch]:
-        for items in self.pages("users.list", {}, "members"):
+        for items in self.pages("users.list", {}, "members", self.config.list_page_size):
             rows = []
             for u in items:
                 self._warn_unknown("users.list member", u, USER_FIELDS)

@@ -69,7 +69,8 @@ def load_insights(
     days = days_in(context, trailing_days=META_TRAILING_DAYS)
     stamp = _stamp(context, client.config.ad_account_id)
     use_async = len(days) > client.config.async_min_days
-    groups = list(_chunks(days, ASYNC_CHUNK_DAYS)) if use_async else [[d] for d in days]
+    # a short range is one synchronous call for all its days (time_increment=1 splits them)
+    groups = list(_chunks(days, ASYNC_CHUNK_DAYS)) if use_async else [days]
     spend = 0.0
 
     def fetch_group(group: list[date]) -> pa.Table:

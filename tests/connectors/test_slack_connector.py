@@ -28,7 +28,13 @@ FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=2.0, max_total_sec
 @pytest.fixture
 def client(sandbox):
     with SlackClient(
-        SlackConfig(token=TOKEN, base_url=f"{sandbox.base_url}/slack", page_size=20, retry_policy=FAST)
+        SlackConfig(
+            token=TOKEN,
+            base_url=f"{sandbox.base_url}/slack",
+            page_size=20,
+            list_page_size=20,
+            retry_policy=FAST,
+        )
     ) as c:
         yield c
 
@@ -47,6 +53,8 @@ def test_config_is_validated_before_any_request():
         SlackConfig(token=TOKEN, base_url="slack.com/api")
     with pytest.raises(SlackConfigError, match="SLACK_PAGE_SIZE"):
         SlackConfig(token=TOKEN, page_size=0)
+    with pytest.raises(SlackConfigError, match="SLACK_LIST_PAGE_SIZE"):
+        SlackConfig(token=TOKEN, list_page_size=1001)
     assert TOKEN not in repr(SlackConfig(token=TOKEN))
 
 

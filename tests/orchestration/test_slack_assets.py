@@ -111,8 +111,8 @@ def _calls(server, method: str, since: int = 0) -> int:
 
 
 def _expected_calls(server, today: date, days: list[date], loaded: dict | None) -> dict[str, int]:
-    """What the floor is, from the sandbox's own data: per channel one history page per 200
-    parents (at least one), and one replies call per parent with replies, when loaded, only for
+    """The floor, from the sandbox's own data: users 1,000 a page; per channel one history page per
+    200 parents (at least one); one replies call per parent with replies, when loaded, only for
     the parents whose latest reply is not the one loaded."""
     from connectors.sandbox import community
     from connectors.sandbox.slack_api import _top_level, users_on, visible_replies
@@ -128,7 +128,7 @@ def _expected_calls(server, today: date, days: list[date], loaded: dict | None) 
                 loaded is None or loaded.get((space.native_id, p.post_id)) != visible[-1].post_id
             ):
                 replies += 1
-    users = -(-len(users_on(seed, scale, today)) // 200)
+    users = -(-len(users_on(seed, scale, today)) // 1000)
     return {
         "conversations.list": 1,
         "users.list": users,
