@@ -27,11 +27,12 @@ Columns:
   over the range, one token; Search Console: 25,000 rows a page per query over the range, one
   token; Meta: 5,000 insights rows a page plus one async job and one status poll, 100 pixel hours
   a page over the range). Discourse has no floor here (its client is being rewritten): n/a.
-- wall: what the run takes at the published limits and a `--latency-ms` round trip: the measured
-  wall time less the loading process's CPU time and the sandbox process's CPU time (what is left
-  is waiting: pacing and round trips) times the time scale, plus the loading CPU time (which real
-  time does not slow down). CPU contention on a busy machine counts as waiting, so this errs
-  long, more so at a larger time scale.
+- wall: what the run takes at the published limits and a `--latency-ms` round trip, rebuilt from
+  the time-scaled run: the wall seconds during which some thread waited in the pacing (measured
+  by wrapping the pacers of connectors/ratelimit.py) times the time scale, plus one round trip per
+  call at the fetch concurrency (2), plus the rest of the run as measured (the wall seconds in
+  which no thread was in a request or the pacing: Dagster, parsing, DuckDB, which real time does
+  not slow down). The sandbox's own answer time is left out (a real API's is in its round trip).
 - floor time: the floor's calls at the published limits: per limit, max(calls x round trip /
   fetch concurrency, calls beyond the first window's burst / the limit's rate).
 - 429s received, peak RSS of the loading process, and dlt's rest_api calls for the same range
@@ -193,17 +194,55 @@ def method_of(http_method: str, url: str) -> str:
 
 
 class CallCounter:
-    """Counts every request `requests` sends in this process, and the 429 answers."""
+    """Counts every request `requests` sends in this process, and the 429 answers; and measures
+    `waiting`: the wall seconds during which some thread waited for the API (in a request, or in
+    the pacing before one), the part of a run that the time scale shortens."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self.throttled = 0
+        self.waiting = 0.0  # some thread in a request or in the pacing
+        self.pacing = 0.0  # some thread in the pacing
         self._lock = threading.Lock()
+        self._waiters = {"any": 0, "pacing": 0}
+        self._since = {"any": 0.0, "pacing": 0.0}
+
+    def _enter(self, kinds: tuple[str, ...]) -> None:
+        with self._lock:
+            for kind in kinds:
+                if self._waiters[kind] == 0:
+                    self._since[kind] = time.perf_counter()
+                self._waiters[kind] += 1
+
+    def _leave(self, kinds: tuple[str, ...]) -> None:
+        with self._lock:
+            for kind in kinds:
+                self._waiters[kind] -= 1
+                if self._waiters[kind] == 0:
+                    spent = time.perf_counter() - self._since[kind]
+                    if kind == "any":
+                        self.waiting += spent
+                    else:
+                        self.pacing += spent
+
+    def _timed(self, function, *kinds: str):
+        counter = self
+
+        def timed(*args, **kwargs):
+            counter._enter(kinds)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                counter._leave(kinds)
+
+        return timed
 
     def install(self) -> None:
         import requests
 
-        send = requests.Session.send
+        from connectors import ratelimit
+
+        send = self._timed(requests.Session.send, "any")
         counter = self
 
         def counted(session, request, **kwargs):
@@ -214,6 +253,8 @@ class CallCounter:
             return response
 
         requests.Session.send = counted
+        ratelimit.RateLimits.acquire = self._timed(ratelimit.RateLimits.acquire, "any", "pacing")
+        ratelimit.SpacedCalls.wait = self._timed(ratelimit.SpacedCalls.wait, "any", "pacing")
 
 
 # --- one run of a source's assets, in a child process -------------------------------------------
@@ -301,13 +342,9 @@ def run_assets(
     cpu_started = _cpu()
     started = time.perf_counter()
     with dg.instance_for_test() as instance:
-        whole = [a for a in assets if a.partitions_def is None]
-        parts = [a for a in assets if a.partitions_def is not None]
-        ok = True
-        if whole:
-            ok &= dg.materialize(whole, instance=instance, resources=resources, raise_on_error=False).success
-        ok &= dg.materialize(
-            parts, instance=instance, tags=tags, resources=resources, raise_on_error=False
+        # one run, as the nightly job runs a source's assets
+        ok = dg.materialize(
+            assets, instance=instance, tags=tags, resources=resources, raise_on_error=False
         ).success
     wall = time.perf_counter() - started
     cpu = _cpu() - cpu_started
@@ -317,6 +354,8 @@ def run_assets(
     return {
         "ok": bool(ok),
         "cpu": cpu,
+        "waiting": counter.waiting,
+        "pacing": counter.pacing,
         "calls": dict(counter.calls),
         "throttled": counter.throttled,
         "wall": wall,
@@ -516,10 +555,10 @@ def measure(name: str, args, workdir: str) -> list[dict]:
         made = sum(calls.values())
         floor_calls = run["floor"]
         floor_total = sum(floor_calls.values()) if floor_calls else None
-        # waiting (pacing, round trips) ran time_scale times faster; our own CPU did not, and the
-        # sandbox's CPU (a real API's own work) is not counted as waiting
-        waited = max(0.0, run["wall"] - run["cpu"] - sandbox.cpu)
-        real_wall = waited * args.time_scale + run["cpu"]
+        # the pacing ran time_scale times faster; a request takes the round trip at real time, two
+        # at once (FETCH_CONCURRENCY); the rest of the run (not waiting for the API) is as measured
+        round_trips = made * args.latency_ms / 1000 / FETCH_CONCURRENCY
+        real_wall = run["wall"] - run["waiting"] + run["pacing"] * args.time_scale + round_trips
         floor_time = floor_seconds(source, floor_calls, args.latency_ms / 1000) if floor_calls else None
         results.append(
             {
