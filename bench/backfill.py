@@ -450,7 +450,12 @@ def floor(name: str, path: str, before: dict) -> dict[str, int]:
             hours = one(
                 "select count(distinct hour_start) from raw_meta.pixel_events_hourly where _run_id = ?", [run]
             )
-            return {"meta insights": _pages(insights, 5000) + 2, "meta pixel stats": _pages(hours, 100)}
+            days = one(
+                "select count(distinct date) from raw_meta.pixel_events_hourly where _run_id = ?", [run]
+            )
+            # a range beyond a week needs the async report: one job and one status poll
+            job = 2 if days > 8 else 0
+            return {"meta insights": _pages(insights, 5000) + job, "meta pixel stats": _pages(hours, 100)}
     return {}
 
 
