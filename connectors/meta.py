@@ -590,12 +590,14 @@ class MetaClient:
             self._sleep(self.config.async_poll_seconds)
 
     # --- pixel ---
-    def pixel_events(self, day: date) -> Iterator[pa.RecordBatch]:
-        """The pixel's events of one UTC day, per hour and event: batches with PIXEL_SCHEMA."""
+    def pixel_events(self, day: date, until: date | None = None) -> Iterator[pa.RecordBatch]:
+        """The pixel's events of the UTC days day..until (default: that day alone), per hour and
+        event: batches with PIXEL_SCHEMA. A range is one paged call, not one per day."""
         if self.config.pixel_id is None:
             raise MetaConfigError(f"META_PIXEL_ID is not set: {_PIXEL_WHERE}")
+        last = until or day
         start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-        end = start + timedelta(days=1)
+        end = datetime(last.year, last.month, last.day, tzinfo=timezone.utc) + timedelta(days=1)
         url = f"{self._root}/{self.config.pixel_id}/stats"
         params = {
             "aggregation": "event",

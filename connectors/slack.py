@@ -5,13 +5,17 @@ SLACK_BASE_URL), `Authorization: Bearer xoxb-...` (SLACK_BOT_TOKEN, never logged
 - `conversations.list` (types=public_channel,private_channel) -> CHANNELS_SCHEMA
 - `users.list` -> USERS_SCHEMA (e-mail and its domain, and the admin/owner flags, kept for staging,
   which derives is_employee: staff)
-- `conversations.history` per channel for a UTC day: oldest = the day's 00:00, latest = the next
-  day's 00:00, inclusive=false (a message at exactly 00:00 belongs to its own day only; Slack
-  excludes `oldest` itself unless inclusive, so oldest is moved back by one microsecond)
-- `conversations.replies` for each parent with replies -> the replies, `thread_ts` set
+- `conversations.history` per channel over the whole range of days a load asks for: one
+  cursor-paged scan per channel (`scan`, pages of SLACK_PAGE_SIZE, 200 by default), bounded by
+  oldest = the first day's 00:00 and latest = the day after the last (a message at exactly 00:00
+  belongs to its own day only; Slack excludes `oldest` itself unless inclusive, so oldest is moved
+  back by one microsecond). A channel the bot is not in (not_in_channel, channel_not_found) is
+  skipped with a warning and listed in the scan's `skipped`; the other channels load.
+- `conversations.replies` only for parents with replies, and, given the latest_reply of each
+  thread as loaded, only for parents whose latest_reply moved since -> the replies, `thread_ts` set
 Rows land with `date` = the UTC day of the thread's parent (the message's own day when it is not
 a reply): a day's rows are its parents and every reply to them, so reloading a day replaces
-whole threads. `parents_to_rescan` finds parents whose `latest_reply` moved past what was loaded.
+whole threads.
 
 Paging: every method pages with `cursor` = `response_metadata.next_cursor` until it is empty;
 pages are parsed one at a time into Arrow batches (`pages()` owns the loop).
@@ -38,7 +42,7 @@ import os
 import re
 import threading
 import zipfile
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -116,10 +120,6 @@ MESSAGES_SCHEMA = pa.schema(
     ]
 )
 
-# The longest run of days one conversations.history scan covers once `plan` announced them (a
-# month of a channel's parents held at once, rather than the whole range).
-HISTORY_SPAN_DAYS = 31
-
 # Errors Slack documents as worth a retry; the auth ones need a person.
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
@@ -184,6 +184,8 @@ class SlackConfig:
     token: str = field(repr=False)
     base_url: str = DEFAULT_BASE_URL
     page_size: int = 200
+    # conversations.list and users.list: Slack allows up to 1,000 a page (history: 200 advised)
+    list_page_size: int = 1000
     timeout_seconds: float = 30.0
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy.from_env)
     rate_limits: RateLimits = field(default_factory=RateLimits.from_env)
@@ -215,6 +217,15 @@ class SlackConfig:
             raise SlackConfigError(f"SLACK_PAGE_SIZE={self.page_size!r} must be a whole number in 1..1000.")
         set_(self, "page_size", page_size)
         try:
+            list_page_size = int(self.list_page_size)
+        except (TypeError, ValueError):
+            list_page_size = 0
+        if not 1 <= list_page_size <= 1000:
+            raise SlackConfigError(
+                f"SLACK_LIST_PAGE_SIZE={self.list_page_size!r} must be a whole number in 1..1000."
+            )
+        set_(self, "list_page_size", list_page_size)
+        try:
             timeout = float(self.timeout_seconds)
         except (TypeError, ValueError):
             timeout = -1.0
@@ -226,12 +237,14 @@ class SlackConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SlackConfig:
-        """SLACK_BOT_TOKEN, SLACK_BASE_URL, SLACK_PAGE_SIZE, SLACK_TIMEOUT_SECONDS, HTTP_MAX_*."""
+        """SLACK_BOT_TOKEN, SLACK_BASE_URL, SLACK_PAGE_SIZE, SLACK_LIST_PAGE_SIZE, SLACK_TIMEOUT_SECONDS,
+        HTTP_MAX_*."""
         env = os.environ if environ is None else environ
         return cls(
             token=env.get("SLACK_BOT_TOKEN", ""),
             base_url=env.get("SLACK_BASE_URL") or cls.DEFAULT_BASE_URL,
             page_size=env.get("SLACK_PAGE_SIZE") or 200,
+            list_page_size=env.get("SLACK_LIST_PAGE_SIZE") or 1000,
             timeout_seconds=env.get("SLACK_TIMEOUT_SECONDS") or 30.0,
             retry_policy=RetryPolicy.from_env(env),
             rate_limits=RateLimits.from_env(env),
@@ -352,19 +365,6 @@ def _batch(rows: list[dict], schema: pa.Schema) -> pa.RecordBatch:
 # --- the Web API client ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Rescan:
-    """A thread parent whose replies grew past what was loaded."""
-
-    channel_id: str
-    thread_ts: str
-    latest_reply: str
-
-    @property
-    def day(self) -> date:
-        return ts_day(self.thread_ts)
-
-
 class SlackClient:
     """A Slack Web API client for one workspace (one bot token)."""
 
@@ -374,11 +374,6 @@ class SlackClient:
         self._session.headers["Authorization"] = f"Bearer {config.token}"
         self._session.headers["User-Agent"] = "darksocial-warehouse slack-connector"
         self._warned: set[str] = set()
-        # the days `plan` announced, in spans read with one history scan per channel; the last
-        # spans' messages by channel and day (workers fetch a day or two ahead, never further)
-        self._spans: list[tuple[date, date]] = []
-        self._span_messages: OrderedDict[tuple[date, date], dict[str, dict[date, list[dict]]]] = OrderedDict()
-        self._span_lock = threading.Lock()
 
     def close(self) -> None:
         self._session.close()
@@ -461,11 +456,14 @@ class SlackClient:
                     "Slack %s: the answer has a field the connector does not know, %s; ignored", where, name
                 )
 
-    def pages(self, method: str, params: Mapping[str, Any], key: str) -> Iterator[list[dict]]:
-        """Every page of a cursor-paged method: the list under `key`, one page at a time."""
+    def pages(
+        self, method: str, params: Mapping[str, Any], key: str, limit: int | None = None
+    ) -> Iterator[list[dict]]:
+        """Every page of a cursor-paged method: the list under `key`, one page at a time, `limit`
+        (default: the page size) a page."""
         cursor = ""
         while True:
-            request = {**params, "limit": self.config.page_size}
+            request = {**params, "limit": limit or self.config.page_size}
             if cursor:
                 request["cursor"] = cursor
             payload = self._call(method, request)
@@ -492,7 +490,10 @@ class SlackClient:
     # --- streams ---
     def channels(self) -> Iterator[pa.RecordBatch]:
         for items in self.pages(
-            "conversations.list", {"types": "public_channel,private_channel"}, "channels"
+            "conversations.list",
+            {"types": "public_channel,private_channel"},
+            "channels",
+            self.config.list_page_size,
         ):
             rows = []
             for c in items:
@@ -506,7 +507,7 @@ class SlackClient:
         return [cid for batch in self.channels() for cid in batch.column("channel_id").to_pylist()]
 
     def users(self) -> Iterator[pa.RecordBatch]:
-        for items in self.pages("users.list", {}, "members"):
+        for items in self.pages("users.list", {}, "members", self.config.list_page_size):
             rows = []
             for u in items:
                 self._warn_unknown("users.list member", u, USER_FIELDS)
@@ -530,75 +531,59 @@ class SlackClient:
     def replies(self, channel_id: str, thread_ts: str) -> Iterator[list[dict]]:
         yield from self._messages("conversations.replies", {"channel": channel_id, "ts": thread_ts})
 
-    def plan(self, days: Iterable[date]) -> None:
-        """Announce the days a load will ask `messages` for. Their history is then read per channel
-        over spans of up to HISTORY_SPAN_DAYS consecutive days, one cursor-paged scan each (pages of
-        `page_size`), instead of one window per channel and day: a month of a channel is one call
-        rather than thirty. The rows are the same."""
-        spans: list[tuple[date, date]] = []
-        for day in sorted(set(days)):
-            if (
-                spans
-                and day == spans[-1][1] + timedelta(days=1)
-                and (day - spans[-1][0]).days < HISTORY_SPAN_DAYS
-            ):
-                spans[-1] = (spans[-1][0], day)
-            else:
-                spans.append((day, day))
-        with self._span_lock:
-            self._spans = spans
-            self._span_messages.clear()
+    def scan(self, channel_ids: Iterable[str], days: Iterable[date]) -> HistoryScan:
+        """The history of `days` (read newest day first): one cursor-paged conversations.history
+        scan per channel over the whole range, pages of `page_size` (see HistoryScan)."""
+        return HistoryScan(self, list(channel_ids), sorted(set(days)))
 
-    def _planned(self, day: date, channel_ids: list[str]) -> dict[str, dict[date, list[dict]]] | None:
-        """The history of the planned span holding `day`, by channel and day; None when unplanned."""
-        span = next((s for s in self._spans if s[0] <= day <= s[1]), None)
-        if span is None:
-            return None
-        with self._span_lock:  # one thread reads a span; a thread wanting it meanwhile waits for it
-            if span not in self._span_messages:
-                oldest, _ = day_bounds(span[0])
-                _, latest = day_bounds(span[1])
-                by_channel: dict[str, dict[date, list[dict]]] = {}
-                for channel_id in channel_ids:
-                    by_day: dict[date, list[dict]] = defaultdict(list)
-                    for items in self.history(channel_id, oldest, latest):
-                        for m in items:
-                            by_day[ts_day(m["ts"])].append(m)
-                    by_channel[channel_id] = by_day
-                self._span_messages[span] = by_channel
-                while len(self._span_messages) > 2:
-                    self._span_messages.popitem(last=False)
-            return self._span_messages[span]
+    def messages(
+        self,
+        day: date,
+        channel_ids: Iterable[str],
+        *,
+        scan: HistoryScan | None = None,
+        loaded: Mapping[tuple[str, str], str | None] | None = None,
+        unchanged: list[tuple[str, str]] | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """A day's rows: every channel's messages of the UTC day, plus the replies to its parents.
 
-    def messages(self, day: date, channel_ids: Iterable[str]) -> Iterator[pa.RecordBatch]:
-        """A day's rows: every channel's messages of the UTC day, plus all replies to its parents.
-
-        One batch per channel: its history (from the planned span's scan, or a window of the day),
-        then the replies of each thread with replies (the parent is in history). Building an Arrow
-        batch has a fixed cost (~1 ms), so it is done once per channel and day rather than per page
-        or thread (most threads hold a handful of replies).
+        History comes from `scan` (which must cover `day`), else from a window of the day. Replies
+        are asked only for parents with replies; with `loaded` ({(channel_id, thread_ts):
+        latest_reply as loaded}), only for those whose latest_reply differs from the loaded one:
+        the others are appended to `unchanged` (their replies as loaded still hold) and left out.
+        One batch per channel: building an Arrow batch has a fixed cost (~1 ms).
         """
         channel_ids = list(channel_ids)
-        planned = self._planned(day, channel_ids)
-        oldest, latest = day_bounds(day)
+        if scan is not None:
+            by_channel = scan.day(day)
+        else:
+            oldest, latest = day_bounds(day)
+            by_channel = {}
+            for channel_id in channel_ids:
+                by_channel[channel_id] = [
+                    m for items in self.history(channel_id, oldest, latest) for m in items
+                ]
         for channel_id in channel_ids:
+            history = by_channel.get(channel_id)
+            if not history:
+                continue
             seen: set[str] = set()
             parents: list[str] = []
             rows: list[dict] = []
-            if planned is not None and channel_id in planned:
-                history = iter([planned[channel_id].get(day, [])])
-            else:
-                history = self.history(channel_id, oldest, latest)
-            for items in history:
-                for m in items:
-                    if m["ts"] in seen:
+            for m in history:
+                if m["ts"] in seen:
+                    continue
+                seen.add(m["ts"])
+                if m.get("thread_ts") and m["thread_ts"] != m["ts"]:
+                    continue  # a reply broadcast to the channel: loaded with its thread
+                rows.append(message_row(m, channel_id))
+                if int(m.get("reply_count") or 0) > 0 and m.get("thread_ts", m["ts"]) == m["ts"]:
+                    key = (channel_id, m["ts"])
+                    if loaded is not None and key in loaded and loaded[key] == m.get("latest_reply"):
+                        if unchanged is not None:
+                            unchanged.append(key)
                         continue
-                    seen.add(m["ts"])
-                    if m.get("thread_ts") and m["thread_ts"] != m["ts"]:
-                        continue  # a reply broadcast to the channel: loaded with its thread
-                    rows.append(message_row(m, channel_id))
-                    if int(m.get("reply_count") or 0) > 0 and m.get("thread_ts", m["ts"]) == m["ts"]:
-                        parents.append(m["ts"])
+                    parents.append(m["ts"])
             for thread_ts in parents:
                 for items in self.replies(channel_id, thread_ts):
                     for m in items:
@@ -612,26 +597,82 @@ class SlackClient:
             if rows:
                 yield _batch(rows, MESSAGES_SCHEMA)
 
-    def parents_to_rescan(
-        self, channel_ids: Iterable[str], first_day: date, last_day: date, known: Mapping[str, str | None]
-    ) -> list[Rescan]:
-        """Parents posted first_day..last_day whose latest_reply is newer than `known[thread_ts]`.
 
-        `known` maps thread_ts -> the latest_reply already loaded (None or absent: none loaded).
-        """
-        oldest, _ = day_bounds(first_day)
-        _, latest = day_bounds(last_day)
-        out = []
-        for channel_id in channel_ids:
-            for items in self.history(channel_id, oldest, latest):
-                for m in items:
-                    latest_reply = m.get("latest_reply")
-                    if not latest_reply or m.get("thread_ts", m["ts"]) != m["ts"]:
-                        continue
-                    seen = known.get(m["ts"])
-                    if seen is None or Decimal(latest_reply) > Decimal(seen):
-                        out.append(Rescan(channel_id, m["ts"], latest_reply))
-        return out
+# Answers to conversations.history for a channel the bot is not in (a public channel it left:
+# not_in_channel; a private one: channel_not_found): the channel is skipped, the rest loads.
+NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
+
+
+class HistoryScan:
+    """conversations.history of several channels over a range of days, one cursor-paged scan per
+    channel, handed out a day at a time.
+
+    Slack pages history newest first, so days are best asked newest first: a channel's scan is
+    read only as far as the day asked, and only messages of the days planned are held until asked
+    for (a year's scan holds a few days, not the year). Days may be asked in any order; asking an
+    old day first reads every channel that far. Thread-safe: fetch workers share one scan.
+
+    A channel the bot is not in (NOT_A_MEMBER) is skipped with a warning and listed in `skipped`.
+    """
+
+    def __init__(self, client: SlackClient, channel_ids: list[str], days: list[date]):
+        self.skipped: list[str] = []
+        self._wanted = set(days)
+        self._lock = threading.Lock()
+        self._channels = channel_ids
+        self._pages: dict[str, Iterator[list[dict]]] = {}
+        self._held: dict[str, dict[date, list[dict]]] = {cid: defaultdict(list) for cid in channel_ids}
+        self._reached: dict[str, date | None] = dict.fromkeys(channel_ids)
+        self._done: set[str] = set()
+        if days:
+            oldest, _ = day_bounds(days[0])
+            _, latest = day_bounds(days[-1])
+            self._pages = {cid: client.history(cid, oldest, latest) for cid in channel_ids}
+        else:
+            self._done = set(channel_ids)
+
+    def day(self, day: date) -> dict[str, list[dict]]:
+        """Every channel's top-level messages of `day` (as history returns them), by channel."""
+        with self._lock:
+            out = {}
+            for channel_id in self._channels:
+                self._read_to(channel_id, day)
+                held = self._held[channel_id]
+                out[channel_id] = held.pop(day, [])
+            return out
+
+    def _read_to(self, channel_id: str, day: date) -> None:
+        while channel_id not in self._done:
+            reached = self._reached[channel_id]
+            if reached is not None and reached < day:
+                return  # older than `day` already: every message of it is held
+            try:
+                items = next(self._pages[channel_id])
+            except StopIteration:
+                self._done.add(channel_id)
+                return
+            except SlackError as exc:
+                if exc.error not in NOT_A_MEMBER or reached is not None:
+                    raise
+                log.warning(
+                    "Slack conversations.history: %s for channel %s (the bot is not a member); the "
+                    "channel is skipped, the others load. Invite the bot (/invite @your-bot) to load it.",
+                    exc.error,
+                    channel_id,
+                )
+                self.skipped.append(channel_id)
+                self._done.add(channel_id)
+                return
+            held = self._held[channel_id]
+            for m in items:
+                message_day = ts_day(m["ts"])
+                if message_day in self._wanted:
+                    held[message_day].append(m)
+                if reached is None or message_day < reached:
+                    reached = message_day
+            self._reached[channel_id] = reached if reached is not None else day
+            if not items:
+                self._done.add(channel_id)
 
 
 def _error_name(response: requests.Response) -> str | None:
@@ -766,7 +807,8 @@ __all__ = [
     "CHANNELS_SCHEMA",
     "MESSAGES_SCHEMA",
     "USERS_SCHEMA",
-    "Rescan",
+    "HistoryScan",
+    "NOT_A_MEMBER",
     "SlackClient",
     "SlackConfig",
     "SlackConfigError",

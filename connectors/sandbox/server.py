@@ -313,6 +313,8 @@ class SandboxServer:
         self.tokens = TokenStore()
         self.faults: list[Fault] = []
         self.requests: deque[RequestRecord] = deque(maxlen=10_000)
+        # Slack channel ids the bot has left: listed with is_member false, their history refused
+        self.slack_left_channels: set[str] = set()
         self._lock = threading.Lock()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None

@@ -11,6 +11,9 @@ channel_join, channel_topic, bot_message. Only what was posted before the sandbo
 Scopes: the sandbox token has every scope the connector needs; `xoxb-sandbox-token-without-email`
 (SANDBOX_SLACK_TOKEN_WITHOUT_EMAIL) lacks users:read.email, so users.list answers profiles without
 `email`, as Slack does. Every answer to a valid token carries Slack's `x-oauth-scopes` header.
+History pages newest first; its cursor holds the ts the page ended at. A channel in
+`sandbox.slack_left_channels` is listed with is_member false and answers history and replies with
+`not_in_channel`, as Slack does for a channel the bot left.
 Throttling: inject a fault with status 429 (body {"ok": false, "error": "ratelimited"}) and
 headers {"Retry-After": "1"}.
 """
@@ -253,26 +256,49 @@ def visible_replies(seed: int, scale: str, root_ts: str, today: date) -> list[co
     return [p for p in thread[1:] if p.created_at < cutoff]
 
 
+def _top_level(seed: int, scale: str, channel_id: str, day: date) -> list[community.Post]:
+    """A channel's top-level posts of `day`, newest first."""
+    posts = community.posts_on(seed, scale, "slack", day)
+    return [p for p in reversed(posts) if p.space_id == channel_id and p.thread_root_id is None]
+
+
+def history_page(
+    seed: int,
+    scale: str,
+    channel_id: str,
+    oldest: Decimal,
+    latest: Decimal,
+    include_oldest: bool,
+    include_latest: bool,
+    today: date,
+    limit: int,
+) -> tuple[list[dict], Decimal | None]:
+    """One page of conversations.history: up to `limit` top-level messages in (oldest, latest),
+    newest first, and the ts the next page ends before (None: no more). Only the days a page
+    reaches are generated, so paging through a year costs a year once, not once per page."""
+    first = max(brand.COMMUNITY_START_DATE, datetime.fromtimestamp(float(oldest), UTC).date())
+    last = min(today - timedelta(days=1), datetime.fromtimestamp(min(float(latest), 2**40), UTC).date())
+    found: list[community.Post] = []
+    day = last
+    while day >= first and len(found) <= limit:
+        for post in _top_level(seed, scale, channel_id, day):
+            ts = Decimal(post.post_id)
+            if oldest < ts < latest or (include_oldest and ts == oldest) or (include_latest and ts == latest):
+                found.append(post)
+        day -= timedelta(days=1)
+    page = found[:limit]
+    items = [
+        message_object(seed, scale, post, visible_replies(seed, scale, post.post_id, today)) for post in page
+    ]
+    return items, (Decimal(page[-1].post_id) if len(found) > limit else None)
+
+
 def channel_messages_between(
     seed: int, scale: str, channel_id: str, oldest: Decimal, latest: Decimal, inclusive: bool, today: date
 ) -> list[dict]:
     """Top-level messages of a channel in (oldest, latest), newest first, as history returns them."""
-    first = max(brand.COMMUNITY_START_DATE, datetime.fromtimestamp(float(oldest), UTC).date())
-    last_visible = today - timedelta(days=1)
-    last = min(last_visible, datetime.fromtimestamp(min(float(latest), 2**40), UTC).date())
-    out = []
-    day = first
-    while day <= last:
-        for post in community.posts_on(seed, scale, "slack", day):
-            if post.space_id != channel_id or post.thread_root_id is not None:
-                continue
-            ts = Decimal(post.post_id)
-            if (oldest < ts < latest) or (inclusive and (ts == oldest or ts == latest)):
-                replies = visible_replies(seed, scale, post.post_id, today)
-                out.append(message_object(seed, scale, post, replies))
-        day += timedelta(days=1)
-    out.reverse()
-    return out
+    items, _ = history_page(seed, scale, channel_id, oldest, latest, inclusive, inclusive, today, 10**9)
+    return items
 
 
 # --- the HTTP layer --------------------------------------------------------------------------------
@@ -317,6 +343,18 @@ def _page(request: SandboxRequest, items: list, key: str, extra: dict | None = N
     return _ok(payload, _cursor(offset + limit) if more else "")
 
 
+def _cursor_before(ts: Decimal) -> str:
+    return base64.b64encode(f"before:{ts}".encode()).decode()
+
+
+def _history_cursor(cursor: str) -> Decimal | None:
+    try:
+        text = base64.b64decode(cursor.encode(), validate=True).decode()
+        return Decimal(text.split(":", 1)[1]) if text.startswith("before:") else None
+    except (ValueError, UnicodeDecodeError, InvalidOperation):
+        return None
+
+
 def _ts(value: str | None, default: Decimal) -> Decimal | None:
     if value in (None, ""):
         return default
@@ -354,7 +392,7 @@ def _answer(request: SandboxRequest, scopes: tuple[str, ...]) -> SandboxResponse
     if method == "conversations.list":
         types = (request.param("types") or "public_channel").split(",")
         items = [
-            channel_object(s)
+            {**channel_object(s), "is_member": s.native_id not in sandbox.slack_left_channels}
             for s in channels.values()
             if ("private_channel" if s.is_private else "public_channel") in types
         ]
@@ -370,17 +408,37 @@ def _answer(request: SandboxRequest, scopes: tuple[str, ...]) -> SandboxResponse
             return _fail("invalid_arguments")
         if channel not in channels:
             return _fail("channel_not_found")
+        if channel in sandbox.slack_left_channels:
+            return _fail("not_in_channel")
         now = Decimal(int(_day_start(today).timestamp()))
         oldest, latest = _ts(request.param("oldest"), Decimal(0)), _ts(request.param("latest"), now)
         if oldest is None or latest is None:
             return _fail("invalid_ts_oldest" if oldest is None else "invalid_ts_latest")
         inclusive = (request.param("inclusive") or "").lower() in ("1", "true")
-        items = channel_messages_between(seed, scale, channel, oldest, latest, inclusive, today)
-        return _page(
-            request,
-            items,
-            "messages",
-            {"pin_count": 0, "channel_actions_ts": None, "channel_actions_count": 0},
+        try:
+            limit = max(1, min(int(request.param("limit") or 100), 1000))
+        except ValueError:
+            return _fail("invalid_arguments")
+        include_latest = inclusive
+        cursor = request.param("cursor")
+        if cursor:
+            # the cursor holds the ts the previous page ended at: the next page is older than it
+            before = _history_cursor(cursor)
+            if before is None or before > latest:
+                return _fail("invalid_cursor")
+            latest, include_latest = before, False
+        items, next_before = history_page(
+            seed, scale, channel, oldest, latest, inclusive, include_latest, today, limit
+        )
+        return _ok(
+            {
+                "messages": items,
+                "has_more": next_before is not None,
+                "pin_count": 0,
+                "channel_actions_ts": None,
+                "channel_actions_count": 0,
+            },
+            _cursor_before(next_before) if next_before is not None else "",
         )
     if method == "conversations.replies":
         channel, ts = request.param("channel"), request.param("ts")
@@ -388,6 +446,8 @@ def _answer(request: SandboxRequest, scopes: tuple[str, ...]) -> SandboxResponse
             return _fail("invalid_arguments")
         if channel not in channels:
             return _fail("channel_not_found")
+        if channel in sandbox.slack_left_channels:
+            return _fail("not_in_channel")
         thread = community.thread_posts(seed, scale, "slack", ts)
         if not thread or thread[0].space_id != channel or thread[0].created_at >= _day_start(today):
             return _fail("thread_not_found")

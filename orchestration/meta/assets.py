@@ -1,10 +1,11 @@
 """Daily Meta assets: ["meta", "ad_insights_daily"] and ["meta", "pixel_events_hourly"] -> raw_meta.*.
 
 Insights of a day keep changing for the attribution window, so the nightly run re-pulls yesterday
-and the 7 days before (8 days: one synchronous request per day). A backfill runs as one run over
-its range (single-run policy); a range longer than META_ASYNC_MIN_DAYS loads through Meta's async
-report, one report per chunk of up to 31 days, each chunk swapped in by one transaction. Pixel
-events are loaded per UTC day. The next days or chunks are fetched while one is written
+and the 7 days before (8 days: one synchronous request for all of them, time_increment=1). A
+backfill runs as one run over its range (single-run policy); a range longer than
+META_ASYNC_MIN_DAYS loads through Meta's async report, one report per chunk of up to 31 days, each
+chunk swapped in by one transaction. Pixel events are loaded a chunk of up to 31 days a call
+(pages of 100 hours). The next days or chunks are fetched while one is written
 (orchestration/fetching.py). A failed day or chunk leaves what was loaded before untouched.
 """
 
@@ -16,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.meta import MetaClient
-from orchestration.fetching import load_days, load_items
+from orchestration.fetching import load_items
 from orchestration.meta.resources import MetaResource, meta_resource_from_env
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
@@ -69,7 +70,8 @@ def load_insights(
     days = days_in(context, trailing_days=META_TRAILING_DAYS)
     stamp = _stamp(context, client.config.ad_account_id)
     use_async = len(days) > client.config.async_min_days
-    groups = list(_chunks(days, ASYNC_CHUNK_DAYS)) if use_async else [[d] for d in days]
+    # a short range is one synchronous call for all its days (time_increment=1 splits them)
+    groups = list(_chunks(days, ASYNC_CHUNK_DAYS)) if use_async else [days]
     spend = 0.0
 
     def fetch_group(group: list[date]) -> pa.Table:
@@ -116,17 +118,29 @@ def load_pixel_events(
     pixel_id = client.config.pixel_id or ""
     stamp = _stamp(context, pixel_id)
 
-    def fetch_day(day: date) -> pa.Table:
-        # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
-        return _stamped(client.pixel_events(day), PIXEL, stamp)
+    def fetch_group(group: list[date]) -> pa.Table:
+        # Runs on a worker thread (orchestration/fetching.py) while the group before is written.
+        return _stamped(client.pixel_events(group[0], group[-1]), PIXEL, stamp)
 
-    def check_day(day: date, table: pa.Table) -> None:
-        # Before the day is held: a stray row refuses the day and the days held with it.
-        _check_days(table, [day], PIXEL_TABLE)
+    def split(group: list[date], table: pa.Table) -> Iterator[tuple[list[date], dict[str, pa.Table]]]:
+        # Before the days are held: a stray row refuses the group and the days held with it.
+        _check_days(table, group, PIXEL_TABLE)
+        yield group, {PIXEL_TABLE: table}
 
-    total_rows = load_days(
-        context, warehouse, PIXEL_TABLE, days, fetch_day, source="meta", gate=gate, on_day=check_day
-    )
+    # a month of hours a call (pages of 100 hours), not a call a day
+    groups = list(_chunks(days, ASYNC_CHUNK_DAYS))
+    total_rows = load_items(
+        context,
+        warehouse,
+        [PIXEL_TABLE],
+        groups,
+        fetch_group,
+        split,
+        source="meta",
+        gate=gate,
+        total_days=len(days),
+        label=PIXEL_TABLE,
+    )[PIXEL_TABLE]
     return dg.MaterializeResult(
         metadata={
             "days": len(days),

@@ -4,16 +4,20 @@ Source: the Web API (or the sandbox) by default; a workspace export when SLACK_E
 (the messages asset then loads the run's days from the zip).
 
 messages: a day's rows are the channels' messages of that UTC day plus every reply to them (`date`
-= the parent's day), swapped into raw_slack.messages in one transaction per day. Threads keep
-growing: the nightly run re-pulls the last SLACK_TRAILING_DAYS days, and before that asks Slack
-which parents of the SLACK_RESCAN_DAYS days before have a latest_reply newer than the one loaded;
-those parents' days are re-pulled too.
+= the parent's day), swapped into raw_slack.messages day by day. Threads keep growing: the
+nightly run re-pulls the last SLACK_TRAILING_DAYS days and the loaded days of the
+SLACK_RESCAN_DAYS before them, from one conversations.history scan per channel over the whole
+range; conversations.replies is asked only for parents whose latest_reply moved since they were
+loaded (the table holds the loaded value), and the replies of the others are carried over. A
+channel the bot is not in is skipped with a warning (`skipped_channels` in the metadata).
 """
 
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
+import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connectors.slack import CHANNELS_SCHEMA, MESSAGES_SCHEMA, USERS_SCHEMA
 from orchestration.fetching import load_days
@@ -37,16 +41,42 @@ def _stamp(table: pa.Table, source: str, run_id: str) -> pa.Table:
     return MESSAGES.stamped(table, source, loaded_at, run_id)
 
 
-def _known_threads(conn, first: date, last: date) -> dict[str, str | None]:
+def _loaded_threads(conn, first: date, last: date) -> dict[tuple[str, str], str | None]:
+    """{(channel_id, thread_ts): latest_reply} of the parents with replies loaded first..last."""
     try:
         rows = conn.execute(
-            "select thread_ts, max(latest_reply) from raw_slack.messages "
-            "where date between ? and ? and ts = thread_ts group by thread_ts",
+            "select channel_id, ts, latest_reply from raw_slack.messages "
+            "where date between ? and ? and ts = thread_ts and reply_count > 0",
             [first, last],
         ).fetchall()
-    except Exception:  # the table does not exist yet
+    except duckdb.CatalogException:  # the table does not exist yet
         return {}
-    return dict(rows)
+    return {(channel_id, ts): latest_reply for channel_id, ts, latest_reply in rows}
+
+
+def _channels_listed_by(conn, run_id: str) -> list[str]:
+    """The channel ids raw_slack.channels got from run `run_id` (none: another run loaded it)."""
+    try:
+        rows = conn.execute(
+            "select channel_id from raw_slack.channels where _run_id = ? order by channel_id", [run_id]
+        ).fetchall()
+    except duckdb.CatalogException:
+        return []
+    return [r[0] for r in rows]
+
+
+def _loaded_replies(conn, day: date, threads: list[tuple[str, str]]) -> pa.Table:
+    """The replies loaded for `threads` of `day` (the parents whose replies were not fetched again)."""
+    columns = ", ".join(MESSAGES_SCHEMA.names)
+    channels = [c for c, _ in threads]
+    parents = [t for _, t in threads]
+    table = conn.execute(
+        f"select {columns} from raw_slack.messages as m "
+        "join (select unnest(?::varchar[]) as channel_id, unnest(?::varchar[]) as thread_ts) as kept "
+        "using (channel_id, thread_ts) where m.date = ? and m.ts <> m.thread_ts",
+        [channels, parents, day],
+    ).to_arrow_table()
+    return table.cast(MESSAGES_SCHEMA)
 
 
 def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -104,6 +134,8 @@ def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
         "Lands in raw_slack.messages, grain channel_id + ts.",
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        # after the channels step, whose list of channels it reuses (one conversations.list a run)
+        deps=[channels],
         **common,
     )
     def messages(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, slack: SlackResource):
@@ -116,6 +148,7 @@ def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
         days = days_in(context, trailing_days=SLACK_TRAILING_DAYS)
         run_id = context.run.run_id
         rescanned: list[date] = []
+        skipped: list[str] = []
         if source == "export":
             with slack.export() as export:
                 batches = list(export.messages(days[0], days[-1]))
@@ -124,36 +157,7 @@ def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
                 gate.check(MESSAGES.name, rows, days, conn)
                 total = replace_days(conn, MESSAGES.name, days, rows)
         else:
-            with slack.client() as client:
-                channel_ids = client.channel_ids()
-                first = days[0] - timedelta(days=SLACK_RESCAN_DAYS)
-                with warehouse.connect() as conn:
-                    known = _known_threads(conn, first, days[0] - timedelta(days=1))
-                    if known:
-                        stale = client.parents_to_rescan(
-                            channel_ids, first, days[0] - timedelta(days=1), known
-                        )
-                        rescanned = sorted(
-                            {r.day for r in stale if r.day in known_days(conn, first, days[0])}
-                        )
-                todo = sorted(set(days) | set(rescanned))
-                client.plan(todo)  # a history scan per channel and month, not per day
-
-                def fetch_day(day: date) -> pa.Table:
-                    # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
-                    batches = list(client.messages(day, channel_ids))
-                    return _stamp(pa.Table.from_batches(batches, schema=MESSAGES_SCHEMA), source, run_id)
-
-                total = load_days(
-                    context,
-                    warehouse,
-                    MESSAGES.name,
-                    todo,
-                    fetch_day,
-                    source="slack",
-                    gate=gate,
-                    log_every=14,
-                )
+            total, rescanned, skipped = _load_from_api(context, warehouse, gate, slack, days, run_id)
         return dg.MaterializeResult(
             metadata={
                 "days": len(days),
@@ -161,6 +165,7 @@ def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
                 "last_day": days[-1].isoformat(),
                 "rescanned_days": len(rescanned),
                 "rows": total,
+                "skipped_channels": len(skipped),
                 "source": source,
                 "table": "raw_slack.messages",
             }
@@ -170,10 +175,74 @@ def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
 
 
 def known_days(conn, first: date, before: date) -> set[date]:
-    rows = conn.execute(
-        "select distinct date from raw_slack.messages where date >= ? and date < ?", [first, before]
-    ).fetchall()
+    try:
+        rows = conn.execute(
+            "select distinct date from raw_slack.messages where date >= ? and date < ?", [first, before]
+        ).fetchall()
+    except duckdb.CatalogException:  # the table does not exist yet
+        return set()
     return {r[0] for r in rows}
+
+
+def _load_from_api(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBWarehouse,
+    gate: QualityGate,
+    slack: SlackResource,
+    days: list[date],
+    run_id: str,
+) -> tuple[int, list[date], list[str]]:
+    """The asked days, and the loaded days of the SLACK_RESCAN_DAYS before them, from one history
+    scan per channel over the whole range (newest day first, as Slack pages it). Replies are
+    fetched only for parents whose latest_reply differs from the one loaded (all of them on a first
+    load); the replies of the others are carried over from the table, so every day is still
+    replaced whole. Returns (rows written, days reloaded for threads that grew, skipped channels)."""
+    with slack.client() as client:
+        with warehouse.connect() as conn:
+            # the channels step of this run listed them already: conversations.list once a run
+            channel_ids = _channels_listed_by(conn, run_id) or client.channel_ids()
+            earlier = known_days(conn, days[0] - timedelta(days=SLACK_RESCAN_DAYS), days[0])
+            loaded = _loaded_threads(conn, min(earlier | {days[0]}), days[-1])
+        todo = sorted(set(days) | earlier, reverse=True)
+        scan = client.scan(channel_ids, todo)
+        asked = set(days)
+        grown: set[date] = set()
+
+        with warehouse.connect() as reader:
+
+            def fetch_day(day: date) -> pa.Table:
+                # Runs on a worker thread (orchestration/fetching.py) while the days before are written.
+                unchanged: list[tuple[str, str]] = []
+                batches = list(
+                    client.messages(day, channel_ids, scan=scan, loaded=loaded, unchanged=unchanged)
+                )
+                table = pa.Table.from_batches(batches, schema=MESSAGES_SCHEMA)
+                if day not in asked and pc.any(pc.not_equal(table["ts"], table["thread_ts"])).as_py():
+                    grown.add(day)  # a thread of an earlier day got replies since it was loaded
+                if unchanged:
+                    cursor = reader.cursor()
+                    try:
+                        table = pa.concat_tables([table, _loaded_replies(cursor, day, unchanged)])
+                    finally:
+                        cursor.close()
+                return _stamp(table, slack.source, run_id)
+
+            total = load_days(
+                context,
+                warehouse,
+                MESSAGES.name,
+                todo,
+                fetch_day,
+                source="slack",
+                gate=gate,
+                log_every=14,
+            )
+    if scan.skipped:
+        context.log.warning(
+            f"Slack: {len(scan.skipped)} channel(s) skipped, the bot is not a member: "
+            f"{', '.join(scan.skipped)}. Invite the bot to load them."
+        )
+    return total, sorted(grown), scan.skipped
 
 
 def build_defs(partitions_def: dg.PartitionsDefinition, plan: SourcePlan) -> dg.Definitions:

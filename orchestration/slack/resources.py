@@ -20,6 +20,7 @@ class SlackResource(dg.ConfigurableResource):
     export_path: str | None = None
     base_url: str | None = None
     page_size: int = 200
+    list_page_size: int = 1000
     timeout_seconds: float = 30.0
 
     @property
@@ -34,6 +35,7 @@ class SlackResource(dg.ConfigurableResource):
                 token=self.bot_token,
                 base_url=self.base_url or SlackConfig.DEFAULT_BASE_URL,
                 page_size=self.page_size,
+                list_page_size=self.list_page_size,
                 timeout_seconds=self.timeout_seconds,
             )
         else:
@@ -42,6 +44,7 @@ class SlackResource(dg.ConfigurableResource):
                 token=SANDBOX_SLACK_BOT_TOKEN,
                 base_url=self.base_url or f"{sandbox.base_url}/slack",
                 page_size=self.page_size,
+                list_page_size=self.list_page_size,
                 timeout_seconds=self.timeout_seconds,
             )
         return SlackClient(config)
@@ -60,7 +63,8 @@ class SlackResource(dg.ConfigurableResource):
 
 def slack_resource_from_env(sandbox: bool = False) -> SlackResource:
     """The resource from SLACK_EXPORT_PATH (set: import the export), SLACK_BOT_TOKEN (as an EnvVar:
-    never shown; set: the Web API), SLACK_BASE_URL, SLACK_PAGE_SIZE and SLACK_TIMEOUT_SECONDS;
+    never shown; set: the Web API), SLACK_BASE_URL, SLACK_PAGE_SIZE, SLACK_LIST_PAGE_SIZE and
+    SLACK_TIMEOUT_SECONDS;
     neither, or `sandbox`: the sandbox's workspace."""
     real = not sandbox
     return SlackResource(
@@ -68,5 +72,6 @@ def slack_resource_from_env(sandbox: bool = False) -> SlackResource:
         export_path=(real and os.getenv("SLACK_EXPORT_PATH")) or None,
         base_url=os.getenv("SLACK_BASE_URL") or None,
         page_size=int_setting("SLACK_PAGE_SIZE", 200, low=1),
+        list_page_size=int_setting("SLACK_LIST_PAGE_SIZE", 1000, low=1, high=1000),
         timeout_seconds=float_setting("SLACK_TIMEOUT_SECONDS", 30.0, low=0),
     )

@@ -28,7 +28,13 @@ FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=2.0, max_total_sec
 @pytest.fixture
 def client(sandbox):
     with SlackClient(
-        SlackConfig(token=TOKEN, base_url=f"{sandbox.base_url}/slack", page_size=20, retry_policy=FAST)
+        SlackConfig(
+            token=TOKEN,
+            base_url=f"{sandbox.base_url}/slack",
+            page_size=20,
+            list_page_size=20,
+            retry_policy=FAST,
+        )
     ) as c:
         yield c
 
@@ -47,6 +53,8 @@ def test_config_is_validated_before_any_request():
         SlackConfig(token=TOKEN, base_url="slack.com/api")
     with pytest.raises(SlackConfigError, match="SLACK_PAGE_SIZE"):
         SlackConfig(token=TOKEN, page_size=0)
+    with pytest.raises(SlackConfigError, match="SLACK_LIST_PAGE_SIZE"):
+        SlackConfig(token=TOKEN, list_page_size=1001)
     assert TOKEN not in repr(SlackConfig(token=TOKEN))
 
 
@@ -176,36 +184,22 @@ def test_an_extra_field_is_tolerated_with_a_warning(client, sandbox, caplog):
     assert "brand_new_field" in caplog.text
 
 
-def test_parents_whose_replies_grew_are_returned_for_a_rescan():
-    day = date(2026, 6, 2)
-    with SandboxServer(seed=42, scale="small", today=date(2026, 6, 4)) as early:
-        with SlackClient(
-            SlackConfig(token=TOKEN, base_url=f"{early.base_url}/slack", retry_policy=FAST)
-        ) as c:
-            channels = c.channel_ids()
-            loaded = _messages(c, day, channels).to_pylist()
-    known = {r["ts"]: r["latest_reply"] for r in loaded if r["reply_count"]}
-    with SandboxServer(seed=42, scale="small", today=date(2026, 6, 20)) as late:
-        with SlackClient(SlackConfig(token=TOKEN, base_url=f"{late.base_url}/slack", retry_policy=FAST)) as c:
-            stale = c.parents_to_rescan(channels, day, day, known)
-            assert stale, "some threads of the day got replies after the first load"
-            for r in stale:
-                assert r.day == day
-                assert r.thread_ts not in known or float(r.latest_reply) > float(known[r.thread_ts])
-            now = {
-                r["ts"]: r["latest_reply"]
-                for r in _messages(c, day, channels).to_pylist()
-                if r["reply_count"]
-            }
-            assert c.parents_to_rescan(channels, day, day, now) == []
+def _scanned(client, days, channels, **kwargs) -> dict[date, list[dict]]:
+    scan = client.scan(channels, days)
+    return {
+        d: pa.Table.from_batches(
+            list(client.messages(d, channels, scan=scan, **kwargs)), schema=MESSAGES_SCHEMA
+        ).to_pylist()
+        for d in sorted(days, reverse=True)
+    }
 
 
-def test_a_planned_range_reads_each_channels_history_once_and_loads_the_same_rows(sandbox):
-    """`plan(days)`: one conversations.history scan per channel over the days (pages of 200), not one
-    window per channel and day; replies only for parents with replies; every day's rows identical."""
+def test_a_range_is_one_history_scan_per_channel_with_the_same_rows_as_day_windows(sandbox):
+    """`scan(days)`: one conversations.history scan per channel over the whole range, pages of 200,
+    not one window per channel and day; replies only for parents with replies; same rows."""
     days = [date(2026, 6, 1) + timedelta(days=i) for i in range(6)]
 
-    def load(planned: bool) -> tuple[dict, int, int, int]:
+    def load(scanned: bool) -> tuple[dict, int, int, int]:
         config = SlackConfig(
             token=TOKEN, base_url=f"{sandbox.base_url}/slack", page_size=200, retry_policy=FAST
         )
@@ -213,25 +207,96 @@ def test_a_planned_range_reads_each_channels_history_once_and_loads_the_same_row
             channels = c.channel_ids()
             history_before = len(sandbox.requests_to("conversations.history"))
             replies_before = len(sandbox.requests_to("conversations.replies"))
-            if planned:
-                c.plan(days)
-            by_day = {
-                d: pa.Table.from_batches(list(c.messages(d, channels)), schema=MESSAGES_SCHEMA).to_pylist()
-                for d in days
-            }
+            if scanned:
+                by_day = _scanned(c, days, channels)
+            else:
+                by_day = {
+                    d: pa.Table.from_batches(
+                        list(c.messages(d, channels)), schema=MESSAGES_SCHEMA
+                    ).to_pylist()
+                    for d in sorted(days, reverse=True)
+                }
             history = len(sandbox.requests_to("conversations.history")) - history_before
             replies = len(sandbox.requests_to("conversations.replies")) - replies_before
         return by_day, history, replies, len(channels)
 
-    per_day, per_day_history, per_day_replies, channels = load(planned=False)
-    planned, planned_history, planned_replies, _ = load(planned=True)
-    assert planned == per_day and sum(len(rows) for rows in planned.values()) > 0
+    per_day, per_day_history, per_day_replies, channels = load(scanned=False)
+    scanned, scanned_history, scanned_replies, _ = load(scanned=True)
+    assert scanned == per_day and sum(len(rows) for rows in scanned.values()) > 0
     assert per_day_history == channels * len(days)
-    assert planned_history == channels  # each channel's 6 days fit one page of 200
+    assert scanned_history == channels  # each channel's 6 days fit one page of 200
     parents_with_replies = sum(
         1
-        for rows in planned.values()
+        for rows in scanned.values()
         for r in rows
         if r["reply_count"] > 0 and r["thread_ts"] in (None, r["ts"])
     )
-    assert planned_replies == per_day_replies == parents_with_replies
+    assert scanned_replies == per_day_replies == parents_with_replies
+
+
+def test_a_scan_pages_through_a_long_range_in_pages_of_the_page_size(client, sandbox):
+    """page_size 20 over three weeks: a channel's scan is ceil(parents / 20) calls (at least one)."""
+    days = [date(2026, 5, 20) + timedelta(days=i) for i in range(21)]
+    channels = client.channel_ids()
+    before = len(sandbox.requests_to("conversations.history"))
+    rows = _scanned(client, days, channels)
+    calls = len(sandbox.requests_to("conversations.history")) - before
+    parents = {c: 0 for c in channels}
+    for day_rows in rows.values():
+        for r in day_rows:
+            if r["thread_ts"] in (None, r["ts"]):
+                parents[r["channel_id"]] += 1
+    assert calls == sum(max(1, -(-n // 20)) for n in parents.values())
+    assert sum(parents.values()) > 100
+
+
+def test_replies_are_asked_only_for_threads_whose_latest_reply_moved():
+    day = date(2026, 6, 2)
+    with SandboxServer(seed=42, scale="small", today=date(2026, 6, 4)) as early:
+        with SlackClient(
+            SlackConfig(token=TOKEN, base_url=f"{early.base_url}/slack", retry_policy=FAST)
+        ) as c:
+            channels = c.channel_ids()
+            loaded_rows = _scanned(c, [day], channels)[day]
+    loaded = {(r["channel_id"], r["ts"]): r["latest_reply"] for r in loaded_rows if r["reply_count"]}
+    with SandboxServer(seed=42, scale="small", today=date(2026, 6, 20)) as late:
+        with SlackClient(SlackConfig(token=TOKEN, base_url=f"{late.base_url}/slack", retry_policy=FAST)) as c:
+            unchanged: list[tuple[str, str]] = []
+            rows = _scanned(c, [day], channels, loaded=loaded, unchanged=unchanged)[day]
+            asked = {r.path.split("ts=")[1].split("&")[0] for r in late.requests_to("conversations.replies")}
+            full = _scanned(c, [day], channels)[day]
+    now = {(r["channel_id"], r["ts"]): r["latest_reply"] for r in full if r["reply_count"]}
+    moved = {key for key, latest in now.items() if loaded.get(key) != latest}
+    assert moved and unchanged, "some threads of the day grew after the first load, some did not"
+    assert {ts for _, ts in moved} == asked
+    assert set(unchanged) == set(now) - moved
+    # the rows: every parent fresh, and the replies of the moved threads (the rest are carried over)
+    expected = [
+        r for r in full if r["thread_ts"] in (None, r["ts"]) or (r["channel_id"], r["thread_ts"]) in moved
+    ]
+    key = lambda r: (r["channel_id"], r["ts"])  # noqa: E731
+    assert sorted(rows, key=key) == sorted(expected, key=key)
+
+
+def test_a_channel_the_bot_left_is_skipped_with_a_warning_and_the_rest_load(client, sandbox, caplog):
+    channels = client.channel_ids()
+    days = [date(2026, 6, 1), date(2026, 6, 2)]
+    everything = _scanned(client, days, channels)
+    left = channels[0]
+    sandbox.slack_left_channels.add(left)
+    try:
+        caplog.set_level(logging.WARNING)
+        scan = client.scan(channels, days)
+        rows = {
+            d: pa.Table.from_batches(
+                list(client.messages(d, channels, scan=scan)), schema=MESSAGES_SCHEMA
+            ).to_pylist()
+            for d in sorted(days, reverse=True)
+        }
+    finally:
+        sandbox.slack_left_channels.discard(left)
+    assert scan.skipped == [left]
+    assert "not_in_channel" in caplog.text and left in caplog.text
+    for d in days:
+        assert rows[d] == [r for r in everything[d] if r["channel_id"] != left]
+    assert any(r["channel_id"] == left for d in days for r in everything[d])

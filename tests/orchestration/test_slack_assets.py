@@ -8,7 +8,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from connectors.sandbox import ensure_sandbox
+from connectors.sandbox import community, ensure_sandbox
 from connectors.sandbox.slack_export import write_export
 from orchestration.partitions import daily_partitions
 from orchestration.slack.assets import build_slack_assets
@@ -71,7 +71,8 @@ def test_a_failed_load_keeps_the_day(setup, monkeypatch):
     assert dg.materialize([messages], partition_key=DAY.isoformat(), resources=resources).success
     good = _rows(settings.warehouse_path, "select count(*), max(ts) from raw_slack.messages")
     sandbox = ensure_sandbox()
-    sandbox.inject_fault("conversations.replies", status=500, times=None, after=2)
+    # the re-run asks no replies (no thread grew): its third channel's history fails
+    sandbox.inject_fault("conversations.history", status=500, times=None, after=2)
     try:
         result = dg.materialize(
             [messages], partition_key=DAY.isoformat(), resources=resources, raise_on_error=False
@@ -81,7 +82,7 @@ def test_a_failed_load_keeps_the_day(setup, monkeypatch):
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     message = str(failure.event_specific_data.error)
-    assert "conversations.replies" in message and "500" in message and "xoxb-" not in message
+    assert "conversations.history" in message and "500" in message and "xoxb-" not in message
     assert _rows(settings.warehouse_path, "select count(*), max(ts) from raw_slack.messages") == good
 
 
@@ -96,4 +97,164 @@ def test_an_export_path_loads_the_days_from_the_zip(setup, tmp_path):
         "select count(*), min(date), max(date), any_value(_source) from raw_slack.messages",
     )
     assert rows[0][0] > 10 and rows[0][1] == rows[0][2] == DAY and rows[0][3] == "export"
+    assert _rows(settings.warehouse_path, "select count(*) from raw_slack.channels")[0][0] == 7
+
+
+# --- the fewest calls: exact counts per method on a pinned sandbox --------------------------------
+
+T1 = date(2026, 6, 12)  # the sandbox's "today" of the backfill
+T2 = T1 + timedelta(days=2)  # ... and of the nightly run after it
+
+
+def _calls(server, method: str, since: int = 0) -> int:
+    return len(server.requests_to(f"/slack/{method}")[since:])
+
+
+def _expected_calls(server, today: date, days: list[date], loaded: dict | None) -> dict[str, int]:
+    """The floor, from the sandbox's own data: users 1,000 a page; per channel one history page per
+    200 parents (at least one); one replies call per parent with replies, when loaded, only for
+    the parents whose latest reply is not the one loaded."""
+    from connectors.sandbox import community
+    from connectors.sandbox.slack_api import _top_level, users_on, visible_replies
+
+    seed, scale = server.seed, server.scale
+    history = replies = 0
+    for space in community.spaces("slack"):
+        parents = [p for d in days for p in _top_level(seed, scale, space.native_id, d)]
+        history += max(1, -(-len(parents) // 200))
+        for p in parents:
+            visible = visible_replies(seed, scale, p.post_id, today)
+            if visible and (
+                loaded is None or loaded.get((space.native_id, p.post_id)) != visible[-1].post_id
+            ):
+                replies += 1
+    users = -(-len(users_on(seed, scale, today)) // 1000)
+    return {
+        "conversations.list": 1,
+        "users.list": users,
+        "conversations.history": history,
+        "conversations.replies": replies,
+    }
+
+
+@pytest.fixture
+def pinned(monkeypatch):
+    """A sandbox whose today is set by the test, the assets' SANDBOX_URL pointing at it."""
+    from connectors.sandbox import SandboxServer
+
+    servers = []
+
+    def start(today: date):
+        server = SandboxServer(seed=42, scale="small", today=today).start()
+        servers.append(server)
+        monkeypatch.setenv("SANDBOX_URL", server.base_url)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def _pinned_settings(path):
+    from orchestration.settings import Settings
+
+    return Settings(
+        warehouse_path=path / "warehouse.duckdb",
+        serving_path=path / "serving" / "marts.duckdb",
+        history_start=date(2026, 5, 1),
+        nightly_timezone="UTC",
+        nightly_cron="0 2 * * *",
+        nightly_schedule_running=False,
+    )
+
+
+def _range_tags(first: date, last: date, nightly: bool = False) -> dict[str, str]:
+    from orchestration.partitions import NIGHTLY_TAG
+
+    tags = {
+        "dagster/asset_partition_range_start": first.isoformat(),
+        "dagster/asset_partition_range_end": last.isoformat(),
+    }
+    return {**tags, NIGHTLY_TAG: "true"} if nightly else tags
+
+
+def _message_rows(path) -> list[tuple]:
+    return _rows(
+        path, "select * exclude (_loaded_at, _run_id) from raw_slack.messages order by channel_id, ts"
+    )
+
+
+def test_a_backfill_and_a_nightly_run_make_the_fewest_calls_per_method_and_the_rows_of_a_fresh_load(
+    tmp_path, pinned
+):
+    settings = _pinned_settings(tmp_path)
+    assets = build_slack_assets(daily_partitions(settings))
+    warehouse = DuckDBWarehouse(path=str(settings.warehouse_path))
+    resources = {"warehouse": warehouse, "slack": SlackResource()}
+    backfill_days = [T1 - timedelta(days=10 - i) for i in range(10)]  # T1-10 .. T1-1
+
+    server = pinned(T1)
+    result = dg.materialize(
+        list(assets), tags=_range_tags(backfill_days[0], backfill_days[-1]), resources=resources
+    )
+    assert result.success
+    made = {
+        m: _calls(server, m)
+        for m in ("conversations.list", "users.list", "conversations.history", "conversations.replies")
+    }
+    assert made == _expected_calls(server, T1, backfill_days, None)
+    assert made["conversations.replies"] > 10 and made["conversations.history"] == 7
+    loaded = dict(
+        ((c, ts), latest)
+        for c, ts, latest in _rows(
+            settings.warehouse_path,
+            "select channel_id, ts, latest_reply from raw_slack.messages "
+            "where ts = thread_ts and reply_count > 0",
+        )
+    )
+
+    # the nightly run two days later: the last 8 days asked, the loaded days before them re-read
+    # from the same history scan, replies only for threads that grew (and the two new days')
+    server = pinned(T2)
+    nightly_days = [T2 - timedelta(days=12 - i) for i in range(12)]  # T1-10 .. T2-1
+    messages = assets[2]
+    result = dg.materialize(
+        [messages], tags=_range_tags(nightly_days[0], nightly_days[-1], nightly=True), resources=resources
+    )
+    assert result.success
+    made = {
+        m: _calls(server, m) for m in ("conversations.list", "conversations.history", "conversations.replies")
+    }
+    expected = _expected_calls(server, T2, nightly_days, loaded)
+    assert made == {m: expected[m] for m in made}
+    assert 0 < made["conversations.replies"] < sum(1 for _ in loaded)  # fewer than every thread again
+    metadata = result.asset_materializations_for_node("slack__messages")[-1].metadata
+    assert metadata["rescanned_days"].value > 0 and metadata["skipped_channels"].value == 0
+    after_nightly = _message_rows(settings.warehouse_path)
+
+    # a fresh load of the same days at T2 holds the same rows: the carried-over replies are right
+    fresh = _pinned_settings(tmp_path / "fresh")
+    fresh_resources = {"warehouse": DuckDBWarehouse(path=str(fresh.warehouse_path)), "slack": SlackResource()}
+    assert dg.materialize(
+        [messages], tags=_range_tags(nightly_days[0], nightly_days[-1]), resources=fresh_resources
+    ).success
+    assert after_nightly == _message_rows(fresh.warehouse_path) and after_nightly
+
+
+def test_a_channel_the_bot_left_is_skipped_with_a_count_in_the_metadata(tmp_path, pinned):
+    settings = _pinned_settings(tmp_path)
+    assets = build_slack_assets(daily_partitions(settings))
+    resources = {"warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)), "slack": SlackResource()}
+    server = pinned(T1)
+    left = sorted(s.native_id for s in community.spaces("slack"))[0]
+    server.slack_left_channels.add(left)
+    days = [T1 - timedelta(days=5 - i) for i in range(5)]
+    result = dg.materialize(list(assets), tags=_range_tags(days[0], days[-1]), resources=resources)
+    assert result.success
+    metadata = result.asset_materializations_for_node("slack__messages")[-1].metadata
+    assert metadata["skipped_channels"].value == 1
+    channels = {
+        c for (c,) in _rows(settings.warehouse_path, "select distinct channel_id from raw_slack.messages")
+    }
+    assert left not in channels and len(channels) == 6
     assert _rows(settings.warehouse_path, "select count(*) from raw_slack.channels")[0][0] == 7
