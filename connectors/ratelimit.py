@@ -1,8 +1,9 @@
 """Pacing: every connector waits its turn under each API's published rate limits, so a backfill is
 paced rather than punished with 429s.
 
-One limiter per API, limit and credential, shared by every thread (and every step) of the process:
-two clients holding the same Slack token draw from the same Tier 3 budget. Fixed limits (calls per
+One limiter per API, limit and credential (and, for Slack, method: Slack counts each method's calls
+per workspace and app on their own), shared by every thread (and every step) of the process: two
+clients holding the same Slack token draw from the same conversations.history budget. Fixed limits (calls per
 window) are pyrate-limiter's sliding-window log (`Limiter` over an `InMemoryBucket`): a well-kept
 library whose blocking `try_acquire` sleeps outside its lock, so threads queue without serialising
 other limits. It cannot express limits an API states in its answers, so three are read from them:
@@ -133,20 +134,21 @@ class RateLimits:
         """A real duration on this pacing's clock (RATE_LIMIT_TIME_SCALE)."""
         return real_seconds / self.time_scale
 
-    def acquire(self, key: str, credential: str) -> None:
-        """Wait until limit `key` allows one more call with `credential`."""
-        limiter = self._limiter(key, credential)
+    def acquire(self, key: str, credential: str, scope: str = "") -> None:
+        """Wait until limit `key` allows one more call with `credential` (and `scope`, where the API
+        budgets each method apart: Slack's methods of one tier do not share a budget)."""
+        limiter = self._limiter(key, credential, scope)
         if limiter is not None:
             limiter.try_acquire(key, blocking=True)
 
-    def _limiter(self, key: str, credential: str) -> Limiter | None:
+    def _limiter(self, key: str, credential: str, scope: str = "") -> Limiter | None:
         calls = self.calls(key)
         # 5% longer than published: requests reach the server later by a varying network delay, and
         # one delayed less than the call before it must still land outside the server's window
         window_ms = int(self.seconds(PUBLISHED_LIMITS[key].seconds) * 1000 * WINDOW_MARGIN)
         if not self.enabled or calls <= 0 or window_ms <= 0:
             return None
-        ident = (key, _fingerprint(credential), calls, window_ms)
+        ident = (key, _fingerprint(credential), scope, calls, window_ms)
         with _REGISTRY_LOCK:
             limiter = _LIMITERS.get(ident)
             if limiter is None:

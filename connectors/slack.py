@@ -391,7 +391,7 @@ class SlackClient:
         tier = SLACK_METHOD_TIERS.get(method, "slack.tier3")
 
         def attempt() -> dict:
-            self.config.rate_limits.acquire(tier, self.config.token)
+            self.config.rate_limits.acquire(tier, self.config.token, scope=method)
             response = send(
                 self._session, "GET", url, params=dict(params), timeout=self.config.timeout_seconds
             )

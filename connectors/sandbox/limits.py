@@ -2,7 +2,7 @@
 API enforces them, so that pacing can be proven against a server that refuses what the real one
 would.
 
-Each limit counts the requests of one key (a Slack token and tier, a Discourse API key, a Search
+Each limit counts the requests of one key (a Slack token and method, a Discourse API key, a Search
 Console site, a Discord bot) in a sliding window and answers the one past it with the API's own
 throttle form:
 
@@ -139,7 +139,8 @@ def _limit_key(path: str, headers: Mapping[str, str]) -> tuple[str, str] | None:
     auth = headers.get("Authorization") or ""
     if path.startswith("/slack/"):
         method = path.rsplit("/", 1)[-1]
-        return ("slack.tier2" if method in _SLACK_TIER2 else "slack.tier3", auth)
+        # Slack budgets each method apart (per workspace and app): history and replies do not share
+        return ("slack.tier2" if method in _SLACK_TIER2 else "slack.tier3", f"{auth}|{method}")
     if path.startswith("/discourse/"):
         return ("discourse", headers.get("Api-Key") or "")
     if path.startswith("/gsc/") and "/searchAnalytics/" in path:
