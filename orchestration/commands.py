@@ -143,6 +143,9 @@ def summarize_run(result, plans: Mapping[str, Any], titles: Mapping[str, str] | 
                 if "days" in meta and "first_day" in meta
                 else ""
             )
+            waiting = int(meta.get("not_final_days") or 0)
+            if waiting:  # Search Console's days still being collected: not loaded yet
+                span += f" ({waiting} day(s) not final yet, not loaded: {meta.get('not_final')})"
             parts.append(f"{table} {int(meta['rows']):,} rows{span}")
         lines.append(f"  {title} ({plan.mode}): " + "; ".join(parts))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import dagster as dg
@@ -144,7 +145,45 @@ def test_a_nightly_run_reloads_only_the_days_search_console_revises(setup):
     before = len(ensure_sandbox().requests_to("searchAnalytics"))
     result = job.execute_in_process(tags={**range_tags(partitions[-8], partitions[-1]), NIGHTLY_TAG: "true"})
     assert result.success
-    # Yesterday and the 4 days before: one request each (the totals fit one page).
-    assert len(ensure_sandbox().requests_to("searchAnalytics")) - before == 5
+    # Yesterday and the 4 days before: one request each (the totals fit one page), and one asking
+    # Search Console which of the days that answered no final rows it is still collecting.
+    assert len(ensure_sandbox().requests_to("searchAnalytics")) - before == 6
     days = _rows(settings.warehouse_path, "select date::varchar from raw_gsc.totals_daily order by 1")
     assert [d for (d,) in days] == partitions[-5:-2]
+
+
+def test_a_day_search_console_has_not_finalised_is_not_loaded_and_says_so(setup):
+    settings, queries, totals, resources = setup
+    partitions = daily_partitions(settings).get_partition_keys()
+    job = dg.Definitions(
+        assets=[totals], jobs=[dg.define_asset_job("load")], resources=resources
+    ).resolve_job_def("load")
+    before = len(ensure_sandbox().requests_to("searchAnalytics"))
+    instance = dg.DagsterInstance.ephemeral()
+    result = job.execute_in_process(instance=instance, tags=range_tags(partitions[-4], partitions[-1]))
+    assert result.success
+    # The sandbox, as Search Console, finalises a day 3 days after: yesterday and the day before
+    # are still being collected (metadata.firstIncompleteDate), the two days before them final.
+    not_final, final = partitions[-2:], partitions[-4:-2]
+    bodies = [json.loads(r.body) for r in ensure_sandbox().requests_to("searchAnalytics")[before:]]
+    asked = [b for b in bodies if b["dataState"] == "ALL"]
+    # One question for the run, over the days from the first that answered no final rows.
+    assert [(b["startDate"], b["endDate"]) for b in asked] == [(not_final[0], not_final[1])]
+    loaded = _rows(
+        settings.warehouse_path, "select date::varchar, clicks from raw_gsc.totals_daily order by 1"
+    )
+    assert [d for d, _ in loaded] == final and all(clicks > 0 for _, clicks in loaded)
+    by_partition = {
+        m.partition: {k: v.value for k, v in m.metadata.items()}
+        for m in result.asset_materializations_for_node(totals.op.name)
+    }
+    assert set(by_partition) == set(partitions[-4:])
+    for day in not_final:
+        assert by_partition[day]["final"] is False and by_partition[day]["loaded"] is False
+    for day in final:
+        assert "final" not in by_partition[day]
+    run_meta = by_partition[final[0]]
+    assert run_meta["not_final_days"] == 2 and run_meta["final_days"] == 2
+    assert run_meta["not_final"] == ", ".join(not_final)
+    logged = [e.user_message for e in instance.all_logs(result.run_id)]
+    assert any("2 day(s) not final" in m and f"{not_final[0]}..{not_final[1]}" in m for m in logged)
