@@ -86,9 +86,10 @@ def load_query_days(
             # Not written: the day stays not loaded (no rows, no false zero) until a night when
             # Search Console calls it final; its partition's metadata says so.
             not_final.append(day)
-            context.add_asset_metadata(
-                {"final": False, "loaded": False, "rows": 0}, partition_key=day.isoformat()
-            )
+            if context.has_partition_key or context.has_partition_key_range:  # not in a history load
+                context.add_asset_metadata(
+                    {"final": False, "loaded": False, "rows": 0}, partition_key=day.isoformat()
+                )
             return
         if rows.num_rows == 0:
             empty_days.append(day.isoformat())

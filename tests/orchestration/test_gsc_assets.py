@@ -15,7 +15,7 @@ from connectors.sandbox import ensure_sandbox
 from orchestration.gsc.assets import build_gsc_assets
 from orchestration.gsc.resources import GSCResource
 from orchestration.jobs import range_tags
-from orchestration.partitions import NIGHTLY_TAG, daily_partitions
+from orchestration.partitions import NIGHTLY_TAG, daily_partitions, history_tags
 from orchestration.warehouse import DuckDBWarehouse
 
 # Search Console serves final data up to yesterday - 2: this day is final.
@@ -187,3 +187,25 @@ def test_a_day_search_console_has_not_finalised_is_not_loaded_and_says_so(setup)
     assert run_meta["not_final"] == ", ".join(not_final)
     logged = [e.user_message for e in instance.all_logs(result.run_id)]
     assert any("2 day(s) not final" in m and f"{not_final[0]}..{not_final[1]}" in m for m in logged)
+
+
+def test_in_a_history_load_the_days_not_final_are_missing_from_the_ledger_and_the_coverage(setup):
+    settings, _, _, resources = setup
+    (_, totals) = build_gsc_assets(None)  # as `make backfill` builds them for a long range
+    yesterday = date.fromisoformat(daily_partitions(settings).get_partition_keys()[-1])
+    first = yesterday - timedelta(days=3)
+    result = dg.materialize([totals], resources=resources, tags=history_tags(first, yesterday))
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node(totals.op.name)
+    assert materialization.partition is None
+    meta = {k: v.value for k, v in materialization.metadata.items()}
+    not_final = f"{yesterday - timedelta(days=1)}, {yesterday}"
+    assert meta["not_final"] == not_final and meta["final_days"] == 2
+    ledger = _rows(
+        settings.warehouse_path,
+        "select day::varchar from ledger.loaded_days where table_name = 'raw_gsc.totals_daily' order by 1",
+    )
+    assert [d for (d,) in ledger] == [str(first), str(first + timedelta(days=1))]
+    # The coverage the UI shows counts the days not final as missing, never as loaded.
+    assert meta["history_missing"].endswith(f"{yesterday - timedelta(days=1)}..{yesterday}")
+    assert meta["history_days_loaded"] == 2
