@@ -184,6 +184,12 @@ _CALLS: dict[str, int] = {}
 _CALLS_LOCK = threading.Lock()
 
 
+def _count(source: str) -> None:
+    # After the attempt, never between a limiter's slot and the request it paces.
+    with _CALLS_LOCK:
+        _CALLS[source] = _CALLS.get(source, 0) + 1
+
+
 def calls_made(source: str) -> int:
     """How many requests this process has attempted for `source` ("slack", "gsc", ...) so far."""
     with _CALLS_LOCK:
@@ -210,11 +216,10 @@ def call_with_retries(
     """
     started = time.monotonic()
     for number in range(1, policy.max_attempts + 1):
-        with _CALLS_LOCK:
-            _CALLS[source] = _CALLS.get(source, 0) + 1
         try:
-            return attempt()
+            result = attempt()
         except TransientError as exc:
+            _count(source)
             elapsed = time.monotonic() - started
             if number == policy.max_attempts:
                 raise ApiError(source, endpoint, exc.status, exc.message, attempts=number) from None
@@ -241,6 +246,12 @@ def call_with_retries(
                 redact(exc.message)[:200],
             )
             sleep(delay)
+        except BaseException:
+            _count(source)
+            raise
+        else:
+            _count(source)
+            return result
     raise AssertionError("unreachable")  # pragma: no cover
 
 
