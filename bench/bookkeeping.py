@@ -4,7 +4,7 @@
     python -m bench.bookkeeping --days 365 --rounds 2
 
 A small Slack workspace export (two channels, a few messages a day, written here) of `--days`
-days is loaded by one single-run backfill of the project's Slack assets (`build_slack_assets`,
+days is loaded by one run of the project's Slack assets (`build_slack_assets`,
 the export resource, the project's warehouse resource), on a fresh instance configured by the
 project's `dagster_home/dagster.yaml`, with the switches `orchestration.commands` sets for every
 command (`prepare_environment`), as `make backfill` runs it. Each round runs in a fresh child
@@ -16,6 +16,14 @@ The run's wall time (from `materialize` to its return) is split into:
   writing DuckDB, the result they return), measured by timing that call;
 - bookkeeping: everything else Dagster does for the run: starting it, planning the steps,
   the events it records (one materialization per asset and partition), the checks' evaluations.
+
+`--partitions` picks how the assets are built (variants alternate within a round):
+
+- daily: over the daily partitions, one single-run backfill (the nightly and backfills of up to
+  BACKFILL_DAILY_PARTITIONS_MAX_DAYS days): one materialization per asset and day;
+- history: without partitions, the range in the run's tags (`history_tags`), as `make backfill`
+  runs a longer range: one materialization per asset, the days in the warehouse's ledger;
+- monthly: over monthly partitions (the range widened to whole months), for comparison.
 
 Printed per round and as the median: wall, load, bookkeeping seconds, bookkeeping's share of the
 wall (target <= 10%), the events the run recorded by type, and bookkeeping per recorded event.
@@ -83,16 +91,6 @@ def _in_child(function, *args):
         return pool.submit(function, *args).result()
 
 
-def _range_from_tags(context, trailing_days=None):
-    """`days_in` for the unpartitioned variant: the range comes from the run's own tags."""
-    first = date.fromisoformat(context.run.tags[FIRST_DAY_TAG])
-    last = date.fromisoformat(context.run.tags[LAST_DAY_TAG])
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
-FIRST_DAY_TAG, LAST_DAY_TAG = "bench/first_day", "bench/last_day"
-
-
 def _instance_yaml(home: str, postgres_url: str | None) -> None:
     """The project's dagster.yaml; with `postgres_url`, its storage is that PostgreSQL database."""
     text = (PROJECT_ROOT / "dagster_home" / "dagster.yaml").read_text()
@@ -133,7 +131,7 @@ def _measure(days: int, partitions: str, postgres_url: str | None = None, batch:
         warnings.simplefilter("ignore")
         import orchestration.slack.assets as slack_assets
         from orchestration.jobs import range_tags
-        from orchestration.partitions import daily_partitions
+        from orchestration.partitions import daily_partitions, history_tags
         from orchestration.settings import Settings
         from orchestration.slack.resources import SlackResource
         from orchestration.warehouse import DuckDBWarehouse
@@ -170,10 +168,9 @@ def _measure(days: int, partitions: str, postgres_url: str | None = None, batch:
         elif partitions == "monthly":
             partitions_def = dg.MonthlyPartitionsDefinition(start_date=first.isoformat())
             tags = range_tags(first.strftime("%Y-%m-%d"), last.replace(day=1).isoformat())
-        else:
+        else:  # a history load, as `make backfill` runs a range over BACKFILL_DAILY_PARTITIONS_MAX_DAYS
             partitions_def = None
-            slack_assets.days_in = _range_from_tags
-            tags = {FIRST_DAY_TAG: first.isoformat(), LAST_DAY_TAG: last.isoformat()}
+            tags = history_tags(first, last)
         assets = slack_assets.build_slack_assets(partitions_def)
         resources = {
             "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
@@ -213,8 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument(
         "--partitions",
-        default="daily",
-        help="comma-separated: daily (today's assets), monthly, none (one run-wide materialization)",
+        default="daily,history",
+        help="comma-separated: daily (daily partitions: the nightly, short backfills), history (a "
+        "history load: `make backfill` over BACKFILL_DAILY_PARTITIONS_MAX_DAYS), monthly (for comparison)",
     )
     parser.add_argument(
         "--postgres-url",
@@ -230,9 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     variants = [v.strip() for v in args.partitions.split(",") if v.strip()]
-    unknown = set(variants) - {"daily", "monthly", "none"}
+    unknown = set(variants) - {"daily", "monthly", "history"}
     if unknown:
-        parser.error(f"--partitions: unknown {', '.join(sorted(unknown))}; use daily, monthly or none")
+        parser.error(f"--partitions: unknown {', '.join(sorted(unknown))}; use daily, history or monthly")
     rounds: dict[str, list[dict]] = {v: [] for v in variants}
     # Variants alternate within a round, so a shared machine's drift weighs on each alike.
     for n in range(args.rounds):

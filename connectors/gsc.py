@@ -20,9 +20,9 @@ rowLimit until a page comes back short (the API gives no total count). Pages are
 memory holds one page, not a day.
 
 Limits it respects: dataState "final" only (a day is final after ~2-3 days; newer days answer
-no rows, and callers re-pull 4 trailing days); 16 months of history; days without data are
-absent. Search Analytics quotas (per-site and per-user QPS/QPM, a load quota) are spent one
-request per page.
+no rows, `first_incomplete_date` asks which those are, and callers re-pull 4 trailing days); 16
+months of history; days without data are absent. Search Analytics quotas (per-site and per-user
+QPS/QPM, a load quota) are spent one request per page.
 
 Faults: every request runs inside `connectors.http.call_with_retries` (GSCConfig.retry_policy,
 default RetryPolicy.from_env()). Retried: 408/429/500/502/503/504, Google's legacy throttle form
@@ -568,6 +568,25 @@ class GSCClient:
             QueryPage per HTTP page (one row at most), batches with TOTALS_SCHEMA.
         """
         return self.pages(self._day_body(day, ("date",)), TOTALS_SCHEMA)
+
+    def first_incomplete_date(self, first: date, last: date) -> date | None:
+        """The first day of `first`..`last` Search Console is still collecting (not final), None
+        when every day of the range is final.
+
+        One request: dataState "all" grouped by date, whose answer carries
+        `metadata.firstIncompleteDate` only when the range holds incomplete days (the API's own
+        word, not a guess from the day's age). Raises ApiError as `totals` would.
+        """
+        body = {**self._day_body(first, ("date",)), "endDate": last.isoformat(), "dataState": "ALL"}
+        payload = self._post({**body, "rowLimit": 1})
+        metadata = payload.get("metadata") if isinstance(payload, dict) else None
+        incomplete = metadata.get("firstIncompleteDate") if isinstance(metadata, dict) else None
+        if not incomplete:
+            return None
+        try:
+            return _date(incomplete)
+        except ValueError:
+            raise self._error(200, f"metadata.firstIncompleteDate {incomplete!r} is not a date") from None
 
     def probe(self, day: date) -> int:
         """One cheap read for a settings check: the totals of `day`, one row at most.

@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -177,6 +178,24 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+# Requests attempted per source in this process, retries included: the day loop's progress lines
+# turn them into calls per day, and the calls still to make into time left at the API's rate limit.
+_CALLS: dict[str, int] = {}
+_CALLS_LOCK = threading.Lock()
+
+
+def _count(source: str) -> None:
+    # After the attempt, never between a limiter's slot and the request it paces.
+    with _CALLS_LOCK:
+        _CALLS[source] = _CALLS.get(source, 0) + 1
+
+
+def calls_made(source: str) -> int:
+    """How many requests this process has attempted for `source` ("slack", "gsc", ...) so far."""
+    with _CALLS_LOCK:
+        return _CALLS.get(source, 0)
+
+
 def call_with_retries(
     attempt: Callable[[], T],
     *,
@@ -198,8 +217,9 @@ def call_with_retries(
     started = time.monotonic()
     for number in range(1, policy.max_attempts + 1):
         try:
-            return attempt()
+            result = attempt()
         except TransientError as exc:
+            _count(source)
             elapsed = time.monotonic() - started
             if number == policy.max_attempts:
                 raise ApiError(source, endpoint, exc.status, exc.message, attempts=number) from None
@@ -226,6 +246,12 @@ def call_with_retries(
                 redact(exc.message)[:200],
             )
             sleep(delay)
+        except BaseException:
+            _count(source)
+            raise
+        else:
+            _count(source)
+            return result
     raise AssertionError("unreachable")  # pragma: no cover
 
 

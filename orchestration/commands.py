@@ -83,11 +83,20 @@ def run_range(job, instance, first: str, last: str, extra_tags: Mapping[str, str
     The console logger shows INFO: each source's day loop logs its progress (days done of the
     total, rows so far); every event is in the run's log in the UI.
     """
-    from orchestration.jobs import range_tags
+    from datetime import date
 
+    from orchestration.jobs import range_tags
+    from orchestration.partitions import history_tags
+
+    # A job over daily partitions takes Dagster's range tags; one built without partitions (a
+    # history load) takes the range in its own tags (orchestration/partitions.py).
+    if job.partitions_def is None:
+        tags = history_tags(date.fromisoformat(first), date.fromisoformat(last))
+    else:
+        tags = range_tags(first, last)
     return job.execute_in_process(
         instance=instance,
-        tags={**range_tags(first, last), **(extra_tags or {})},
+        tags={**tags, **(extra_tags or {})},
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         raise_on_error=False,
     )
@@ -143,6 +152,16 @@ def summarize_run(result, plans: Mapping[str, Any], titles: Mapping[str, str] | 
                 if "days" in meta and "first_day" in meta
                 else ""
             )
+            if "history_days_loaded" in meta and int(meta.get("history_days_missing") or 0):
+                span += (
+                    f"; of {meta['history']}: {int(meta['history_days_loaded']):,} days loaded, "
+                    f"{int(meta['history_days_missing']):,} missing ({meta['history_missing']})"
+                )
+            elif "history_days_loaded" in meta:
+                span += f"; all {int(meta['history_days_loaded']):,} days of {meta['history']} loaded"
+            waiting = int(meta.get("not_final_days") or 0)
+            if waiting:  # Search Console's days still being collected: not loaded yet
+                span += f" ({waiting} day(s) not final yet, not loaded: {meta.get('not_final')})"
             parts.append(f"{table} {int(meta['rows']):,} rows{span}")
         lines.append(f"  {title} ({plan.mode}): " + "; ".join(parts))
 

@@ -70,9 +70,11 @@ def source_resources(plans: Mapping[str, SourcePlan] | None = None) -> dict[str,
     return {name: r for defs in source_defs(partitions, plans) for name, r in (defs.resources or {}).items()}
 
 
-def build_definitions(settings: Settings) -> dg.Definitions:
+def build_definitions(settings: Settings, partitioned: bool = True) -> dg.Definitions:
+    """Everything Dagster loads. `partitioned=False`: the source assets without partitions, for a
+    history load (orchestration/partitions.py; `make backfill` over a long range)."""
     install_redaction()  # before anything can log or raise with a configured secret in it
-    partitions = daily_partitions(settings)
+    partitions = daily_partitions(settings) if partitioned else None
     mart_keys = [key for key in dbt_models.keys if dbt_models.group_names_by_key.get(key) == "marts"]
     plans = source_plan()
     log_plan(plans)

@@ -11,9 +11,10 @@ warehouse keeps one writer, and a day is written only once it is fetched in full
 `load_days` owns that loop for every source's daily tables: `fetch_day` returns a day's Arrow
 table (or a tuple led by it) on a worker thread, the optional `on_day(day, what fetch_day
 returned)` gathers facts about each day on the asset's thread, every batch passes the asset's
-quality gate before it is written, and progress is logged every 28 days. `load_items` is the same
-loop where one fetch covers a chunk of days or feeds several tables (Discourse: three tables per
-chunk of days); Meta's insights, one fetch per chunk of days, use `load_items` too. Spelled out:
+quality gate before it is written, and progress is logged every 28 days, with the time left at the
+API's rate limit (orchestration/progress.py). `load_items` is the same loop where one fetch
+covers a chunk of days or feeds several tables (Discourse: three tables per chunk of days);
+Meta's insights, one fetch per chunk of days, use `load_items` too. Spelled out:
 
     with warehouse.connect() as conn, prefetched(days, fetch_day, source="gsc") as fetched:
         batches = DayBatches(conn, table_name, gate=gate)
@@ -55,6 +56,7 @@ from typing import Any, Generic, TypeVar
 import dagster as dg
 import pyarrow as pa
 
+from orchestration.progress import ApiPace
 from orchestration.quality.gate import QualityGate
 from orchestration.settings import int_setting
 from orchestration.warehouse import DuckDBWarehouse, replace_days
@@ -427,6 +429,7 @@ def load_items(
         return ", ".join(f"{b.rows_written:,} {units.get(name, name)}" for name, b in batches.items())
 
     done = 0
+    pace = ApiPace.start(source)  # the time left, from the calls still to make at the API's limit
     with warehouse.connect() as conn, prefetched(items, fetch, source=source) as fetched:
         batches = {name: DayBatches(conn, name, gate=gate) for name in tables}
         for item, result in fetched:
@@ -435,7 +438,10 @@ def load_items(
                     day_batches.add_days(days, rows_by_table[name])
                 before, done = done, done + len(days)
                 if done // log_every > before // log_every and done < total_days:
-                    context.log.info(f"{label}: {done}/{total_days} days loaded, {counts(batches)} so far")
+                    context.log.info(
+                        f"{label}: {done}/{total_days} days loaded, {counts(batches)} so far"
+                        + pace.describe(done, total_days)
+                    )
         for day_batches in batches.values():
             day_batches.flush()
     context.log.info(f"{label}: {total_days}/{total_days} days loaded, {counts(batches)}")

@@ -1,12 +1,27 @@
-"""The daily partitions every API asset shares."""
+"""The daily partitions every API asset shares, and the days a run covers.
+
+Two ways a run gets its days (`days_in`):
+
+- Partitioned (the nightly, `make demo`, a backfill of up to BACKFILL_DAILY_PARTITIONS_MAX_DAYS
+  days, a run launched from the UI): the run's partition or partition range. Dagster records one
+  materialization per asset and day, so the UI's partition bar shows each day.
+- A history load (`make backfill` over a longer range, orchestration/refresh.py): the same assets
+  built without partitions, the range in the run's tags `HISTORY_TAGS`. Dagster records one
+  materialization per asset for the whole run; which days the warehouse holds is in its ledger
+  (orchestration/ledger.py), shown in each asset's metadata. One event per day cost a 4,206-day
+  backfill over 90% of its time (bench/README.md, "Bookkeeping benchmark"), and the retention job
+  deletes those events after DAGSTER_RETENTION_DAYS anyway.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from datetime import date, timedelta
 
 import dagster as dg
 
-from orchestration.settings import Settings
+from orchestration.settings import Settings, int_setting
 
 
 def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
@@ -20,17 +35,57 @@ def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
 # run's range covers the longest window of all sources.
 NIGHTLY_TAG = "warehouse/nightly"
 
+# A history load's first and last day (inclusive), on a run of the unpartitioned assets.
+FIRST_DAY_TAG = "warehouse/first_day"
+LAST_DAY_TAG = "warehouse/last_day"
+
+BACKFILL_MAX_DAYS_ENV = "BACKFILL_DAILY_PARTITIONS_MAX_DAYS"
+# Up to a quarter, a backfill keeps the UI's day-by-day partitions (~40-60 ms of bookkeeping a day
+# on SQLite: ~5 s for 92 days); past it, it runs as a history load.
+DEFAULT_BACKFILL_MAX_DAYS = 92
+
+
+def backfill_max_days(environ: Mapping[str, str] | None = None) -> int:
+    """BACKFILL_DAILY_PARTITIONS_MAX_DAYS: the longest backfill run over daily partitions (default 92)."""
+    return int_setting(
+        BACKFILL_MAX_DAYS_ENV,
+        DEFAULT_BACKFILL_MAX_DAYS,
+        os.environ if environ is None else environ,
+        low=0,
+        meaning="0: every backfill runs as a history load",
+    )
+
+
+def history_tags(first: date, last: date) -> dict[str, str]:
+    """The tags of a history load over `first`..`last`."""
+    return {FIRST_DAY_TAG: first.isoformat(), LAST_DAY_TAG: last.isoformat()}
+
 
 def days_in(context: dg.AssetExecutionContext, trailing_days: int | None = None) -> list[date]:
-    """The days a run covers: one partition, or a range when a backfill runs as a single run.
+    """The days a run covers: one partition, a range when a backfill runs as a single run, or the
+    history load's range from its tags when the assets are built without partitions.
 
     Args:
         trailing_days: how many days before the last one this source revises; on a nightly run
             only those days and the last are loaded. Ignored on manual runs and backfills.
+
+    Raises:
+        ValueError: an unpartitioned run without the history tags, naming them.
     """
-    window = context.partition_time_window
-    first = window.start.date()
-    count = (window.end.date() - first).days
+    if context.has_partition_key or context.has_partition_key_range:
+        window = context.partition_time_window
+        first = window.start.date()
+        count = (window.end.date() - first).days
+    else:
+        tags = context.run.tags
+        if FIRST_DAY_TAG not in tags or LAST_DAY_TAG not in tags:
+            raise ValueError(
+                f"This run of {context.asset_key.to_user_string()} has no partition and no "
+                f"{FIRST_DAY_TAG}/{LAST_DAY_TAG} tags: run a range with `make backfill FROM= TO=`, "
+                "or pick partitions in the UI."
+            )
+        first = date.fromisoformat(tags[FIRST_DAY_TAG])
+        count = (date.fromisoformat(tags[LAST_DAY_TAG]) - first).days + 1
     days = [first + timedelta(days=i) for i in range(count)]
     if trailing_days is not None and context.run.tags.get(NIGHTLY_TAG) == "true":
         days = days[-(trailing_days + 1) :]

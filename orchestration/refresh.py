@@ -6,8 +6,12 @@
 Both run the `refresh_warehouse` job in this process on the Dagster instance in DAGSTER_HOME (so
 `make dev` shows the run). Without a range it is the nightly run: yesterday and the trailing days
 each source revises (GA4 3, Search Console 4, Meta, Slack and Discourse 7), tagged as the
-schedule tags it. The sandbox is started only when the source plan serves a source from it, never
-for real sources. While it runs, each source's day loop prints its progress; at the end, a summary
+schedule tags it. A backfill of more than BACKFILL_DAILY_PARTITIONS_MAX_DAYS days (default 92)
+runs as a history load: the same job built without partitions, one materialization per asset for
+the run instead of one per asset and day, the days loaded recorded in the warehouse's ledger
+(orchestration/partitions.py, orchestration/ledger.py). The sandbox is started only when the
+source plan serves a source from it, never for real sources. While it runs, each source's day loop
+prints its progress with the time left at the API's rate limit; at the end, a summary
 by source says what loaded (rows, days), what was not loaded and why, and which marts are empty.
 Exit 0 when the run succeeded (an empty mart is not a failure), 1 when a step failed, 2 on a bad
 argument or setting.
@@ -112,7 +116,7 @@ def main(argv: Sequence[str] | None = None, instance=None) -> int:
 
     from orchestration.dbt.member_hash import MissingMemberHashKey, member_hash_key
     from orchestration.definitions import build_definitions
-    from orchestration.partitions import NIGHTLY_TAG
+    from orchestration.partitions import BACKFILL_MAX_DAYS_ENV, NIGHTLY_TAG, backfill_max_days
     from orchestration.sources import source_plan
 
     try:
@@ -120,6 +124,7 @@ def main(argv: Sequence[str] | None = None, instance=None) -> int:
         plans = source_plan()
         member_hash_key()  # a missing key would fail dbt after every source has loaded
         defs = build_definitions(settings)
+        backfill_max_days()  # a malformed setting stops the command before any run
     except (SettingsError, ValueError, MissingMemberHashKey) as exc:
         print(f"Not started: {exc}", file=sys.stderr)
         return 2
@@ -145,9 +150,20 @@ def main(argv: Sequence[str] | None = None, instance=None) -> int:
 
     titles = _titles(plans)
     days = (last - first).days + 1
+    if args.first is not None and days > backfill_max_days():
+        # A history load: the assets without partitions, one materialization each for the run;
+        # the days loaded are in the warehouse's ledger (orchestration/partitions.py, ledger.py).
+        job = build_definitions(settings, partitioned=False).resolve_job_def("refresh_warehouse")
+        what = "History load"
     loading = [titles.get(n) or p.source.title for n, p in plans.items() if p.loaded]
     skipped = [p.source.title for p in plans.values() if not p.loaded and not p.source.optional]
     print(f"{what}: {days} day(s), {first} to {last}, into {settings.warehouse_path}")
+    if what == "History load":
+        print(
+            f"  one run over {days} days (more than {BACKFILL_MAX_DAYS_ENV}={backfill_max_days()}): "
+            "one materialization per asset, the days loaded recorded in the warehouse's ledger "
+            "(ledger.loaded_days) and shown in each asset's metadata, not as daily partitions"
+        )
     print(f"  loading: {', '.join(loading)}" + (f"; not loaded: {', '.join(skipped)}" if skipped else ""))
     started = time.monotonic()
     with sandbox_if_needed(plans):

@@ -1,8 +1,9 @@
 """The DuckDB warehouse: one file, one writer, days replaced whole.
 
 Every write goes through `replace_days`, which swaps a day's rows inside one transaction, so a
-re-run is idempotent and a failure leaves the day's previous rows untouched. Storage only writes:
-a batch is validated before it gets here, by the quality gate the caller holds
+re-run is idempotent and a failure leaves the day's previous rows untouched; the same transaction
+records the days in the warehouse's ledger of loaded days (orchestration/ledger.py). Storage only
+writes: a batch is validated before it gets here, by the quality gate the caller holds
 (orchestration/quality/gate.py, called by the day loop in orchestration/fetching.py).
 """
 
@@ -17,6 +18,7 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
+from orchestration.ledger import ensure_ledger, record_days
 from orchestration.snapshot_guard import check_shrink
 from orchestration.warehouse_io import open_waiting_for_lock, transaction
 
@@ -129,6 +131,7 @@ def _single_threaded(conn: duckdb.DuckDBPyConnection, n_rows: int):
 def _swap_days(conn: duckdb.DuckDBPyConnection, table: str, days: list[date], date_column: str) -> None:
     """Delete `days` from `table` and insert the registered `incoming_rows`, in one transaction."""
     _ensure_table(conn, table)
+    ensure_ledger(conn)
     with transaction(conn, f"{table} for {days[0]}..{days[-1]}"):
         # The range predicate lets DuckDB skip row groups by their min/max before the list test.
         conn.execute(
@@ -137,6 +140,7 @@ def _swap_days(conn: duckdb.DuckDBPyConnection, table: str, days: list[date], da
             [days[0], days[-1], days],
         )
         conn.execute(f"insert into {table} by name select * from incoming_rows")
+        record_days(conn, table, days, date_column)  # the ledger: in the same transaction as the rows
 
 
 def replace_table(conn: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> int:

@@ -3,9 +3,18 @@
 Each day is fetched page by page (final data only), stamped with load metadata and swapped into
 its table in one transaction; the next days are fetched while one is written
 (orchestration/fetching.py). A backfill runs as one run over a range of days (single-run
-policy). Days Search Console has not finalised yet load as empty and fill in on a later night.
+policy).
+
+A day Search Console has not finalised yet (its final data is empty and the API's
+`metadata.firstIncompleteDate` says it is still being collected) is not written: the table holds
+no rows for it rather than a false zero. Its partition is still materialized, since a single-run
+range materializes every day of the range and an asset that yields no output skips dbt downstream,
+so its partition metadata says `final: false, loaded: false`, the asset's metadata lists it
+(`not_final`), the run's summary names it, and the nightly run re-pulls it (the 4 trailing days)
+until it is final.
 """
 
+import threading
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timezone
 
@@ -13,7 +22,7 @@ import dagster as dg
 import pyarrow as pa
 
 from connectors.gsc import GSCClient, QueryPage
-from orchestration.fetching import load_days
+from orchestration.fetching import load_items
 from orchestration.gsc.resources import GSCResource, gsc_resource_from_env
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
@@ -52,24 +61,62 @@ def load_query_days(
         "loaded_at": datetime.now(timezone.utc).replace(tzinfo=None),
         "run_id": context.run.run_id,
     }
-    empty_days = []
+    empty_days: list[str] = []
+    not_final: list[date] = []
+    asked: list[date | None] = []  # the API's first incomplete day, asked once per run
+    lock = threading.Lock()
 
-    def fetch_day(day: date) -> pa.Table:
+    def is_final(day: date) -> bool:
+        # Only a day that answered no final rows can be one Search Console is still collecting;
+        # the API says which (dataState "all" carries metadata.firstIncompleteDate), once a run.
+        with lock:
+            if not asked:
+                asked.append(client.first_incomplete_date(day, days[-1]))
+            first_incomplete = asked[0]
+        return first_incomplete is None or day < first_incomplete
+
+    def fetch_day(day: date) -> tuple[pa.Table, bool]:
         # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
-        return _day_table(fetch(client, day), table.columns, stamp)
+        rows = _day_table(fetch(client, day), table.columns, stamp)
+        return rows, rows.num_rows > 0 or is_final(day)
 
-    def note_empty(day: date, rows: pa.Table) -> None:
+    def split(day: date, fetched: tuple[pa.Table, bool]):
+        rows, final = fetched
+        if not final:
+            # Not written: the day stays not loaded (no rows, no false zero) until a night when
+            # Search Console calls it final; its partition's metadata says so.
+            not_final.append(day)
+            if context.has_partition_key or context.has_partition_key_range:  # not in a history load
+                context.add_asset_metadata(
+                    {"final": False, "loaded": False, "rows": 0}, partition_key=day.isoformat()
+                )
+            return
         if rows.num_rows == 0:
             empty_days.append(day.isoformat())
+        yield [day], {table_name: rows}
 
-    total_rows = load_days(
-        context, warehouse, table_name, days, fetch_day, source="gsc", gate=gate, on_day=note_empty
-    )
+    total_rows = load_items(
+        context,
+        warehouse,
+        [table_name],
+        days,
+        fetch_day,
+        split,
+        source="gsc",
+        gate=gate,
+        total_days=len(days),
+        label=table_name,
+    )[table_name]
     if empty_days:
         context.log.info(
-            f"{table_name}: no final data yet (or none at all) for {len(empty_days)} day(s), "
-            f"last {empty_days[-1]}; a later run fills them"
+            f"{table_name}: no rows in the final data of {len(empty_days)} day(s), last {empty_days[-1]}"
         )
+    if not_final:
+        context.log.warning(
+            f"{table_name}: {len(not_final)} day(s) not final yet in Search Console, not loaded: "
+            f"{not_final[0]}..{not_final[-1]}; the nightly run re-pulls them until they are"
+        )
+    final_days = [d for d in days if d not in not_final]
     return dg.MaterializeResult(
         metadata={
             "days": len(days),
@@ -77,6 +124,9 @@ def load_query_days(
             "last_day": days[-1].isoformat(),
             "rows": total_rows,
             "days_without_rows": len(empty_days),
+            "final_days": len(final_days),
+            "not_final_days": len(not_final),
+            "not_final": ", ".join(d.isoformat() for d in not_final) or "none",
             "site_url": stamp["site_url"],
             "table": table_name,
         }

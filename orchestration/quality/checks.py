@@ -20,6 +20,7 @@ from typing import Any
 import dagster as dg
 
 from connectors.errors import ConnectorConfigError, ConnectorError
+from orchestration.ledger import add_coverage
 from orchestration.quality.gate import QualityGate
 from orchestration.quality.suites import FRESHNESS_MAX_LAG_DAYS
 from orchestration.quality.validate import BatchResult, QualityGateError
@@ -145,6 +146,7 @@ def _gated(context: dg.AssetExecutionContext, body: Callable[[QualityGate], Any]
     try:
         out = body(gate)
         events = list(out) if inspect.isgenerator(out) else [out]
+        add_coverage(context)  # the days the warehouse holds, from its ledger (orchestration/ledger.py)
     except QualityGateError as exc:
         for spec in specs:
             table = raw_table(spec.asset_key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import dagster as dg
@@ -14,7 +15,7 @@ from connectors.sandbox import ensure_sandbox
 from orchestration.gsc.assets import build_gsc_assets
 from orchestration.gsc.resources import GSCResource
 from orchestration.jobs import range_tags
-from orchestration.partitions import NIGHTLY_TAG, daily_partitions
+from orchestration.partitions import NIGHTLY_TAG, daily_partitions, history_tags
 from orchestration.warehouse import DuckDBWarehouse
 
 # Search Console serves final data up to yesterday - 2: this day is final.
@@ -144,7 +145,67 @@ def test_a_nightly_run_reloads_only_the_days_search_console_revises(setup):
     before = len(ensure_sandbox().requests_to("searchAnalytics"))
     result = job.execute_in_process(tags={**range_tags(partitions[-8], partitions[-1]), NIGHTLY_TAG: "true"})
     assert result.success
-    # Yesterday and the 4 days before: one request each (the totals fit one page).
-    assert len(ensure_sandbox().requests_to("searchAnalytics")) - before == 5
+    # Yesterday and the 4 days before: one request each (the totals fit one page), and one asking
+    # Search Console which of the days that answered no final rows it is still collecting.
+    assert len(ensure_sandbox().requests_to("searchAnalytics")) - before == 6
     days = _rows(settings.warehouse_path, "select date::varchar from raw_gsc.totals_daily order by 1")
     assert [d for (d,) in days] == partitions[-5:-2]
+
+
+def test_a_day_search_console_has_not_finalised_is_not_loaded_and_says_so(setup):
+    settings, queries, totals, resources = setup
+    partitions = daily_partitions(settings).get_partition_keys()
+    job = dg.Definitions(
+        assets=[totals], jobs=[dg.define_asset_job("load")], resources=resources
+    ).resolve_job_def("load")
+    before = len(ensure_sandbox().requests_to("searchAnalytics"))
+    instance = dg.DagsterInstance.ephemeral()
+    result = job.execute_in_process(instance=instance, tags=range_tags(partitions[-4], partitions[-1]))
+    assert result.success
+    # The sandbox, as Search Console, finalises a day 3 days after: yesterday and the day before
+    # are still being collected (metadata.firstIncompleteDate), the two days before them final.
+    not_final, final = partitions[-2:], partitions[-4:-2]
+    bodies = [json.loads(r.body) for r in ensure_sandbox().requests_to("searchAnalytics")[before:]]
+    asked = [b for b in bodies if b["dataState"] == "ALL"]
+    # One question for the run, over the days from the first that answered no final rows.
+    assert [(b["startDate"], b["endDate"]) for b in asked] == [(not_final[0], not_final[1])]
+    loaded = _rows(
+        settings.warehouse_path, "select date::varchar, clicks from raw_gsc.totals_daily order by 1"
+    )
+    assert [d for d, _ in loaded] == final and all(clicks > 0 for _, clicks in loaded)
+    by_partition = {
+        m.partition: {k: v.value for k, v in m.metadata.items()}
+        for m in result.asset_materializations_for_node(totals.op.name)
+    }
+    assert set(by_partition) == set(partitions[-4:])
+    for day in not_final:
+        assert by_partition[day]["final"] is False and by_partition[day]["loaded"] is False
+    for day in final:
+        assert "final" not in by_partition[day]
+    run_meta = by_partition[final[0]]
+    assert run_meta["not_final_days"] == 2 and run_meta["final_days"] == 2
+    assert run_meta["not_final"] == ", ".join(not_final)
+    logged = [e.user_message for e in instance.all_logs(result.run_id)]
+    assert any("2 day(s) not final" in m and f"{not_final[0]}..{not_final[1]}" in m for m in logged)
+
+
+def test_in_a_history_load_the_days_not_final_are_missing_from_the_ledger_and_the_coverage(setup):
+    settings, _, _, resources = setup
+    (_, totals) = build_gsc_assets(None)  # as `make backfill` builds them for a long range
+    yesterday = date.fromisoformat(daily_partitions(settings).get_partition_keys()[-1])
+    first = yesterday - timedelta(days=3)
+    result = dg.materialize([totals], resources=resources, tags=history_tags(first, yesterday))
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node(totals.op.name)
+    assert materialization.partition is None
+    meta = {k: v.value for k, v in materialization.metadata.items()}
+    not_final = f"{yesterday - timedelta(days=1)}, {yesterday}"
+    assert meta["not_final"] == not_final and meta["final_days"] == 2
+    ledger = _rows(
+        settings.warehouse_path,
+        "select day::varchar from ledger.loaded_days where table_name = 'raw_gsc.totals_daily' order by 1",
+    )
+    assert [d for (d,) in ledger] == [str(first), str(first + timedelta(days=1))]
+    # The coverage the UI shows counts the days not final as missing, never as loaded.
+    assert meta["history_missing"].endswith(f"{yesterday - timedelta(days=1)}..{yesterday}")
+    assert meta["history_days_loaded"] == 2

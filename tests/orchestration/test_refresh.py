@@ -9,6 +9,7 @@ import re
 from contextlib import nullcontext
 from datetime import date, timedelta
 
+import dagster as dg
 import duckdb
 import pytest
 
@@ -145,3 +146,43 @@ def test_the_nightly_range_is_the_longest_trailing_window_within_the_history():
         date(2026, 11, 27),
         date(2026, 11, 29),
     )
+
+
+def test_a_long_backfill_runs_as_a_history_load_with_its_days_in_the_ledger(
+    community_only, dagster_instance, capsys, monkeypatch
+):
+    # Over BACKFILL_DAILY_PARTITIONS_MAX_DAYS (1 here, 92 by default) a backfill is a history load.
+    monkeypatch.setenv("BACKFILL_DAILY_PARTITIONS_MAX_DAYS", "1")
+    first, last = YESTERDAY - timedelta(days=2), YESTERDAY
+    code = refresh.main(["--from", first.isoformat(), "--to", last.isoformat()], instance=dagster_instance)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"History load: 3 day(s), {first} to {last}" in out
+    assert "one materialization per asset" in out and "Traceback" not in out
+
+    # One materialization of the messages for the whole run, no day claimed as a green partition.
+    messages_key = dg.AssetKey(["slack", "messages"])
+    (run,) = dagster_instance.get_runs()
+    events = [
+        e
+        for e in dagster_instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+        if e.dagster_event.asset_key == messages_key
+    ]
+    assert len(events) == 1 and events[0].dagster_event.partition is None
+    assert dagster_instance.get_materialized_partitions(messages_key) == set()
+
+    # The days loaded are in the warehouse's ledger, row counts included, and in the metadata.
+    with duckdb.connect(community_only / "warehouse.duckdb", read_only=True) as conn:
+        ledger = conn.execute(
+            "select day, rows from ledger.loaded_days where table_name = 'raw_slack.messages' order by day"
+        ).fetchall()
+        per_day = conn.execute(
+            "select date, count(*) from raw_slack.messages group by 1 order by 1"
+        ).fetchall()
+    assert [d for d, _ in ledger] == [first + timedelta(days=i) for i in range(3)]
+    assert [(d, n) for d, n in ledger if n] == per_day and sum(n for _, n in ledger) > 0
+    metadata = events[0].dagster_event.event_specific_data.materialization.metadata
+    assert metadata["history_days_loaded"].value == 3 and metadata["history_days_missing"].value == 0
+    assert metadata["history"].value == f"{first}..{last}"
+    summary = out[out.index("Summary by source:") :]
+    assert f"all 3 days of {first}..{last} loaded" in summary
