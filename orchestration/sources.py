@@ -375,5 +375,6 @@ def check_no_sandbox_rows(
             "configured, so the marts would mix fictional and real numbers: "
             + "; ".join(found)
             + ". Start the real warehouse in a new file (WAREHOUSE_PATH=data/warehouse-real.duckdb), "
-            "or delete those rows as shown, and run again."
+            "or delete those rows as shown (and the tables' days from the ledger of loaded days: "
+            "delete from ledger.loaded_days where table_name = '<table>'), and run again."
         )
