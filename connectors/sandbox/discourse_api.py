@@ -810,6 +810,13 @@ def first_post_page(seed: int, scale: str, today: date, topic_id: int) -> list[i
     return [int(p.post_id) for p in topic.posts[:CHUNK_SIZE]]
 
 
+def latest_post(seed: int, scale: str, today: date, post_id: int) -> dict:
+    """A post as /posts.json lists it (for tests)."""
+    topic = _forum(seed, scale, today)[2][post_id]
+    number = next(n for n, p in enumerate(topic.posts, start=1) if int(p.post_id) == post_id)
+    return _latest_post(topic, number, seed, scale, today)
+
+
 def topics_between(seed: int, scale: str, today: date, first: date, last: date) -> list[Topic]:
     """Topics with a post created in [first, last] (for tests)."""
     start, end = _start(first), _start(last + timedelta(days=1))
@@ -823,5 +830,6 @@ __all__ = [
     "cook",
     "error_body",
     "handle",
+    "latest_post",
     "topics_between",
 ]

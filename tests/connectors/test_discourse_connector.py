@@ -18,7 +18,7 @@ from connectors.discourse import (
 )
 from connectors.http import ApiError, RetryPolicy
 from connectors.sandbox import community
-from connectors.sandbox.discourse_api import SANDBOX_DISCOURSE_API_KEY, topics_between
+from connectors.sandbox.discourse_api import SANDBOX_DISCOURSE_API_KEY, latest_post, topics_between
 
 TODAY = date(2026, 11, 21)  # the connector conftest's sandbox "today"
 DAY = TODAY - timedelta(days=3)
@@ -185,7 +185,7 @@ def test_a_day_is_complete_when_long_topics_are_read_newest_first(sandbox, make,
 
 
 # A post id larger than any of the sandbox forum's: the first post a move re-creates in a topic.
-MOVED_ID_OFFSET = 10**9
+MOVED_ID_OFFSET = 10**15
 
 
 def _first_post_recreated_by_a_move(n: int):
@@ -226,17 +226,42 @@ def test_a_topic_whose_ids_do_not_grow_with_time_is_read_whole_since_a_day(sandb
     assert len(asked) == math.ceil((len(everything) - 1) / 2)
 
 
+def _first_posts_recreated_in_latest_posts(roots: dict[int, dict]):
+    """A transform fault of /posts.json matching `_first_post_recreated_by_a_move`: the first posts
+    `roots` (old id -> its /posts.json form) are gone from their place and head the newest page
+    with their new, largest ids and their old created_at, as the forum lists them after a move."""
+    calls = []
+
+    def transform(payload):
+        posts = [p for p in payload["latest_posts"] if p["id"] not in roots]
+        if not calls:  # the first page asked: the newest ids
+            moved = [{**p, "id": i + MOVED_ID_OFFSET, "actions_summary": []} for i, p in roots.items()]
+            posts = sorted(moved, key=lambda p: p["id"], reverse=True) + posts
+        calls.append(1)
+        payload["latest_posts"] = posts
+        return payload
+
+    return transform
+
+
 def test_a_day_holds_every_post_once_when_topics_ids_do_not_grow_with_time(sandbox, make, monkeypatch):
     monkeypatch.setattr(discourse, "POST_IDS_PER_REQUEST", 1)
+    expected = _expected(DAY)
+    roots = {int(p.post_id): latest_post(42, "small", TODAY, int(p.post_id)) for p in expected
+             if p.thread_root_id is None}  # fmt: skip
     sandbox.inject_fault("/discourse/t/", 200, times=None, kind="transform",
                          transform=_first_post_recreated_by_a_move(1))  # fmt: skip
+    sandbox.inject_fault("/discourse/posts.json", 200, times=None, kind="transform",
+                         transform=_first_posts_recreated_in_latest_posts(roots))  # fmt: skip
     activity = _day_posts(make(), DAY)
-    expected = _expected(DAY)
     got = activity.posts.column("post_id").to_pylist()
     assert len(got) == len(set(got))  # each post once, counted by id
     want = {int(p.post_id) + (MOVED_ID_OFFSET if p.thread_root_id is None else 0) for p in expected}
-    assert set(got) == want
+    assert roots and set(got) == want
     assert sum(p.thread_root_id is not None for p in expected) > 0  # replies that a skip by id would lose
+    # the re-created first posts (newest ids, old created_at) did not end the paging early
+    (row,) = [r for r in activity.posts.to_pylist() if r["post_id"] == min(roots) + MOVED_ID_OFFSET]
+    assert row["date"] == DAY and row["post_number"] == 1
 
 
 def test_a_post_moved_into_a_newer_topic_is_loaded_once_with_that_topic(sandbox, make):
@@ -258,8 +283,17 @@ def test_a_post_moved_into_a_newer_topic_is_loaded_once_with_that_topic(sandbox,
             stream["stream"].append(moved_id)
         return payload
 
+    def one_more_post(payload):  # /latest counts the moved post in its new topic
+        for summary in payload["topic_list"]["topics"]:
+            if summary["id"] == topic.topic_id:
+                summary["highest_post_number"] += 1
+                summary["posts_count"] += 1
+        return payload
+
     sandbox.inject_fault(f"/discourse/t/{topic.topic_id}.json", 200, times=None, kind="transform",
                          transform=moved_in)  # fmt: skip
+    sandbox.inject_fault("/discourse/latest.json", 200, times=None, kind="transform",
+                         transform=one_more_post)  # fmt: skip
     days = [DAY - timedelta(days=n) for n in range(6, -1, -1)]
     # one day at a time, as the daily partitions load them (a range in one call reads the topic
     # with every day of the range wanted)
