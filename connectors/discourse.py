@@ -809,7 +809,8 @@ class DiscourseClient:
         for day in chunk:
             posts, likes = [], []
             for post in sorted(pending[day].values(), key=lambda p: int(p["id"])):
-                row = {**_post_row(post, parse_time(post["created_at"])), "date": day}
+                # `raw` stays empty as before: /t/{id}.json never sends it, and `cooked` holds the text.
+                row = {**_post_row(post, parse_time(post["created_at"])), "date": day, "raw": None}
                 if self.like_hint(post) != 0:
                     likers = self._likers_bounded(int(post["id"]), day)
                     if likers is not None:
@@ -834,10 +835,11 @@ class DiscourseClient:
     def _page_posts_down_to(self, plan: ActivityPlan, start: datetime) -> None:
         """Page /posts.json until every post written at or after `start` has been seen.
 
-        Discourse numbers posts in the order they are written, across the forum, so a page whose
-        newest post is older than `start` has only older posts below it. (A first post re-created by
-        a move carries a new id and its old created_at: it is met early and filed by its day; one
-        such post never ends the paging alone, since a whole page must be older.)"""
+        Discourse numbers posts in the order they are written, across the forum, so once a page's
+        oldest post is older than `start`, every post below it is older too. (A first post
+        re-created by a move carries a new id and its old created_at: it is met early and filed by
+        its day, and never ends the paging alone.) The paging stops at the first page reaching past
+        `start`: the floor of ceil(posts since `start` / 50) calls."""
         while not plan.posts_done and (plan.posts_floor is None or plan.posts_floor >= start):
             page = self.latest_posts(plan.posts_before)
             if not page:
@@ -845,9 +847,16 @@ class DiscourseClient:
                 break
             for post in page:
                 self._take(plan, post)
-            plan.posts_before = min(int(p["id"]) for p in page)
-            newest = max(parse_time(p["created_at"]) for p in page)
-            plan.posts_floor = newest if plan.posts_floor is None else min(plan.posts_floor, newest)
+            oldest = min(page, key=lambda p: int(p["id"]))
+            plan.posts_before = int(oldest["id"])
+            # Every post written after the page's oldest (lowest id) has a higher id, so has been
+            # seen, unless that oldest is a first post that a move re-created: then only the page's
+            # newest moment is sure.
+            if int(oldest["post_number"]) > 1:
+                floor = parse_time(oldest["created_at"])
+            else:
+                floor = max(parse_time(p["created_at"]) for p in page)
+            plan.posts_floor = floor if plan.posts_floor is None else min(plan.posts_floor, floor)
 
     def _take(self, plan: ActivityPlan, post: dict, topic_created: datetime | None = None) -> None:
         """File one post of /posts.json (or of a topic read whole) under its day, once by id."""
@@ -855,8 +864,11 @@ class DiscourseClient:
         number = int(post["post_number"])
         if topic_created is None:
             known = plan.created(topic_id)
-            if known is None:  # a topic /latest did not list as active: read it once, later
-                plan.strays.add(topic_id)
+            if known is None:
+                # A topic /latest did not list as active: the post's day is within the range only if
+                # its own day is (its topic was not created after the range); then read it once, later.
+                if plan.first <= parse_time(post["created_at"]).date() <= plan.last:
+                    plan.strays.add(topic_id)
                 return
             topic_created = known
             if number <= plan.highest.get(topic_id, 0):
@@ -1085,3 +1097,29 @@ def _error_details(response: requests.Response) -> tuple[str, str | None, float 
     if error_type:
         message = f"{error_type}: {message}"
     return redact(message), error_type, wait
+
+
+def users_from_posts(posts: pa.Table) -> pa.Table:
+    """USERS_SCHEMA rows of the authors of `posts` (columns user_id, username, created_at): what a key
+    that may not list users still knows. One row per user id, with the username of the user's latest
+    post; created_at and last_seen_at are the user's first and last post (the account is older),
+    name, e-mail, flags and trust level unknown (null)."""
+    users: dict[int, dict] = {}
+    for post in posts.to_pylist():
+        user_id, moment = post.get("user_id"), post.get("created_at")
+        if user_id is None or moment is None:
+            continue
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        user = users.get(user_id)
+        if user is None:
+            users[user_id] = user = {
+                "user_id": int(user_id), "username": post["username"], "name": None, "email": None,
+                "email_domain": None, "admin": None, "moderator": None, "trust_level": None,
+                "created_at": moment, "last_seen_at": moment, "staged": None,
+            }  # fmt: skip
+        if moment >= user["last_seen_at"]:
+            user["last_seen_at"], user["username"] = moment, post["username"]
+        user["created_at"] = min(user["created_at"], moment)
+    rows = sorted(users.values(), key=lambda u: u["user_id"])
+    return pa.Table.from_pylist(rows, schema=USERS_SCHEMA)
