@@ -265,7 +265,7 @@ def _loaded_posts(warehouse: DuckDBWarehouse) -> pa.Table:
             return pa.table({"user_id": [], "username": [], "created_at": []})
         return conn.execute(
             "select user_id, username, created_at from raw_discourse.posts"
-        ).fetch_arrow_table()
+        ).to_arrow_table()
 
 
 def build_defs(partitions_def: dg.PartitionsDefinition, plan: SourcePlan) -> dg.Definitions:
