@@ -18,7 +18,7 @@ Endpoints and paging (one `pages()` loop owns all three styles):
 - `/post_action_users.json?id={post_id}&post_action_type_id=2`: who liked a post (page=N while a
   page is full), asked only for posts whose `actions_summary` shows a like, at most
   `max_like_lookups` per client; the days of the posts left unasked are in `days_missing_likes`.
-- `/admin/users/list/active.json?page=N&show_emails=true`: until an empty page.
+- `/admin/users/list/active.json?page=N&show_emails=true`: 100 users a page, until a shorter page.
 
 Day partition (UTC): `activity(days)` pages /latest by activity until a page ends before the first
 day, keeps topics created on or before the last day and bumped on or after the first, fetches each
@@ -72,6 +72,8 @@ LIKE = 2  # post_action_type_id of a like
 POST_IDS_PER_REQUEST = 20  # Discourse's chunk_size
 LIKERS_PER_PAGE = 200
 LATEST_PER_PAGE = 100  # /latest.json's per_page maximum
+LATEST_POSTS_PER_PAGE = 50  # /posts.json's page (LatestPostsQuery)
+USERS_PER_PAGE = 100  # /admin/users/list's page (AdminUserIndexQuery)
 
 CATEGORIES_SCHEMA = pa.schema(
     [
@@ -835,10 +837,10 @@ class DiscourseClient:
     def _page_posts_down_to(self, plan: ActivityPlan, start: datetime) -> None:
         """Page /posts.json until every post written at or after `start` has been seen.
 
-        Discourse numbers posts in the order they are written, across the forum, so once a page's
-        oldest post is older than `start`, every post below it is older too. (A first post
+        Discourse numbers posts in the order they are written, across the forum, so once a page
+        holds a reply older than `start`, every post below it is older too. (A first post
         re-created by a move carries a new id and its old created_at: it is met early and filed by
-        its day, and never ends the paging alone.) The paging stops at the first page reaching past
+        its day, and never ends the paging.) The paging stops at the first page reaching past
         `start`: the floor of ceil(posts since `start` / 50) calls."""
         while not plan.posts_done and (plan.posts_floor is None or plan.posts_floor >= start):
             page = self.latest_posts(plan.posts_before)
@@ -847,15 +849,12 @@ class DiscourseClient:
                 break
             for post in page:
                 self._take(plan, post)
-            oldest = min(page, key=lambda p: int(p["id"]))
-            plan.posts_before = int(oldest["id"])
-            # Every post written after the page's oldest (lowest id) has a higher id, so has been
-            # seen, unless that oldest is a first post that a move re-created: then only the page's
-            # newest moment is sure.
-            if int(oldest["post_number"]) > 1:
-                floor = parse_time(oldest["created_at"])
-            else:
-                floor = max(parse_time(p["created_at"]) for p in page)
+            plan.posts_before = min(int(p["id"]) for p in page)
+            # Every post written after a reply of this page has a higher id, so has been seen. A
+            # first post may be one a move re-created (a new id, its old created_at): it proves
+            # nothing, and a page of first posts only proves its newest moment.
+            replies = [parse_time(p["created_at"]) for p in page if int(p["post_number"]) > 1]
+            floor = min(replies) if replies else max(parse_time(p["created_at"]) for p in page)
             plan.posts_floor = floor if plan.posts_floor is None else min(plan.posts_floor, floor)
 
     def _take(self, plan: ActivityPlan, post: dict, topic_created: datetime | None = None) -> None:
@@ -989,7 +988,9 @@ class DiscourseClient:
         path = "/admin/users/list/active.json"
 
         def next_params(answer: Any, params: dict) -> dict | None:
-            return {**params, "page": int(params["page"]) + 1} if answer else None
+            # Discourse lists 100 users a page: a shorter page is the last.
+            full = isinstance(answer, list) and len(answer) >= USERS_PER_PAGE
+            return {**params, "page": int(params["page"]) + 1} if full else None
 
         seen: set[int] = set()
         for answer in self.pages(path, {"page": 1, "show_emails": "true"}, next_params):

@@ -44,18 +44,23 @@ def _days(n: int) -> list[date]:
 
 def _expected_calls(days: list[date]) -> dict[str, int]:
     """The calls the sandbox's data asks for: /latest pages of 100 down to the first topic bumped
-    before the range, /posts.json pages of 50 down to the first reply written before it (the floor),
+    before the range, /posts.json pages of 50 down to the first reply written before it,
     one likers call per liked post of the range (none has more than 200 likers)."""
     start, _ = day_bounds(days[0])
     topics = topics_between(42, "small", TODAY, FIRST.date(), TODAY)
     bumped_since = sum(t.bumped_at >= start for t in topics)
     latest = min(bumped_since // 100 + 1, math.ceil(len(topics) / 100))
     posts = sorted(((int(p.post_id), n, p) for t in topics for n, p in enumerate(t.posts, 1)), reverse=True)
-    since = sum(p.created_at >= start for _, _, p in posts)
-    pages = math.ceil(since / 50)
-    _, number, oldest = posts[pages * 50 - 1]
-    if not (oldest.created_at < start and number > 1):
-        pages += 1  # the page holding the boundary does not prove it: one more page
+    pages = 0
+    while pages * 50 < len(posts):
+        page = posts[pages * 50 : pages * 50 + 50]
+        pages += 1
+        # a reply written before the range proves every older id older; first posts (which a
+        # move may re-create with a new id) prove only when the whole page is older
+        if any(n > 1 and p.created_at < start for _, n, p in page) or all(
+            p.created_at < start for *_, p in page
+        ):
+            break
     liked = sum(bool(p.reactions) for d in days for p in community.posts_on(42, "small", "discourse", d))
     return {"/latest.json": latest, "/posts.json": pages, "/post_action_users.json": liked}
 

@@ -169,6 +169,15 @@ def test_a_long_topic_is_read_newest_first_down_to_the_days_asked(sandbox, make,
 
 def test_a_day_is_complete_when_long_topics_are_read_newest_first(sandbox, make, monkeypatch):
     monkeypatch.setattr(discourse, "POST_IDS_PER_REQUEST", 1)
+
+    def a_whisper_in_every_topic(payload):  # /latest counts a post /posts.json does not list
+        for summary in payload["topic_list"]["topics"]:
+            summary["highest_post_number"] += 1
+        return payload
+
+    # every active topic is then read whole, through /t/{id}.json and its posts newest first
+    sandbox.inject_fault("/discourse/latest.json", 200, times=None, kind="transform",
+                         transform=a_whisper_in_every_topic)  # fmt: skip
     sandbox.inject_fault("/discourse/t/", 200, times=None, kind="transform", transform=_first_page_only(1))
     before = len(sandbox.requests_to("/discourse/t/"))
     activity = _day_posts(make(), DAY)
@@ -322,10 +331,14 @@ def test_subcategories_are_flattened_with_their_parent(sandbox, make):
     assert "include_subcategories=true" in sandbox.requests_to("/discourse/categories.json")[-1].path
 
 
-def test_users_page_until_an_empty_page(sandbox, make):
+def test_users_page_until_a_page_shorter_than_100(sandbox, make):
+    before = len(sandbox.requests_to("/discourse/admin/users/list/"))
     batches = list(make().users())
     users = [u for b in batches for u in b.to_pylist()]
-    assert batches[-1].num_rows == 0 and len(users) > 100
+    assert 0 < batches[-1].num_rows < 100 and all(b.num_rows == 100 for b in batches[:-1])
+    assert len(users) > 100 and len(sandbox.requests_to("/discourse/admin/users/list/")) - before == len(
+        batches
+    )
     assert len({u["user_id"] for u in users}) == len(users)
     assert all(u["email_domain"] == u["email"].split("@")[1] for u in users)
 
@@ -349,7 +362,7 @@ def test_rate_limit_wait_seconds_is_honoured(sandbox, make):
 
 
 def test_429_with_retry_after_and_the_default_body_waits_the_longer_hint(sandbox, make):
-    sandbox.inject_fault("/discourse/t/", 429, headers={"Retry-After": "3"})
+    sandbox.inject_fault("/discourse/posts.json", 429, headers={"Retry-After": "3"})
     waits = Waits()
     assert _day_posts(make(sleep=waits), DAY).posts.num_rows == len(_expected(DAY))
     assert waits == [3.0]
@@ -369,13 +382,13 @@ def test_text_plain_429_from_the_global_limiter_is_retried(sandbox, make):
 
 @pytest.mark.parametrize("status", [500, 502, 503])
 def test_server_errors_are_retried_and_loaded(sandbox, make, status):
-    sandbox.inject_fault("/discourse/t/", status, times=2)
+    sandbox.inject_fault("/discourse/posts.json", status, times=2)
     assert _day_posts(make(), DAY).posts.num_rows == len(_expected(DAY))
 
 
 @pytest.mark.parametrize("kind", ["drop", "truncate"])
 def test_dropped_connections_and_cut_bodies_are_retried(sandbox, make, kind):
-    sandbox.inject_fault("/discourse/t/", 200, kind=kind)
+    sandbox.inject_fault("/discourse/posts.json", 200, kind=kind)
     assert _day_posts(make(), DAY).posts.num_rows == len(_expected(DAY))
 
 
@@ -410,11 +423,11 @@ def test_a_revoked_key_fails_at_once_without_leaking_the_key(sandbox, make, capl
 
 def test_an_extra_field_is_tolerated_with_a_warning(sandbox, make, caplog):
     def extra(payload):
-        for post in payload["post_stream"]["posts"]:
+        for post in payload["latest_posts"]:
             post["reaction_users_count"] = 3
         return payload
 
-    sandbox.inject_fault("/discourse/t/", 200, kind="transform", transform=extra, times=None)
+    sandbox.inject_fault("/discourse/posts.json", 200, kind="transform", transform=extra, times=None)
     with caplog.at_level(logging.WARNING, logger="connectors.discourse"):
         activity = _day_posts(make(), DAY)
     assert activity.posts.num_rows == len(_expected(DAY))
@@ -425,11 +438,11 @@ def test_an_extra_field_is_tolerated_with_a_warning(sandbox, make, caplog):
 @pytest.mark.parametrize("field", ["cooked", "created_at"])
 def test_a_removed_field_fails_and_names_it(sandbox, make, field):
     def removed(payload):
-        for post in payload["post_stream"]["posts"]:
+        for post in payload["latest_posts"]:
             post.pop(field, None)
         return payload
 
-    sandbox.inject_fault("/discourse/t/", 200, kind="transform", transform=removed, times=None)
+    sandbox.inject_fault("/discourse/posts.json", 200, kind="transform", transform=removed, times=None)
     with pytest.raises(DiscourseSchemaError, match=f"'{field}'"):
         _day_posts(make(), DAY)
 
