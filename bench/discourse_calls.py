@@ -65,9 +65,15 @@ def floor(seed: int, scale: str, days: list[date]) -> tuple[Counter, dict[str, i
             "/admin/users/list/active.json": len(users) // USERS_PER_PAGE + 1,
         }
     )
+    received: Counter = Counter()
+    for p in liked:
+        received[p.author_person_id] += len(p.reactions)
     by_user = {
         "likers (users who gave a like)": len({pid for p in liked for pid, _ in p.reactions}),
-        "liked authors (users who received one)": len({p.author_person_id for p in liked}),
+        "liked authors (users who received one)": len(received),
+        # /user_actions.json?filter=2 pages of 30 per author, counting only the likes on the range's
+        # posts (likes the author received on older posts since would add pages)
+        "pages of likes received": sum(math.ceil(n / 30) for n in received.values()),
         "liked posts": len(liked),
     }
     return out, by_user

@@ -5,26 +5,38 @@ install such as https://example.com/forum). Every request sends the headers `Api
 (DISCOURSE_API_KEY, an admin key for the users list) and `Api-Username` (DISCOURSE_API_USERNAME,
 default "system"); the key never travels in a URL.
 
-Endpoints and paging (one `pages()` loop owns all three styles):
+Endpoints and paging:
 - `/categories.json?include_subcategories=true`: one answer; subcategories flattened with their
   parent's id.
-- `/latest.json?order=activity&per_page=100&page=N`: topic summaries, newest activity first; the next page is
-  the query of `topic_list.more_topics_url`, present only while more pages exist.
-- `/t/{id}.json`: the topic and the first posts of `post_stream.posts`; `post_stream.stream` lists
-  every post id, and the ids the first answer leaves out are fetched in chunks of 20 from
-  `/t/{id}/posts.json?post_ids[]=...`, newest first, stopping at the first post older than the
-  days asked for (post ids grow with time within a topic, unless posts were moved into it: a
-  topic whose stream is out of id order is read whole).
+- `/latest.json?order=activity&per_page=100&page=N`: topic summaries, newest activity first; the
+  next page is the query of `topic_list.more_topics_url`, present only while more pages exist.
+- `/posts.json?before={post_id}`: the forum's latest posts across topics, 50 a page, newest id
+  first; the next page asks for ids below the smallest seen. Discourse numbers posts in the order
+  they are written, so paging stops at the first page holding a reply written before the days
+  asked for (a first post proves nothing: a move re-creates it with a new id and its old date).
+  It lists regular, visible posts only.
+- `/t/{id}.json` (then `/t/{id}/posts.json?post_ids[]=...` in chunks of 20, newest first, the
+  whole stream when its ids are out of order): a topic read whole, only where /posts.json did not
+  account for all its posts (a gap in its post numbers up to /latest's highest_post_number: a
+  small action, a whisper, a hidden or deleted post, a post moved in from older days; an active
+  topic with no post listed; the topic of a post /latest did not list), once per load.
 - `/post_action_users.json?id={post_id}&post_action_type_id=2`: who liked a post (page=N while a
   page is full), asked only for posts whose `actions_summary` shows a like, at most
   `max_like_lookups` per client; the days of the posts left unasked are in `days_missing_likes`.
+  (/posts.json sends no like count, so a lookup cannot be skipped for an unchanged count; per
+  user, /user_actions.json would need a call per liked author at least: bench.discourse_calls.)
 - `/admin/users/list/active.json?page=N&show_emails=true`: 100 users a page, until a shorter page.
+  A key that may not list users gets 403: `users_from_posts` derives them from the posts loaded.
 
-Day partition (UTC): `activity(days)` pages /latest by activity until a page ends before the first
-day, keeps topics created on or before the last day and bumped on or after the first, fetches each
-once and sorts its posts into the day they were created (a post moved in from an older topic,
-into the topic's day: the older days no longer find it). A topic's row belongs to the day it was
-created; likes belong to their post's day (re-pull trailing days to catch late replies and likes).
+Day partition (UTC): `activity_plan(days)` pages /latest by activity until a page ends before the
+first day and keeps the topics created on or before the last day and bumped on or after the first
+(their rows come from these summaries); `chunk_activity(chunk, plan)` pages /posts.json as far as
+the chunk needs (once for the whole range, shared by every chunk and thread) and sorts the posts
+into the day they were created (a post moved in from an older topic, into the topic's day: the
+older days no longer find it). A topic's row belongs to the day it was created; likes belong to
+their post's day (re-pull trailing days to catch late replies and likes). One lookup of one item
+that answers 403/404/410 (a topic made private, a deleted post's likers) is skipped with a warning
+and counted in `skipped_lookups`; the rest of the day loads.
 
 Failures: 429 (Retry-After, JSON `extras.wait_seconds`, or text/plain from the global limiter),
 5xx, dropped connections and cut bodies are retried by `connectors.http.call_with_retries`; other
