@@ -38,6 +38,18 @@ TODAY = date(2026, 11, 21)
 PER_MINUTE = 60  # Discourse's default for an admin API key (DISCOURSE_REQUESTS_PER_MINUTE)
 
 
+class CountingClient(DiscourseClient):
+    """DiscourseClient counting its calls per method (the sandbox keeps only its last requests)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls: Counter = Counter()
+
+    def get(self, path, params=None):
+        self.calls[_method("/discourse" + path)] += 1
+        return super().get(path, params)
+
+
 def _method(path: str) -> str:
     path = path.split("?")[0][len("/discourse") :]
     if path.startswith("/t/"):
@@ -89,11 +101,11 @@ def main() -> None:
     days = [TODAY - timedelta(days=n) for n in range(args.days, 0, -1)]
     with SandboxServer(seed=args.seed, scale=args.scale, today=TODAY) as sandbox:
         config = DiscourseConfig(url=f"{sandbox.base_url}/discourse", api_key=SANDBOX_DISCOURSE_API_KEY)
-        with DiscourseClient(config) as client:
+        with CountingClient(config) as client:
             rows = sum(a.posts.num_rows for a in client.activity(days))
             client.categories()
             list(client.users())
-        calls = Counter(_method(r.path) for r in sandbox.requests_to("/discourse/"))
+        calls = client.calls
     least, by_user = floor(args.seed, args.scale, days)
     print(f"discourse {args.scale} scale, {args.days} days to {days[-1]}: {rows:,} posts loaded")
     print(f"{'method':32} {'calls':>9} {'floor':>9} {'calls/floor':>12}")
