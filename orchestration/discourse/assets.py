@@ -263,9 +263,7 @@ def _loaded_posts(warehouse: DuckDBWarehouse) -> pa.Table:
         ).fetchone()[0]
         if not exists:
             return pa.table({"user_id": [], "username": [], "created_at": []})
-        return conn.execute(
-            "select user_id, username, created_at from raw_discourse.posts"
-        ).to_arrow_table()
+        return conn.execute("select user_id, username, created_at from raw_discourse.posts").to_arrow_table()
 
 
 def build_defs(partitions_def: dg.PartitionsDefinition, plan: SourcePlan) -> dg.Definitions:
