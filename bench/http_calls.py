@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             target = Target(sandbox.base_url, sandbox.key_file, _window(3), workdir)
             with _discourse_client(target) as client:
-                spans, _ = client.activity_plan([date.fromisoformat(d) for d in target.days])
-                path = f"/t/{spans[0].topic_id}.json"
+                plan, _ = client.activity_plan([date.fromisoformat(d) for d in target.days])
+                path = f"/t/{plan.topics[0].topic_id}.json"
                 url = client.config.url + path
                 session = client._session
                 body = session.request("GET", url, timeout=30).content

@@ -732,8 +732,8 @@ def _discourse_client(target: Target):
 
 
 def _discourse_load(target: Target, client, conn) -> int:
-    """The discourse_activity asset's loop (orchestration/discourse/assets.py), oldest month first
-    (the asset goes newest first, which changes only the days a spent like budget leaves out)."""
+    """The discourse_activity asset's loop (orchestration/discourse/assets.py), newest month first
+    as the asset goes."""
     from orchestration.discourse.assets import DAILY_TABLES, _stamp
 
     loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)

@@ -5,26 +5,38 @@ install such as https://example.com/forum). Every request sends the headers `Api
 (DISCOURSE_API_KEY, an admin key for the users list) and `Api-Username` (DISCOURSE_API_USERNAME,
 default "system"); the key never travels in a URL.
 
-Endpoints and paging (one `pages()` loop owns all three styles):
+Endpoints and paging:
 - `/categories.json?include_subcategories=true`: one answer; subcategories flattened with their
   parent's id.
-- `/latest.json?order=activity&per_page=100&page=N`: topic summaries, newest activity first; the next page is
-  the query of `topic_list.more_topics_url`, present only while more pages exist.
-- `/t/{id}.json`: the topic and the first posts of `post_stream.posts`; `post_stream.stream` lists
-  every post id, and the ids the first answer leaves out are fetched in chunks of 20 from
-  `/t/{id}/posts.json?post_ids[]=...`, newest first, stopping at the first post older than the
-  days asked for (post ids grow with time within a topic, unless posts were moved into it: a
-  topic whose stream is out of id order is read whole).
+- `/latest.json?order=activity&per_page=100&page=N`: topic summaries, newest activity first; the
+  next page is the query of `topic_list.more_topics_url`, present only while more pages exist.
+- `/posts.json?before={post_id}`: the forum's latest posts across topics, 50 a page, newest id
+  first; the next page asks for ids below the smallest seen. Discourse numbers posts in the order
+  they are written, so paging stops at the first page holding a reply written before the days
+  asked for (a first post proves nothing: a move re-creates it with a new id and its old date).
+  It lists regular, visible posts only.
+- `/t/{id}.json` (then `/t/{id}/posts.json?post_ids[]=...` in chunks of 20, newest first, the
+  whole stream when its ids are out of order): a topic read whole, only where /posts.json did not
+  account for all its posts (a gap in its post numbers up to /latest's highest_post_number: a
+  small action, a whisper, a hidden or deleted post, a post moved in from older days; an active
+  topic with no post listed; the topic of a post /latest did not list), once per load.
 - `/post_action_users.json?id={post_id}&post_action_type_id=2`: who liked a post (page=N while a
   page is full), asked only for posts whose `actions_summary` shows a like, at most
   `max_like_lookups` per client; the days of the posts left unasked are in `days_missing_likes`.
-- `/admin/users/list/active.json?page=N&show_emails=true`: until an empty page.
+  (/posts.json sends no like count, so a lookup cannot be skipped for an unchanged count; per
+  user, /user_actions.json would need a call per liked author at least: bench.discourse_calls.)
+- `/admin/users/list/active.json?page=N&show_emails=true`: 100 users a page, until a shorter page.
+  A key that may not list users gets 403: `users_from_posts` derives them from the posts loaded.
 
-Day partition (UTC): `activity(days)` pages /latest by activity until a page ends before the first
-day, keeps topics created on or before the last day and bumped on or after the first, fetches each
-once and sorts its posts into the day they were created (a post moved in from an older topic,
-into the topic's day: the older days no longer find it). A topic's row belongs to the day it was
-created; likes belong to their post's day (re-pull trailing days to catch late replies and likes).
+Day partition (UTC): `activity_plan(days)` pages /latest by activity until a page ends before the
+first day and keeps the topics created on or before the last day and bumped on or after the first
+(their rows come from these summaries); `chunk_activity(chunk, plan)` pages /posts.json as far as
+the chunk needs (once for the whole range, shared by every chunk and thread) and sorts the posts
+into the day they were created (a post moved in from an older topic, into the topic's day: the
+older days no longer find it). A topic's row belongs to the day it was created; likes belong to
+their post's day (re-pull trailing days to catch late replies and likes). One lookup of one item
+that answers 403/404/410 (a topic made private, a deleted post's likers) is skipped with a warning
+and counted in `skipped_lookups`; the rest of the day loads.
 
 Failures: 429 (Retry-After, JSON `extras.wait_seconds`, or text/plain from the global limiter),
 5xx, dropped connections and cut bodies are retried by `connectors.http.call_with_retries`; other
@@ -39,7 +51,6 @@ import os
 import re
 import threading
 from array import array
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -73,6 +84,8 @@ LIKE = 2  # post_action_type_id of a like
 POST_IDS_PER_REQUEST = 20  # Discourse's chunk_size
 LIKERS_PER_PAGE = 200
 LATEST_PER_PAGE = 100  # /latest.json's per_page maximum
+LATEST_POSTS_PER_PAGE = 50  # /posts.json's page (LatestPostsQuery)
+USERS_PER_PAGE = 100  # /admin/users/list's page (AdminUserIndexQuery)
 
 CATEGORIES_SCHEMA = pa.schema(
     [
@@ -156,6 +169,9 @@ _NEEDS = {
         "views", "user_id", "archetype", "closed", "archived", "post_stream",
     ),
     "post": ("id", "topic_id", "post_number", "user_id", "username", "created_at", "cooked", "post_type"),
+    "latest post": (
+        "id", "topic_id", "post_number", "user_id", "username", "created_at", "cooked", "post_type",
+    ),
     "user": ("id", "username", "created_at"),
     "liker": ("id",),
 }  # fmt: skip
@@ -196,6 +212,16 @@ _KNOWN = {
         "reviewable_score_pending_count score staff topic_id topic_slug trust_level updated_at "
         "user_deleted user_id user_title username version wiki yours raw action_code like_count "
         "flair_group_id".split()
+    ),
+    "latest post": set(
+        "actions_summary admin avatar_template badges_granted bookmarked can_delete can_edit can_recover "
+        "can_see_hidden_post can_view_edit_history can_wiki category_id cooked created_at deleted_at "
+        "display_username edit_reason excerpt flair_bg_color flair_color flair_group_id flair_name flair_url "
+        "hidden id incoming_link_count moderator name post_number post_type post_url posts_count "
+        "primary_group_name quote_count raw readers_count reads reply_count reply_to_post_number "
+        "reviewable_id reviewable_score_count reviewable_score_pending_count score staff topic_html_title "
+        "topic_id topic_slug topic_title trust_level truncated updated_at user_deleted user_id user_title "
+        "username version wiki yours like_count action_code".split()
     ),
     "user": set(
         "active admin avatar_template created_at created_at_age days_visited email id last_emailed_age "
@@ -406,6 +432,50 @@ class TopicSpans:
         )
 
 
+def _original_poster(summary: dict) -> int | None:
+    """The topic author's user id in a /latest summary: the poster described as Original Poster."""
+    for poster in summary.get("posters") or []:
+        if isinstance(poster, dict) and "Original Poster" in str(poster.get("description") or ""):
+            return _int_or_none(poster.get("user_id"))
+    return None
+
+
+@dataclass
+class ActivityPlan:
+    """What one load of a range of days shares between its chunks (and their threads): the topics
+    /latest lists as active, and how far /posts.json has been paged. Guarded by `lock`.
+
+    Args:
+        first, last: the range's days.
+        topics: the spans of the active topics.
+        highest: each active topic's highest_post_number (from /latest).
+        summaries: the /latest summaries of the topics created in the range (their rows).
+    """
+
+    first: date
+    last: date
+    topics: TopicSpans
+    highest: dict[int, int]
+    summaries: dict[int, dict]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    posts_before: int | None = None  # the next /posts.json page asks for ids below this
+    posts_floor: datetime | None = None  # every post written at or after this has been seen
+    posts_done: bool = False  # the oldest post of the forum has been seen
+    numbers: dict[int, tuple[int, int]] = field(default_factory=dict)  # topic -> (lowest number, count)
+    by_day: dict[date, dict[int, dict]] = field(default_factory=dict)  # posts not yet handed out
+    topic_rows: dict[date, list[dict]] = field(default_factory=dict)
+    strays: set[int] = field(default_factory=set)  # topics of posts seen that /latest did not list
+    read_whole: set[int] = field(default_factory=set)  # topics read through /t/{id}.json
+    full_topics: dict[int, dict] = field(default_factory=dict)
+    _created: dict[int, datetime] | None = None
+
+    def created(self, topic_id: int) -> datetime | None:
+        """An active topic's created_at (None for a topic /latest did not list)."""
+        if self._created is None:
+            self._created = {span.topic_id: span.created for span in self.topics}
+        return self._created.get(topic_id)
+
+
 # --- the client ------------------------------------------------------------------------------------
 
 
@@ -433,6 +503,9 @@ class DiscourseClient:
         self.like_lookups = 0
         self.like_lookups_skipped = 0
         self.days_missing_likes: set[date] = set()  # days with a liked post whose likers were skipped
+        # Lookups of one item (a post's likers, a topic) that failed with 403/404/410 and were skipped.
+        self.skipped_lookups = 0
+        self.skipped_items: list[str] = []
         self.requests = 0
         # The counters are shared by the threads that fetch chunks at once (chunk_activity).
         self._counting = threading.Lock()
@@ -676,85 +749,230 @@ class DiscourseClient:
                 return int(count) if count is not None else None
         return 0
 
+    # --- latest posts ---
+    def latest_posts(self, before: int | None = None) -> list[dict]:
+        """One page of /posts.json: up to LATEST_POSTS_PER_PAGE posts with ids below `before` (the
+        newest without it), across topics, newest id first."""
+        path = "/posts.json"
+        answer = self.get(path, {"before": before} if before is not None else None)
+        return [self._check("latest post", p, path) for p in self._field(answer, ("latest_posts",), path)]
+
     # --- a range of days ---
     def activity(self, days: Iterable[date], chunk_days: int = 31) -> Iterator[DayActivity]:
         """Topics created, posts created and likes on those posts, day by day (UTC).
 
-        /latest is paged once for the whole range; topics are fetched `chunk_days` days at a time,
-        so memory holds a month of posts, not the range (a topic active across chunks is fetched once
-        per chunk).
+        /latest and /posts.json are each paged once for the whole range, newest first; the days come
+        back `chunk_days` at a time, newest chunk first (in day order within a chunk), so memory
+        holds a month of posts, not the range.
         """
-        candidates, chunks = self.activity_plan(days, chunk_days)
-        for chunk in chunks:
-            yield from self.chunk_activity(chunk, candidates)
+        plan, chunks = self.activity_plan(days, chunk_days)
+        for chunk in reversed(chunks):
+            yield from self.chunk_activity(chunk, plan)
 
     def activity_plan(
         self, days: Iterable[date], chunk_days: int = 31
-    ) -> tuple[TopicSpans, list[list[date]]]:
-        """What `activity` does first: the spans of the topics with activity in the range (one
-        pass over /latest) and the range cut into chunks of `chunk_days` days, for `chunk_activity`.
+    ) -> tuple[ActivityPlan, list[list[date]]]:
+        """What `activity` does first: one pass over /latest for the topics with activity in the
+        range, and the range cut into chunks of `chunk_days` days, for `chunk_activity`.
 
         Returns:
-            (candidates, chunks); both empty for no days.
+            (plan, chunks); no chunks for no days.
         """
         days = sorted(set(days))
         if not days:
-            return TopicSpans(), []
-        candidates = self.topics_active(days[0], days[-1])
-        log.info("discourse: %d topics with activity between %s and %s", len(candidates), days[0], days[-1])
-        return candidates, [days[n : n + chunk_days] for n in range(0, len(days), chunk_days)]
+            return ActivityPlan(date.min, date.min, TopicSpans(), {}, {}), []
+        spans, highest, summaries = self._scan_latest(days[0], days[-1])
+        log.info("discourse: %d topics with activity between %s and %s", len(spans), days[0], days[-1])
+        plan = ActivityPlan(days[0], days[-1], spans, highest, summaries)
+        return plan, [days[n : n + chunk_days] for n in range(0, len(days), chunk_days)]
 
-    def chunk_activity(self, chunk: list[date], candidates: TopicSpans) -> list[DayActivity]:
-        """One DayActivity per day of `chunk` (consecutive days), from the candidates of
-        `activity_plan`. Several chunks may be fetched at once from different threads.
-        """
-        return list(self._chunk(chunk, candidates))
+    def _scan_latest(self, first: date, last: date) -> tuple[TopicSpans, dict[int, int], dict[int, dict]]:
+        """`topics_active`, with each topic's highest_post_number, and the /latest summary of each
+        topic created in the range (its row comes from there: no /t/{id}.json needed)."""
+        start, _ = day_bounds(first)
+        _, end = day_bounds(last)
+        spans = TopicSpans()
+        highest: dict[int, int] = {}
+        summaries: dict[int, dict] = {}
+        for page in self.latest_pages("activity"):
+            for topic in page:
+                created, bumped = parse_time(topic["created_at"]), parse_time(topic["bumped_at"])
+                topic_id = int(topic["id"])
+                if created < end and bumped >= start and topic_id not in highest:
+                    spans.append(topic_id, created, bumped)
+                    highest[topic_id] = _int_or_none(topic.get("highest_post_number")) or 0
+                    if created >= start:
+                        summaries[topic_id] = topic
+            # Pinned topics lead page 0 whatever their age: judge a page by its last topic.
+            if page and parse_time(page[-1]["bumped_at"]) < start:
+                break
+        return spans, highest, summaries
 
-    def _chunk(self, chunk: list[date], candidates: TopicSpans) -> Iterator[DayActivity]:
-        wanted = set(chunk)
+    def chunk_activity(self, chunk: list[date], plan: ActivityPlan) -> list[DayActivity]:
+        """One DayActivity per day of `chunk` (consecutive days of the plan's range). Several chunks
+        may be fetched at once from different threads: /posts.json is paged under the plan's lock,
+        newest first, as far down as the oldest chunk asked so far."""
         start, _ = day_bounds(chunk[0])
         _, end = day_bounds(chunk[-1])
-        topics: dict[date, list[dict]] = defaultdict(list)
-        posts: dict[date, list[dict]] = defaultdict(list)
-        likes: dict[date, list[dict]] = defaultdict(list)
-        for topic_id in candidates.active(start, end):
-            topic, pages = self.topic(topic_id, since=start)
-            created = parse_time(topic["created_at"])
-            if created.date() in wanted:
-                topics[created.date()].append(_topic_row(topic, created))
-            for page in pages:
-                for post in page:
-                    moment = parse_time(post["created_at"])
-                    # A post moved in from an older topic is older than this topic: its own day is
-                    # read from the topics that existed then, which no longer hold it, so it is
-                    # filed with this topic's day (its created_at stays true).
-                    day = max(moment.date(), created.date())
-                    if day not in wanted:
-                        continue
-                    row = {**_post_row(post, moment), "date": day}
-                    hint = self.like_hint(post)
-                    if hint != 0:
-                        likers = self._likers_bounded(int(post["id"]), day)
-                        if likers is not None:
-                            if row["like_count"] is None:
-                                row["like_count"] = len(likers)
-                            likes[day].extend(
-                                {
-                                    "date": day,
-                                    "post_id": int(post["id"]),
-                                    "user_id": int(u["id"]),
-                                    "created_at": parse_time(u.get("created_at")),
-                                }
-                                for u in likers
-                            )
-                    posts[day].append(row)
+        with plan.lock:
+            self._page_posts_down_to(plan, start)
+            self._settle_chunk(plan, chunk, start, end)
+            pending = {day: plan.by_day.pop(day, {}) for day in chunk}
+            topic_rows = {day: plan.topic_rows.pop(day, []) for day in chunk}
+        out = []
         for day in chunk:
-            yield DayActivity(
-                day,
-                pa.Table.from_pylist(topics[day], schema=TOPICS_SCHEMA),
-                pa.Table.from_pylist(posts[day], schema=POSTS_SCHEMA),
-                pa.Table.from_pylist(likes[day], schema=POST_LIKES_SCHEMA),
+            posts, likes = [], []
+            for post in sorted(pending[day].values(), key=lambda p: int(p["id"])):
+                # `raw` stays empty as before: /t/{id}.json never sends it, and `cooked` holds the text.
+                row = {**_post_row(post, parse_time(post["created_at"])), "date": day, "raw": None}
+                if self.like_hint(post) != 0:
+                    likers = self._likers_bounded(int(post["id"]), day)
+                    if likers is not None:
+                        if row["like_count"] is None:
+                            row["like_count"] = len(likers)
+                        likes.extend(
+                            {"date": day, "post_id": int(post["id"]), "user_id": int(u["id"]),
+                             "created_at": parse_time(u.get("created_at"))}
+                            for u in likers
+                        )  # fmt: skip
+                posts.append(row)
+            out.append(
+                DayActivity(
+                    day,
+                    pa.Table.from_pylist(topic_rows[day], schema=TOPICS_SCHEMA),
+                    pa.Table.from_pylist(posts, schema=POSTS_SCHEMA),
+                    pa.Table.from_pylist(likes, schema=POST_LIKES_SCHEMA),
+                )
             )
+        return out
+
+    def _page_posts_down_to(self, plan: ActivityPlan, start: datetime) -> None:
+        """Page /posts.json until every post written at or after `start` has been seen.
+
+        Discourse numbers posts in the order they are written, across the forum, so once a page
+        holds a reply older than `start`, every post below it is older too. (A first post
+        re-created by a move carries a new id and its old created_at: it is met early and filed by
+        its day, and never ends the paging.) The paging stops at the first page reaching past
+        `start`: the floor of ceil(posts since `start` / 50) calls."""
+        while not plan.posts_done and (plan.posts_floor is None or plan.posts_floor >= start):
+            page = self.latest_posts(plan.posts_before)
+            if not page:
+                plan.posts_done = True
+                break
+            for post in page:
+                self._take(plan, post)
+            plan.posts_before = min(int(p["id"]) for p in page)
+            # Every post written after a reply of this page has a higher id, so has been seen. A
+            # first post may be one a move re-created (a new id, its old created_at): it proves
+            # nothing, and a page of first posts only proves its newest moment.
+            replies = [parse_time(p["created_at"]) for p in page if int(p["post_number"]) > 1]
+            floor = min(replies) if replies else max(parse_time(p["created_at"]) for p in page)
+            plan.posts_floor = floor if plan.posts_floor is None else min(plan.posts_floor, floor)
+
+    def _take(self, plan: ActivityPlan, post: dict, topic_created: datetime | None = None) -> None:
+        """File one post of /posts.json (or of a topic read whole) under its day, once by id."""
+        topic_id = int(post["topic_id"])
+        number = int(post["post_number"])
+        if topic_created is None:
+            known = plan.created(topic_id)
+            if known is None:
+                # A topic /latest did not list as active: the post's day is within the range only if
+                # its own day is (its topic was not created after the range); then read it once, later.
+                if plan.first <= parse_time(post["created_at"]).date() <= plan.last:
+                    plan.strays.add(topic_id)
+                return
+            topic_created = known
+            if number <= plan.highest.get(topic_id, 0):
+                # Each post comes once from /posts.json: the lowest number and a count tell a gap.
+                low, count = plan.numbers.get(topic_id, (number, 0))
+                plan.numbers[topic_id] = (min(low, number), count + 1)
+        moment = parse_time(post["created_at"])
+        # A post moved in from an older topic is older than this topic: its own day is read from
+        # the topics that existed then, which no longer hold it, so it is filed with this topic's
+        # day (its created_at stays true).
+        day = max(moment.date(), topic_created.date())
+        if plan.first <= day <= plan.last:
+            plan.by_day.setdefault(day, {})[int(post["id"])] = post
+
+    def _settle_chunk(self, plan: ActivityPlan, chunk: list[date], start: datetime, end: datetime) -> None:
+        """Read whole, once per load, the topics active in the chunk whose posts /posts.json did not
+        account for, then gather the rows of the topics created in the chunk.
+
+        /posts.json lists only regular, visible posts: a gap in a topic's post numbers from the
+        lowest seen (from 1 for a topic created in the chunk) to its highest_post_number is a small
+        action, a whisper, a hidden or deleted post, or a post moved in from older days, and the
+        topic is read whole; so is an active topic with no post seen, and the topic of a post that
+        /latest did not list. A topic 403/404 is skipped with a warning (`skipped_lookups`)."""
+        wanted = set(plan.strays)
+        for topic_id in plan.topics.active(start, end):
+            if topic_id in plan.read_whole:
+                continue
+            seen = plan.numbers.get(topic_id)
+            if seen is None:
+                wanted.add(topic_id)
+                continue
+            low, count = seen
+            if plan.created(topic_id) >= start:
+                low = 1  # a topic of the chunk: every post from the first on
+            if count < plan.highest[topic_id] - low + 1:
+                wanted.add(topic_id)
+        for topic_id in sorted(wanted - plan.read_whole):
+            plan.read_whole.add(topic_id)
+            plan.strays.discard(topic_id)
+            try:
+                topic, pages = self.topic(topic_id, since=day_bounds(plan.first)[0])
+                created = parse_time(topic["created_at"])
+                posts = [post for page in pages for post in page]
+            except ApiError as exc:
+                if exc.status not in (403, 404, 410):
+                    raise
+                self._skip_lookup("topic", topic_id, exc)
+                continue
+            plan.full_topics[topic_id] = topic
+            for post in posts:
+                self._take(plan, post, topic_created=created)
+        # Rows of the topics created in the chunk: /latest's summary, or the topic read whole.
+        for day in chunk:
+            plan.topic_rows.setdefault(day, [])
+        for topic_id in plan.topics.active(start, end):
+            created = plan.created(topic_id)
+            if not (start <= created < end):
+                continue
+            row = self._topic_row_of(plan, topic_id, created)
+            if row is not None:
+                plan.topic_rows[created.date()].append(row)
+        for topic_id, topic in plan.full_topics.items():
+            created = parse_time(topic["created_at"])
+            if topic_id not in plan.highest and start <= created < end:
+                plan.topic_rows[created.date()].append(_topic_row(topic, created))
+
+    def _topic_row_of(self, plan: ActivityPlan, topic_id: int, created: datetime) -> dict | None:
+        if topic_id in plan.full_topics:
+            return _topic_row(plan.full_topics[topic_id], created)
+        summary = plan.summaries.get(topic_id)
+        user_id = _original_poster(summary) if summary is not None else None
+        if summary is None or user_id is None:
+            # /latest lacks the topic's author: read the topic itself, once.
+            try:
+                topic = self._check("topic", self.get(f"/t/{topic_id}.json"), f"/t/{topic_id}.json")
+            except ApiError as exc:
+                if exc.status not in (403, 404, 410):
+                    raise
+                self._skip_lookup("topic", topic_id, exc)
+                return None
+            plan.full_topics[topic_id] = topic
+            return _topic_row(topic, created)
+        return _topic_row({**summary, "user_id": user_id}, created)
+
+    def _skip_lookup(self, kind: str, item: int, exc: ApiError) -> None:
+        with self._counting:
+            self.skipped_lookups += 1
+            self.skipped_items.append(f"{kind} {item}: {exc.status}")
+        log.warning(
+            "discourse: %s %s answered %s; skipped, the rest of the day loads (a deleted or private "
+            "%s, or a key that may not read it: an admin key reads every category)",
+            kind, item, exc.status, kind,
+        )  # fmt: skip
 
     def _likers_bounded(self, post_id: int, day: date) -> list[dict] | None:
         with self._counting:
@@ -768,7 +986,13 @@ class DiscourseClient:
                 self.days_missing_likes.add(day)
                 return None
             self.like_lookups += 1
-        return self.post_likers(post_id)
+        try:
+            return self.post_likers(post_id)
+        except ApiError as exc:
+            if exc.status not in (403, 404, 410):
+                raise
+            self._skip_lookup("post", post_id, exc)  # deleted since it was listed, or hidden from the key
+            return []
 
     # --- users ---
     def users(self) -> Iterator[pa.RecordBatch]:
@@ -776,7 +1000,9 @@ class DiscourseClient:
         path = "/admin/users/list/active.json"
 
         def next_params(answer: Any, params: dict) -> dict | None:
-            return {**params, "page": int(params["page"]) + 1} if answer else None
+            # Discourse lists 100 users a page: a shorter page is the last.
+            full = isinstance(answer, list) and len(answer) >= USERS_PER_PAGE
+            return {**params, "page": int(params["page"]) + 1} if full else None
 
         seen: set[int] = set()
         for answer in self.pages(path, {"page": 1, "show_emails": "true"}, next_params):
@@ -884,3 +1110,29 @@ def _error_details(response: requests.Response) -> tuple[str, str | None, float 
     if error_type:
         message = f"{error_type}: {message}"
     return redact(message), error_type, wait
+
+
+def users_from_posts(posts: pa.Table) -> pa.Table:
+    """USERS_SCHEMA rows of the authors of `posts` (columns user_id, username, created_at): what a key
+    that may not list users still knows. One row per user id, with the username of the user's latest
+    post; created_at and last_seen_at are the user's first and last post (the account is older),
+    name, e-mail, flags and trust level unknown (null)."""
+    users: dict[int, dict] = {}
+    for post in posts.to_pylist():
+        user_id, moment = post.get("user_id"), post.get("created_at")
+        if user_id is None or moment is None:
+            continue
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        user = users.get(user_id)
+        if user is None:
+            users[user_id] = user = {
+                "user_id": int(user_id), "username": post["username"], "name": None, "email": None,
+                "email_domain": None, "admin": None, "moderator": None, "trust_level": None,
+                "created_at": moment, "last_seen_at": moment, "staged": None,
+            }  # fmt: skip
+        if moment >= user["last_seen_at"]:
+            user["last_seen_at"], user["username"] = moment, post["username"]
+        user["created_at"] = min(user["created_at"], moment)
+    rows = sorted(users.values(), key=lambda u: u["user_id"])
+    return pa.Table.from_pylist(rows, schema=USERS_SCHEMA)

@@ -346,6 +346,7 @@ SOURCES: dict[str, Source] = {
                 "/latest.json",
                 "/t/{id}.json",
                 "/t/{id}/posts.json",
+                "/posts.json",
                 "/admin/users/list/{flag}.json",
             )
         ),

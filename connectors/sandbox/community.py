@@ -34,7 +34,11 @@ from connectors.sandbox import brand
 
 PLATFORMS = ("slack", "discourse", "discord")
 DISCORD_EPOCH_MS = 1420070400000
-_ID_EPOCH = date(2024, 1, 1)  # Discourse post ids count days from here (community starts later)
+# Discourse post ids count microseconds from here (the community starts later): like the forum's own
+# ids they grow with the moment a post is written, across topics, so /posts.json pages by id in time
+# order; the day a thread started is the id's day.
+_ID_EPOCH = date(2024, 1, 1)
+_MICROS_A_DAY = 86_400_000_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,7 +130,8 @@ def _post_id(platform: str, created: datetime, start: date, thread_idx: int, rep
     if platform == "slack":
         return f"{int(created.timestamp())}.{created.microsecond:06d}"
     if platform == "discourse":
-        return str((start - _ID_EPOCH).days * 1_000_000 + thread_idx * 100 + reply_idx)
+        since = created - datetime(_ID_EPOCH.year, _ID_EPOCH.month, _ID_EPOCH.day, tzinfo=UTC)
+        return str(since // timedelta(microseconds=1))
     ms = int(created.timestamp() * 1000)
     return str(((ms - DISCORD_EPOCH_MS) << 22) | (low & 0x3FFFFF))
 
@@ -135,7 +140,7 @@ def _start_day_of(platform: str, root_post_id: str) -> date:
     if platform == "slack":
         return datetime.fromtimestamp(int(root_post_id.split(".", 1)[0]), UTC).date()
     if platform == "discourse":
-        return _ID_EPOCH + timedelta(days=int(root_post_id) // 1_000_000)
+        return _ID_EPOCH + timedelta(days=int(root_post_id) // _MICROS_A_DAY)
     ms = (int(root_post_id) >> 22) + DISCORD_EPOCH_MS
     return datetime.fromtimestamp(ms / 1000, UTC).date()
 

@@ -15,6 +15,10 @@ Routes (wire format of Discourse's published OpenAPI document; tests/contracts/d
   `topic_list.more_topics_url` only while more pages exist); `/latest` with Accept JSON too.
 - `GET /t/{id}.json`: `post_stream.stream` lists every post id, `posts` only the first 20.
 - `GET /t/{id}/posts.json?post_ids[]=...`: those posts; without `post_ids[]`, the first 20.
+- `GET /posts.json[?before={post_id}]`: `latest_posts`, the 50 newest posts of regular type with an
+  id below `before`, across topics, newest id first (Discourse's own order: ids grow with time, so
+  the sandbox's post ids count microseconds; connectors.sandbox.community). An empty list past the
+  oldest post.
 - `GET /post_action_users.json?id={post_id}&post_action_type_id=2&page=N&limit=M`: the likers.
 - `GET /admin/users/list/active.json?page=N&show_emails=true`: 100 users a page, 1-based.
 
@@ -42,6 +46,7 @@ SANDBOX_DISCOURSE_API_KEY = "sandbox-discourse-key"
 SANDBOX_DISCOURSE_USER_KEY = "sandbox-discourse-user-key"
 PLATFORM = "discourse"
 PER_PAGE = 30
+LATEST_POSTS_PER_PAGE = 50  # /posts.json: Discourse's LatestPostsQuery page size
 CHUNK_SIZE = 20
 USERS_PER_PAGE = 100
 FORUM = f"https://{brand.COMMUNITY_DOMAIN}"
@@ -141,6 +146,17 @@ def _forum(
     by_id = {t.topic_id: t for t in topics}
     by_post = {int(p.post_id): t for t in topics for p in t.posts}
     return tuple(topics), by_id, by_post
+
+
+@functools.cache
+def _by_post_id(seed: int, scale: str, today: date) -> tuple[tuple[int, Topic, int], ...]:
+    """(post id, topic, post number) of every post, newest id first: /posts.json's order."""
+    topics = _forum(seed, scale, today)[0]
+    rows = [(int(p.post_id), t, n) for t in topics for n, p in enumerate(t.posts, start=1)]
+    if len({r[0] for r in rows}) != len(rows):
+        raise RuntimeError("sandbox discourse: two posts share an id; the generator must keep them unique")
+    rows.sort(key=lambda r: r[0], reverse=True)
+    return tuple(rows)
 
 
 @functools.cache
@@ -624,6 +640,9 @@ def _answer(request: SandboxRequest) -> SandboxResponse:
             return _error(404)
         return SandboxResponse(200, _topic(topic, seed, scale, today))
 
+    if path in ("/posts.json", "/posts"):
+        return _latest_posts(request, seed, scale, today)
+
     if path in ("/post_action_users.json", "/post_action_users"):
         try:
             post_id = int(request.param("id") or "")
@@ -707,6 +726,71 @@ def _latest(request: SandboxRequest, seed: int, scale: str, today: date) -> Sand
     )
 
 
+# Fields of a post in /posts.json that /t/{id}.json posts carry too (the rest are added or changed).
+_LATEST_POST_FIELDS = (
+    "id name username avatar_template created_at cooked post_number post_type updated_at reply_count "
+    "reply_to_post_number quote_count incoming_link_count reads readers_count score yours topic_id "
+    "topic_slug display_username primary_group_name flair_name flair_url flair_bg_color flair_color "
+    "version can_edit can_delete can_recover can_see_hidden_post can_wiki user_title bookmarked "
+    "actions_summary moderator admin staff user_id hidden trust_level deleted_at user_deleted "
+    "edit_reason can_view_edit_history wiki reviewable_score_count reviewable_score_pending_count"
+).split()
+
+
+def _latest_post(topic: Topic, number: int, seed: int, scale: str, today: date) -> dict:
+    post = _post(topic, number, seed, scale, today)
+    out = {name: post[name] for name in _LATEST_POST_FIELDS}
+    source = topic.posts[number - 1]
+    body = _title_and_body(source)[1] if number == 1 else source.text
+    text = re.sub(r"\s+", " ", body).strip()
+    out.update(
+        {
+            "posts_count": len(topic.posts),
+            "topic_title": topic.title,
+            "topic_html_title": html.escape(topic.title),
+            "category_id": int(topic.root.space_id),
+            "flair_group_id": None,
+            "badges_granted": [],
+            "raw": body,
+            "excerpt": html.escape(text[:300]),
+            "truncated": len(text) > 300,
+            "reviewable_id": None,
+            "post_url": f"/t/{_slug(topic.title)}/{topic.topic_id}/{number}",
+        }
+    )
+    return out
+
+
+def _latest_posts(request: SandboxRequest, seed: int, scale: str, today: date) -> SandboxResponse:
+    """Discourse's `PostsController#latest`: regular posts of visible public topics, ids below
+    `before` (none: from the newest), newest id first, 50 at most; the forum holds no hidden,
+    deleted or small-action posts, so every post qualifies."""
+    text = request.param("before")
+    before = None
+    if text not in (None, ""):
+        try:
+            before = int(text)
+        except ValueError:
+            return _error(400)
+        if before <= 0:
+            before = None
+    rows = _by_post_id(seed, scale, today)
+    start = 0
+    if before is not None:
+        low, high = 0, len(rows)  # first index whose id is below `before` (ids descend)
+        while low < high:
+            mid = (low + high) // 2
+            if rows[mid][0] >= before:
+                low = mid + 1
+            else:
+                high = mid
+        start = low
+    chunk = rows[start : start + LATEST_POSTS_PER_PAGE]
+    return SandboxResponse(
+        200, {"latest_posts": [_latest_post(topic, n, seed, scale, today) for _, topic, n in chunk]}
+    )
+
+
 def describe(sandbox) -> dict:
     return {
         "base_url": f"{sandbox.base_url}{PREFIX}",
@@ -726,6 +810,13 @@ def first_post_page(seed: int, scale: str, today: date, topic_id: int) -> list[i
     return [int(p.post_id) for p in topic.posts[:CHUNK_SIZE]]
 
 
+def latest_post(seed: int, scale: str, today: date, post_id: int) -> dict:
+    """A post as /posts.json lists it (for tests)."""
+    topic = _forum(seed, scale, today)[2][post_id]
+    number = next(n for n, p in enumerate(topic.posts, start=1) if int(p.post_id) == post_id)
+    return _latest_post(topic, number, seed, scale, today)
+
+
 def topics_between(seed: int, scale: str, today: date, first: date, last: date) -> list[Topic]:
     """Topics with a post created in [first, last] (for tests)."""
     start, end = _start(first), _start(last + timedelta(days=1))
@@ -739,5 +830,6 @@ __all__ = [
     "cook",
     "error_body",
     "handle",
+    "latest_post",
     "topics_between",
 ]

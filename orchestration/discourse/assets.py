@@ -1,13 +1,18 @@
 """Discourse assets: the forum's activity by day, and its categories and users as snapshots.
 
 - `["discourse", "posts"]`, `["discourse", "topics"]`, `["discourse", "post_likes"]`: daily (UTC)
-  partitions, loaded together by one step (one pass over /latest and each active topic feeds all
-  three) into raw_discourse.posts / topics / post_likes. A topic belongs to the day it was created,
-  a post to the day it was created, a like to its post's day. Replies and likes keep arriving after
-  their day, so the nightly run re-pulls the DISCOURSE_TRAILING_DAYS (7) days before yesterday.
+  partitions, loaded together by one step (one pass over /latest for the topics and one over
+  /posts.json for the posts feed all three) into raw_discourse.posts / topics / post_likes. A topic
+  belongs to the day it was created, a post to the day it was created, a like to its post's day.
+  Replies and likes keep arriving after their day, so the nightly run re-pulls the
+  DISCOURSE_TRAILING_DAYS (7) days before yesterday.
 - `["discourse", "categories"]`, `["discourse", "users"]`: unpartitioned; each run replaces the
   table whole in one transaction (raw_discourse.categories, raw_discourse.users; the users' e-mail
-  lands in raw only, staging keeps its domain and the e-mail for the employee flag).
+  lands in raw only, staging keeps its domain and the e-mail for the employee flag). A key that may
+  not list users (403): the users are derived from the posts loaded, with a warning naming the fix
+  and `users_source: posts` in the run's metadata (`admin_users_list` otherwise).
+- A lookup of one item that answers 403/404 (a deleted post's likers, a topic made private) is
+  skipped with a warning; `skipped_lookups` in each daily asset's metadata counts them.
 
 Every day is fetched in full before it replaces the day's rows, so a failed load leaves the rows
 already loaded for that day untouched. Days are fetched a chunk (31 days) at a time; the next
@@ -20,7 +25,8 @@ from datetime import date, datetime, timezone
 import dagster as dg
 import pyarrow as pa
 
-from connectors.discourse import USERS_SCHEMA, DayActivity
+from connectors.discourse import USERS_SCHEMA, DayActivity, users_from_posts
+from connectors.http import ApiError
 from orchestration.discourse.resources import DiscourseResource, discourse_resource_from_env
 from orchestration.fetching import load_items
 from orchestration.partitions import days_in
@@ -55,8 +61,9 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
                 ["discourse", "posts"],
                 description=(
                     "Discourse posts by the UTC day they were created (cooked HTML, reply_to_post_number, "
-                    "post_type: 1 regular, 2 moderator action, 3 small action), from /t/{id}.json and "
-                    "/t/{id}/posts.json of every topic with activity. Lands in raw_discourse.posts."
+                    "post_type: 1 regular, 2 moderator action, 3 small action), from /posts.json "
+                    "(topics whose posts it does not all list are read through /t/{id}.json). Lands in "
+                    "raw_discourse.posts."
                 ),
                 **common,
             ),
@@ -99,11 +106,12 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
         run_id = context.run.run_id
         with discourse.client() as client:
             forum = client.config.url
-            candidates, chunks = client.activity_plan(days)
+            plan, chunks = client.activity_plan(days)
 
             def fetch_chunk(chunk: list[date]) -> list[DayActivity]:
-                # Runs on a worker thread (orchestration/fetching.py) while the chunk before is written.
-                return client.chunk_activity(chunk, candidates)
+                # Runs on a worker thread (orchestration/fetching.py) while the chunk before is written;
+                # the plan pages /posts.json once for every chunk, newest first.
+                return client.chunk_activity(chunk, plan)
 
             def split(
                 chunk: list[date], activities: list[DayActivity]
@@ -138,7 +146,15 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
             )
             totals = {name: written[table_name] for name, table_name in DAILY_TABLES.items()}
             requests, lookups, skipped = client.requests, client.like_lookups, client.like_lookups_skipped
+            skipped_lookups, skipped_items = client.skipped_lookups, list(client.skipped_items)
             missing = sorted(client.days_missing_likes)
+            if skipped_lookups:
+                context.log.warning(
+                    f"discourse: {skipped_lookups} lookup(s) of one item answered 403/404 and were skipped "
+                    f"({', '.join(skipped_items[:5])}{', ...' if len(skipped_items) > 5 else ''}): a post "
+                    "deleted or a topic made private since it was listed; the rest of the days loaded. "
+                    "An admin API key reads every category."
+                )
             if missing:
                 context.log.warning(
                     f"discourse: the likers of {skipped:,} liked posts were not looked up, on {len(missing)} "
@@ -161,6 +177,7 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
                     metadata["days_missing_likes"] = f"{len(missing)}: {missing[0]}..{missing[-1]}"
             if name == "posts":
                 metadata["requests"] = requests
+            metadata["skipped_lookups"] = skipped_lookups
             yield dg.MaterializeResult(asset_key=["discourse", name], metadata=metadata)
 
     @dg.asset(
@@ -208,15 +225,45 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
         discourse: DiscourseResource,
     ) -> dg.MaterializeResult:
         loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        source = "admin_users_list"
         with discourse.client() as client:
-            table = pa.Table.from_batches(list(client.users()), schema=USERS_SCHEMA)
-            rows = _stamp(table, loaded_at, context.run.run_id, client.config.url)
+            forum = client.config.url
+            try:
+                table = pa.Table.from_batches(list(client.users()), schema=USERS_SCHEMA)
+            except ApiError as exc:
+                if exc.status != 403:
+                    raise
+                # A key without admin rights: the forum's members are the authors of its posts.
+                source = "posts"
+                table = users_from_posts(_loaded_posts(warehouse))
+                context.log.warning(
+                    "discourse: DISCOURSE_API_KEY may not list users (403 on /admin/users/list/active.json): "
+                    f"{table.num_rows:,} users are derived from the posts already loaded (ids and usernames "
+                    "only: no e-mails, names, admin/moderator flags or trust levels, so staff are found "
+                    "only through staff.ids.discourse in the brand file). Fix: use an admin API key "
+                    "(Admin > API > New API Key, for all users or an admin user) and re-run discourse/users."
+                )
+            rows = _stamp(table, loaded_at, context.run.run_id, forum)
         with warehouse.connect() as conn:
             n = write_snapshot(conn, gate, "raw_discourse.users", rows)
-        context.log.info(f"discourse: {n:,} users loaded")
-        return dg.MaterializeResult(metadata={"rows": n, "table": "raw_discourse.users"})
+        context.log.info(f"discourse: {n:,} users loaded (from {source})")
+        return dg.MaterializeResult(
+            metadata={"rows": n, "table": "raw_discourse.users", "users_source": source}
+        )
 
     return [discourse_activity, categories, users]
+
+
+def _loaded_posts(warehouse: DuckDBWarehouse) -> pa.Table:
+    """user_id, username, created_at of every post in raw_discourse.posts (none before the first load)."""
+    with warehouse.connect() as conn:
+        exists = conn.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'raw_discourse' and table_name = 'posts'"
+        ).fetchone()[0]
+        if not exists:
+            return pa.table({"user_id": [], "username": [], "created_at": []})
+        return conn.execute("select user_id, username, created_at from raw_discourse.posts").to_arrow_table()
 
 
 def build_defs(partitions_def: dg.PartitionsDefinition, plan: SourcePlan) -> dg.Definitions:

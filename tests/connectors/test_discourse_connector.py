@@ -18,7 +18,7 @@ from connectors.discourse import (
 )
 from connectors.http import ApiError, RetryPolicy
 from connectors.sandbox import community
-from connectors.sandbox.discourse_api import SANDBOX_DISCOURSE_API_KEY, topics_between
+from connectors.sandbox.discourse_api import SANDBOX_DISCOURSE_API_KEY, latest_post, topics_between
 
 TODAY = date(2026, 11, 21)  # the connector conftest's sandbox "today"
 DAY = TODAY - timedelta(days=3)
@@ -169,6 +169,15 @@ def test_a_long_topic_is_read_newest_first_down_to_the_days_asked(sandbox, make,
 
 def test_a_day_is_complete_when_long_topics_are_read_newest_first(sandbox, make, monkeypatch):
     monkeypatch.setattr(discourse, "POST_IDS_PER_REQUEST", 1)
+
+    def a_whisper_in_every_topic(payload):  # /latest counts a post /posts.json does not list
+        for summary in payload["topic_list"]["topics"]:
+            summary["highest_post_number"] += 1
+        return payload
+
+    # every active topic is then read whole, through /t/{id}.json and its posts newest first
+    sandbox.inject_fault("/discourse/latest.json", 200, times=None, kind="transform",
+                         transform=a_whisper_in_every_topic)  # fmt: skip
     sandbox.inject_fault("/discourse/t/", 200, times=None, kind="transform", transform=_first_page_only(1))
     before = len(sandbox.requests_to("/discourse/t/"))
     activity = _day_posts(make(), DAY)
@@ -185,7 +194,7 @@ def test_a_day_is_complete_when_long_topics_are_read_newest_first(sandbox, make,
 
 
 # A post id larger than any of the sandbox forum's: the first post a move re-creates in a topic.
-MOVED_ID_OFFSET = 10**9
+MOVED_ID_OFFSET = 10**15
 
 
 def _first_post_recreated_by_a_move(n: int):
@@ -226,17 +235,42 @@ def test_a_topic_whose_ids_do_not_grow_with_time_is_read_whole_since_a_day(sandb
     assert len(asked) == math.ceil((len(everything) - 1) / 2)
 
 
+def _first_posts_recreated_in_latest_posts(roots: dict[int, dict]):
+    """A transform fault of /posts.json matching `_first_post_recreated_by_a_move`: the first posts
+    `roots` (old id -> its /posts.json form) are gone from their place and head the newest page
+    with their new, largest ids and their old created_at, as the forum lists them after a move."""
+    calls = []
+
+    def transform(payload):
+        posts = [p for p in payload["latest_posts"] if p["id"] not in roots]
+        if not calls:  # the first page asked: the newest ids
+            moved = [{**p, "id": i + MOVED_ID_OFFSET, "actions_summary": []} for i, p in roots.items()]
+            posts = sorted(moved, key=lambda p: p["id"], reverse=True) + posts
+        calls.append(1)
+        payload["latest_posts"] = posts
+        return payload
+
+    return transform
+
+
 def test_a_day_holds_every_post_once_when_topics_ids_do_not_grow_with_time(sandbox, make, monkeypatch):
     monkeypatch.setattr(discourse, "POST_IDS_PER_REQUEST", 1)
+    expected = _expected(DAY)
+    roots = {int(p.post_id): latest_post(42, "small", TODAY, int(p.post_id)) for p in expected
+             if p.thread_root_id is None}  # fmt: skip
     sandbox.inject_fault("/discourse/t/", 200, times=None, kind="transform",
                          transform=_first_post_recreated_by_a_move(1))  # fmt: skip
+    sandbox.inject_fault("/discourse/posts.json", 200, times=None, kind="transform",
+                         transform=_first_posts_recreated_in_latest_posts(roots))  # fmt: skip
     activity = _day_posts(make(), DAY)
-    expected = _expected(DAY)
     got = activity.posts.column("post_id").to_pylist()
     assert len(got) == len(set(got))  # each post once, counted by id
     want = {int(p.post_id) + (MOVED_ID_OFFSET if p.thread_root_id is None else 0) for p in expected}
-    assert set(got) == want
+    assert roots and set(got) == want
     assert sum(p.thread_root_id is not None for p in expected) > 0  # replies that a skip by id would lose
+    # the re-created first posts (newest ids, old created_at) did not end the paging early
+    (row,) = [r for r in activity.posts.to_pylist() if r["post_id"] == min(roots) + MOVED_ID_OFFSET]
+    assert row["date"] == DAY and row["post_number"] == 1
 
 
 def test_a_post_moved_into_a_newer_topic_is_loaded_once_with_that_topic(sandbox, make):
@@ -258,8 +292,17 @@ def test_a_post_moved_into_a_newer_topic_is_loaded_once_with_that_topic(sandbox,
             stream["stream"].append(moved_id)
         return payload
 
+    def one_more_post(payload):  # /latest counts the moved post in its new topic
+        for summary in payload["topic_list"]["topics"]:
+            if summary["id"] == topic.topic_id:
+                summary["highest_post_number"] += 1
+                summary["posts_count"] += 1
+        return payload
+
     sandbox.inject_fault(f"/discourse/t/{topic.topic_id}.json", 200, times=None, kind="transform",
                          transform=moved_in)  # fmt: skip
+    sandbox.inject_fault("/discourse/latest.json", 200, times=None, kind="transform",
+                         transform=one_more_post)  # fmt: skip
     days = [DAY - timedelta(days=n) for n in range(6, -1, -1)]
     # one day at a time, as the daily partitions load them (a range in one call reads the topic
     # with every day of the range wanted)
@@ -288,10 +331,14 @@ def test_subcategories_are_flattened_with_their_parent(sandbox, make):
     assert "include_subcategories=true" in sandbox.requests_to("/discourse/categories.json")[-1].path
 
 
-def test_users_page_until_an_empty_page(sandbox, make):
+def test_users_page_until_a_page_shorter_than_100(sandbox, make):
+    before = len(sandbox.requests_to("/discourse/admin/users/list/"))
     batches = list(make().users())
     users = [u for b in batches for u in b.to_pylist()]
-    assert batches[-1].num_rows == 0 and len(users) > 100
+    assert 0 < batches[-1].num_rows < 100 and all(b.num_rows == 100 for b in batches[:-1])
+    assert len(users) > 100 and len(sandbox.requests_to("/discourse/admin/users/list/")) - before == len(
+        batches
+    )
     assert len({u["user_id"] for u in users}) == len(users)
     assert all(u["email_domain"] == u["email"].split("@")[1] for u in users)
 
@@ -315,7 +362,7 @@ def test_rate_limit_wait_seconds_is_honoured(sandbox, make):
 
 
 def test_429_with_retry_after_and_the_default_body_waits_the_longer_hint(sandbox, make):
-    sandbox.inject_fault("/discourse/t/", 429, headers={"Retry-After": "3"})
+    sandbox.inject_fault("/discourse/posts.json", 429, headers={"Retry-After": "3"})
     waits = Waits()
     assert _day_posts(make(sleep=waits), DAY).posts.num_rows == len(_expected(DAY))
     assert waits == [3.0]
@@ -335,13 +382,13 @@ def test_text_plain_429_from_the_global_limiter_is_retried(sandbox, make):
 
 @pytest.mark.parametrize("status", [500, 502, 503])
 def test_server_errors_are_retried_and_loaded(sandbox, make, status):
-    sandbox.inject_fault("/discourse/t/", status, times=2)
+    sandbox.inject_fault("/discourse/posts.json", status, times=2)
     assert _day_posts(make(), DAY).posts.num_rows == len(_expected(DAY))
 
 
 @pytest.mark.parametrize("kind", ["drop", "truncate"])
 def test_dropped_connections_and_cut_bodies_are_retried(sandbox, make, kind):
-    sandbox.inject_fault("/discourse/t/", 200, kind=kind)
+    sandbox.inject_fault("/discourse/posts.json", 200, kind=kind)
     assert _day_posts(make(), DAY).posts.num_rows == len(_expected(DAY))
 
 
@@ -376,11 +423,11 @@ def test_a_revoked_key_fails_at_once_without_leaking_the_key(sandbox, make, capl
 
 def test_an_extra_field_is_tolerated_with_a_warning(sandbox, make, caplog):
     def extra(payload):
-        for post in payload["post_stream"]["posts"]:
+        for post in payload["latest_posts"]:
             post["reaction_users_count"] = 3
         return payload
 
-    sandbox.inject_fault("/discourse/t/", 200, kind="transform", transform=extra, times=None)
+    sandbox.inject_fault("/discourse/posts.json", 200, kind="transform", transform=extra, times=None)
     with caplog.at_level(logging.WARNING, logger="connectors.discourse"):
         activity = _day_posts(make(), DAY)
     assert activity.posts.num_rows == len(_expected(DAY))
@@ -391,11 +438,11 @@ def test_an_extra_field_is_tolerated_with_a_warning(sandbox, make, caplog):
 @pytest.mark.parametrize("field", ["cooked", "created_at"])
 def test_a_removed_field_fails_and_names_it(sandbox, make, field):
     def removed(payload):
-        for post in payload["post_stream"]["posts"]:
+        for post in payload["latest_posts"]:
             post.pop(field, None)
         return payload
 
-    sandbox.inject_fault("/discourse/t/", 200, kind="transform", transform=removed, times=None)
+    sandbox.inject_fault("/discourse/posts.json", 200, kind="transform", transform=removed, times=None)
     with pytest.raises(DiscourseSchemaError, match=f"'{field}'"):
         _day_posts(make(), DAY)
 

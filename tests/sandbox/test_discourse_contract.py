@@ -138,3 +138,31 @@ def test_the_rate_limit_fault_has_discourses_body(forum):
     body = answer.json()
     assert body["error_type"] == "rate_limit" and body["extras"]["wait_seconds"] >= 1
     assert _get(forum, "/latest.json").status_code == 200
+
+
+def test_latest_posts_match_the_contract_and_page_by_id_across_topics(forum, contract):
+    first = _get(forum, "/posts.json")
+    assert first.status_code == 200
+    _validate(contract, "/posts.json", first.json())
+    page = first.json()["latest_posts"]
+    ids = [p["id"] for p in page]
+    assert len(page) == 50 and ids == sorted(ids, reverse=True)
+    assert len({p["topic_id"] for p in page}) > 1  # across topics
+    # ids grow with time, as the forum's do: newest id first is newest post first
+    created = [p["created_at"] for p in page]
+    assert created == sorted(created, reverse=True)
+    second = _get(forum, "/posts.json", {"before": ids[-1]}).json()["latest_posts"]
+    _validate(contract, "/posts.json", {"latest_posts": second})
+    assert second[0]["id"] < ids[-1] and len(second) == 50  # `before` excludes its own id
+    # every post of the forum, each once, when paged down to the empty page
+    seen, before = [], None
+    while True:
+        batch = _get(forum, "/posts.json", {"before": before} if before else None).json()["latest_posts"]
+        if not batch:
+            break
+        seen += [p["id"] for p in batch]
+        before = batch[-1]["id"]
+    expected = [
+        int(p.post_id) for t in topics_between(42, "small", TODAY, date(2025, 1, 1), TODAY) for p in t.posts
+    ]
+    assert len(seen) == len(set(seen)) and sorted(seen) == sorted(expected)
