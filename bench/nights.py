@@ -1,28 +1,32 @@
 """Simulated nights: does every file the project writes stay bounded as the nightly refresh repeats?
 
     python -m bench.nights --nights 30                 # small sandbox, GA4 and Slack, ~1 min a night
-    python -m bench.nights --nights 12 --retention-days 3 --sources ga4,meta,slack
+    python -m bench.nights --nights 10 --retention-days 3 --sources ga4,meta,slack
 
 Not a test. In a temporary directory (its own warehouse, snapshot, report, Dagster instance and
 run logs; dbt's run folders go to dbt_project/target as every run's do), a short history is
 loaded once, then each simulated night runs what the nightly runs: the job `refresh_warehouse`
 with the nightly tag over yesterday and the trailing days each source revises, dbt, the checks,
 the publish of the snapshot and the report; then retention, as `make refresh` applies it
-(orchestration/retention.py `apply_retention`).
+(orchestration/retention.py `apply_retention`), told the simulated clock.
 
 Time travel: night k's "today" is k days after night 1's, and the last night's is today, so every
 day loaded is a day the daily partitions already hold. Each night gets its own sandbox whose
 "today" is the simulated one (the sandbox's data is a pure function of the seed and the date).
 Retention is told the simulated clock (`now`). Dagster stamps a run's creation time with the
 database's clock, which no simulation can set, so after each night this script writes the
-simulated time into that run's row (the only place it touches Dagster's storage directly), and
-gives the night's log file the simulated time too. With --retention-days 4 (the default here) runs,
-their dbt build folders and logs older than 4 simulated days are deleted from night 4 on, so the
-reference night 5 already holds a full period and later nights should hold the same.
+simulated time into that run's row of runs.db (the only place it writes Dagster's storage
+directly; Dagster has no call to set it), and gives the night's log (`demo-<date>.log`, standing
+for the log each `make demo` writes, which retention prunes) the simulated time too. With
+--retention-days 4 (the default here) runs, their event databases, compute logs, dbt build folders
+and logs older than 4 simulated days are deleted from night 4 on, so the reference night 5 already
+holds a full period and later nights should hold the same.
 
 Printed after each night: its wall time, the runs kept and deleted, and the size of the warehouse
 (and of its free blocks: what deleting re-pulled days left, for later writes to reuse), the
-snapshot, the report, the Dagster storage, dbt's target (run folders) and logs, and the run logs.
+snapshot, the report, the Dagster storage (and within it the asset check results Dagster keeps
+after their run is deleted, read from its index), dbt's target (run folders) and logs, and the run
+logs.
 At the end: each size on the last night over its size on night 5 (target <= 1.2). The warehouse
 and the snapshot also grow by the one new day each night adds (a longer --history-days makes that
 a smaller share); the free blocks say whether re-loading days leaves space behind.
@@ -43,7 +47,17 @@ from pathlib import Path
 
 from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT
 
-COLUMNS = ("warehouse", "wh_free", "snapshot", "report", "dagster", "dbt_target", "dbt_logs", "run_logs")
+COLUMNS = (
+    "warehouse",
+    "wh_free",
+    "snapshot",
+    "report",
+    "dagster",
+    "checks_kept",
+    "dbt_target",
+    "dbt_logs",
+    "run_logs",
+)
 REFERENCE_NIGHT = 5
 TARGET_RATIO = 1.2
 
@@ -96,6 +110,22 @@ def _free_bytes(warehouse: Path) -> int:
     return int(block_size) * int(free_blocks)
 
 
+def _check_results_of_deleted_runs(home: Path) -> int:
+    """Bytes of the asset check results whose run is gone (Dagster's SQLite files, read only)."""
+
+    def read(name: str, sql: str) -> list[tuple]:
+        uri = f"file:{home / 'history' / name}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+            return conn.execute(sql).fetchall()
+
+    live = {run_id for (run_id,) in read("runs.db", "select run_id from runs")}
+    results = read(
+        "runs/index.db",
+        "select run_id, length(evaluation_event) from asset_check_executions",
+    )
+    return sum((size or 0) for run_id, size in results if run_id not in live)
+
+
 def _sizes(workdir: Path) -> dict[str, int]:
     return {
         "warehouse": _size(workdir / "warehouse.duckdb") + _size(workdir / "warehouse.duckdb.wal"),
@@ -103,6 +133,7 @@ def _sizes(workdir: Path) -> dict[str, int]:
         "snapshot": _size(workdir / "serving" / "marts.duckdb"),
         "report": _size(workdir / "serving" / "report.html"),
         "dagster": _size(workdir / "dagster_home"),
+        "checks_kept": _check_results_of_deleted_runs(workdir / "dagster_home"),
         "dbt_target": _size(DBT_PROJECT_DIR / "target"),
         "dbt_logs": _size(DBT_PROJECT_DIR / "logs"),
         "run_logs": _size(workdir / "logs"),
@@ -171,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     eve = first_today - timedelta(days=1)
     started = time.monotonic()
     result = _run_night(
-        job, instance, eve, history_start, eve - timedelta(days=1), logs / f"refresh-{eve}.log", False
+        job, instance, eve, history_start, eve - timedelta(days=1), logs / f"demo-{eve}.log", False
     )
     print(
         f"history {history_start}..{eve - timedelta(days=1)}: {'ok' if result.success else 'FAILED'} "
@@ -188,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         today = first_today + timedelta(days=night - 1)
         yesterday = today - timedelta(days=1)
         now = datetime.combine(today, datetime.min.time(), timezone.utc) + timedelta(hours=2)
-        log_path = logs / f"refresh-{today}.log"
+        log_path = logs / f"demo-{today}.log"
         started = time.monotonic()
         result = _run_night(
             job,
@@ -203,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         stamp = now.timestamp()
         os.utime(log_path, (stamp, stamp))
         removed = apply_retention(
-            instance, args.retention_days, now=now + timedelta(minutes=30), log_dir=logs
+            instance, now + timedelta(minutes=30), days=args.retention_days, log_dir=logs
         )
         elapsed = time.monotonic() - started
         sizes = table[night] = _sizes(workdir)
