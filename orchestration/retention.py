@@ -108,9 +108,13 @@ def delete_runs_before(
 def sqlite_event_dir(instance: dg.DagsterInstance) -> Path | None:
     """Where the embedded SQLite instance keeps one event database per run, or None on any other.
 
-    Dagster's default layout: `<DAGSTER_HOME>/history/runs/`, with the index in `index.db` beside
-    the runs' files. PostgreSQL (or a consolidated SQLite file) has no such folder.
+    Dagster's default layout: its `SqliteEventLogStorage`, with the runs' files and the index
+    (`index.db`) in `<DAGSTER_HOME>/history/runs/`. PostgreSQL or a consolidated SQLite file has
+    none; a folder left by an earlier SQLite instance under a PostgreSQL one is not touched. The
+    class is recognised by name: its module is private to Dagster and is not imported here.
     """
+    if type(instance.event_log_storage).__name__ != "SqliteEventLogStorage":
+        return None
     folder = Path(instance.root_directory) / "history" / "runs"
     return folder if (folder / "index.db").is_file() else None
 

@@ -109,3 +109,32 @@ def test_prune_run_logs_keeps_the_newest_n_however_young(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.log")) == [p.name for p in written[:KEEP_RUN_LOGS]]
     assert other.exists()
     assert prune_run_logs(tmp_path / "missing", cutoff=now) == []
+
+
+def test_run_event_files_are_left_alone_when_the_instance_does_not_keep_one_file_per_run(tmp_path):
+    # One SQLite file for every run (as PostgreSQL keeps one database): a history/runs folder left
+    # by an earlier per-run SQLite instance under the same DAGSTER_HOME is not this instance's.
+    home = tmp_path / "home"
+    consolidated = {
+        "module": "dagster.core.storage.event_log",
+        "class": "ConsolidatedSqliteEventLogStorage",
+        "config": {"base_dir": str(home / "consolidated")},
+    }
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home), overrides={"event_log_storage": consolidated}) as instance:
+        run = tiny.execute_in_process(instance=instance).run_id
+        earlier = home / "history" / "runs"
+        index = _touch(earlier / "index.db", datetime.now(timezone.utc) - timedelta(days=90))
+        leftover = _touch(earlier / f"{uuid.uuid4()}.db", datetime.now(timezone.utc) - timedelta(days=90))
+
+        removed = apply_retention(
+            instance,
+            datetime.now(timezone.utc) + timedelta(days=1),
+            days=1,
+            log_dir=tmp_path / "logs",
+            dbt_target_dir=tmp_path / "target",
+        )
+
+        assert removed.runs == [run] and removed.event_files == []
+        assert instance.get_run_records() == []
+        assert index.exists() and leftover.exists()
