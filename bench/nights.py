@@ -208,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         f"history {history_start}..{eve - timedelta(days=1)}: {'ok' if result.success else 'FAILED'} "
         f"in {time.monotonic() - started:.0f}s"
     )
-    _stamp_run(home, result.run_id, datetime.combine(eve, datetime.min.time(), timezone.utc))
+    eve_time = datetime.combine(eve, datetime.min.time(), timezone.utc)
+    _stamp_run(home, result.run_id, eve_time)
+    os.utime(logs / f"demo-{eve}.log", (eve_time.timestamp(), eve_time.timestamp()))
 
     header = f"{'night':>5} {'today':>10} {'secs':>5} {'ok':>3} {'runs':>4} {'del':>3} " + " ".join(
         f"{c + ' MB':>14}" for c in COLUMNS
