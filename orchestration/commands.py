@@ -102,6 +102,23 @@ def run_range(job, instance, first: str, last: str, extra_tags: Mapping[str, str
     )
 
 
+def apply_retention_after_run(instance) -> None:
+    """The retention the daemon's dagster_retention job applies, for commands run without a daemon.
+
+    Prints one line when it removed anything. A failure is reported and does not fail the command:
+    the run itself is done.
+    """
+    from orchestration.retention import apply_retention
+
+    try:
+        removed = apply_retention(instance)
+    except Exception as exc:  # noqa: BLE001 - the run's outcome stands; say why retention did not
+        print(f"Retention not applied: {_first_line(str(exc))}", file=sys.stderr)
+        return
+    if removed.removed_anything:
+        print(removed.describe())
+
+
 # --- the summary -----------------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from orchestration import commands
 from orchestration.commands import load_dotenv as _load_dotenv
 from orchestration.commands import sandbox_process
 from orchestration.settings import PROJECT_ROOT
@@ -215,7 +216,10 @@ def main() -> int:
     with sandbox_process(), progress_to_terminal(log_path):
         result = _run(job, instance, first, last)
     elapsed = time.monotonic() - started
-    return _report(result, elapsed, settings, log_path)
+    code = _report(result, elapsed, settings, log_path)
+    # No daemon here: old runs, their files, dbt folders and demo logs are removed now.
+    commands.apply_retention_after_run(instance)
+    return code
 
 
 def _run(job, instance, first: str, last: str):

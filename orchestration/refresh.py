@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 from orchestration.commands import (
+    apply_retention_after_run,
     load_dotenv,
     prepare_environment,
     run_range,
@@ -173,6 +174,7 @@ def main(argv: Sequence[str] | None = None, instance=None) -> int:
     elapsed = time.monotonic() - started
     print()
     print(summarize_run(result, plans, titles))
+    apply_retention_after_run(instance)
     state = "done" if result.success else "FAILED"
     print(f"{what} {state} in {elapsed:.0f}s (run {result.run_id}); `make dev` shows its log.")
     return 0 if result.success else 1

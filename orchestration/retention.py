@@ -6,16 +6,32 @@ history: without this job the storage grows by every run's events (~9 MB a night
 `dagster_retention` deletes each finished run created before the period, with its event log and its
 compute logs, through the public `DagsterInstance` API, so it works the same on SQLite and
 PostgreSQL. A run still queued or in progress is never deleted, however old.
+
+The commands that run in this process without a daemon (`make demo`, `make refresh`, `make
+backfill`) apply the same retention at the end of their run (`apply_retention`), so an instance
+that never runs the daemon stays bounded too. One pass also removes what Dagster leaves behind or
+does not own: on the embedded SQLite instance, the emptied event database of each deleted run
+(`<DAGSTER_HOME>/history/runs/<run_id>.db`, ~3.5 MB a night here); the ticks of schedules and
+sensors; dbt's build folders of the deleted runs; and old run logs in data/logs. Retention is told
+"now" by its caller (the wall clock, or a simulated night's clock in bench/nights.py).
+
+What it cannot remove: the results of asset checks. Dagster keeps them in its index after the run
+is deleted (the `asset_check_executions` table) and has no public call that deletes them by run or
+by age; only wiping a whole asset's history does. bench/README.md measures what they add.
 """
 
 # No `from __future__ import annotations`: Dagster checks an op's context annotation as a type.
 import os
+import re
+import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import dagster as dg
 
-from orchestration.settings import SettingsError
+from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT, SettingsError
 
 RETENTION_SETTING = "DAGSTER_RETENTION_DAYS"
 DEFAULT_RETENTION_DAYS = 30
@@ -23,6 +39,19 @@ DEFAULT_RETENTION_DAYS = 30
 RETENTION_CRON = "30 4 * * *"
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 _BATCH = 100
+
+# The log each `make demo` writes (orchestration/demo.py); the services' own logs (webserver.log,
+# daemon.log) are rotated by size instead (orchestration/serve.py).
+LOG_DIR = PROJECT_ROOT / "data" / "logs"
+RUN_LOG_PATTERNS = ("demo-*.log",)
+# However young, at most this many run logs are kept (a day of repeated demos stays bounded).
+KEEP_RUN_LOGS = 10
+# dagster-dbt names each build's folder under dbt's target/ `<op>-<first 7 characters of the run
+# id>-<random>`; orchestration/dbt/assets.py also keeps at most the 10 newest.
+DBT_TARGET_DIR = DBT_PROJECT_DIR / "target"
+# Dagster's run ids are UUIDs: a file name that is not one is never taken for a run's database.
+_RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 
 def retention_days(environ: Mapping[str, str] | None = None) -> int:
@@ -47,8 +76,13 @@ def retention_days(environ: Mapping[str, str] | None = None) -> int:
     return days
 
 
-def delete_runs_before(instance: dg.DagsterInstance, cutoff: datetime) -> list[str]:
-    """Delete every finished run created before `cutoff`, its events and its compute logs.
+def delete_runs_before(
+    instance: dg.DagsterInstance, cutoff: datetime, files_removed: list[Path] | None = None
+) -> list[str]:
+    """Delete every finished run created before `cutoff`, its events, compute logs and event file.
+
+    Args:
+        files_removed: if given, the run event files removed are appended to it.
 
     Returns:
         The ids of the runs deleted, oldest first within each batch.
@@ -65,20 +99,189 @@ def delete_runs_before(instance: dg.DagsterInstance, cutoff: datetime) -> list[s
             instance.delete_run(run_id)
             # Compute logs are files keyed by the run id (stdout and stderr of each step).
             instance.compute_log_manager.delete_logs(prefix=[run_id])
+            files = remove_run_event_file(instance, run_id)
+            if files_removed is not None:
+                files_removed += files
             deleted.append(run_id)
 
 
-def build_retention(days: int) -> tuple[dg.JobDefinition, dg.ScheduleDefinition]:
-    """The job that deletes runs older than `days` days, and its daily schedule (running by default)."""
+def sqlite_event_dir(instance: dg.DagsterInstance) -> Path | None:
+    """Where the embedded SQLite instance keeps one event database per run, or None on any other.
+
+    Dagster's default layout: its `SqliteEventLogStorage`, with the runs' files and the index
+    (`index.db`) in `<DAGSTER_HOME>/history/runs/`. PostgreSQL or a consolidated SQLite file has
+    none; a folder left by an earlier SQLite instance under a PostgreSQL one is not touched. The
+    class is recognised by name: its module is private to Dagster and is not imported here.
+    """
+    if type(instance.event_log_storage).__name__ != "SqliteEventLogStorage":
+        return None
+    folder = Path(instance.root_directory) / "history" / "runs"
+    return folder if (folder / "index.db").is_file() else None
+
+
+def remove_run_event_file(instance: dg.DagsterInstance, run_id: str) -> list[Path]:
+    """Delete the event database a deleted run leaves on the SQLite instance (and its journals).
+
+    Dagster's `delete_run` empties `<run_id>.db` but leaves the file (~3.5 MB for a night's run).
+    Only a file named by a run id, directly inside the instance's history/runs folder, of a run the
+    instance no longer has, is removed.
+
+    Returns:
+        The files removed (none on PostgreSQL or when the run still exists).
+    """
+    folder = sqlite_event_dir(instance)
+    if folder is None or not _RUN_ID.match(run_id) or instance.get_run_record_by_id(run_id) is not None:
+        return []
+    removed = []
+    for suffix in _SQLITE_SUFFIXES:
+        path = folder / f"{run_id}.db{suffix}"
+        if path.resolve().parent == folder.resolve() and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def remove_orphan_event_files(instance: dg.DagsterInstance, cutoff: datetime) -> list[Path]:
+    """Delete run event databases older than `cutoff` whose run is gone (SQLite instance only).
+
+    These are what runs deleted before this module removed the files left behind (`dagster run
+    delete`, the UI, an earlier dagster_retention). A file last written before the cutoff cannot
+    belong to a run being created now.
+
+    Returns:
+        The files removed.
+    """
+    folder = sqlite_event_dir(instance)
+    if folder is None:
+        return []
+    limit = cutoff.timestamp()
+    removed = []
+    for path in sorted(folder.glob("*.db")):
+        run_id = path.name[: -len(".db")]
+        if _RUN_ID.match(run_id) and path.stat().st_mtime < limit:
+            removed += remove_run_event_file(instance, run_id)
+    return removed
+
+
+def purge_ticks_before(instance: dg.DagsterInstance, cutoff: datetime) -> int:
+    """Delete the ticks of every schedule and sensor older than `cutoff`.
+
+    The daemon does this by itself (dagster.yaml `retention`); this covers an instance whose daemon
+    last ran long ago. Returns the number of schedules and sensors looked at.
+    """
+    states = instance.all_instigator_state()
+    for state in states:
+        instance.purge_ticks(state.instigator_origin_id, state.selector_id, before=cutoff.timestamp())
+    return len(states)
+
+
+def remove_dbt_run_folders(target_dir: Path, run_ids: list[str]) -> list[Path]:
+    """Delete the dbt build folders of the given (deleted) runs under dbt's target/.
+
+    Returns:
+        The folders removed.
+    """
+    prefixes = {run_id[:7] for run_id in run_ids}
+    if not prefixes or not target_dir.is_dir():
+        return []
+    removed = [
+        p
+        for p in sorted(target_dir.iterdir())
+        if p.is_dir() and p.name.count("-") >= 2 and p.name.split("-")[-2] in prefixes
+    ]
+    for folder in removed:
+        shutil.rmtree(folder, ignore_errors=True)
+    return removed
+
+
+def prune_run_logs(
+    log_dir: Path, cutoff: datetime, keep: int = KEEP_RUN_LOGS, patterns: tuple[str, ...] = RUN_LOG_PATTERNS
+) -> list[Path]:
+    """Delete the run logs in `log_dir` last written before `cutoff`, and all but the `keep` newest.
+
+    Returns:
+        The files removed, newest first.
+    """
+    if not log_dir.is_dir():
+        return []
+    logs = sorted(
+        {p for pattern in patterns for p in log_dir.glob(pattern) if p.is_file()},
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    limit = cutoff.timestamp()
+    removed = [p for i, p in enumerate(logs) if i >= keep or p.stat().st_mtime < limit]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
+@dataclass
+class Retention:
+    """What one pass of retention removed."""
+
+    days: int
+    cutoff: datetime
+    runs: list[str] = field(default_factory=list)
+    event_files: list[Path] = field(default_factory=list)
+    dbt_folders: list[Path] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    @property
+    def removed_anything(self) -> bool:
+        return bool(self.runs or self.event_files or self.dbt_folders or self.logs)
+
+    def describe(self) -> str:
+        return (
+            f"Retention ({RETENTION_SETTING}={self.days}): before {self.cutoff:%Y-%m-%d %H:%M} UTC, "
+            f"deleted {len(self.runs)} runs with their event and compute logs, "
+            f"{len(self.event_files)} run event files, {len(self.dbt_folders)} dbt build folders "
+            f"and {len(self.logs)} run logs; schedule and sensor ticks purged."
+        )
+
+
+def apply_retention(
+    instance: dg.DagsterInstance,
+    now: datetime | None = None,
+    *,
+    days: int | None = None,
+    log_dir: Path = LOG_DIR,
+    dbt_target_dir: Path = DBT_TARGET_DIR,
+) -> Retention:
+    """Delete what is older than `days` before `now`: runs and everything kept for them, ticks, logs.
+
+    A few queries when nothing is old enough, so the commands run it after every run.
+
+    Args:
+        now: the clock's time (default: the wall clock, UTC).
+        days: the period (default: DAGSTER_RETENTION_DAYS).
+    """
+    days = retention_days() if days is None else days
+    cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=days)
+    event_files: list[Path] = []
+    runs = delete_runs_before(instance, cutoff, event_files)
+    # Then the files of runs deleted earlier by other means (the UI, `dagster run delete`).
+    event_files += remove_orphan_event_files(instance, cutoff)
+    purge_ticks_before(instance, cutoff)
+    return Retention(
+        days=days,
+        cutoff=cutoff,
+        runs=runs,
+        event_files=event_files,
+        dbt_folders=remove_dbt_run_folders(dbt_target_dir, runs),
+        logs=prune_run_logs(log_dir, cutoff),
+    )
+
+
+def build_retention(
+    days: int, log_dir: Path = LOG_DIR, dbt_target_dir: Path = DBT_TARGET_DIR
+) -> tuple[dg.JobDefinition, dg.ScheduleDefinition]:
+    """The job that applies retention with `days` days, and its daily schedule (running by default)."""
 
     @dg.op(name="delete_old_runs")
     def delete_old_runs(context: dg.OpExecutionContext) -> None:
-        cutoff = datetime.now(timezone.utc) - timedelta(days=days)
-        deleted = delete_runs_before(context.instance, cutoff)
-        context.log.info(
-            f"Deleted {len(deleted)} finished runs created before {cutoff:%Y-%m-%d %H:%M} UTC "
-            f"({RETENTION_SETTING}={days}), with their event and compute logs."
-        )
+        removed = apply_retention(context.instance, days=days, log_dir=log_dir, dbt_target_dir=dbt_target_dir)
+        context.log.info(removed.describe())
 
     @dg.job(
         name="dagster_retention",

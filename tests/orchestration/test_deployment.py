@@ -157,12 +157,14 @@ def test_retention_deletes_finished_runs_created_before_the_cutoff_only(tmp_path
 
         assert delete_runs_before(instance, cutoff) == [old]
         assert {r.dagster_run.run_id for r in instance.get_run_records()} == {never_started, recent}
-        assert instance.all_logs(old) == []
+        # Its events went with it, and the emptied database file Dagster leaves (retention.py).
+        assert instance.get_run_by_id(old) is None
+        assert not (tmp_path / "history" / "runs" / f"{old}.db").exists()
         assert instance.all_logs(recent) != []
         assert not (tmp_path / "storage" / old).exists()
 
         # The daily job itself, as the schedule runs it: nothing is old enough now.
-        job, schedule = build_retention(1)
+        job, schedule = build_retention(1, log_dir=tmp_path / "logs", dbt_target_dir=tmp_path / "target")
         assert schedule.job_name == job.name == "dagster_retention"
         assert job.execute_in_process(instance=instance).success
         assert {r.dagster_run.run_id for r in instance.get_run_records()} >= {never_started, recent}

@@ -5,9 +5,13 @@ Meta. Real Dagster runs on the project's instance configuration, real dbt, a rea
 
 from __future__ import annotations
 
+import os
 import re
+import time
+import uuid
 from contextlib import nullcontext
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -66,13 +70,29 @@ def _printed_rows(out: str, table: str) -> int:
     return int(match.group(1).replace(",", ""))
 
 
-def test_backfill_then_refresh_with_community_sources_only(community_only, dagster_instance, capsys):
+def test_backfill_then_refresh_with_community_sources_only(
+    community_only, dagster_instance, capsys, monkeypatch
+):
     first, last = YESTERDAY - timedelta(days=2), YESTERDAY - timedelta(days=1)
     assert isinstance(sandbox_if_needed(source_plan()), nullcontext)  # real sources only: no sandbox process
+    # What a run deleted 40 days ago left on the SQLite instance, and one deleted yesterday: the
+    # command's retention (30 days by default) removes the first only.
+    monkeypatch.delenv("DAGSTER_RETENTION_DAYS", raising=False)
+    events = Path(dagster_instance.root_directory) / "history" / "runs"
+    stale, fresh = events / f"{uuid.uuid4()}.db", events / f"{uuid.uuid4()}.db"
+    for path, age in ((stale, 40), (fresh, 1)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"an emptied event database")
+        written = time.time() - age * 86400
+        os.utime(path, (written, written))
 
     code = refresh.main(["--from", first.isoformat(), "--to", last.isoformat()], instance=dagster_instance)
     out = capsys.readouterr().out
     assert code == 0, out
+    assert "Retention (DAGSTER_RETENTION_DAYS=30): " in out and "deleted 0 runs" in out
+    assert "1 run event files" in out, out
+    assert not stale.exists() and fresh.exists()
+    assert len(dagster_instance.get_run_records()) == 1
     assert f"Backfill: 2 day(s), {first} to {last}" in out
     assert "loading: Slack (API), Discourse; not loaded: GA4, Search Console, Meta" in out
     summary = out[out.index("Summary by source:") :]
