@@ -5,11 +5,13 @@ brand, connectors/sandbox/brand.yml; as soon as one source is real, BRAND_FILE (
 at the repository root; brand.example.yml documents every key). With real sources nothing of the
 sandbox's brand applies: a missing file means every brand setting is unset.
 
-How it reaches dbt: as `--vars` (JSON) on the dbt command (`dbt_vars`), under the var names the
-models read (dbt_project.yml lists them, empty by default). Vars rather than seeds or tables: the
+How it reaches dbt: as JSON in the dbt process's environment variable DBT_BRAND_VARS (`dbt_vars`),
+under the var names the models read through macros/brand_var.sql (dbt_project.yml lists them,
+empty by default). Not as `--vars`: the command line is logged (Dagster's event log, dbt's logs),
+and staff ids and e-mail domains must not be. Vars rather than seeds or tables: the
 lists are small, dbt reads them when compiling, and a changed var rebuilds the incremental facts
-that depend on it (rules_fingerprint). dbt re-parses the project when the vars differ from the
-last parse's, once: orchestration/dbt/assets.py keeps the new parse state for the next build.
+that depend on it (rules_fingerprint). dbt re-parses the project when DBT_BRAND_VARS differs from
+the last parse's, once: orchestration/dbt/assets.py keeps the new parse state for the next build.
 
 An unset setting is not an error: the figures that need it are null in the marts, and `warnings`
 says which (one line per setting, naming it). A malformed file is an error naming the file, the key
@@ -33,6 +35,8 @@ from orchestration.settings import PROJECT_ROOT, SettingsError
 
 SANDBOX_BRAND_FILE = PROJECT_ROOT / "connectors" / "sandbox" / "brand.yml"
 DEFAULT_BRAND_FILE = "brand.yml"
+# The environment variable of the dbt process that holds `Brand.dbt_vars()` as JSON.
+BRAND_VARS_ENV = "DBT_BRAND_VARS"
 PLATFORMS = ("slack", "discourse", "discord")
 PLATFORM_TITLES = {"slack": "Slack", "discourse": "Discourse", "discord": "Discord"}
 

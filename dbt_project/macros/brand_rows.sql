@@ -37,7 +37,7 @@
 {#- The list var `name` (plain strings) as rows of one column `column`. -#}
 {% macro brand_list_rows(name, column) -%}
     {%- set rows = [] -%}
-    {%- for value in var(name, []) -%}
+    {%- for value in brand_var(name, []) -%}
         {%- do rows.append({column: value}) -%}
     {%- endfor -%}
     {{ brand_rows(rows, [[column, 'varchar']]) }}
@@ -45,5 +45,5 @@
 
 {#- True when the brand file sets any brand term or pattern (branded search figures need one). -#}
 {% macro brand_terms_set() -%}
-    {{ return((var('brand_terms', []) | length) + (var('brand_patterns', []) | length) > 0) }}
+    {{ return((brand_var('brand_terms', []) | length) + (brand_var('brand_patterns', []) | length) > 0) }}
 {%- endmacro %}

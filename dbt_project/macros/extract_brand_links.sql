@@ -40,5 +40,5 @@
 
 {#- True when the brand file sets the site's domains (brand.domains): brand-link figures need them. -#}
 {% macro brand_domains_set() -%}
-    {{ return(var('brand_domains', []) | length > 0) }}
+    {{ return(brand_var('brand_domains', []) | length > 0) }}
 {%- endmacro %}

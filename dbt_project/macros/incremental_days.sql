@@ -24,7 +24,7 @@
 {% macro rules_fingerprint(seeds=[], vars=[]) -%}
     {%- set compiled_parts = [model.raw_code] -%}
     {%- for name in vars -%}
-        {%- do compiled_parts.append(name ~ '=' ~ tojson(var(name))) -%}
+        {%- do compiled_parts.append(name ~ '=' ~ tojson(brand_var(name))) -%}
     {%- endfor -%}
     md5(concat_ws('|',
         '{{ local_md5(compiled_parts | join("|")) }}'

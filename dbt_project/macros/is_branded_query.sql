@@ -6,8 +6,8 @@
     neither set, branded is unknown: null for every query, never false.
 -#}
 {% macro is_branded_query(column) -%}
-    {%- set terms = var('brand_terms', []) -%}
-    {%- set patterns = var('brand_patterns', []) -%}
+    {%- set terms = brand_var('brand_terms', []) -%}
+    {%- set patterns = brand_var('brand_patterns', []) -%}
     {%- if not brand_terms_set() -%}
     cast(null as boolean)
     {%- else -%}

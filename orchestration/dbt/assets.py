@@ -8,7 +8,8 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from orchestration.brand import current_brand
+from orchestration.brand import BRAND_VARS_ENV, current_brand
 from orchestration.dbt.member_hash import MEMBER_HASH_KEY_ENV, member_hash_key
 from orchestration.settings import DBT_PROJECT_DIR, SettingsError
 from orchestration.sources import check_no_sandbox_rows, create_missing_raw_tables, source_plan
@@ -82,18 +83,13 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     for line in brand.warnings():
         context.log.warning(line)
     # The members' pseudonym key goes to the dbt process's environment only (never to SQL or a
-    # table); with real community credentials and no key this stops the build with the fix.
-    # dbt.cli copies os.environ when called, so the demo key is set just for that moment and never
-    # lingers in this process to pass for a real key later.
-    key, previous = member_hash_key(), os.environ.get(MEMBER_HASH_KEY_ENV)
-    os.environ[MEMBER_HASH_KEY_ENV] = key
-    try:
-        invocation = dbt.cli([*BUILD_ARGS, "--vars", json.dumps(brand.dbt_vars())], context=context)
-    finally:
-        if previous is None:
-            os.environ.pop(MEMBER_HASH_KEY_ENV, None)
-        else:
-            os.environ[MEMBER_HASH_KEY_ENV] = previous
+    # table); with real community credentials and no key this stops the build with the fix. The
+    # brand file goes there too (macros/brand_var.sql), not on the command line, which Dagster's
+    # event log and dbt's logs record: staff ids and e-mail domains must not be in them.
+    # dbt.cli copies os.environ when called, so both are set just for that moment and never
+    # linger in this process (the demo key must not pass for a real key later).
+    with _environment({MEMBER_HASH_KEY_ENV: member_hash_key(), BRAND_VARS_ENV: json.dumps(brand.dbt_vars())}):
+        invocation = dbt.cli(BUILD_ARGS, context=context)
     try:
         yield from invocation.stream()
     finally:
@@ -102,6 +98,21 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
         removed = prune_run_targets(target_dir)
         if removed:
             context.log.info(f"removed {len(removed)} old dbt run folders from {target_dir}")
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in os.environ inside the block; each variable as it was after it."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def keep_partial_parse(run_dir: Path, target_dir: Path) -> bool:

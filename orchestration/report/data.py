@@ -290,38 +290,31 @@ def _branded_search(conn, tables, data: ReportData) -> None:
         data.headline["campaigns"] = len(data.campaigns)
 
 
+def _monthly_leads(conn, tables, channel_column: str) -> pd.DataFrame | None:
+    """The answered leads by month and by `channel_column` of mart_attribution_gap (what leads said,
+    or what tracking called them). A week counts in the month of its Monday, so a month's total
+    is whole weeks."""
+    return _frame(
+        conn,
+        tables,
+        "mart_attribution_gap",
+        f"""
+        select date_trunc('month', week_start)::date as month_start, {channel_column} as channel,
+               sum(leads) as leads
+        from mart_attribution_gap
+        where self_reported_channel != 'no_answer'
+        group by 1, 2
+        having sum(leads) > 0
+        order by 1, 2
+        """,
+    )
+
+
 def _attribution(conn, tables, data: ReportData) -> None:
     if "mart_attribution_gap" not in tables:
         return
-    # A week counts in the month of its Monday, so a month's total is whole weeks.
-    data.attribution_said = _frame(
-        conn,
-        tables,
-        "mart_attribution_gap",
-        """
-        select date_trunc('month', week_start)::date as month_start, self_reported_channel as channel,
-               sum(leads) as leads
-        from mart_attribution_gap
-        where self_reported_channel != 'no_answer'
-        group by 1, 2
-        having sum(leads) > 0
-        order by 1, 2
-        """,
-    )
-    data.attribution_tracked = _frame(
-        conn,
-        tables,
-        "mart_attribution_gap",
-        """
-        select date_trunc('month', week_start)::date as month_start, tracked_traffic_class as channel,
-               sum(leads) as leads
-        from mart_attribution_gap
-        where self_reported_channel != 'no_answer'
-        group by 1, 2
-        having sum(leads) > 0
-        order by 1, 2
-        """,
-    )
+    data.attribution_said = _monthly_leads(conn, tables, "self_reported_channel")
+    data.attribution_tracked = _monthly_leads(conn, tables, "tracked_traffic_class")
     # The mart gives the dark funnel per week over the week's answered leads; a month's is the
     # answered-lead-weighted mean of its weeks, which keeps the mart's lists of channels and classes.
     data.dark_funnel_monthly = _frame(
@@ -353,30 +346,27 @@ def _attribution(conn, tables, data: ReportData) -> None:
         )
 
 
+def _health_weekly(conn, tables, *, with_all: bool) -> pd.DataFrame | None:
+    """mart_community_health_weekly by week and community; `with_all`: the row of every community
+    together ('all') too."""
+    where = "" if with_all else "where community != 'all'"
+    return _frame(
+        conn,
+        tables,
+        "mart_community_health_weekly",
+        f"""
+        select week_start, community, active_members, new_members, threads_answered_pct,
+               median_minutes_to_first_response, retention_4w
+        from mart_community_health_weekly
+        {where}
+        order by week_start, community
+        """,
+    )
+
+
 def _communities(conn, tables, data: ReportData) -> None:
-    data.health_weekly = _frame(
-        conn,
-        tables,
-        "mart_community_health_weekly",
-        """
-        select week_start, community, active_members, new_members, threads_answered_pct,
-               median_minutes_to_first_response, retention_4w
-        from mart_community_health_weekly
-        where community != 'all'
-        order by week_start, community
-        """,
-    )
-    data.health_all_weekly = _frame(
-        conn,
-        tables,
-        "mart_community_health_weekly",
-        """
-        select week_start, community, active_members, new_members, threads_answered_pct,
-               median_minutes_to_first_response, retention_4w
-        from mart_community_health_weekly
-        order by week_start, community
-        """,
-    )
+    data.health_weekly = _health_weekly(conn, tables, with_all=False)
+    data.health_all_weekly = _health_weekly(conn, tables, with_all=True)
     data.interests_weekly = _frame(
         conn,
         tables,

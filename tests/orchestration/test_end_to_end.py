@@ -17,23 +17,29 @@ DAYS = 35
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, settings_for):
-    """One real refresh over the last 35 days, on an instance configured like `make dev`'s."""
+def e2e_instance():
+    """A Dagster instance configured like `make dev`'s, holding the run of `built`."""
     import yaml
 
     from orchestration.settings import PROJECT_ROOT
 
+    config = yaml.safe_load((PROJECT_ROOT / "dagster_home" / "dagster.yaml").read_text())
+    with dg.instance_for_test(overrides=config) as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, settings_for, e2e_instance):
+    """One real refresh over the last 35 days, on an instance configured like `make dev`'s."""
     tmp_path = tmp_path_factory.mktemp("e2e")
     settings = settings_for(tmp_path, days=DAYS)
     defs = build_definitions(settings)
     job = defs.resolve_job_def("refresh_warehouse")
     keys = job.partitions_def.get_partition_keys()
-    config = yaml.safe_load((PROJECT_ROOT / "dagster_home" / "dagster.yaml").read_text())
-    with dg.instance_for_test(overrides=config) as instance:
-        result = job.execute_in_process(
-            instance=instance, tags=range_tags(keys[0], keys[-1]), raise_on_error=False
-        )
-        yield settings, defs, keys, result
+    result = job.execute_in_process(
+        instance=e2e_instance, tags=range_tags(keys[0], keys[-1]), raise_on_error=False
+    )
+    yield settings, defs, keys, result
 
 
 def test_refresh_succeeds_and_every_dbt_check_passes(built):
@@ -148,3 +154,23 @@ def test_attribution_gap_recovers_the_planted_word_of_mouth_dark_funnel(built):
     assert answered > 50
     # 35 days of the small brand: a few hundred answered leads, so a few points of noise.
     assert hidden / answered == pytest.approx(planted, abs=0.06)
+
+
+def test_the_run_log_holds_no_staff_e_mail_domain_and_no_staff_id(built, e2e_instance):
+    """The brand file reaches dbt in its environment (DBT_BRAND_VARS), not as --vars: the dbt
+    command line is logged, and every log line and event of a run is kept in Dagster's event log.
+    (The sandbox's staff e-mail domain is also its website's, which the Search Console load names
+    as its site: so the dbt step's entries are searched for it.)"""
+    from orchestration.brand import SANDBOX_BRAND_FILE, load_brand
+
+    _, _, _, result = built
+    brand = load_brand(SANDBOX_BRAND_FILE)
+    staff = [*brand.email_domains, *(i for ids in brand.staff_ids.values() for i in ids)]
+    assert "northwind-analytics.com" in staff  # the sandbox brand's staff e-mail domain
+    entries = e2e_instance.all_logs(result.run_id)
+    dbt_command = [e.user_message for e in entries if "Running dbt command" in e.user_message]
+    assert dbt_command, "the dbt command is logged"
+    assert "--vars" not in dbt_command[0]
+    dbt_step = "\n".join(dg.serialize_value(e) for e in entries if e.step_key == "dbt_models")
+    assert "Running dbt command" in dbt_step
+    assert [value for value in staff if value in dbt_step] == []

@@ -41,7 +41,7 @@ space_interests_normalised as (
     from space_interests
 ),
 
-{%- set names = var('community_names') %}
+{%- set names = brand_var('community_names') %}
 
 -- Discord's messages name no channel: the loaded channels (a thread counts in its parent's), named
 -- by seed discord_channels, else by their id

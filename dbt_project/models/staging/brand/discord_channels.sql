@@ -1,5 +1,5 @@
 -- The names of the loaded Discord channels, by id: communities.discord_channels of the brand file.
 {{ brand_rows(
-    var('discord_channels', []),
+    brand_var('discord_channels', []),
     [['channel_id', 'varchar'], ['channel_name', 'varchar'], ['is_private', 'boolean']]
 ) }}

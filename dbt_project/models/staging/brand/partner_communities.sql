@@ -1,2 +1,2 @@
 -- Partner communities by utm_source / utm_campaign value: communities.partners of the brand file.
-{{ brand_rows(var('partner_communities', []), [['match_value', 'varchar'], ['partner_community', 'varchar']]) }}
+{{ brand_rows(brand_var('partner_communities', []), [['match_value', 'varchar'], ['partner_community', 'varchar']]) }}

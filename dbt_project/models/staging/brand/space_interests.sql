@@ -1,5 +1,5 @@
 -- The interest of each community space: communities.space_interests of the brand file.
 {{ brand_rows(
-    var('space_interests', []),
+    brand_var('space_interests', []),
     [['platform', 'varchar'], ['space_name', 'varchar'], ['interest', 'varchar']]
 ) }}
