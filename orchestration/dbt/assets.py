@@ -9,6 +9,7 @@ import os
 import shutil
 import sys
 from collections.abc import Mapping
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from dagster_dbt import (
 
 from orchestration.brand import current_brand
 from orchestration.dbt.member_hash import MEMBER_HASH_KEY_ENV, member_hash_key
+from orchestration.jobs import RANGE_END_TAG
+from orchestration.partitions import NIGHTLY_TAG
 from orchestration.settings import DBT_PROJECT_DIR, SettingsError
 from orchestration.sources import check_no_sandbox_rows, create_missing_raw_tables, source_plan
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
@@ -40,6 +43,12 @@ DBT_PROJECT.prepare_if_dev()
 # the scheduled builds skip them (~20 s a night) and `make test` runs them all
 # (tests/dbt/test_unit_tests.py).
 BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
+
+# On a nightly run the data tests of the large per-day relations read only the rows the run loaded
+# or rebuilt (dbt_project/macros/test_scope.sql): dbt gets the run's start in this variable. The
+# night whose last day is a Sunday, and every other build, tests every row.
+DATA_TESTS_SINCE_ENV = "DBT_DATA_TESTS_SINCE"
+FULL_TESTS_WEEKDAY = 6  # Sunday (date.weekday())
 
 
 # The folder under models/ is the layer, and the layer is the Dagster group.
@@ -85,15 +94,27 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     # table); with real community credentials and no key this stops the build with the fix.
     # dbt.cli copies os.environ when called, so the demo key is set just for that moment and never
     # lingers in this process to pass for a real key later.
-    key, previous = member_hash_key(), os.environ.get(MEMBER_HASH_KEY_ENV)
-    os.environ[MEMBER_HASH_KEY_ENV] = key
+    since = tests_since(context)
+    context.log.info(
+        f"data tests of the large per-day relations: rows loaded or rebuilt since {since} (nightly)"
+        if since
+        else "data tests: every row"
+    )
+    call_env = {MEMBER_HASH_KEY_ENV: member_hash_key(), DATA_TESTS_SINCE_ENV: since}
+    previous = {name: os.environ.get(name) for name in call_env}
+    for name, value in call_env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     try:
         invocation = dbt.cli([*BUILD_ARGS, "--vars", json.dumps(brand.dbt_vars())], context=context)
     finally:
-        if previous is None:
-            os.environ.pop(MEMBER_HASH_KEY_ENV, None)
-        else:
-            os.environ[MEMBER_HASH_KEY_ENV] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     try:
         yield from invocation.stream()
     finally:
@@ -102,6 +123,23 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
         removed = prune_run_targets(target_dir)
         if removed:
             context.log.info(f"removed {len(removed)} old dbt run folders from {target_dir}")
+
+
+def tests_since(context: dg.AssetExecutionContext) -> str | None:
+    """The start of this run (UTC, `YYYY-MM-DD HH:MM:SS`) when it is a nightly run whose data tests
+    are scoped to the rows it wrote; None when every row is tested (not a nightly run, or the night
+    whose last day is FULL_TESTS_WEEKDAY)."""
+    tags = context.run.tags
+    if tags.get(NIGHTLY_TAG) != "true":
+        return None
+    last_day = tags.get(RANGE_END_TAG)
+    if last_day and date.fromisoformat(last_day).weekday() == FULL_TESTS_WEEKDAY:
+        return None
+    record = context.instance.get_run_record_by_id(context.run_id)
+    started = (record.start_time if record and record.start_time else None) or (
+        record.create_timestamp.timestamp() if record else datetime.now(timezone.utc).timestamp()
+    )
+    return datetime.fromtimestamp(started, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def keep_partial_parse(run_dir: Path, target_dir: Path) -> bool:
