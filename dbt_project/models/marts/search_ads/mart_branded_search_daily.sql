@@ -23,27 +23,31 @@ totals as (
     select * from {{ ref('stg_gsc__totals') }}
 ),
 
--- when each day's inputs last changed: the stamps this mart keeps per day
+-- when each day's queries were last rebuilt and its totals last loaded: the stamps this mart keeps
+query_day_stamps as (
+    select
+        search_date,
+        max(built_at) as queries_built_at
+    from queries
+    group by search_date
+),
+
+total_day_stamps as (
+    select
+        search_date,
+        max(loaded_at) as totals_loaded_at
+    from totals
+    group by search_date
+),
+
 input_day_stamps as (
     select
-        coalesce(query_stamps.search_date, total_stamps.search_date) as date_day,
-        query_stamps.queries_built_at,
-        total_stamps.totals_loaded_at
-    from (
-        select
-            search_date,
-            max(built_at) as queries_built_at
-        from queries
-        group by search_date
-    ) as query_stamps
-    full outer join (
-        select
-            search_date,
-            max(loaded_at) as totals_loaded_at
-        from totals
-        group by search_date
-    ) as total_stamps
-        on query_stamps.search_date = total_stamps.search_date
+        coalesce(query_day_stamps.search_date, total_day_stamps.search_date) as date_day,
+        query_day_stamps.queries_built_at,
+        total_day_stamps.totals_loaded_at
+    from query_day_stamps
+    full outer join total_day_stamps
+        on query_day_stamps.search_date = total_day_stamps.search_date
 ),
 
 bounds as (
