@@ -31,7 +31,7 @@ from orchestration.settings import PROJECT_ROOT
 from orchestration.warehouse import replace_days
 
 # long enough that some days lie outside both the correction's window and the nights' windows
-DAYS = 70
+DAYS = 40
 # Columns that say when or from which load a row was built, not what it holds: an incremental
 # model keeps the stamps of the run that built each day, a full rebuild has its own.
 BOOKKEEPING = {"built_at", "loaded_at", "sessions_built_at", "queries_built_at", "totals_loaded_at"}
@@ -90,7 +90,7 @@ def nights(tmp_path_factory, settings_for, dbt_invoke) -> dict:
         finally:
             sandbox.clear_faults()
         with duckdb.connect(str(settings.warehouse_path)) as conn:
-            empty = conn.execute("select * from raw_gsc.totals_daily limit 0").arrow()
+            empty = conn.execute("select * from raw_gsc.totals_daily limit 0").fetch_arrow_table()
             replace_days(conn, "raw_gsc.totals_daily", [date.fromisoformat(emptied_totals_day)], empty)
         night(keys[-2])
         night(keys[-1])
@@ -170,9 +170,10 @@ def test_the_nights_rebuilt_only_their_window_of_the_daily_marts(nights):
             ).fetchall()
         )
         first_build = min(stamps.values())
-        # a day between the correction's window and the nights' windows: untouched since the first run
-        untouched = nights["corrected_day"] + timedelta(days=28 + 1)
-        assert untouched < nights["last_day"] - timedelta(days=NIGHTLY_TRAILING_DAYS + 28)
+        # a day after the correction's 28-day window and before the days the nights re-pulled
+        # (GA4 re-pulls 3 days before the night's last): untouched since the first run
+        untouched = nights["corrected_day"] + timedelta(days=28)
+        assert untouched < nights["last_day"] - timedelta(days=NIGHTLY_TRAILING_DAYS)
         assert stamps[untouched] == first_build
         assert stamps[nights["corrected_day"]] > first_build
         assert stamps[nights["last_day"]] > first_build
