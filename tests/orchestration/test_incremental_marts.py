@@ -122,15 +122,19 @@ def _brand_vars() -> str:
 def _differences(incremental: Path, full: Path, table: str, columns: list[str]) -> tuple[int, int, int]:
     """(rows, rows only in the incremental build, rows only in the full rebuild), as multisets."""
     kept = ", ".join(f'"{c}"' for c in columns if c not in BOOKKEEPING)
-    with duckdb.connect(str(incremental)) as conn:
-        conn.execute(f"attach '{full}' as rebuilt (read_only)")
-        rows = conn.execute(f"select count(*) from {table}").fetchone()[0]
+    # Connected to the rebuilt file, the incremental one attached: dbt-duckdb keeps its connection
+    # to the file it built last (the full rebuild) open in this process, and DuckDB refuses to
+    # attach a file this process already has open.
+    with duckdb.connect(str(full)) as conn:
+        conn.execute(f"attach '{incremental}' as nightly (read_only)")
+        rows = conn.execute(f"select count(*) from nightly.{table}").fetchone()[0]
         only_incremental = conn.execute(
-            f"select count(*) from (select {kept} from {table} except all select {kept} from rebuilt.{table})"
+            f"select count(*) from (select {kept} from nightly.{table} except all select {kept} from {table})"
         ).fetchone()[0]
         only_full = conn.execute(
-            f"select count(*) from (select {kept} from rebuilt.{table} except all select {kept} from {table})"
+            f"select count(*) from (select {kept} from {table} except all select {kept} from nightly.{table})"
         ).fetchone()[0]
+        conn.execute("detach nightly")
     return rows, only_incremental, only_full
 
 
