@@ -10,6 +10,7 @@ import shutil
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from dagster_dbt import (
 
 from orchestration.brand import BRAND_VARS_ENV, current_brand
 from orchestration.dbt.member_hash import MEMBER_HASH_KEY_ENV, member_hash_key
+from orchestration.jobs import RANGE_END_TAG
+from orchestration.partitions import NIGHTLY_TAG
 from orchestration.settings import DBT_PROJECT_DIR, SettingsError
 from orchestration.sources import check_no_sandbox_rows, create_missing_raw_tables, source_plan
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
@@ -41,6 +44,12 @@ DBT_PROJECT.prepare_if_dev()
 # the scheduled builds skip them (~20 s a night) and `make test` runs them all
 # (tests/dbt/test_unit_tests.py).
 BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
+
+# On a nightly run the data tests of the large per-day relations read only the rows the run loaded
+# or rebuilt (dbt_project/macros/test_scope.sql): dbt gets the run's start in this variable. The
+# night whose last day is a Sunday, and every other build, tests every row.
+DATA_TESTS_SINCE_ENV = "DBT_DATA_TESTS_SINCE"
+FULL_TESTS_WEEKDAY = 6  # Sunday (date.weekday())
 
 
 # The folder under models/ is the layer, and the layer is the Dagster group.
@@ -86,9 +95,20 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     # table); with real community credentials and no key this stops the build with the fix. The
     # brand file goes there too (macros/brand_var.sql), not on the command line, which Dagster's
     # event log and dbt's logs record: staff ids and e-mail domains must not be in them.
-    # dbt.cli copies os.environ when called, so both are set just for that moment and never
+    # dbt.cli copies os.environ when called, so these are set just for that moment and never
     # linger in this process (the demo key must not pass for a real key later).
-    with _environment({MEMBER_HASH_KEY_ENV: member_hash_key(), BRAND_VARS_ENV: json.dumps(brand.dbt_vars())}):
+    since = tests_since(context)
+    context.log.info(
+        f"data tests of the large per-day relations: rows loaded or rebuilt since {since} (nightly)"
+        if since
+        else "data tests: every row"
+    )
+    call_env = {
+        MEMBER_HASH_KEY_ENV: member_hash_key(),
+        BRAND_VARS_ENV: json.dumps(brand.dbt_vars()),
+        DATA_TESTS_SINCE_ENV: since,
+    }
+    with _environment(call_env):
         invocation = dbt.cli(BUILD_ARGS, context=context)
     try:
         yield from invocation.stream()
@@ -101,10 +121,14 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
 
 
 @contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """`values` in os.environ inside the block; each variable as it was after it."""
+def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
+    """`values` in os.environ inside the block (None: unset); each variable as it was after it."""
     previous = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     try:
         yield
     finally:
@@ -113,6 +137,23 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def tests_since(context: dg.AssetExecutionContext) -> str | None:
+    """The start of this run (UTC, `YYYY-MM-DD HH:MM:SS`) when it is a nightly run whose data tests
+    are scoped to the rows it wrote; None when every row is tested (not a nightly run, or the night
+    whose last day is FULL_TESTS_WEEKDAY)."""
+    tags = context.run.tags
+    if tags.get(NIGHTLY_TAG) != "true":
+        return None
+    last_day = tags.get(RANGE_END_TAG)
+    if last_day and date.fromisoformat(last_day).weekday() == FULL_TESTS_WEEKDAY:
+        return None
+    record = context.instance.get_run_record_by_id(context.run_id)
+    started = (record.start_time if record and record.start_time else None) or (
+        record.create_timestamp.timestamp() if record else datetime.now(timezone.utc).timestamp()
+    )
+    return datetime.fromtimestamp(started, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def keep_partial_parse(run_dir: Path, target_dir: Path) -> bool:

@@ -56,7 +56,10 @@ def _query(path: Path, sql: str, params=()) -> list[tuple]:
 
 def _mart(path: Path) -> dict[date, dict]:
     with duckdb.connect(str(path)) as conn:
-        cursor = conn.execute("select * from marts.mart_dark_social_daily order by date")
+        # sessions_built_at says which run built the row (the mart is incremental too), not a figure
+        cursor = conn.execute(
+            "select * exclude (sessions_built_at) from marts.mart_dark_social_daily order by date"
+        )
         names = [d[0] for d in cursor.description]
         return {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
 

@@ -263,21 +263,50 @@ all_activities as (
     select * from discord_posts
 ),
 
+-- everyone the activities name (their authors and the members they answer), once each:
+-- member_key() is a Python UDF, so it runs once per person instead of twice per activity
+people as (
+    select distinct
+        platform,
+        native_user_id
+    from all_activities
+    union
+    select distinct
+        platform,
+        replied_to_native_user_id as native_user_id
+    from all_activities
+    where replied_to_native_user_id is not null
+),
+
+pseudonyms as (
+    select
+        platform,
+        native_user_id,
+        member_key(platform, native_user_id) as member_key
+    from people
+),
+
 final as (
     select
         all_activities.activity_id,
         all_activities.platform,
         all_activities.space_id,
-        member_key(all_activities.platform, all_activities.native_user_id) as member_key,
+        author.member_key,
         all_activities.activity_type,
         -- naive UTC: week and day boundaries never depend on the session's time zone
         timezone('UTC', all_activities.occurred_at) as occurred_at,
         all_activities.thread_id,
-        member_key(all_activities.platform, all_activities.replied_to_native_user_id) as replied_to_member_key,
+        answered.member_key as replied_to_member_key,
         {{ extract_brand_links('all_activities.text', 'brand_hosts.brand_hosts') }} as brand_links,
         all_activities.text_length,
         all_activities.text
     from all_activities
+    left join pseudonyms as author
+        on all_activities.platform = author.platform
+        and all_activities.native_user_id = author.native_user_id
+    left join pseudonyms as answered
+        on all_activities.platform = answered.platform
+        and all_activities.replied_to_native_user_id = answered.native_user_id
     cross join brand_hosts
 )
 

@@ -1,0 +1,202 @@
+"""Incremental marts equal a full rebuild of the same raw data, after a sequence of nights.
+
+One warehouse (small sandbox brand, every source) is built by the job `refresh_warehouse` over
+its history but the last three days, as `make demo` builds one. Then, through the same job:
+night 1 (the nightly tag: the trailing days re-pulled, one new day), a late correction of an
+old day (that day's partition run while the sandbox doubles every GA4 sessions metric, and the
+Search Console totals of another old day emptied by `replace_days`, then a build), night 2 and
+night 3. Each run builds the incremental models from what it changed. Then a copy of the
+warehouse is rebuilt by `dbt build --full-refresh` and every mart, and every incremental model
+(without its bookkeeping columns), is compared row by row with DuckDB's EXCEPT ALL both ways.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+import yaml
+
+from orchestration.brand import current_brand
+from orchestration.dbt.member_hash import MEMBER_HASH_KEY_ENV, member_hash_key
+from orchestration.definitions import build_definitions
+from orchestration.jobs import NIGHTLY_TRAILING_DAYS, range_tags
+from orchestration.partitions import NIGHTLY_TAG
+from orchestration.settings import PROJECT_ROOT
+from orchestration.warehouse import replace_days
+
+# long enough that some days lie outside both the correction's window and the nights' windows
+DAYS = 40
+# Columns that say when or from which load a row was built, not what it holds: an incremental
+# model keeps the stamps of the run that built each day, a full rebuild has its own.
+BOOKKEEPING = {"built_at", "loaded_at", "sessions_built_at", "queries_built_at", "totals_loaded_at"}
+
+
+def _doubled_sessions(payload):
+    """The GA4 sessions report with every metric of every row doubled (leads reports untouched)."""
+    names = [h.get("name") for h in payload.get("dimensionHeaders", [])]
+    if "deviceCategory" not in names:
+        return payload
+    payload = copy.deepcopy(payload)
+    for row in payload.get("rows") or []:
+        for value in row["metricValues"]:
+            value["value"] = str(2 * int(value["value"]))
+    return payload
+
+
+def _tables(path: Path, schemas: tuple[str, ...]) -> dict[str, list[str]]:
+    with duckdb.connect(str(path)) as conn:
+        rows = conn.execute(
+            "select table_schema || '.' || table_name, list(column_name order by ordinal_position) "
+            "from information_schema.columns where table_schema in ? and table_catalog = current_database() "
+            "group by all",
+            [list(schemas)],
+        ).fetchall()
+    return dict(rows)
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory, settings_for, dbt_invoke) -> dict:
+    from connectors.sandbox import ensure_sandbox
+
+    tmp = tmp_path_factory.mktemp("incremental_marts")
+    settings = settings_for(tmp, days=DAYS)
+    job = build_definitions(settings).resolve_job_def("refresh_warehouse")
+    keys = job.partitions_def.get_partition_keys()
+    config = yaml.safe_load((PROJECT_ROOT / "dagster_home" / "dagster.yaml").read_text())
+    corrected_day, emptied_totals_day = keys[2], keys[12]
+
+    def night(last: str) -> None:
+        first = (date.fromisoformat(last) - timedelta(days=NIGHTLY_TRAILING_DAYS)).isoformat()
+        run(range_tags(first, last) | {NIGHTLY_TAG: "true"})
+
+    def run(tags: dict) -> None:
+        result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+        assert result.success, f"run {tags} failed"
+
+    with dg.instance_for_test(overrides=config) as instance:
+        run(range_tags(keys[0], keys[-4]))
+        night(keys[-3])
+        sandbox = ensure_sandbox()
+        sandbox.clear_faults()
+        sandbox.inject_fault(":runReport", 200, times=None, kind="transform", transform=_doubled_sessions)
+        try:
+            run(range_tags(corrected_day, corrected_day))
+        finally:
+            sandbox.clear_faults()
+        with duckdb.connect(str(settings.warehouse_path)) as conn:
+            empty = conn.execute("select * from raw_gsc.totals_daily limit 0").fetch_arrow_table()
+            replace_days(conn, "raw_gsc.totals_daily", [date.fromisoformat(emptied_totals_day)], empty)
+        night(keys[-2])
+        night(keys[-1])
+
+    full = tmp / "full" / "warehouse.duckdb"
+    full.parent.mkdir()
+    shutil.copy(settings.warehouse_path, full)
+    dbt_invoke(
+        ["build", "--full-refresh", "--exclude-resource-type", "unit_test", "--vars", _brand_vars()],
+        full.parent,
+        full,
+        **{MEMBER_HASH_KEY_ENV: member_hash_key()},
+    )
+    return {
+        "incremental": settings.warehouse_path,
+        "full": full,
+        "corrected_day": date.fromisoformat(corrected_day),
+        "emptied_totals_day": date.fromisoformat(emptied_totals_day),
+        "last_day": date.fromisoformat(keys[-1]),
+    }
+
+
+def _brand_vars() -> str:
+    import json
+
+    return json.dumps(current_brand().dbt_vars())
+
+
+def _differences(incremental: Path, full: Path, table: str, columns: list[str]) -> tuple[int, int, int]:
+    """(rows, rows only in the incremental build, rows only in the full rebuild), as multisets."""
+    kept = ", ".join(f'"{c}"' for c in columns if c not in BOOKKEEPING)
+    # Connected to the rebuilt file, the incremental one attached: dbt-duckdb keeps its connection
+    # to the file it built last (the full rebuild) open in this process, and DuckDB refuses to
+    # attach a file this process already has open.
+    with duckdb.connect(str(full)) as conn:
+        conn.execute(f"attach '{incremental}' as nightly (read_only)")
+        rows = conn.execute(f"select count(*) from nightly.{table}").fetchone()[0]
+        only_incremental = conn.execute(
+            f"select count(*) from (select {kept} from nightly.{table} except all select {kept} from {table})"
+        ).fetchone()[0]
+        only_full = conn.execute(
+            f"select count(*) from (select {kept} from {table} except all select {kept} from nightly.{table})"
+        ).fetchone()[0]
+        conn.execute("detach nightly")
+    return rows, only_incremental, only_full
+
+
+def test_every_mart_equals_a_full_rebuild_after_the_nights(nights):
+    marts = _tables(nights["incremental"], ("marts",))
+    assert marts == _tables(nights["full"], ("marts",))
+    assert len(marts) >= 14
+    differing = {}
+    for table, columns in sorted(marts.items()):
+        rows, only_incremental, only_full = _differences(
+            nights["incremental"], nights["full"], table, columns
+        )
+        assert rows > 0, f"{table} is empty: the comparison would prove nothing"
+        if only_incremental or only_full:
+            differing[table] = (rows, only_incremental, only_full)
+    assert differing == {}, "(rows, only incremental, only full rebuild) per differing mart"
+
+
+def test_every_intermediate_model_equals_a_full_rebuild(nights):
+    models = _tables(nights["incremental"], ("intermediate",))
+    differing = {}
+    for table, columns in sorted(models.items()):
+        rows, only_incremental, only_full = _differences(
+            nights["incremental"], nights["full"], table, columns
+        )
+        if only_incremental or only_full:
+            differing[table] = (rows, only_incremental, only_full)
+    assert differing == {}
+
+
+def test_the_nights_rebuilt_only_their_window_of_the_daily_marts(nights):
+    """The incremental daily marts kept the rows of days no night touched: built by the first run."""
+    with duckdb.connect(str(nights["incremental"])) as conn:
+        stamps = dict(
+            conn.execute(
+                'select "date", sessions_built_at from marts.mart_dark_social_daily order by 1'
+            ).fetchall()
+        )
+        first_build = min(stamps.values())
+        # a day after the correction's 28-day window and before the days the nights re-pulled
+        # (GA4 re-pulls 3 days before the night's last): untouched since the first run
+        untouched = nights["corrected_day"] + timedelta(days=28)
+        assert untouched < nights["last_day"] - timedelta(days=NIGHTLY_TRAILING_DAYS)
+        assert stamps[untouched] == first_build
+        assert stamps[nights["corrected_day"]] > first_build
+        assert stamps[nights["last_day"]] > first_build
+
+
+def test_the_correction_reached_the_marts(nights):
+    with duckdb.connect(str(nights["incremental"])) as conn:
+        day = nights["corrected_day"]
+        raw, mart = conn.execute(
+            'select (select sum(sessions) from raw_ga4.sessions_daily where "date" = $1), '
+            '(select total_sessions from marts.mart_dark_social_daily where "date" = $1)',
+            [day],
+        ).fetchone()
+        totals_rows, anonymized = conn.execute(
+            'select (select count(*) from raw_gsc.totals_daily where "date" = $1), '
+            '(select anonymized_clicks from marts.mart_branded_search_daily where "date" = $1)',
+            [nights["emptied_totals_day"]],
+        ).fetchone()
+    # the mart shows the doubled sessions of the corrected day (not the first load's half)
+    assert raw == mart and raw > 0
+    # a day without totals counts no anonymized clicks
+    assert totals_rows == 0 and anonymized == 0
