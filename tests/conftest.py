@@ -1,19 +1,102 @@
-"""Fixtures shared by every test folder."""
+"""Fixtures shared by every test folder, and how the suite stays fast.
+
+Most of the suite's time goes into Dagster runs, warehouses and dbt builds. So:
+
+- `make test` runs on two pytest-xdist workers, a module at a time (`-n 2 --dist loadfile`, in
+  pyproject.toml): a module's fixtures are built once, on one worker. Tests stay independent (free
+  ports, their own tmp_path and Dagster instance). The modules known to take longest are handed out
+  first (SLOW_MODULES below), so both workers finish together. `-n 0` runs in one process.
+- Temporary files (tmp_path, Dagster's SQLite run storage, the warehouses) go to a RAM file system
+  when the machine has one with room (fast_temp_root): Dagster's SQLite storage commits every event
+  to disk, and on a busy disk those waits took longer than the runs themselves.
+- `sandbox_refresh` (session): one real refresh of the sandbox over the last 35 days (every
+  source, `dbt build`, the serving snapshot). READ-ONLY: open its files with read_only=True. A test
+  that writes takes `sandbox_refresh_copy` (its own copy of both files under tmp_path).
+- `dbt_manifest` (session): the dbt project parsed once; `dbt_invoke` runs every in-process dbt
+  command of the tests on it, so no call parses the project again.
+- A module that needs other data (fixed windows, crafted rows, faults) builds it once in a
+  module-scoped fixture and loads only the sources and days it asserts on.
+
+Measure a change with the CPU time of pytest and its children (`/usr/bin/time -v`: user + sys) as
+well as the wall time, and look at `--durations=30`.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
 import os
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 # Tests talk to the loopback sandbox: pacing at the APIs' published limits (a Slack Tier 3 method:
 # 50 calls a minute) would stretch them to hours. The pacing tests turn it on with a time scale.
 os.environ.setdefault("RATE_LIMITS", "off")
+# The sandbox reads its size once, when it starts; the tests use the small brand (set here, before
+# any test starts it, so a folder run alone gets the same data as the whole suite).
+os.environ.setdefault("SANDBOX_SCALE", "small")
+
+RAM_TEMP_ROOT = Path("/dev/shm")
+RAM_TEMP_ROOM = 4 * 1024**3  # a whole run writes a few hundred MB; leave the rest to others
+
+
+def fast_temp_root() -> None:
+    """Point TMPDIR (pytest's tmp_path, tempfile, Dagster's test instances, the subprocesses) at a
+    RAM file system when there is one with room, unless TMPDIR is set already. The files are the
+    same real files, DuckDB and SQLite open them the same way; only fsync stops waiting on the disk.
+    Set here, at import, before pytest picks its base temporary folder and before the xdist workers
+    start (they inherit it)."""
+    if os.environ.get("TMPDIR") or not RAM_TEMP_ROOT.is_dir() or not os.access(RAM_TEMP_ROOT, os.W_OK):
+        return
+    if shutil.disk_usage(RAM_TEMP_ROOT).free < RAM_TEMP_ROOM:
+        return
+    os.environ["TMPDIR"] = str(RAM_TEMP_ROOT)
+    tempfile.tempdir = None  # tempfile caches the folder it found first
+
+
+fast_temp_root()
+
+# The modules that take longest (a Dagster run with dbt, a demo, a browser, PostgreSQL), longest
+# first. xdist hands modules out in collection order: starting these first keeps one worker from
+# being left with a long module at the end while the other is idle.
+SLOW_MODULES = (
+    "tests/orchestration/test_community_marts.py",
+    "tests/orchestration/test_refresh.py",
+    "tests/orchestration/test_source_plan.py",
+    "tests/orchestration/test_secret_redaction.py",
+    "tests/orchestration/test_deployment.py",
+    "tests/orchestration/test_end_to_end.py",
+    "tests/orchestration/test_report_browser.py",
+    "tests/orchestration/test_quality_gates.py",
+    "tests/orchestration/test_incremental_history.py",
+    "tests/orchestration/test_campaign_halo_truth.py",
+    "tests/orchestration/test_crash_recovery.py",
+    "tests/orchestration/test_doctor.py",
+    "tests/orchestration/test_brand.py",
+    "tests/dbt/test_dark_social_mart.py",
+    "tests/dbt/test_unit_tests.py",
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The slow modules first (in SLOW_MODULES order), then the rest as collected; within a module,
+    the order is unchanged. Only the order changes: every collected test still runs."""
+    rank = {name: position for position, name in enumerate(SLOW_MODULES)}
+
+    def key(item) -> int:
+        module = Path(str(item.fspath)).resolve().relative_to(REPO_ROOT).as_posix()
+        return rank.get(module, len(SLOW_MODULES))
+
+    items.sort(key=key)  # stable: the order inside each group is kept
+
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -96,3 +179,75 @@ def slack_export_2016(tmp_path_factory) -> Path:
         for file in sorted(SLACK_EXPORT_2016.rglob("*")):
             zf.write(file, file.relative_to(SLACK_EXPORT_2016).as_posix())
     return path
+
+
+# The days `sandbox_refresh` loads: Meta's 7-day attribution window and the 28-day baselines fit.
+SANDBOX_REFRESH_DAYS = 35
+
+
+def sandbox_settings(tmp_path: Path, days: int):
+    """Settings for a warehouse and snapshot under `tmp_path` holding the last `days` days (as the
+    orchestration tests' `settings_for`)."""
+    from orchestration.settings import Settings
+
+    yesterday = date.today() - timedelta(days=1)
+    return Settings(
+        warehouse_path=tmp_path / "warehouse.duckdb",
+        serving_path=tmp_path / "serving" / "marts.duckdb",
+        history_start=yesterday - timedelta(days=days - 1),
+        nightly_timezone="UTC",
+        nightly_cron="0 2 * * *",
+        nightly_schedule_running=True,
+    )
+
+
+@dataclass(frozen=True)
+class SandboxRefresh:
+    """What `sandbox_refresh` built: its settings (warehouse_path, serving_path), the definitions it
+    ran, the partition keys (days) it loaded, and the run's result (events, asset checks)."""
+
+    settings: Any  # orchestration.settings.Settings
+    defs: Any  # dagster.Definitions
+    keys: list[str]
+    result: Any  # dagster.ExecuteInProcessResult
+
+
+@pytest.fixture(scope="session")
+def sandbox_refresh(tmp_path_factory) -> SandboxRefresh:
+    """One real refresh of the sandbox over the last 35 days: the definitions' own job (every
+    source's assets and checks, `dbt build` of every model, the serving publish) on an instance
+    configured like `make dev`'s. Built once per session (per xdist worker that asks for it); the
+    run may have failed (a test asserts `result.success`), so a reader of the marts checks it first.
+
+    Shared, so READ-ONLY: open its files with duckdb.connect(path, read_only=True) and never run
+    anything into them. A test that must write takes `sandbox_refresh_copy` instead.
+    """
+    import dagster as dg
+    import yaml
+
+    from orchestration.definitions import build_definitions
+    from orchestration.jobs import range_tags
+    from orchestration.settings import PROJECT_ROOT
+
+    settings = sandbox_settings(tmp_path_factory.mktemp("sandbox_refresh"), days=SANDBOX_REFRESH_DAYS)
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def("refresh_warehouse")
+    keys = job.partitions_def.get_partition_keys()
+    config = yaml.safe_load((PROJECT_ROOT / "dagster_home" / "dagster.yaml").read_text())
+    with dg.instance_for_test(overrides=config) as instance:
+        result = job.execute_in_process(
+            instance=instance, tags=range_tags(keys[0], keys[-1]), raise_on_error=False
+        )
+    return SandboxRefresh(settings, defs, keys, result)
+
+
+@pytest.fixture
+def sandbox_refresh_copy(sandbox_refresh, tmp_path):
+    """Settings for a private copy of `sandbox_refresh`'s warehouse and snapshot under `tmp_path`,
+    for a test that writes: copying the files takes a fraction of a second, rebuilding them minutes."""
+    source = sandbox_refresh.settings
+    copy = sandbox_settings(tmp_path, days=SANDBOX_REFRESH_DAYS)
+    copy.serving_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source.warehouse_path, copy.warehouse_path)
+    shutil.copyfile(source.serving_path, copy.serving_path)
+    return copy

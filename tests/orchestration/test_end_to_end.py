@@ -8,7 +8,6 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration.definitions import build_definitions
 from orchestration.jobs import range_tags
 from orchestration.partitions import NIGHTLY_TAG
 from orchestration.warehouse import WAREHOUSE_POOL
@@ -17,23 +16,16 @@ DAYS = 35
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, settings_for):
-    """One real refresh over the last 35 days, on an instance configured like `make dev`'s."""
-    import yaml
-
-    from orchestration.settings import PROJECT_ROOT
-
-    tmp_path = tmp_path_factory.mktemp("e2e")
-    settings = settings_for(tmp_path, days=DAYS)
-    defs = build_definitions(settings)
-    job = defs.resolve_job_def("refresh_warehouse")
-    keys = job.partitions_def.get_partition_keys()
-    config = yaml.safe_load((PROJECT_ROOT / "dagster_home" / "dagster.yaml").read_text())
-    with dg.instance_for_test(overrides=config) as instance:
-        result = job.execute_in_process(
-            instance=instance, tags=range_tags(keys[0], keys[-1]), raise_on_error=False
-        )
-        yield settings, defs, keys, result
+def built(sandbox_refresh):
+    """The session's one real refresh over the last 35 days (tests/conftest.py),
+    on an instance configured like `make dev`'s. Read-only."""
+    assert len(sandbox_refresh.keys) == DAYS
+    return (
+        sandbox_refresh.settings,
+        sandbox_refresh.defs,
+        sandbox_refresh.keys,
+        sandbox_refresh.result,
+    )
 
 
 def test_refresh_succeeds_and_every_dbt_check_passes(built):
@@ -148,3 +140,21 @@ def test_attribution_gap_recovers_the_planted_word_of_mouth_dark_funnel(built):
     assert answered > 50
     # 35 days of the small brand: a few hundred answered leads, so a few points of noise.
     assert hidden / answered == pytest.approx(planted, abs=0.06)
+
+
+def test_a_private_copy_of_the_refresh_takes_writes_and_the_shared_files_do_not_change(
+    sandbox_refresh, sandbox_refresh_copy
+):
+    shared = sandbox_refresh.settings
+
+    def sessions(path, table) -> int:
+        with duckdb.connect(str(path), read_only=True) as conn:
+            return conn.execute(f"select count(*) from {table}").fetchone()[0]
+
+    before = sessions(shared.warehouse_path, "raw_ga4.sessions_daily")
+    assert sessions(sandbox_refresh_copy.warehouse_path, "raw_ga4.sessions_daily") == before > 0
+    assert sessions(sandbox_refresh_copy.serving_path, "mart_dark_social_daily") == DAYS
+    with duckdb.connect(str(sandbox_refresh_copy.warehouse_path)) as conn:
+        conn.execute("delete from raw_ga4.sessions_daily")
+    assert sessions(sandbox_refresh_copy.warehouse_path, "raw_ga4.sessions_daily") == 0
+    assert sessions(shared.warehouse_path, "raw_ga4.sessions_daily") == before
