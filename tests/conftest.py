@@ -104,37 +104,55 @@ CONTRACTS_DIR = REPO_ROOT / "tests" / "contracts"
 SLACK_EXPORT_2016 = REPO_ROOT / "tests" / "fixtures" / "slack_export_2016"
 
 
-def invoke_dbt(args: list[str], tmp: Path, warehouse: Path, check: bool = True, **env: str):
+def sandbox_brand_vars() -> list[str]:
+    """`--vars` with the sandbox brand's settings (connectors/sandbox/brand.yml), as orchestration
+    passes a brand to dbt (orchestration/brand.py)."""
+    from orchestration.brand import SANDBOX_BRAND_FILE, load_brand
+
+    return ["--vars", json.dumps(load_brand(SANDBOX_BRAND_FILE).dbt_vars())]
+
+
+def _dbt_dirs(tmp: Path) -> list[str]:
+    return [
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(tmp / "target"),
+        "--log-path",
+        str(tmp / "logs"),
+    ]
+
+
+def invoke_dbt(args: list[str], tmp: Path, warehouse: Path, check: bool = True, manifest=None, **env: str):
     """`dbt <args>` in this process on the project's dbt project, its target/ and logs/ under `tmp`,
     with WAREHOUSE_PATH=`warehouse` (and any `env`) for the call only, and the sandbox brand's vars
     (connectors/sandbox/brand.yml) unless `args` has --vars. With `check`, assert that it
-    succeeded, naming each node that did not. Returns dbt's result."""
+    succeeded, naming each node that did not. Returns dbt's result.
+
+    With `manifest` (the `dbt_manifest` fixture's, parsed with the sandbox brand's vars), dbt does
+    not parse the project: it compiles each selected node from that manifest. It is used only for
+    a call on the sandbox brand's vars; one with --vars of its own parses as dbt would. The
+    manifest names the database after the file it was parsed for (DuckDB's catalog is the file's
+    stem), so `warehouse` must then be called warehouse.duckdb, and dbt writes no manifest.json.
+    """
     from dbt.cli import main as dbt_main
 
-    from orchestration.brand import SANDBOX_BRAND_FILE, load_brand
-
     # The models read the brand from vars, as orchestration passes them: the sandbox brand's unless
-    # the test passes its own.
+    # the test passes its own (then the shared manifest, parsed with the sandbox's, does not fit).
     if args[:1] != ["parse"] and "--vars" not in args:
-        args = [*args, "--vars", json.dumps(load_brand(SANDBOX_BRAND_FILE).dbt_vars())]
+        args = [*args, *sandbox_brand_vars()]
+    else:
+        manifest = None
+    if manifest is not None:
+        assert warehouse.name == "warehouse.duckdb", "the shared manifest's database is `warehouse`"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WAREHOUSE_PATH", str(warehouse))
         mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
         for name, value in env.items():
             mp.setenv(name, value)
-        result = dbt_main.dbtRunner().invoke(
-            [
-                *args,
-                "--project-dir",
-                str(DBT_PROJECT_DIR),
-                "--profiles-dir",
-                str(DBT_PROJECT_DIR),
-                "--target-path",
-                str(tmp / "target"),
-                "--log-path",
-                str(tmp / "logs"),
-            ]
-        )
+        result = dbt_main.dbtRunner(manifest=manifest).invoke([*args, *_dbt_dirs(tmp)])
     if check:
         failed = [
             f"{r.node.unique_id}: {r.status} {r.message}"
@@ -143,6 +161,25 @@ def invoke_dbt(args: list[str], tmp: Path, warehouse: Path, check: bool = True, 
         ]
         assert result.success, f"dbt {args[0]} failed: {result.exception or failed}"
     return result
+
+
+def parse_dbt_project(tmp: Path):
+    """The dbt project parsed into `tmp` with the sandbox brand's vars, starting from the
+    partial-parse state in dbt_project/target when it fits (dbt then parses only what changed;
+    otherwise the whole project, ~7 s of CPU). That state is keyed on the rendered profile, so the
+    parse renders it with the WAREHOUSE_PATH of `make prepare` (a parse opens no database)."""
+    from dbt.cli.main import dbtRunner
+
+    state = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
+    (tmp / "target").mkdir(parents=True, exist_ok=True)
+    if state.exists():
+        shutil.copyfile(state, tmp / "target" / state.name)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        mp.setenv("WAREHOUSE_PATH", str(REPO_ROOT / "data" / "warehouse.duckdb"))
+        parsed = dbtRunner().invoke(["parse", "--quiet", *sandbox_brand_vars(), *_dbt_dirs(tmp)])
+    assert parsed.success, f"dbt parse failed: {parsed.exception}"
+    return parsed.result
 
 
 @functools.cache
@@ -164,9 +201,20 @@ def contract() -> Callable[[str], dict]:
 
 
 @pytest.fixture(scope="session")
-def dbt_invoke() -> Callable[..., object]:
-    """`dbt_invoke(args, tmp, warehouse, check=True, **env)`: see invoke_dbt."""
-    return invoke_dbt
+def dbt_manifest(tmp_path_factory):
+    """The dbt project's manifest, parsed once for the session with the sandbox brand's vars (see
+    parse_dbt_project). Read-only: hand it to `dbtRunner(manifest=...)` (or use `dbt_invoke`, which
+    does). Not a deep copy of it either: dbt's Manifest.__reduce_ex__ misplaces its lookup caches,
+    and a copy of a freshly parsed manifest fails every ref."""
+    return parse_dbt_project(tmp_path_factory.mktemp("dbt_parse"))
+
+
+@pytest.fixture(scope="session")
+def dbt_invoke(dbt_manifest) -> Callable[..., object]:
+    """`dbt_invoke(args, tmp, warehouse, check=True, **env)`: invoke_dbt on the session's parsed
+    manifest, so a call on the sandbox brand's vars does not parse the project (its `warehouse`
+    must be named warehouse.duckdb)."""
+    return functools.partial(invoke_dbt, manifest=dbt_manifest)
 
 
 @pytest.fixture(scope="session")
