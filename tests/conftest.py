@@ -65,14 +65,16 @@ def fast_temp_root() -> None:
 fast_temp_root()
 
 # The modules that take longest (a Dagster run with dbt, a demo, a browser, PostgreSQL), longest
-# first. xdist hands modules out in collection order: starting these first keeps one worker from
+# first. xdist hands modules out in collection order (--no-loadscope-reorder in pyproject.toml;
+# by default it orders them by their number of tests): starting these first keeps one worker from
 # being left with a long module at the end while the other is idle.
 SLOW_MODULES = (
+    # first: its one long test mostly waits (a schedule tick, runs on a server), beside the others' CPU
+    "tests/orchestration/test_deployment.py",
     "tests/orchestration/test_community_marts.py",
     "tests/orchestration/test_refresh.py",
     "tests/orchestration/test_source_plan.py",
     "tests/orchestration/test_secret_redaction.py",
-    "tests/orchestration/test_deployment.py",
     "tests/orchestration/test_end_to_end.py",
     "tests/orchestration/test_report_browser.py",
     "tests/orchestration/test_quality_gates.py",
