@@ -1,19 +1,104 @@
-"""Fixtures shared by every test folder."""
+"""Fixtures shared by every test folder, and how the suite stays fast.
+
+Most of the suite's time goes into Dagster runs, warehouses and dbt builds. So:
+
+- `make test` runs on two pytest-xdist workers, a module at a time (`-n 2 --dist loadfile`, in
+  pyproject.toml): a module's fixtures are built once, on one worker. Tests stay independent (free
+  ports, their own tmp_path and Dagster instance). The modules known to take longest are handed out
+  first (SLOW_MODULES below), so both workers finish together. `-n 0` runs in one process.
+- Temporary files (tmp_path, Dagster's SQLite run storage, the warehouses) go to a RAM file system
+  when the machine has one with room (fast_temp_root): Dagster's SQLite storage commits every event
+  to disk, and on a busy disk those waits took longer than the runs themselves.
+- `sandbox_refresh` (session): one real refresh of the sandbox over the last 35 days (every
+  source, `dbt build`, the serving snapshot). READ-ONLY: open its files with read_only=True. A test
+  that writes takes `sandbox_refresh_copy` (its own copy of both files under tmp_path).
+- `dbt_manifest` (session): the dbt project parsed once; `dbt_invoke` runs every in-process dbt
+  command of the tests on it, so no call parses the project again.
+- A module that needs other data (fixed windows, crafted rows, faults) builds it once in a
+  module-scoped fixture and loads only the sources and days it asserts on.
+
+Measure a change with the CPU time of pytest and its children (`/usr/bin/time -v`: user + sys) as
+well as the wall time, and look at `--durations=30`.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
 import os
+import shutil
+import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 # Tests talk to the loopback sandbox: pacing at the APIs' published limits (a Slack Tier 3 method:
 # 50 calls a minute) would stretch them to hours. The pacing tests turn it on with a time scale.
 os.environ.setdefault("RATE_LIMITS", "off")
+# The sandbox reads its size once, when it starts; the tests use the small brand (set here, before
+# any test starts it, so a folder run alone gets the same data as the whole suite).
+os.environ.setdefault("SANDBOX_SCALE", "small")
+
+RAM_TEMP_ROOT = Path("/dev/shm")
+RAM_TEMP_ROOM = 4 * 1024**3  # a whole run writes a few hundred MB; leave the rest to others
+
+
+def fast_temp_root() -> None:
+    """Point TMPDIR (pytest's tmp_path, tempfile, Dagster's test instances, the subprocesses) at a
+    RAM file system when there is one with room, unless TMPDIR is set already. The files are the
+    same real files, DuckDB and SQLite open them the same way; only fsync stops waiting on the disk.
+    Set here, at import, before pytest picks its base temporary folder and before the xdist workers
+    start (they inherit it)."""
+    if os.environ.get("TMPDIR") or not RAM_TEMP_ROOT.is_dir() or not os.access(RAM_TEMP_ROOT, os.W_OK):
+        return
+    if shutil.disk_usage(RAM_TEMP_ROOT).free < RAM_TEMP_ROOM:
+        return
+    os.environ["TMPDIR"] = str(RAM_TEMP_ROOT)
+    tempfile.tempdir = None  # tempfile caches the folder it found first
+
+
+fast_temp_root()
+
+# The modules that take longest (a Dagster run with dbt, a demo, a browser, PostgreSQL), longest
+# first. xdist hands modules out in collection order (--no-loadscope-reorder in pyproject.toml;
+# by default it orders them by their number of tests): starting these first keeps one worker from
+# being left with a long module at the end while the other is idle.
+SLOW_MODULES = (
+    # first: its one long test mostly waits (a schedule tick, runs on a server), beside the others' CPU
+    "tests/orchestration/test_deployment.py",
+    "tests/orchestration/test_community_marts.py",
+    "tests/orchestration/test_refresh.py",
+    "tests/orchestration/test_source_plan.py",
+    "tests/orchestration/test_secret_redaction.py",
+    "tests/orchestration/test_end_to_end.py",
+    "tests/orchestration/test_report_browser.py",
+    "tests/orchestration/test_quality_gates.py",
+    "tests/orchestration/test_incremental_history.py",
+    "tests/orchestration/test_campaign_halo_truth.py",
+    "tests/orchestration/test_crash_recovery.py",
+    "tests/orchestration/test_doctor.py",
+    "tests/orchestration/test_brand.py",
+    "tests/dbt/test_dark_social_mart.py",
+    "tests/dbt/test_unit_tests.py",
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The slow modules first (in SLOW_MODULES order), then the rest as collected; within a module,
+    the order is unchanged. Only the order changes: every collected test still runs."""
+    rank = {name: position for position, name in enumerate(SLOW_MODULES)}
+
+    def key(item) -> int:
+        module = Path(str(item.fspath)).resolve().relative_to(REPO_ROOT).as_posix()
+        return rank.get(module, len(SLOW_MODULES))
+
+    items.sort(key=key)  # stable: the order inside each group is kept
+
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -21,37 +106,55 @@ CONTRACTS_DIR = REPO_ROOT / "tests" / "contracts"
 SLACK_EXPORT_2016 = REPO_ROOT / "tests" / "fixtures" / "slack_export_2016"
 
 
-def invoke_dbt(args: list[str], tmp: Path, warehouse: Path, check: bool = True, **env: str):
+def sandbox_brand_vars() -> list[str]:
+    """`--vars` with the sandbox brand's settings (connectors/sandbox/brand.yml), as orchestration
+    passes a brand to dbt (orchestration/brand.py)."""
+    from orchestration.brand import SANDBOX_BRAND_FILE, load_brand
+
+    return ["--vars", json.dumps(load_brand(SANDBOX_BRAND_FILE).dbt_vars())]
+
+
+def _dbt_dirs(tmp: Path) -> list[str]:
+    return [
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(tmp / "target"),
+        "--log-path",
+        str(tmp / "logs"),
+    ]
+
+
+def invoke_dbt(args: list[str], tmp: Path, warehouse: Path, check: bool = True, manifest=None, **env: str):
     """`dbt <args>` in this process on the project's dbt project, its target/ and logs/ under `tmp`,
     with WAREHOUSE_PATH=`warehouse` (and any `env`) for the call only, and the sandbox brand's vars
     (connectors/sandbox/brand.yml) unless `args` has --vars. With `check`, assert that it
-    succeeded, naming each node that did not. Returns dbt's result."""
+    succeeded, naming each node that did not. Returns dbt's result.
+
+    With `manifest` (the `dbt_manifest` fixture's, parsed with the sandbox brand's vars), dbt does
+    not parse the project: it compiles each selected node from that manifest. It is used only for
+    a call on the sandbox brand's vars; one with --vars of its own parses as dbt would. The
+    manifest names the database after the file it was parsed for (DuckDB's catalog is the file's
+    stem), so `warehouse` must then be called warehouse.duckdb, and dbt writes no manifest.json.
+    """
     from dbt.cli import main as dbt_main
 
-    from orchestration.brand import SANDBOX_BRAND_FILE, load_brand
-
     # The models read the brand from vars, as orchestration passes them: the sandbox brand's unless
-    # the test passes its own.
+    # the test passes its own (then the shared manifest, parsed with the sandbox's, does not fit).
     if args[:1] != ["parse"] and "--vars" not in args:
-        args = [*args, "--vars", json.dumps(load_brand(SANDBOX_BRAND_FILE).dbt_vars())]
+        args = [*args, *sandbox_brand_vars()]
+    else:
+        manifest = None
+    if manifest is not None:
+        assert warehouse.name == "warehouse.duckdb", "the shared manifest's database is `warehouse`"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WAREHOUSE_PATH", str(warehouse))
         mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
         for name, value in env.items():
             mp.setenv(name, value)
-        result = dbt_main.dbtRunner().invoke(
-            [
-                *args,
-                "--project-dir",
-                str(DBT_PROJECT_DIR),
-                "--profiles-dir",
-                str(DBT_PROJECT_DIR),
-                "--target-path",
-                str(tmp / "target"),
-                "--log-path",
-                str(tmp / "logs"),
-            ]
-        )
+        result = dbt_main.dbtRunner(manifest=manifest).invoke([*args, *_dbt_dirs(tmp)])
     if check:
         failed = [
             f"{r.node.unique_id}: {r.status} {r.message}"
@@ -60,6 +163,25 @@ def invoke_dbt(args: list[str], tmp: Path, warehouse: Path, check: bool = True, 
         ]
         assert result.success, f"dbt {args[0]} failed: {result.exception or failed}"
     return result
+
+
+def parse_dbt_project(tmp: Path):
+    """The dbt project parsed into `tmp` with the sandbox brand's vars, starting from the
+    partial-parse state in dbt_project/target when it fits (dbt then parses only what changed;
+    otherwise the whole project, ~7 s of CPU). That state is keyed on the rendered profile, so the
+    parse renders it with the WAREHOUSE_PATH of `make prepare` (a parse opens no database)."""
+    from dbt.cli.main import dbtRunner
+
+    state = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
+    (tmp / "target").mkdir(parents=True, exist_ok=True)
+    if state.exists():
+        shutil.copyfile(state, tmp / "target" / state.name)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        mp.setenv("WAREHOUSE_PATH", str(REPO_ROOT / "data" / "warehouse.duckdb"))
+        parsed = dbtRunner().invoke(["parse", "--quiet", *sandbox_brand_vars(), *_dbt_dirs(tmp)])
+    assert parsed.success, f"dbt parse failed: {parsed.exception}"
+    return parsed.result
 
 
 @functools.cache
@@ -81,9 +203,20 @@ def contract() -> Callable[[str], dict]:
 
 
 @pytest.fixture(scope="session")
-def dbt_invoke() -> Callable[..., object]:
-    """`dbt_invoke(args, tmp, warehouse, check=True, **env)`: see invoke_dbt."""
-    return invoke_dbt
+def dbt_manifest(tmp_path_factory):
+    """The dbt project's manifest, parsed once for the session with the sandbox brand's vars (see
+    parse_dbt_project). Read-only: hand it to `dbtRunner(manifest=...)` (or use `dbt_invoke`, which
+    does). Not a deep copy of it either: dbt's Manifest.__reduce_ex__ misplaces its lookup caches,
+    and a copy of a freshly parsed manifest fails every ref."""
+    return parse_dbt_project(tmp_path_factory.mktemp("dbt_parse"))
+
+
+@pytest.fixture(scope="session")
+def dbt_invoke(dbt_manifest) -> Callable[..., object]:
+    """`dbt_invoke(args, tmp, warehouse, check=True, **env)`: invoke_dbt on the session's parsed
+    manifest, so a call on the sandbox brand's vars does not parse the project (its `warehouse`
+    must be named warehouse.duckdb)."""
+    return functools.partial(invoke_dbt, manifest=dbt_manifest)
 
 
 @pytest.fixture(scope="session")
@@ -96,3 +229,75 @@ def slack_export_2016(tmp_path_factory) -> Path:
         for file in sorted(SLACK_EXPORT_2016.rglob("*")):
             zf.write(file, file.relative_to(SLACK_EXPORT_2016).as_posix())
     return path
+
+
+# The days `sandbox_refresh` loads: Meta's 7-day attribution window and the 28-day baselines fit.
+SANDBOX_REFRESH_DAYS = 35
+
+
+def sandbox_settings(tmp_path: Path, days: int):
+    """Settings for a warehouse and snapshot under `tmp_path` holding the last `days` days (as the
+    orchestration tests' `settings_for`)."""
+    from orchestration.settings import Settings
+
+    yesterday = date.today() - timedelta(days=1)
+    return Settings(
+        warehouse_path=tmp_path / "warehouse.duckdb",
+        serving_path=tmp_path / "serving" / "marts.duckdb",
+        history_start=yesterday - timedelta(days=days - 1),
+        nightly_timezone="UTC",
+        nightly_cron="0 2 * * *",
+        nightly_schedule_running=True,
+    )
+
+
+@dataclass(frozen=True)
+class SandboxRefresh:
+    """What `sandbox_refresh` built: its settings (warehouse_path, serving_path), the definitions it
+    ran, the partition keys (days) it loaded, and the run's result (events, asset checks)."""
+
+    settings: Any  # orchestration.settings.Settings
+    defs: Any  # dagster.Definitions
+    keys: list[str]
+    result: Any  # dagster.ExecuteInProcessResult
+
+
+@pytest.fixture(scope="session")
+def sandbox_refresh(tmp_path_factory) -> Iterator[SandboxRefresh]:
+    """One real refresh of the sandbox over the last 35 days: the definitions' own job (every
+    source's assets and checks, `dbt build` of every model, the serving publish) on an instance
+    configured like `make dev`'s. Built once per session (per xdist worker that asks for it); the
+    run may have failed (a test asserts `result.success`), so a reader of the marts checks it first.
+
+    Shared, so READ-ONLY: open its files with duckdb.connect(path, read_only=True) and never run
+    anything into them. A test that must write takes `sandbox_refresh_copy` instead.
+    """
+    import dagster as dg
+    import yaml
+
+    from orchestration.definitions import build_definitions
+    from orchestration.jobs import range_tags
+    from orchestration.settings import PROJECT_ROOT
+
+    settings = sandbox_settings(tmp_path_factory.mktemp("sandbox_refresh"), days=SANDBOX_REFRESH_DAYS)
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def("refresh_warehouse")
+    keys = job.partitions_def.get_partition_keys()
+    config = yaml.safe_load((PROJECT_ROOT / "dagster_home" / "dagster.yaml").read_text())
+    with dg.instance_for_test(overrides=config) as instance:
+        result = job.execute_in_process(
+            instance=instance, tags=range_tags(keys[0], keys[-1]), raise_on_error=False
+        )
+        yield SandboxRefresh(settings, defs, keys, result, instance)
+
+
+@pytest.fixture
+def sandbox_refresh_copy(sandbox_refresh, tmp_path):
+    """Settings for a private copy of `sandbox_refresh`'s warehouse and snapshot under `tmp_path`,
+    for a test that writes: copying the files takes a fraction of a second, rebuilding them minutes."""
+    source = sandbox_refresh.settings
+    copy = sandbox_settings(tmp_path, days=SANDBOX_REFRESH_DAYS)
+    copy.serving_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source.warehouse_path, copy.warehouse_path)
+    shutil.copyfile(source.serving_path, copy.serving_path)
+    return copy

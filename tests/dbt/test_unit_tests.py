@@ -9,8 +9,6 @@ excluded, so the build is models (empty), seeds and every unit test.
 
 from __future__ import annotations
 
-import json
-
 import duckdb
 import pytest
 
@@ -19,7 +17,7 @@ from orchestration.sources import create_missing_raw_tables
 
 
 @pytest.fixture(scope="module")
-def unit_build(tmp_path_factory: pytest.TempPathFactory, dbt_invoke):
+def unit_build(tmp_path_factory: pytest.TempPathFactory, dbt_invoke, dbt_manifest):
     tmp = tmp_path_factory.mktemp("dbt_unit")
     path = tmp / "warehouse.duckdb"
     with duckdb.connect(str(path)) as conn:
@@ -33,13 +31,12 @@ def unit_build(tmp_path_factory: pytest.TempPathFactory, dbt_invoke):
         check=False,
         MEMBER_HASH_KEY="unit-tests-key-0123456789abcdef0123456789abcdef",
     )
-    manifest = json.loads((tmp / "target" / "manifest.json").read_text())
-    return result, manifest
+    # the unit tests the project declares, as the session's parse of it found them
+    return result, set(dbt_manifest.unit_tests)
 
 
 def test_every_unit_test_of_the_project_runs_and_passes(unit_build) -> None:
-    result, manifest = unit_build
-    declared = {uid for uid in manifest["unit_tests"]}
+    result, declared = unit_build
     ran = {r.node.unique_id: str(r.status) for r in (result.result or []) if r.node.unique_id in declared}
     failed = {uid: status for uid, status in ran.items() if status != "pass"}
     assert not failed, f"dbt unit tests failed: {failed}"

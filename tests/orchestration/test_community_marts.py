@@ -27,7 +27,6 @@ import hashlib
 import hmac
 import json
 import re
-import shutil
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
@@ -106,45 +105,22 @@ def monkeypatch_module():
 
 
 @pytest.fixture(scope="module")
-def dbt_build(tmp_path_factory):
+def dbt_build(dbt_manifest):
     """`dbt_build(warehouse, key, selection, unit_tests=True) -> (target, logs)`: an in-process
     `dbt build` of `selection` (data tests that also read models outside it are left out).
 
-    The project is parsed once for the module and the manifest handed to every build. The parse
-    starts from the project's own partial-parse state (`make prepare`), so only what changed since
-    is parsed again; that state is valid for the profile it was made with, so the parse runs with
-    WAREHOUSE_PATH unset (it opens no database). A missing or unreadable state means a full parse.
-    The manifest names the database after the file (DuckDB's catalog is the file's stem,
-    `warehouse` as in data/warehouse.duckdb), so every warehouse built is called warehouse.duckdb.
-    In-process dbt-duckdb keeps its read-write connection to the warehouse open after the build:
-    read that file with read_only=False.
+    Every build runs on the session's parsed manifest (`dbt_manifest`, tests/conftest.py, parsed
+    with the sandbox brand's vars): the project is not parsed here. The manifest names the database
+    after the file (DuckDB's catalog is the file's stem, `warehouse` as in data/warehouse.duckdb),
+    so every warehouse built is called warehouse.duckdb. In-process dbt-duckdb keeps its read-write
+    connection to the warehouse open after the build: read that file with read_only=False.
     """
     from dbt.cli.main import dbtRunner
 
-    tmp = tmp_path_factory.mktemp("dbt")
     dirs = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     # the sandbox brand's settings, as orchestration passes them (orchestration/brand.py)
     brand_vars = ["--vars", json.dumps(load_brand(SANDBOX_BRAND_FILE).dbt_vars())]
-    state = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
-    (tmp / "parse").mkdir()
-    if state.exists():
-        shutil.copyfile(state, tmp / "parse" / state.name)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        mp.delenv("WAREHOUSE_PATH", raising=False)
-        parsed = dbtRunner().invoke(
-            [
-                "parse",
-                *dirs,
-                *brand_vars,
-                "--target-path",
-                str(tmp / "parse"),
-                "--log-path",
-                str(tmp / "logs"),
-            ],
-        )
-    assert parsed.success, parsed.exception
-    manifest = parsed.result
+    manifest = dbt_manifest
 
     def build(warehouse: Path, key: str, selection: str, unit_tests: bool = True) -> tuple[Path, Path]:
         assert warehouse.name == "warehouse.duckdb", "the parsed manifest's database is `warehouse`"

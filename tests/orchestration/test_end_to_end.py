@@ -8,7 +8,6 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration.definitions import build_definitions
 from orchestration.jobs import range_tags
 from orchestration.partitions import NIGHTLY_TAG
 from orchestration.warehouse import WAREHOUSE_POOL
@@ -17,29 +16,16 @@ DAYS = 35
 
 
 @pytest.fixture(scope="module")
-def e2e_instance():
-    """A Dagster instance configured like `make dev`'s, holding the run of `built`."""
-    import yaml
-
-    from orchestration.settings import PROJECT_ROOT
-
-    config = yaml.safe_load((PROJECT_ROOT / "dagster_home" / "dagster.yaml").read_text())
-    with dg.instance_for_test(overrides=config) as instance:
-        yield instance
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, settings_for, e2e_instance):
-    """One real refresh over the last 35 days, on an instance configured like `make dev`'s."""
-    tmp_path = tmp_path_factory.mktemp("e2e")
-    settings = settings_for(tmp_path, days=DAYS)
-    defs = build_definitions(settings)
-    job = defs.resolve_job_def("refresh_warehouse")
-    keys = job.partitions_def.get_partition_keys()
-    result = job.execute_in_process(
-        instance=e2e_instance, tags=range_tags(keys[0], keys[-1]), raise_on_error=False
+def built(sandbox_refresh):
+    """The session's one real refresh over the last 35 days (tests/conftest.py),
+    on an instance configured like `make dev`'s. Read-only."""
+    assert len(sandbox_refresh.keys) == DAYS
+    return (
+        sandbox_refresh.settings,
+        sandbox_refresh.defs,
+        sandbox_refresh.keys,
+        sandbox_refresh.result,
     )
-    yield settings, defs, keys, result
 
 
 def test_refresh_succeeds_and_every_dbt_check_passes(built):
@@ -156,7 +142,7 @@ def test_attribution_gap_recovers_the_planted_word_of_mouth_dark_funnel(built):
     assert hidden / answered == pytest.approx(planted, abs=0.06)
 
 
-def test_the_run_log_holds_no_staff_e_mail_domain_and_no_staff_id(built, e2e_instance):
+def test_the_run_log_holds_no_staff_e_mail_domain_and_no_staff_id(built, sandbox_refresh):
     """The brand file reaches dbt in its environment (DBT_BRAND_VARS), not as --vars: the dbt
     command line is logged, and every log line and event of a run is kept in Dagster's event log.
     (The sandbox's staff e-mail domain is also its website's, which the Search Console load names
@@ -167,10 +153,28 @@ def test_the_run_log_holds_no_staff_e_mail_domain_and_no_staff_id(built, e2e_ins
     brand = load_brand(SANDBOX_BRAND_FILE)
     staff = [*brand.email_domains, *(i for ids in brand.staff_ids.values() for i in ids)]
     assert "northwind-analytics.com" in staff  # the sandbox brand's staff e-mail domain
-    entries = e2e_instance.all_logs(result.run_id)
+    entries = sandbox_refresh.instance.all_logs(result.run_id)
     dbt_command = [e.user_message for e in entries if "Running dbt command" in e.user_message]
     assert dbt_command, "the dbt command is logged"
     assert "--vars" not in dbt_command[0]
     dbt_step = "\n".join(dg.serialize_value(e) for e in entries if e.step_key == "dbt_models")
     assert "Running dbt command" in dbt_step
     assert [value for value in staff if value in dbt_step] == []
+
+
+def test_a_private_copy_of_the_refresh_takes_writes_and_the_shared_files_do_not_change(
+    sandbox_refresh, sandbox_refresh_copy
+):
+    shared = sandbox_refresh.settings
+
+    def sessions(path, table) -> int:
+        with duckdb.connect(str(path), read_only=True) as conn:
+            return conn.execute(f"select count(*) from {table}").fetchone()[0]
+
+    before = sessions(shared.warehouse_path, "raw_ga4.sessions_daily")
+    assert sessions(sandbox_refresh_copy.warehouse_path, "raw_ga4.sessions_daily") == before > 0
+    assert sessions(sandbox_refresh_copy.serving_path, "mart_dark_social_daily") == DAYS
+    with duckdb.connect(str(sandbox_refresh_copy.warehouse_path)) as conn:
+        conn.execute("delete from raw_ga4.sessions_daily")
+    assert sessions(sandbox_refresh_copy.warehouse_path, "raw_ga4.sessions_daily") == 0
+    assert sessions(shared.warehouse_path, "raw_ga4.sessions_daily") == before
