@@ -71,6 +71,7 @@ fast_temp_root()
 SLOW_MODULES = (
     # first: its one long test mostly waits (a schedule tick, runs on a server), beside the others' CPU
     "tests/orchestration/test_deployment.py",
+    "tests/orchestration/test_incremental_marts.py",
     "tests/orchestration/test_community_marts.py",
     "tests/orchestration/test_refresh.py",
     "tests/orchestration/test_source_plan.py",
@@ -81,6 +82,8 @@ SLOW_MODULES = (
     "tests/orchestration/test_incremental_history.py",
     "tests/orchestration/test_campaign_halo_truth.py",
     "tests/orchestration/test_crash_recovery.py",
+    "tests/orchestration/test_discourse_real_keys.py",
+    "tests/orchestration/test_retention.py",
     "tests/orchestration/test_doctor.py",
     "tests/orchestration/test_brand.py",
     "tests/dbt/test_dark_social_mart.py",
