@@ -87,9 +87,8 @@ def load_query_days(
             # Search Console calls it final; its partition's metadata says so.
             not_final.append(day)
             if context.has_partition_key or context.has_partition_key_range:  # not in a history load
-                context.add_asset_metadata(
-                    {"final": False, "loaded": False, "rows": 0}, partition_key=day.isoformat()
-                )
+                # (no "rows" here: a range run's per-day entries would override the run's total)
+                context.add_asset_metadata({"final": False, "loaded": False}, partition_key=day.isoformat())
             return
         if rows.num_rows == 0:
             empty_days.append(day.isoformat())

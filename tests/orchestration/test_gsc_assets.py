@@ -185,6 +185,8 @@ def test_a_day_search_console_has_not_finalised_is_not_loaded_and_says_so(setup)
     run_meta = by_partition[final[0]]
     assert run_meta["not_final_days"] == 2 and run_meta["final_days"] == 2
     assert run_meta["not_final"] == ", ".join(not_final)
+    # the last day's entry (not final) still carries the run's rows, which the summary prints
+    assert by_partition[not_final[-1]]["rows"] == run_meta["rows"] == len(loaded)
     logged = [e.user_message for e in instance.all_logs(result.run_id)]
     assert any("2 day(s) not final" in m and f"{not_final[0]}..{not_final[1]}" in m for m in logged)
 
