@@ -257,12 +257,14 @@ def sandbox_settings(tmp_path: Path, days: int):
 @dataclass(frozen=True)
 class SandboxRefresh:
     """What `sandbox_refresh` built: its settings (warehouse_path, serving_path), the definitions it
-    ran, the partition keys (days) it loaded, and the run's result (events, asset checks)."""
+    ran, the partition keys (days) it loaded, the run's result (events, asset checks), and the
+    instance holding the run (its stored log), open for the session."""
 
     settings: Any  # orchestration.settings.Settings
     defs: Any  # dagster.Definitions
     keys: list[str]
     result: Any  # dagster.ExecuteInProcessResult
+    instance: Any  # dagster.DagsterInstance
 
 
 @pytest.fixture(scope="session")
