@@ -2,10 +2,11 @@
 
 Two ways a run gets its days (`days_in`):
 
-- Partitioned (the nightly, `make demo`, a backfill of up to BACKFILL_DAILY_PARTITIONS_MAX_DAYS
-  days, a run launched from the UI): the run's partition or partition range. Dagster records one
+- Partitioned (the nightly, a backfill of up to BACKFILL_DAILY_PARTITIONS_MAX_DAYS days, a run
+  launched from the UI): the run's partition or partition range. Dagster records one
   materialization per asset and day, so the UI's partition bar shows each day.
-- A history load (`make backfill` over a longer range, orchestration/refresh.py): the same assets
+- A history load (`make backfill` over a longer range, orchestration/refresh.py, and `make demo`
+  over a longer history, orchestration/demo.py): the same assets
   built without partitions, the range in the run's tags `HISTORY_TAGS`. Dagster records one
   materialization per asset for the whole run; which days the warehouse holds is in its ledger
   (orchestration/ledger.py), shown in each asset's metadata. One event per day cost a 4,206-day
