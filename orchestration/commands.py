@@ -77,6 +77,18 @@ def sandbox_if_needed(plans: Mapping[str, Any]):
     return sandbox_process() if any(p.mode == SANDBOX for p in plans.values()) else nullcontext()
 
 
+def history_job(settings, days: int):
+    """The job a range of `days` days runs as when it is longer than
+    BACKFILL_DAILY_PARTITIONS_MAX_DAYS: a history load (the refresh job built without partitions,
+    orchestration/partitions.py); None when the daily-partitioned job serves it."""
+    from orchestration.definitions import build_definitions
+    from orchestration.partitions import backfill_max_days
+
+    if days <= backfill_max_days():
+        return None
+    return build_definitions(settings, partitioned=False).resolve_job_def("refresh_warehouse")
+
+
 def run_range(job, instance, first: str, last: str, extra_tags: Mapping[str, str] | None = None):
     """Run `job` in this process over the days `first`..`last` as one run; returns Dagster's result.
 

@@ -201,7 +201,7 @@ def main() -> int:
 
     # Loading the definitions recovers from a crash first: runs killed earlier are failed and their
     # warehouse pool slot freed, or this run would wait for it forever (orchestration/recovery.py).
-    from orchestration.definitions import build_definitions, defs
+    from orchestration.definitions import defs
     from orchestration.partitions import BACKFILL_MAX_DAYS_ENV, backfill_max_days
     from orchestration.settings import Settings
 
@@ -210,11 +210,12 @@ def main() -> int:
     partition_keys = job.partitions_def.get_partition_keys()
     first, last = partition_keys[0], partition_keys[-1]
     print(f"Loading {len(partition_keys)} days ({first} to {last}) into {settings.warehouse_path} ...")
-    if len(partition_keys) > backfill_max_days():
+    history = commands.history_job(settings, len(partition_keys))
+    if history is not None:
         # The sandbox's whole history is a long backfill, loaded as `make backfill` loads one: a
         # history load (one materialization per asset, the days in the warehouse's ledger), not
         # ~5,000 per-day events that cost more than the loads themselves (orchestration/partitions.py).
-        job = build_definitions(settings, partitioned=False).resolve_job_def("refresh_warehouse")
+        job = history
         print(
             f"  one history run (more than {BACKFILL_MAX_DAYS_ENV}={backfill_max_days()} days): the days "
             "loaded are in each asset's metadata; `make refresh` then keeps daily partitions"

@@ -29,6 +29,7 @@ from datetime import date, timedelta
 
 from orchestration.commands import (
     apply_retention_after_run,
+    history_job,
     load_dotenv,
     prepare_environment,
     run_range,
@@ -151,11 +152,11 @@ def main(argv: Sequence[str] | None = None, instance=None) -> int:
 
     titles = _titles(plans)
     days = (last - first).days + 1
-    if args.first is not None and days > backfill_max_days():
+    history = history_job(settings, days) if args.first is not None else None
+    if history is not None:
         # A history load: the assets without partitions, one materialization each for the run;
         # the days loaded are in the warehouse's ledger (orchestration/partitions.py, ledger.py).
-        job = build_definitions(settings, partitioned=False).resolve_job_def("refresh_warehouse")
-        what = "History load"
+        job, what = history, "History load"
     loading = [titles.get(n) or p.source.title for n, p in plans.items() if p.loaded]
     skipped = [p.source.title for p in plans.values() if not p.loaded and not p.source.optional]
     print(f"{what}: {days} day(s), {first} to {last}, into {settings.warehouse_path}")
