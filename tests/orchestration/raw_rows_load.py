@@ -22,7 +22,7 @@ TODAY = date(2026, 6, 20)
 FIRST_DAY = date(2026, 5, 27)
 LAST_DAY = date(2026, 6, 16)  # 21 days, ending before Search Console's and GA4's unfinished days
 SOURCES = ("slack", "ga4", "gsc", "meta", "discourse")
-STAMPS = ("_loaded_at", "_run_id")
+STAMPS = ("_loaded_at", "_run_id", "_forum_url")  # the sandbox forum's address has a new port each run
 
 
 def load(out_dir: Path, workdir: Path) -> dict[str, int]:
