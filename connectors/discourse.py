@@ -29,13 +29,14 @@ Endpoints and paging:
   complete every post at once), later ones while the pace of the likes seen so far says that
   reaching the j-th newest incomplete post takes at most j pages; the rest are asked one by one:
 - `/post_action_users.json?id={post_id}&post_action_type_id=2`: who liked one post (page=N while a
-  page is full): an author's last incomplete post; every liked post of an author whose stream is
-  refused (403/404: a key without admin rights may not list others' likes received, after two such
-  refusals and no success it is not asked again; a renamed or deleted author); and a post whose
-  like count says more likes than the stream showed. A lookup of either kind counts against
-  `max_like_lookups` per client; the days of the posts left without their likers are in
-  `days_missing_likes`. (Per liker, /user_actions.json?filter=1 would need a call per member who
-  may have liked, at least: bench.discourse_calls compares the routes.)
+  page is full): a post that the next page of its author's stream is not worth reading for; every
+  liked post of an author whose stream is refused (403/404: a key without admin rights may not
+  list others' likes received, and after two such refusals and no success it is not asked again;
+  a renamed or deleted author); and a post whose like count says more likes than the stream
+  showed. A lookup of either kind counts against `max_like_lookups` per client; the days of the
+  posts left without their likers are in `days_missing_likes`. (Per liker,
+  /user_actions.json?filter=1 would need a call per member who may have liked, at least:
+  bench.discourse_calls compares the routes.)
 - `/admin/users/list/active.json?page=N&show_emails=true`: 100 users a page, until a shorter page.
   A key that may not list users gets 403: `users_from_posts` derives them from the posts loaded.
 
@@ -1102,7 +1103,7 @@ class DiscourseClient:
                     if exc.status not in (403, 404, 410):
                         raise
                     state.refused = True
-                    self._likes_received_refused(state.username, exc)
+                    self._likes_received_refused(exc)
                     break
                 self.likes_received_allowed = True
                 state.take(page)
@@ -1112,7 +1113,8 @@ class DiscourseClient:
                 if not state.covers(parse_time(post["created_at"])):
                     rest.append((day, post))
                     continue
-                found = state.likers.get(post_id, {})
+                # handed out once: the stream's likes are held only until their post's chunk takes them
+                found = state.likers.pop(post_id, {})
                 hint = self.like_hint(post)
                 if hint is not None and hint > len(found):
                     rest.append((day, post))  # fewer likes in the stream than the post counts: ask it
@@ -1129,7 +1131,7 @@ class DiscourseClient:
             self.like_lookups += 1
             return True
 
-    def _likes_received_refused(self, username: str, exc: ApiError) -> None:
+    def _likes_received_refused(self, exc: ApiError) -> None:
         with self._counting:
             self._likes_received_refusals += 1
             if (
@@ -1144,8 +1146,8 @@ class DiscourseClient:
                     exc.status, self._likes_received_refusals,
                 )  # fmt: skip
                 return
-        log.info("discourse: likes received by %s answered %s; their posts' likers are looked up one by one",
-                 username, exc.status)  # fmt: skip
+        log.info("discourse: an author's likes received answered %s (renamed or deleted since the posts were "
+                 "listed?); their posts' likers are looked up one by one", exc.status)  # fmt: skip
 
     def _likers_bounded(self, post_id: int, day: date) -> list[dict] | None:
         if not self._spend_lookup():
