@@ -16,8 +16,9 @@ contract allows, per author: k pages of 30 of the author's likes received (/user
 fewest calls. The other routes are printed beside it: one call per liked post, and per member the
 likes given (filter=1) down to the range's start (every member: who liked is not known before).
 
-Runs with the code of any revision (it calls only DiscourseClient's public methods), so the same
-script counts main's per-topic path: run it from a checkout of that revision.
+The load itself goes through DiscourseClient's public methods only; the floor reads the sandbox's
+likes (`likes_in_streams`, the moment of each like), which revisions before the per-author likers
+do not have: to count an older client, put this script and the sandbox of this revision beside it.
 """
 
 from __future__ import annotations
