@@ -26,7 +26,12 @@ Columns:
   thread whose latest_reply moved or that is new; GA4: 250,000 rows a runReport page per report
   over the range, one token; Search Console: 25,000 rows a page per query over the range, one
   token; Meta: 5,000 insights rows a page plus one async job and one status poll, 100 pixel hours
-  a page over the range). Discourse has no floor here (its client is being rewritten): n/a.
+  a page over the range; Discourse: /latest.json 100 topics a page over the topics of the posts
+  and topics loaded, /posts.json 50 posts a page and the page that reaches past the range, the
+  categories once, the users 100 a page and the short page that ends them, and per author of
+  liked posts the cheapest mix of pages of 30 likes received (/user_actions.json) and one
+  /post_action_users.json call per post the pages leave out: k pages hold at most 30k likes, so
+  they complete at best the author's least-liked posts whose likes add up to 30k).
 - wall: what the run takes at the published limits and a `--latency-ms` round trip, rebuilt from
   the time-scaled run: the wall seconds during which some thread waited in the pacing (measured
   by wrapping the pacers of connectors/ratelimit.py) times the time scale, plus one round trip per
@@ -457,7 +462,53 @@ def floor(name: str, path: str, before: dict) -> dict[str, int]:
             # a range beyond a week needs the async report: one job and one status poll
             job = 2 if days > 8 else 0
             return {"meta insights": _pages(insights, 5000) + job, "meta pixel stats": _pages(hours, 100)}
+        if name == "discourse":
+            return _discourse_floor(conn, last_run("raw_discourse.posts"))
     return {}
+
+
+def _discourse_floor(conn, run: str) -> dict[str, int]:
+    """The fewest Discourse calls for the rows run `run` loaded (see the module docstring)."""
+
+    def one(sql: str) -> int:
+        return int(conn.execute(sql, [run] * sql.count("?")).fetchone()[0] or 0)
+
+    posts = one("select count(*) from raw_discourse.posts where _run_id = ?")
+    topics = one(
+        "select count(*) from (select topic_id from raw_discourse.posts where _run_id = ? "
+        "union select topic_id from raw_discourse.topics where _run_id = ?)"
+    )
+    users = one("select count(*) from raw_discourse.users")
+    liked = conn.execute(
+        "select p.user_id, count(*) from raw_discourse.post_likes as l "
+        "join raw_discourse.posts as p on p.post_id = l.post_id and p._run_id = l._run_id "
+        "where l._run_id = ? group by p.user_id, l.post_id",
+        [run],
+    ).fetchall()
+    by_author: dict[int, list[int]] = {}
+    for author, likes in liked:
+        by_author.setdefault(author, []).append(likes)
+    pages = lookups = 0
+    for counts in by_author.values():
+        counts.sort()
+        best = (0, len(counts))
+        for k in range(1, math.ceil(sum(counts) / 30) + 1):
+            room, done = 30 * k, 0
+            while done < len(counts) and counts[done] <= room:
+                room -= counts[done]
+                done += 1
+            if k + len(counts) - done <= sum(best):  # a tie: the pages (they complete more)
+                best = (k, len(counts) - done)
+        pages, lookups = pages + best[0], lookups + best[1]
+    floor = {
+        "GET /discourse/latest.json": topics // 100 + 1,
+        "GET /discourse/posts.json": posts // 50 + 1,
+        "GET /discourse/categories.json": 1,
+        "GET /discourse/admin/users/list/active.json": users // 100 + 1,
+        "GET /discourse/user_actions.json": pages,
+        "GET /discourse/post_action_users.json": lookups,
+    }
+    return {method: n for method, n in floor.items() if n}
 
 
 def _floor_group(method: str) -> str:

@@ -8,13 +8,17 @@ data and the hours they take at Discourse's default 60 requests a minute for an 
 
 The floor, from the sandbox's own data: /latest.json pages of 100 down to the first topic bumped
 before the range (topics // 100 + 1); /posts.json pages of 50 down to the first post written
-before it (posts // 50 + 1); one /post_action_users.json call per post of the range with a like
-(200 likers a page); /categories.json once; the users list in pages of 100 and the empty page that
-ends it. Per-user likes (/user_actions.json) would need a call per member who gave (or received)
-a like on the range's posts: printed beside it for comparison.
+before it (posts // 50 + 1); /categories.json once; the users list in pages of 100 and the empty
+page that ends it. The likers of the range's liked posts, by the cheapest of the routes the
+contract allows, per author: k pages of 30 of the author's likes received (/user_actions.json
+?filter=2, newest like first; a post is complete once a like older than it is seen) and one
+/post_action_users.json call for each liked post of theirs still incomplete, k chosen for the
+fewest calls. The other routes are printed beside it: one call per liked post, and per member the
+likes given (filter=1) down to the range's start (every member: who liked is not known before).
 
-Runs with the code of any revision (it calls only DiscourseClient's public methods), so the same
-script counts main's per-topic path: run it from a checkout of that revision.
+The load itself goes through DiscourseClient's public methods only; the floor reads the sandbox's
+likes (`likes_in_streams`, the moment of each like), which revisions before the per-author likers
+do not have: to count an older client, put this script and the sandbox of this revision beside it.
 """
 
 from __future__ import annotations
@@ -28,9 +32,13 @@ from datetime import UTC, date, datetime, timedelta
 from connectors.discourse import DiscourseClient, DiscourseConfig
 from connectors.sandbox import SandboxServer, community
 from connectors.sandbox.discourse_api import (
+    LIKE,
     SANDBOX_DISCOURSE_API_KEY,
+    USER_ACTIONS_PER_PAGE,
     USERS_PER_PAGE,
+    WAS_LIKED,
     _forum_users,
+    likes_in_streams,
     topics_between,
 )
 
@@ -59,6 +67,30 @@ def _method(path: str) -> str:
     return path
 
 
+def _wire(moment: datetime) -> datetime:
+    """A moment as the forum sends it: to the millisecond."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def author_floor(stream: tuple, created: list[datetime]) -> tuple[int, int]:
+    """(pages of likes received, per-post lookups) for the fewest calls that give the likers of an
+    author's liked posts created at `created`, from the author's `stream` ((moment, ...), newest
+    first): after k pages a post is complete when a like older than it was seen, or the stream
+    ended; each post left incomplete costs one per-post call."""
+    best = (0, len(created))
+    k = 0
+    while True:
+        k += 1
+        seen = stream[: k * USER_ACTIONS_PER_PAGE]
+        ended = len(stream) < k * USER_ACTIONS_PER_PAGE
+        oldest = _wire(seen[-1][0]) if seen else None
+        left = 0 if ended else sum(not (oldest is not None and oldest < c) for c in created)
+        if k + left <= sum(best):  # a tie: the pages (they complete older posts too)
+            best = (k, left)
+        if left == 0 or k >= sum(best):  # more pages cannot beat the best any more
+            return best
+
+
 def floor(seed: int, scale: str, days: list[date]) -> tuple[Counter, dict[str, int]]:
     start = datetime(days[0].year, days[0].month, days[0].day, tzinfo=UTC)
     topics = topics_between(seed, scale, TODAY, date(2000, 1, 1), TODAY)
@@ -66,29 +98,43 @@ def floor(seed: int, scale: str, days: list[date]) -> tuple[Counter, dict[str, i
     in_range = [p for d in days for p in community.posts_on(seed, scale, "discourse", d)]
     liked = [p for p in in_range if p.reactions]
     users = [m for m in _forum_users(seed, scale) if m.joined < TODAY]
+    uid = {m.person_id: int(m.user_id("discourse")) for m in users}
+    by_author: dict[int, list[datetime]] = {}
+    for p in liked:
+        by_author.setdefault(uid[p.author_person_id], []).append(_wire(p.created_at))
+    received = likes_in_streams(seed, scale, TODAY, WAS_LIKED)
+    pages = lookups = 0
+    for author, created in by_author.items():
+        k, left = author_floor(received.get(author, ()), created)
+        pages, lookups = pages + k, lookups + left
     out = Counter(
         {
             "/latest.json": min(
                 sum(t.bumped_at >= start for t in topics) // 100 + 1, math.ceil(len(topics) / 100)
             ),
             "/posts.json": sum(p.created_at >= start for p in posts) // 50 + 1,
-            "/post_action_users.json": sum(math.ceil(len(p.reactions) / 200) for p in liked),
+            "/user_actions.json": pages,
+            "/post_action_users.json": lookups,
             "/categories.json": 1,
             "/admin/users/list/active.json": len(users) // USERS_PER_PAGE + 1,
         }
     )
-    received: Counter = Counter()
-    for p in liked:
-        received[p.author_person_id] += len(p.reactions)
-    by_user = {
-        "likers (users who gave a like)": len({pid for p in liked for pid, _ in p.reactions}),
-        "liked authors (users who received one)": len(received),
-        # /user_actions.json?filter=2 pages of 30 per author, counting only the likes on the range's
-        # posts (likes the author received on older posts since would add pages)
-        "pages of likes received": sum(math.ceil(n / 30) for n in received.values()),
-        "liked posts": len(liked),
+    given = likes_in_streams(seed, scale, TODAY, LIKE)
+    routes = {
+        "per liked post (/post_action_users.json)": sum(math.ceil(len(p.reactions) / 200) for p in liked),
+        "per author, likes received (filter=2) down to the range's start": sum(
+            sum(_wire(t) >= start for t, *_ in received.get(a, ())) // USER_ACTIONS_PER_PAGE + 1
+            for a in by_author
+        ),
+        "per member, likes given (filter=1) down to the range's start": sum(
+            sum(_wire(t) >= start for t, *_ in given.get(uid[m.person_id], ())) // USER_ACTIONS_PER_PAGE + 1
+            for m in users
+        ),
+        "liked authors": len(by_author),
+        "likers": len({pid for p in liked for pid, _ in p.reactions}),
+        "members": len(users),
     }
-    return out, by_user
+    return out, routes
 
 
 def main() -> None:
@@ -116,7 +162,7 @@ def main() -> None:
     print(f"{'total':32} {total:>9,} {total_floor:>9,} {total / total_floor:>12.2f}")
     hours = lambda n: n / PER_MINUTE / 60  # noqa: E731
     print(f"at {PER_MINUTE}/min: {hours(total):.2f} h (floor {hours(total_floor):.2f} h)")
-    print("per-user likes instead of per-post: " + ", ".join(f"{k} {v:,}" for k, v in by_user.items()))
+    print("likers by one route only, calls: " + ", ".join(f"{k} {v:,}" for k, v in by_user.items()))
 
 
 if __name__ == "__main__":

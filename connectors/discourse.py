@@ -20,11 +20,23 @@ Endpoints and paging:
   account for all its posts (a gap in its post numbers up to /latest's highest_post_number: a
   small action, a whisper, a hidden or deleted post, a post moved in from older days; an active
   topic with no post listed; the topic of a post /latest did not list), once per load.
-- `/post_action_users.json?id={post_id}&post_action_type_id=2`: who liked a post (page=N while a
-  page is full), asked only for posts whose `actions_summary` shows a like, at most
-  `max_like_lookups` per client; the days of the posts left unasked are in `days_missing_likes`.
-  (/posts.json sends no like count, so a lookup cannot be skipped for an unchanged count; per
-  user, /user_actions.json would need a call per liked author at least: bench.discourse_calls.)
+- `/user_actions.json?username={author}&filter=2&offset=N`: the likes an author received (post,
+  liker, moment), 30 a page, newest like first: who liked the posts whose `actions_summary` shows
+  a like, per author rather than per post. A like comes after its post, so an author's stream is
+  paged (once a load, shared by every chunk) only down to the oldest liked post of theirs asked
+  for; a post is complete once a like older than the post has been seen. The next page is asked
+  for while it is expected to cost no more calls than it saves: the first page always (it may
+  complete every post at once), later ones while the pace of the likes seen so far says that
+  reaching the j-th newest incomplete post takes at most j pages; the rest are asked one by one:
+- `/post_action_users.json?id={post_id}&post_action_type_id=2`: who liked one post (page=N while a
+  page is full): a post that the next page of its author's stream is not worth reading for; every
+  liked post of an author whose stream is refused (403/404: a key without admin rights may not
+  list others' likes received, and after two such refusals and no success it is not asked again;
+  a renamed or deleted author); and a post whose like count says more likes than the stream
+  showed. A lookup of either kind counts against `max_like_lookups` per client; the days of the
+  posts left without their likers are in `days_missing_likes`. (Per liker,
+  /user_actions.json?filter=1 would need a call per member who may have liked, at least:
+  bench.discourse_calls compares the routes.)
 - `/admin/users/list/active.json?page=N&show_emails=true`: 100 users a page, until a shorter page.
   A key that may not list users gets 403: `users_from_posts` derives them from the posts loaded.
 
@@ -47,6 +59,7 @@ needs that is missing raises `DiscourseSchemaError` naming it; an unknown field 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import threading
@@ -83,6 +96,9 @@ SOURCE = "discourse"
 LIKE = 2  # post_action_type_id of a like
 POST_IDS_PER_REQUEST = 20  # Discourse's chunk_size
 LIKERS_PER_PAGE = 200
+USER_ACTIONS_PER_PAGE = 30  # /user_actions.json's page (UserActionsController's default limit)
+REFUSALS_BEFORE_PER_POST = 2  # authors' streams refused, none read: the key may not read them
+WAS_LIKED = 2  # the user_actions filter of the likes a user received
 LATEST_PER_PAGE = 100  # /latest.json's per_page maximum
 LATEST_POSTS_PER_PAGE = 50  # /posts.json's page (LatestPostsQuery)
 USERS_PER_PAGE = 100  # /admin/users/list's page (AdminUserIndexQuery)
@@ -174,6 +190,7 @@ _NEEDS = {
     ),
     "user": ("id", "username", "created_at"),
     "liker": ("id",),
+    "user action": ("action_type", "created_at", "post_id", "acting_user_id"),
 }  # fmt: skip
 _NEEDED = {kind: frozenset(names) for kind, names in _NEEDS.items()}
 _KNOWN = {
@@ -230,6 +247,12 @@ _KNOWN = {
         "username".split()
     ),
     "liker": set("id username name avatar_template post_url username_lower unknown created_at".split()),
+    "user action": set(
+        "excerpt action_type created_at avatar_template acting_avatar_template slug topic_id "
+        "target_user_id target_name target_username post_number post_id username name user_id "
+        "acting_username acting_name acting_user_id title deleted hidden post_type action_code "
+        "category_id closed archived".split()
+    ),
 }
 
 
@@ -291,7 +314,8 @@ class DiscourseConfig:
         api_key: an API key (DISCOURSE_API_KEY); admin scope for the users list. Never shown.
         api_username: the user the key acts as (DISCOURSE_API_USERNAME, default "system").
         include_subcategories: list subcategories with categories.
-        max_like_lookups: at most this many `/post_action_users.json` calls per client.
+        max_like_lookups: at most this many like lookups per client (calls to /user_actions.json
+            and /post_action_users.json).
         timeout_seconds: per request (DISCOURSE_TIMEOUT_SECONDS).
         retry: the retry policy (HTTP_MAX_ATTEMPTS, HTTP_MAX_RETRY_SECONDS).
     """
@@ -441,6 +465,55 @@ def _original_poster(summary: dict) -> int | None:
 
 
 @dataclass
+class AuthorLikes:
+    """How far one author's likes received (/user_actions.json?filter=2) have been paged in a load,
+    and the likers seen, by post. Paged under `lock` (chunks on other threads share it)."""
+
+    username: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    offset: int = 0  # the next page starts here
+    floor: datetime | None = None  # the oldest like seen: every newer like has been seen
+    newest: datetime | None = None  # the newest like seen
+    done: bool = False  # the stream's end was seen
+    refused: bool = False  # the stream answered 403/404: this author's likers come per post
+    likers: dict[int, dict[int, None]] = field(default_factory=dict)  # post id -> likers, newest first
+
+    def covers(self, created: datetime) -> bool:
+        """Every like of a post created at `created` has been seen (a like comes after its post)."""
+        return self.done or (self.floor is not None and self.floor < created)
+
+    def worth_a_page(self, left: list[datetime]) -> bool:
+        """Whether the next page is expected to cost no more calls than it saves, for incomplete
+        posts created at `left`: the first page, always; a later one when, at the pace of the likes
+        seen so far (30 a page), the j-th newest of them is at most j pages away (j per-post calls
+        saved)."""
+        if not left or self.done:
+            return False
+        if self.floor is None or self.newest is None:
+            return True
+        span = (self.newest - self.floor).total_seconds()
+        if span <= 0:
+            return len(left) >= 2
+        page_seconds = span * USER_ACTIONS_PER_PAGE / self.offset
+        for j, created in enumerate(sorted(left, reverse=True), start=1):
+            if max(1, math.ceil((self.floor - created).total_seconds() / page_seconds)) <= j:
+                return True
+        return False
+
+    def take(self, page: list[dict]) -> None:
+        for action in page:
+            moment = parse_time(action["created_at"])
+            self.floor = moment if self.floor is None else min(self.floor, moment)
+            self.newest = moment if self.newest is None else max(self.newest, moment)
+            if action["post_id"] in (None, "") or int(action["action_type"]) != WAS_LIKED:
+                continue
+            # a like given while paging shifts the offsets: a like seen twice is kept once
+            self.likers.setdefault(int(action["post_id"]), {})[int(action["acting_user_id"])] = None
+        self.offset += len(page)
+        self.done = len(page) < USER_ACTIONS_PER_PAGE
+
+
+@dataclass
 class ActivityPlan:
     """What one load of a range of days shares between its chunks (and their threads): the topics
     /latest lists as active, and how far /posts.json has been paged. Guarded by `lock`.
@@ -467,7 +540,13 @@ class ActivityPlan:
     strays: set[int] = field(default_factory=set)  # topics of posts seen that /latest did not list
     read_whole: set[int] = field(default_factory=set)  # topics read through /t/{id}.json
     full_topics: dict[int, dict] = field(default_factory=dict)
+    authors: dict[str, AuthorLikes] = field(default_factory=dict)  # by lowercase username
     _created: dict[int, datetime] | None = None
+
+    def author(self, username: str) -> AuthorLikes:
+        """The likes-received stream of `username` as far as it has been paged (one per load)."""
+        with self.lock:
+            return self.authors.setdefault(username.lower(), AuthorLikes(username))
 
     def created(self, topic_id: int) -> datetime | None:
         """An active topic's created_at (None for a topic /latest did not list)."""
@@ -507,6 +586,11 @@ class DiscourseClient:
         self.skipped_lookups = 0
         self.skipped_items: list[str] = []
         self.requests = 0
+        # Whether this key may page others' likes received: None until known (an admin key may; a
+        # user key is refused, and after REFUSALS_BEFORE_PER_POST refusals without a success the
+        # likers come per post).
+        self.likes_received_allowed: bool | None = None
+        self._likes_received_refusals = 0
         # The counters are shared by the threads that fetch chunks at once (chunk_activity).
         self._counting = threading.Lock()
 
@@ -737,6 +821,13 @@ class DiscourseClient:
             likers.extend(self._check("liker", u, path) for u in users)
         return likers
 
+    def likes_received(self, username: str, offset: int = 0) -> list[dict]:
+        """One page of the likes `username` received (/user_actions.json?filter=2): up to
+        USER_ACTIONS_PER_PAGE user actions from `offset`, newest like first."""
+        path = "/user_actions.json"
+        answer = self.get(path, {"username": username, "filter": WAS_LIKED, "offset": offset})
+        return [self._check("user action", a, path) for a in self._field(answer, ("user_actions",), path)]
+
     @staticmethod
     def like_hint(post: dict) -> int | None:
         """A post's like count from its actions_summary: None when likes may exist but the count is not
@@ -819,22 +910,23 @@ class DiscourseClient:
             self._settle_chunk(plan, chunk, start, end)
             pending = {day: plan.by_day.pop(day, {}) for day in chunk}
             topic_rows = {day: plan.topic_rows.pop(day, []) for day in chunk}
+        liked = [(day, post) for day in chunk for post in pending[day].values() if self.like_hint(post) != 0]
+        likers_of = self._likers_of(plan, liked)
         out = []
         for day in chunk:
             posts, likes = [], []
             for post in sorted(pending[day].values(), key=lambda p: int(p["id"])):
                 # `raw` stays empty as before: /t/{id}.json never sends it, and `cooked` holds the text.
                 row = {**_post_row(post, parse_time(post["created_at"])), "date": day, "raw": None}
-                if self.like_hint(post) != 0:
-                    likers = self._likers_bounded(int(post["id"]), day)
-                    if likers is not None:
-                        if row["like_count"] is None:
-                            row["like_count"] = len(likers)
-                        likes.extend(
-                            {"date": day, "post_id": int(post["id"]), "user_id": int(u["id"]),
-                             "created_at": parse_time(u.get("created_at"))}
-                            for u in likers
-                        )  # fmt: skip
+                likers = likers_of.get(int(post["id"]))
+                if likers is not None:
+                    if row["like_count"] is None:
+                        row["like_count"] = len(likers)
+                    likes.extend(
+                        {"date": day, "post_id": int(post["id"]), "user_id": int(u["id"]),
+                         "created_at": parse_time(u.get("created_at"))}
+                        for u in likers
+                    )  # fmt: skip
                 posts.append(row)
             out.append(
                 DayActivity(
@@ -974,9 +1066,92 @@ class DiscourseClient:
             kind, item, exc.status, kind,
         )  # fmt: skip
 
-    def _likers_bounded(self, post_id: int, day: date) -> list[dict] | None:
+    def _likers_of(self, plan: ActivityPlan, liked: list[tuple[date, dict]]) -> dict[int, list[dict]]:
+        """Who liked each of the `liked` posts (day, post): {post id: likers as /post_action_users.json
+        lists them, oldest like first}; a post whose likers were not looked up (the lookup budget
+        ran out) is absent.
+
+        Per author, the stream of likes received is paged while a page is worth it (see
+        AuthorLikes); what remains incomplete is looked up per post."""
+        by_author: dict[str, list[tuple[date, dict]]] = {}
+        for day, post in liked:
+            by_author.setdefault(str(post["username"]).lower(), []).append((day, post))
+        out: dict[int, list[dict]] = {}
+        for posts in by_author.values():
+            per_post = self._page_likes_received(plan, posts, out)
+            for day, post in per_post:
+                likers = self._likers_bounded(int(post["id"]), day)
+                if likers is not None:
+                    out[int(post["id"])] = likers
+        return out
+
+    def _page_likes_received(
+        self, plan: ActivityPlan, posts: list[tuple[date, dict]], out: dict[int, list[dict]]
+    ) -> list[tuple[date, dict]]:
+        """Page one author's likes received while a page is worth it (AuthorLikes.worth_a_page) for
+        `posts` (all theirs); put the likers of the complete ones in `out`; return the others."""
+        state = plan.author(str(posts[0][1]["username"]))
+        with state.lock:
+            while not state.refused and self.likes_received_allowed is not False:
+                left = [parse_time(p["created_at"]) for _, p in posts]
+                left = [created for created in left if not state.covers(created)]
+                if not state.worth_a_page(left) or not self._spend_lookup():
+                    break
+                try:
+                    page = self.likes_received(state.username, state.offset)
+                except ApiError as exc:
+                    if exc.status not in (403, 404, 410):
+                        raise
+                    state.refused = True
+                    self._likes_received_refused(exc)
+                    break
+                self.likes_received_allowed = True
+                state.take(page)
+            rest = []
+            for day, post in posts:
+                post_id = int(post["id"])
+                if not state.covers(parse_time(post["created_at"])):
+                    rest.append((day, post))
+                    continue
+                # handed out once: the stream's likes are held only until their post's chunk takes them
+                found = state.likers.pop(post_id, {})
+                hint = self.like_hint(post)
+                if hint is not None and hint > len(found):
+                    rest.append((day, post))  # fewer likes in the stream than the post counts: ask it
+                    continue
+                # oldest like first, as /post_action_users.json lists them
+                out[post_id] = [{"id": user_id} for user_id in reversed(found)]
+        return rest
+
+    def _spend_lookup(self) -> bool:
+        """Count one like lookup against max_like_lookups; False once the budget is spent."""
         with self._counting:
             if self.like_lookups >= self.config.max_like_lookups:
+                return False
+            self.like_lookups += 1
+            return True
+
+    def _likes_received_refused(self, exc: ApiError) -> None:
+        with self._counting:
+            self._likes_received_refusals += 1
+            if (
+                self.likes_received_allowed is None
+                and self._likes_received_refusals >= REFUSALS_BEFORE_PER_POST
+            ):
+                self.likes_received_allowed = False
+                log.warning(
+                    "discourse: /user_actions.json answered %s for the likes received of %d authors and "
+                    "none was read: this key may not list others' likes received (an admin key may), so "
+                    "likers are looked up per liked post (/post_action_users.json), one call each",
+                    exc.status, self._likes_received_refusals,
+                )  # fmt: skip
+                return
+        log.info("discourse: an author's likes received answered %s (renamed or deleted since the posts were "
+                 "listed?); their posts' likers are looked up one by one", exc.status)  # fmt: skip
+
+    def _likers_bounded(self, post_id: int, day: date) -> list[dict] | None:
+        if not self._spend_lookup():
+            with self._counting:
                 if self.like_lookups_skipped == 0:
                     log.warning(
                         "discourse: DISCOURSE_MAX_LIKE_LOOKUPS=%d reached; likes of further posts are not "
@@ -984,8 +1159,7 @@ class DiscourseClient:
                     )  # fmt: skip
                 self.like_lookups_skipped += 1
                 self.days_missing_likes.add(day)
-                return None
-            self.like_lookups += 1
+            return None
         try:
             return self.post_likers(post_id)
         except ApiError as exc:

@@ -348,6 +348,7 @@ SOURCES: dict[str, Source] = {
                 "/t/{id}/posts.json",
                 "/posts.json",
                 "/admin/users/list/{flag}.json",
+                "/user_actions.json",
             )
         ),
         revision=lambda d: f"info.version {d['info']['version']}",

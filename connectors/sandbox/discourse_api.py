@@ -20,6 +20,13 @@ Routes (wire format of Discourse's published OpenAPI document; tests/contracts/d
   the sandbox's post ids count microseconds; connectors.sandbox.community). An empty list past the
   oldest post.
 - `GET /post_action_users.json?id={post_id}&post_action_type_id=2&page=N&limit=M`: the likers.
+- `GET /user_actions.json?username=U&filter=1|2&offset=N`: the likes U gave (1) or received (2), 30
+  a page from `offset`, newest like first (Discourse orders a user's stream by the action's
+  created_at). Each reaction of the community is a like given at a moment derived from the post
+  and the liker: after the post, within LIKE_SPREAD of it and before "today" (`like_times`). Only
+  likes are served (other action types list nothing). Likes received (2) are private to their
+  owner and admins, as in Discourse: the user-level key gets 404 `not_found` for anyone but its
+  own Api-Username; an unknown username is 404 too.
 - `GET /admin/users/list/active.json?page=N&show_emails=true`: 100 users a page, 1-based.
 
 JSON answers carry `Content-Type: application/json; charset=utf-8`, the forum's header to the
@@ -33,6 +40,7 @@ global limiter's form) and a `Retry-After` header.
 from __future__ import annotations
 
 import functools
+import hashlib
 import html
 import re
 from dataclasses import dataclass
@@ -49,6 +57,10 @@ PER_PAGE = 30
 LATEST_POSTS_PER_PAGE = 50  # /posts.json: Discourse's LatestPostsQuery page size
 CHUNK_SIZE = 20
 USERS_PER_PAGE = 100
+USER_ACTIONS_PER_PAGE = 30  # Discourse's default page of a user's stream
+LIKE = 1  # UserAction::LIKE: a like the user gave
+WAS_LIKED = 2  # UserAction::WAS_LIKED: a like the user received (private to the user and admins)
+LIKE_SPREAD = timedelta(days=3)  # a post's likes come within this much time of it
 FORUM = f"https://{brand.COMMUNITY_DOMAIN}"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
@@ -276,6 +288,52 @@ def _category(space: community.Space, seed: int, scale: str, today: date) -> dic
 
 def _likers(post: community.Post, seed: int, scale: str) -> list[community.Member]:
     return [_member(seed, scale, pid) for pid, _emoji in post.reactions]
+
+
+def _fraction(text: str) -> float:
+    """A number in [0, 1) fixed by `text`."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
+
+
+def like_times(post: community.Post, today: date) -> list[datetime]:
+    """When each reaction of `post` was given, in the order of `post.reactions`: after the post,
+    within LIKE_SPREAD of it and before `today` began (every like of a visible post is visible), the
+    n-th like later than the one before it."""
+    n = len(post.reactions)
+    span = min(LIKE_SPREAD, _start(today) - post.created_at)
+    micros = span // timedelta(microseconds=1)
+    out = []
+    for i, (person_id, _emoji) in enumerate(post.reactions):
+        share = (i + _fraction(f"{post.post_id}:{person_id}")) / n  # below 1: before today
+        out.append(post.created_at + timedelta(microseconds=int(micros * share)))
+    return out
+
+
+@functools.cache
+def _likes_of_users(seed: int, scale: str, today: date, action: int) -> dict[int, tuple]:
+    """Every like of the forum by the user id whose stream lists it (the liker's for LIKE, the post
+    author's for WAS_LIKED): (created_at, post id, liker's user id), newest first."""
+    out: dict[int, list] = {}
+    for topic in _forum(seed, scale, today)[0]:
+        for post in topic.posts:
+            if not post.reactions:
+                continue
+            author = _uid(_member(seed, scale, post.author_person_id))
+            for (person_id, _emoji), moment in zip(post.reactions, like_times(post, today), strict=True):
+                liker = _uid(_member(seed, scale, person_id))
+                owner = liker if action == LIKE else author
+                out.setdefault(owner, []).append((moment, int(post.post_id), liker))
+    return {owner: tuple(sorted(likes, reverse=True)) for owner, likes in out.items()}
+
+
+@functools.cache
+def _user_by_name(seed: int, scale: str) -> dict[str, community.Member]:
+    return {m.handle.lower(): m for m in _forum_users(seed, scale)}
+
+
+@functools.cache
+def _user_by_id(seed: int, scale: str) -> dict[int, community.Member]:
+    return {_uid(m): m for m in _forum_users(seed, scale)}
 
 
 def _topic_summary(topic: Topic, seed: int, scale: str) -> dict:
@@ -670,6 +728,9 @@ def _answer(request: SandboxRequest) -> SandboxResponse:
         ]
         return SandboxResponse(200, {"post_action_users": users, "total_rows_post_action_users": len(likers)})
 
+    if path in ("/user_actions.json", "/user_actions"):
+        return _user_actions(request, key, seed, scale, today)
+
     match = _USERS_LIST.match(path)
     if match:
         if match.group(1) not in ("active", "new", "staff", "suspended", "blocked", "suspect"):
@@ -724,6 +785,88 @@ def _latest(request: SandboxRequest, seed: int, scale: str, today: date) -> Sand
             "topic_list": topic_list,
         },
     )
+
+
+def _user_actions(request: SandboxRequest, key: str, seed: int, scale: str, today: date) -> SandboxResponse:
+    """Discourse's `UserActionsController#index` for likes: the stream of `username` filtered to
+    the action types asked, newest first, USER_ACTIONS_PER_PAGE from `offset`."""
+    username = (request.param("username") or "").strip()
+    if not username:
+        return _error(400, "param is missing or the value is empty: username")
+    offset = _int_param(request, "offset", 0, 0, 10**9)
+    try:
+        types = {int(t) for t in (request.param("filter") or "").split(",") if t.strip()}
+    except ValueError:
+        return _error(400)
+    if offset is None:
+        return _error(400)
+    owner = _user_by_name(seed, scale).get(username.lower())
+    if owner is None:
+        return _error(404)
+    own = username.lower() == (request.headers.get("Api-Username") or "").lower()
+    if WAS_LIKED in types and key != SANDBOX_DISCOURSE_API_KEY and not own:
+        return _error(404)  # a private action type: only the user and admins may list it
+    stream = sorted(
+        (
+            (*like, action)
+            for action in (LIKE, WAS_LIKED)
+            if action in types
+            for like in _likes_of_users(seed, scale, today, action).get(_uid(owner), ())
+        ),
+        reverse=True,
+    )
+    chunk = stream[offset : offset + USER_ACTIONS_PER_PAGE]
+    return SandboxResponse(
+        200, {"user_actions": [_user_action(owner, *item, seed, scale, today) for item in chunk]}
+    )
+
+
+def _user_action(
+    owner: community.Member,
+    moment: datetime,
+    post_id: int,
+    liker_id: int,
+    action: int,
+    seed: int,
+    scale: str,
+    today: date,
+) -> dict:
+    """One like in a user's stream, with the fields the contract requires (its types: post_id is a
+    string, hidden and post_type null)."""
+    topic = _forum(seed, scale, today)[2][post_id]
+    number = next(n for n, p in enumerate(topic.posts, start=1) if int(p.post_id) == post_id)
+    post = topic.posts[number - 1]
+    author = _member(seed, scale, post.author_person_id)
+    liker = _user_by_id(seed, scale)[liker_id]
+    body = _title_and_body(post)[1] if number == 1 else post.text
+    return {
+        "excerpt": html.escape(re.sub(r"\s+", " ", body).strip()[:300]),
+        "action_type": action,
+        "created_at": _iso(moment),
+        "avatar_template": _avatar(author.handle),
+        "acting_avatar_template": _avatar(liker.handle),
+        "slug": _slug(topic.title),
+        "topic_id": topic.topic_id,
+        "target_user_id": _uid(owner),
+        "target_name": owner.name,
+        "target_username": owner.handle,
+        "post_number": number,
+        "post_id": str(post_id),
+        "username": author.handle,
+        "name": author.name,
+        "user_id": _uid(author),
+        "acting_username": liker.handle,
+        "acting_name": liker.name,
+        "acting_user_id": liker_id,
+        "title": topic.title,
+        "deleted": False,
+        "hidden": None,
+        "post_type": None,
+        "action_code": None,
+        "category_id": int(topic.root.space_id),
+        "closed": False,
+        "archived": False,
+    }
 
 
 # Fields of a post in /posts.json that /t/{id}.json posts carry too (the rest are added or changed).
@@ -817,6 +960,13 @@ def latest_post(seed: int, scale: str, today: date, post_id: int) -> dict:
     return _latest_post(topic, number, seed, scale, today)
 
 
+def likes_in_streams(seed: int, scale: str, today: date, action: int) -> dict[int, tuple]:
+    """Every like by the user id whose /user_actions.json stream lists it under `action` (LIKE: the
+    liker, WAS_LIKED: the post's author): (created_at, post id, liker's user id), newest first (for
+    tests and benchmarks)."""
+    return _likes_of_users(seed, scale, today, action)
+
+
 def topics_between(seed: int, scale: str, today: date, first: date, last: date) -> list[Topic]:
     """Topics with a post created in [first, last] (for tests)."""
     start, end = _start(first), _start(last + timedelta(days=1))
@@ -825,11 +975,13 @@ def topics_between(seed: int, scale: str, today: date, first: date, last: date) 
 
 __all__ = [
     "API",
+    "like_times",
     "SANDBOX_DISCOURSE_API_KEY",
     "SANDBOX_DISCOURSE_USER_KEY",
     "cook",
     "error_body",
     "handle",
     "latest_post",
+    "likes_in_streams",
     "topics_between",
 ]

@@ -11,6 +11,8 @@
   lands in raw only, staging keeps its domain and the e-mail for the employee flag). A key that may
   not list users (403): the users are derived from the posts loaded, with a warning naming the fix
   and `users_source: posts` in the run's metadata (`admin_users_list` otherwise).
+- Likers come per author (/user_actions.json: the likes each author received, paged once a run
+  down to the liked posts of the range), per post where that cannot answer (connectors/discourse.py).
 - A lookup of one item that answers 403/404 (a deleted post's likers, a topic made private) is
   skipped with a warning; `skipped_lookups` in each daily asset's metadata counts them.
 
@@ -78,8 +80,9 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
             dg.AssetSpec(
                 ["discourse", "post_likes"],
                 description=(
-                    "Who liked which post (/post_action_users.json, likes only), by the liked post's day. "
-                    "Lands in raw_discourse.post_likes."
+                    "Who liked which post (per author from /user_actions.json's likes received, per post "
+                    "from /post_action_users.json where a stream is refused or incomplete), by the liked "
+                    "post's day. Lands in raw_discourse.post_likes."
                 ),
                 **common,
             ),

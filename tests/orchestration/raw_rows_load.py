@@ -21,8 +21,8 @@ from pathlib import Path
 TODAY = date(2026, 6, 20)
 FIRST_DAY = date(2026, 5, 27)
 LAST_DAY = date(2026, 6, 16)  # 21 days, ending before Search Console's and GA4's unfinished days
-SOURCES = ("slack", "ga4", "gsc", "meta")
-STAMPS = ("_loaded_at", "_run_id")
+SOURCES = ("slack", "ga4", "gsc", "meta", "discourse")
+STAMPS = ("_loaded_at", "_run_id", "_forum_url")  # the sandbox forum's address has a new port each run
 
 
 def load(out_dir: Path, workdir: Path) -> dict[str, int]:
@@ -34,6 +34,8 @@ def load(out_dir: Path, workdir: Path) -> dict[str, int]:
     import duckdb
 
     from connectors.sandbox.server import SandboxServer
+    from orchestration.discourse.assets import build_discourse_assets
+    from orchestration.discourse.resources import discourse_resource_from_env
     from orchestration.ga4.assets import build_ga4_assets
     from orchestration.ga4.resources import ga4_resource_from_env
     from orchestration.gsc.assets import build_gsc_assets
@@ -51,6 +53,7 @@ def load(out_dir: Path, workdir: Path) -> dict[str, int]:
         "ga4": (build_ga4_assets, ga4_resource_from_env),
         "gsc": (build_gsc_assets, gsc_resource_from_env),
         "meta": (build_meta_assets, meta_resource_from_env),
+        "discourse": (build_discourse_assets, discourse_resource_from_env),
     }
     warehouse_path = workdir / "warehouse.duckdb"
     settings = Settings(
@@ -90,7 +93,8 @@ def load(out_dir: Path, workdir: Path) -> dict[str, int]:
     with duckdb.connect(str(warehouse_path), read_only=True) as conn:
         tables = conn.execute(
             "select table_schema || '.' || table_name from information_schema.tables "
-            "where table_schema in ('raw_slack', 'raw_ga4', 'raw_gsc', 'raw_meta') order by 1"
+            "where table_schema in ('raw_slack', 'raw_ga4', 'raw_gsc', 'raw_meta', 'raw_discourse') "
+            "order by 1"
         ).fetchall()
         for (table,) in tables:
             columns = [

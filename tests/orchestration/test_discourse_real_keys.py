@@ -107,6 +107,10 @@ def test_a_deleted_posts_likers_404_is_skipped_and_counted_and_the_day_loads(loa
     sandbox = ensure_sandbox()
     liked = [p for p in community.posts_on(sandbox.seed, sandbox.scale, "discourse", DAY) if p.reactions]
     gone = liked[0]
+    author = community.member(sandbox.seed, sandbox.scale, gone.author_person_id)
+    # the author's likes received are refused (a renamed or deleted author): their liked posts are
+    # looked up one by one, and the deleted one answers 404
+    sandbox.inject_fault(f"/discourse/user_actions.json?username={author.handle}&", 404, times=None)
     sandbox.inject_fault(f"/discourse/post_action_users.json?id={gone.post_id}&", 404, times=None)
     try:
         resources = {"warehouse": warehouse, "discourse": DiscourseResource()}
@@ -121,6 +125,7 @@ def test_a_deleted_posts_likers_404_is_skipped_and_counted_and_the_day_loads(loa
     )
     assert int(gone.post_id) not in likes and likes
     assert sum(likes.values()) == sum(len(p.reactions) for p in liked[1:])
+    assert len(sandbox.requests_to(f"/discourse/post_action_users.json?id={gone.post_id}&")) >= 1
     posts = _rows(settings.warehouse_path, "select count(*) from raw_discourse.posts")[0][0]
     assert posts == len(community.posts_on(sandbox.seed, sandbox.scale, "discourse", DAY))
 

@@ -1,9 +1,11 @@
-"""Fewer calls, same rows: every raw table of Slack, GA4, Search Console and Meta holds the rows
-main's code loaded for the same sandbox range before the fewest-calls change (issue 15 point 3).
+"""Fewer calls, same rows: every raw table of Slack, GA4, Search Console, Meta and Discourse holds
+the rows main's code loaded for the same sandbox range before the fewest-calls change (issue 15
+point 3).
 
 tests/fixtures/raw_rows/ was written by tests/orchestration/raw_rows_load.py run on a copy of main
-(commit db6d620); this test runs the same script with this branch's code and compares the tables
-row for row (load stamps aside)."""
+(commit db6d620; the raw_discourse tables at commit 9edb594, before the likers came per author);
+this test runs the same script with this branch's code and compares the tables row for row (load
+stamps aside)."""
 
 from __future__ import annotations
 
@@ -23,10 +25,16 @@ def loaded(tmp_path_factory) -> Path:
     return out
 
 
-def test_the_fixture_covers_every_raw_table_of_the_four_sources():
+def test_the_fixture_covers_every_raw_table_of_the_five_sources():
     names = sorted(p.stem for p in FIXTURE.glob("*.parquet"))
-    assert {n.split(".")[0] for n in names} == {"raw_slack", "raw_ga4", "raw_gsc", "raw_meta"}
-    assert "raw_slack.messages" in names and len(names) == 9
+    assert {n.split(".")[0] for n in names} == {
+        "raw_slack",
+        "raw_ga4",
+        "raw_gsc",
+        "raw_meta",
+        "raw_discourse",
+    }
+    assert "raw_slack.messages" in names and "raw_discourse.post_likes" in names and len(names) == 14
 
 
 @pytest.mark.parametrize("table", sorted(p.stem for p in FIXTURE.glob("*.parquet")))

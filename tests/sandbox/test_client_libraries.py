@@ -537,6 +537,9 @@ def test_pydiscourse_reads_latest_topics_posts_categories_and_users_as_our_conne
     answer = forum.post_action_users(liked["id"], post_action_type_id=2)
     likers = answer["post_action_users"]
     assert len(likers) == answer["total_rows_post_action_users"] > 0
+    # the likes its author received, newest first (/user_actions.json?filter=2)
+    received = forum.user_actions(liked["username"], 2)
+    assert received and {a["target_username"] for a in received} == {liked["username"]}
 
     config = DiscourseConfig(
         url=f"{sandbox.base_url}/discourse", api_key=SANDBOX_DISCOURSE_API_KEY, timeout_seconds=30
@@ -547,12 +550,16 @@ def test_pydiscourse_reads_latest_topics_posts_categories_and_users_as_our_conne
         _, posts = ours.topic(longest["id"])
         our_posts = [p for chunk in posts for p in chunk]
         our_likers = ours.post_likers(liked["id"])
+        our_received = ours.likes_received(liked["username"])
         our_latest = next(ours.latest_pages("activity"))
     top_level = [c["id"] for c in categories]
     assert set(top_level) <= set(our_categories.column("category_id").to_pylist())
     assert len(users) == our_users.num_rows > 100
     assert sorted(p["id"] for p in our_posts) == sorted(stream)
     assert sorted(u["id"] for u in likers) == sorted(u["id"] for u in our_likers)
+    assert [(a["post_id"], a["acting_user_id"]) for a in received] == [
+        (a["post_id"], a["acting_user_id"]) for a in our_received
+    ]
     # Our connector asks for larger pages; the library's default page is their head.
     assert [t["id"] for t in topics] == [t["id"] for t in our_latest][: len(topics)]
 

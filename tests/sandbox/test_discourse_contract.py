@@ -6,6 +6,7 @@ OpenAPI document (as derived into tests/contracts/discourse.json; $ref resolved 
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, timedelta
 
 import jsonschema
@@ -13,7 +14,11 @@ import pytest
 import requests
 
 from connectors.sandbox import COMMUNITY_DOMAIN, SandboxServer, community
-from connectors.sandbox.discourse_api import SANDBOX_DISCOURSE_API_KEY, topics_between
+from connectors.sandbox.discourse_api import (
+    SANDBOX_DISCOURSE_API_KEY,
+    SANDBOX_DISCOURSE_USER_KEY,
+    topics_between,
+)
 
 TODAY = date(2026, 11, 21)
 HEADERS = {"Api-Key": SANDBOX_DISCOURSE_API_KEY, "Api-Username": "system"}
@@ -166,3 +171,60 @@ def test_latest_posts_match_the_contract_and_page_by_id_across_topics(forum, con
         int(p.post_id) for t in topics_between(42, "small", TODAY, date(2025, 1, 1), TODAY) for p in t.posts
     ]
     assert len(seen) == len(set(seen)) and sorted(seen) == sorted(expected)
+
+
+def _stream(forum, username: str, action: int, headers=HEADERS) -> tuple[list[dict], int]:
+    """Every item of `username`'s stream of `action`, paged by offset to the short page; pages."""
+    items, pages = [], 0
+    while True:
+        answer = _get(forum, "/user_actions.json",
+                      {"username": username, "filter": action, "offset": len(items)}, headers)  # fmt: skip
+        assert answer.status_code == 200
+        pages += 1
+        page = answer.json()["user_actions"]
+        items += page
+        if len(page) < 30:
+            return items, pages
+
+
+def test_user_actions_list_likes_received_and_given_newest_first_within_the_contract(forum, contract):
+    posts = [p for t in topics_between(42, "small", TODAY, date(2025, 1, 1), TODAY) for p in t.posts]
+    received = Counter(p.author_person_id for p in posts for _ in p.reactions)
+    given = Counter(pid for p in posts for pid, _ in p.reactions)
+    author = community.member(42, "small", max(received, key=received.get))
+    assert received[author.person_id] > 60  # a stream of three pages or more
+    items, pages = _stream(forum, author.handle, 2)
+    _validate(contract, "/user_actions.json", {"user_actions": items})
+    assert len(items) == received[author.person_id] and pages == len(items) // 30 + 1
+    assert {i["action_type"] for i in items} == {2}
+    assert {(i["user_id"], i["target_username"]) for i in items} == {
+        (int(author.user_id("discourse")), author.handle)
+    }
+    moments = [i["created_at"] for i in items]
+    assert moments == sorted(moments, reverse=True)  # newest like first, across pages
+    by_id = {p.post_id: p for p in posts}
+    for item in items:  # each like after its post and before the sandbox's today
+        post = by_id[item["post_id"]]
+        assert post.created_at.isoformat()[:23] <= item["created_at"][:23] < TODAY.isoformat()
+        likers = [community.member(42, "small", pid).user_id("discourse") for pid, _ in post.reactions]
+        assert str(item["acting_user_id"]) in likers
+    # the same likes, seen from the likers' side (filter=1: likes given)
+    liker = community.member(42, "small", max(given, key=given.get))
+    mine, _ = _stream(forum, liker.handle, 1)
+    _validate(contract, "/user_actions.json", {"user_actions": mine})
+    assert len(mine) == given[liker.person_id] and {i["acting_username"] for i in mine} == {liker.handle}
+
+
+def test_likes_received_are_private_to_their_user_and_admins(forum):
+    author = community.member(42, "small", topics_between(42, "small", TODAY, date(2025, 1, 1), TODAY)[0]
+                              .root.author_person_id)  # fmt: skip
+    params = {"username": author.handle, "filter": 2, "offset": 0}
+    user_key = {"Api-Key": SANDBOX_DISCOURSE_USER_KEY, "Api-Username": "system"}
+    refused = _get(forum, "/user_actions.json", params, user_key)
+    assert refused.status_code == 404 and refused.json()["error_type"] == "not_found"
+    own = _get(forum, "/user_actions.json", params, {**user_key, "Api-Username": author.handle})
+    assert own.status_code == 200
+    assert own.json() == _get(forum, "/user_actions.json", params).json()  # as the admin key sees it
+    assert _get(forum, "/user_actions.json", {**params, "filter": 1}, user_key).status_code == 200
+    unknown = _get(forum, "/user_actions.json", {**params, "username": "nobody-here"})
+    assert unknown.status_code == 404
