@@ -10,9 +10,12 @@ schedule tags it. A backfill of more than BACKFILL_DAILY_PARTITIONS_MAX_DAYS day
 runs as a history load: the same job built without partitions, one materialization per asset for
 the run instead of one per asset and day, the days loaded recorded in the warehouse's ledger
 (orchestration/partitions.py, orchestration/ledger.py). The sandbox is started only when the
-source plan serves a source from it, never for real sources. While it runs, each source's day loop
-prints its progress with the time left at the API's rate limit; at the end, a summary
-by source says what loaded (rows, days), what was not loaded and why, and which marts are empty.
+source plan serves a source from it, never for real sources. While it runs, the terminal shows
+progress lines only (each source's days done of the total, rows, the time left at the API's rate
+limit; dbt's nodes by tenths; the snapshot), as `make demo` does; the run's whole log (every Dagster
+event, every dbt node) goes to data/logs/refresh-<time>.log or backfill-<time>.log, whose path is
+printed first and last. At the end, a summary by source says what loaded (rows, days), what was not
+loaded and why, and which marts are empty.
 Exit 0 when the run succeeded (an empty mart is not a failure), 1 when a step failed, 2 on a bad
 argument or setting.
 """
@@ -26,12 +29,15 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import date, timedelta
+from pathlib import Path
 
 from orchestration.commands import (
     apply_retention_after_run,
     history_job,
     load_dotenv,
     prepare_environment,
+    progress_to_terminal,
+    run_log_path,
     run_range,
     sandbox_if_needed,
     summarize_run,
@@ -89,12 +95,13 @@ def _titles(plans) -> dict[str, str]:
     return {}
 
 
-def main(argv: Sequence[str] | None = None, instance=None) -> int:
+def main(argv: Sequence[str] | None = None, instance=None, log_dir: Path | None = None) -> int:
     """Run the refresh (no range) or a backfill (--from and --to); see the module docstring.
 
     Args:
         argv: the command line (default sys.argv[1:]).
         instance: the Dagster instance (default: the one in DAGSTER_HOME).
+        log_dir: where the run's whole log is written (default data/logs/).
     """
     parser = argparse.ArgumentParser(
         prog="python -m orchestration.refresh", description=__doc__.splitlines()[0]
@@ -167,17 +174,21 @@ def main(argv: Sequence[str] | None = None, instance=None) -> int:
             "(ledger.loaded_days) and shown in each asset's metadata, not as daily partitions"
         )
     print(f"  loading: {', '.join(loading)}" + (f"; not loaded: {', '.join(skipped)}" if skipped else ""))
+    log_path = run_log_path("backfill" if args.first is not None else "refresh", log_dir)
+    print(f"The run's full log: {log_path}", flush=True)
     started = time.monotonic()
     with sandbox_if_needed(plans):
         if instance is None:
             instance = dg.DagsterInstance.get()
-        result = run_range(job, instance, first.isoformat(), last.isoformat(), tags)
+        with progress_to_terminal(log_path):
+            result = run_range(job, instance, first.isoformat(), last.isoformat(), tags)
     elapsed = time.monotonic() - started
     print()
     print(summarize_run(result, plans, titles))
     apply_retention_after_run(instance)
     state = "done" if result.success else "FAILED"
-    print(f"{what} {state} in {elapsed:.0f}s (run {result.run_id}); `make dev` shows its log.")
+    print(f"{what} {state} in {elapsed:.0f}s (run {result.run_id}).")
+    print(f"The run's full log: {log_path} (or `make dev`, the run's page).")
     return 0 if result.success else 1
 
 
