@@ -5,19 +5,18 @@
 
 Both run the `refresh_warehouse` job in this process on the Dagster instance in DAGSTER_HOME (so
 `make dev` shows the run). Without a range it is the nightly run: yesterday and the trailing days
-each source revises (GA4 3, Search Console 4, Meta, Slack and Discourse 7), tagged as the
-schedule tags it. A backfill of more than BACKFILL_DAILY_PARTITIONS_MAX_DAYS days (default 92)
-runs as a history load: the same job built without partitions, one materialization per asset for
-the run instead of one per asset and day, the days loaded recorded in the warehouse's ledger
-(orchestration/partitions.py, orchestration/ledger.py). The sandbox is started only when the
-source plan serves a source from it, never for real sources. While it runs, the terminal shows
-progress lines only (each source's days done of the total, rows, the time left at the API's rate
-limit; dbt's nodes by tenths; the snapshot), as `make demo` does; the run's whole log (every Dagster
-event, every dbt node) goes to data/logs/refresh-<time>.log or backfill-<time>.log, whose path is
-printed first and last. At the end, a summary by source says what loaded (rows, days), what was not
-loaded and why, and which marts are empty.
-Exit 0 when the run succeeded (an empty mart is not a failure), 1 when a step failed, 2 on a bad
-argument or setting.
+each source revises (GA4 3, Search Console 4, Meta, Slack and Discourse 7), tagged as the schedule
+tags it. A backfill of more than BACKFILL_DAILY_PARTITIONS_MAX_DAYS days (default
+DAGSTER_RETENTION_DAYS, 30) runs as a history load: the same job built without partitions, one
+materialization per asset for the run instead of one per asset and day, the days loaded recorded in
+the warehouse's ledger (orchestration/partitions.py, orchestration/ledger.py). The sandbox is
+started only when the source plan serves a source from it, never for real sources. While it runs,
+the terminal shows progress lines only (each source's days done of the total, rows, the time left at
+the API's rate limit; dbt's nodes by tenths; the snapshot), as `make demo` does; the run's whole log
+(every Dagster event, every dbt node) goes to data/logs/refresh-<time>.log or backfill-<time>.log,
+whose path is printed first and last. At the end, a summary by source says what loaded (rows, days),
+what was not loaded and why, and which marts are empty. Exit 0 when the run succeeded (an empty mart
+is not a failure), 1 when a step failed, 2 on a bad argument or setting.
 """
 
 from __future__ import annotations

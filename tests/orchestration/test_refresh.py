@@ -201,7 +201,8 @@ def test_the_nightly_range_is_the_longest_trailing_window_within_the_history():
 def test_a_long_backfill_runs_as_a_history_load_with_its_days_in_the_ledger(
     community_only, dagster_instance, capsys, monkeypatch
 ):
-    # Over BACKFILL_DAILY_PARTITIONS_MAX_DAYS (1 here, 92 by default) a backfill is a history load.
+    # Over BACKFILL_DAILY_PARTITIONS_MAX_DAYS (1 here, DAGSTER_RETENTION_DAYS by default) a backfill
+    # is a history load.
     monkeypatch.setenv("BACKFILL_DAILY_PARTITIONS_MAX_DAYS", "1")
     first, last = YESTERDAY - timedelta(days=2), YESTERDAY
     code = refresh.main(["--from", first.isoformat(), "--to", last.isoformat()], instance=dagster_instance)
