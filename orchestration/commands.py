@@ -100,8 +100,9 @@ def history_job(settings, days: int):
 def run_range(job, instance, first: str, last: str, extra_tags: Mapping[str, str] | None = None):
     """Run `job` in this process over the days `first`..`last` as one run; returns Dagster's result.
 
-    The console logger shows INFO: each source's day loop logs its progress (days done of the
-    total, rows so far); every event is in the run's log in the UI.
+    The console logger writes every event (DEBUG): the commands send it to the run's log file and
+    show only the progress lines (`progress_to_terminal`: each step as it starts, each source's
+    days done of the total and rows so far, dbt's nodes); every event is in the run's log in the UI.
     """
     from datetime import date
 
@@ -117,7 +118,7 @@ def run_range(job, instance, first: str, last: str, extra_tags: Mapping[str, str
     return job.execute_in_process(
         instance=instance,
         tags={**tags, **(extra_tags or {})},
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        run_config={"loggers": {"console": {"config": {"log_level": "DEBUG"}}}},
         raise_on_error=False,
     )
 
@@ -163,13 +164,16 @@ class Progress:
       (with the time left at the API's pace when the line has it);
     - dbt: "12 of 400 OK created ..." -> "dbt: 40/400 nodes", at each tenth and at the end, with
       dbt's closing tally ("Done. PASS=... WARN=... ERROR=...");
-    - serving: "Published 12 tables to ..." -> "serving: published 12 tables".
+    - serving: "Published 12 tables to ..." -> "serving: published 12 tables";
+    - each step as it starts (Dagster's STEP_START): "discourse_activity: started", so a step that
+      says nothing for minutes (a forum's posts listed at the API key's pace) is named while it runs.
     """
 
     _LOAD = re.compile(r"(?:^| - )(?P<label>[\w.]+): (?P<done>\d+)/(?P<total>\d+) days loaded, (?P<rest>.+)$")
     _DBT_NODE = re.compile(r"\b(?P<n>\d+) of (?P<total>\d+) (?P<status>OK|PASS|WARN|ERROR|FAIL|SKIP|NO-OP)\b")
     _DBT_DONE = re.compile(r"\bDone\. (?P<tally>PASS=\d+.*)$")
     _PUBLISHED = re.compile(r"\bPublished (?P<n>\d+) tables\b")
+    _STEP_START = re.compile(r" - (?P<step>[\w.]+) - STEP_START - ")
 
     def __init__(self, clock=time.monotonic, every_seconds: float = PROGRESS_EVERY_SECONDS) -> None:
         self._clock, self._every = clock, every_seconds
@@ -194,6 +198,8 @@ class Progress:
             return None
         if match := self._PUBLISHED.search(text):
             return f"serving: published {match['n']} tables"
+        if match := self._STEP_START.search(text):
+            return f"{match['step']}: started"
         return None
 
     def _load(self, match: re.Match) -> str | None:

@@ -87,12 +87,17 @@ def _progress_on_terminal_whole_log_in_file(out: str, log_dir: Path, command: st
     assert re.search(r"^dbt: PASS=\d+ WARN=\d+ ERROR=0", out, re.M), out
     assert re.search(r"^slack/messages: (\d+)/\1 days, [\d,]+ rows$", out, re.M), out
     assert re.search(r"^serving: published \d+ tables$", out, re.M), out
+    # every step named as it starts (a step silent for minutes is named while it runs), once each
+    started = re.findall(r"^(\w+): started$", out, re.M)
+    assert {"slack__messages", "discourse_activity", "dbt_models"} <= set(started), out
+    assert len(started) == len(set(started))
     written = log.read_text()
     nodes = len(set(re.findall(r"\b\d+ of (\d+) (?:OK|PASS|WARN)\b", written)))
     assert nodes == 1, "dbt's node lines are in the log file"
     total = int(dbt_progress[-1][1])
     assert len(re.findall(rf"\b\d+ of {total} (?:OK|PASS|WARN|SKIP|NO-OP)\b", written)) == total
     assert re.search(r" - raw_slack\.messages: (\d+)/\1 days loaded, [\d,]+ rows$", written, re.M)
+    assert " - slack__messages - STEP_SUCCESS - " in written  # every Dagster event, DEBUG included
 
 
 def test_backfill_then_refresh_with_community_sources_only(
