@@ -199,7 +199,9 @@ class Progress:
         if match := self._PUBLISHED.search(text):
             return f"serving: published {match['n']} tables"
         if match := self._STEP_START.search(text):
-            return f"{match['step']}: started"
+            # The freshness checks' steps (quality/checks.py, FRESHNESS_SUFFIX) take a moment each
+            # and their results are in the summary: not worth a line each.
+            return None if match["step"].endswith("_freshness") else f"{match['step']}: started"
         return None
 
     def _load(self, match: re.Match) -> str | None:

@@ -110,6 +110,8 @@ def test_progress_shows_each_quarter_of_a_load_each_tenth_of_dbt_and_the_publish
         "ga4__sessions_daily: started"
     )
     assert progress.line(f"{DAGSTER}STEP_SUCCESS - Finished execution of step") is None
+    freshness = DAGSTER.replace("ga4__sessions_daily", "ga4__sessions_daily_sessions_daily_freshness")
+    assert progress.line(f"{freshness}STEP_START - Started execution of step") is None
     assert progress.line(f"{DAGSTER}STEP_OUTPUT - Yielded output") is None
 
 
