@@ -337,7 +337,11 @@ def load_brand(path: Path) -> Brand:
 
 if __name__ == "__main__":
     # `python -m orchestration.brand`: the dbt vars of the brand that applies now, as JSON (`make
-    # prepare` parses the project with them, so the first build does not re-parse it).
+    # prepare` parses the project with them, so the first build does not re-parse it). `.env` first:
+    # its credentials decide which brand applies, as they do for the run.
+    from orchestration.commands import load_dotenv
+
+    load_dotenv()
     try:
         print(json.dumps(current_brand().dbt_vars()))
     except BrandError as exc:

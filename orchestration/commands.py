@@ -1,6 +1,8 @@
 """What the user's commands share (`make demo`, `make backfill`, `make refresh`): the `.env` file,
 the sandbox in a second process when a source is served by it, one in-process run of the
-`refresh_warehouse` job over a range of days, and the closing summary by source.
+`refresh_warehouse` job over a range of days, its progress lines on the terminal while its whole
+log (every Dagster event, every dbt node) goes to a file under data/logs/, and the closing summary
+by source.
 
 The summary reads what the run recorded (each asset's materialization metadata, its checks, its
 failed steps) and the source plan, so it says what loaded, how many rows, and what was not loaded
@@ -9,12 +11,18 @@ and why; an empty mart is reported as empty, never as an error.
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from contextlib import contextmanager, nullcontext
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from orchestration.settings import PROJECT_ROOT
@@ -92,8 +100,9 @@ def history_job(settings, days: int):
 def run_range(job, instance, first: str, last: str, extra_tags: Mapping[str, str] | None = None):
     """Run `job` in this process over the days `first`..`last` as one run; returns Dagster's result.
 
-    The console logger shows INFO: each source's day loop logs its progress (days done of the
-    total, rows so far); every event is in the run's log in the UI.
+    The console logger writes every event (DEBUG): the commands send it to the run's log file and
+    show only the progress lines (`progress_to_terminal`: each step as it starts, each source's
+    days done of the total and rows so far, dbt's nodes); every event is in the run's log in the UI.
     """
     from datetime import date
 
@@ -109,7 +118,7 @@ def run_range(job, instance, first: str, last: str, extra_tags: Mapping[str, str
     return job.execute_in_process(
         instance=instance,
         tags={**tags, **(extra_tags or {})},
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        run_config={"loggers": {"console": {"config": {"log_level": "DEBUG"}}}},
         raise_on_error=False,
     )
 
@@ -129,6 +138,141 @@ def apply_retention_after_run(instance) -> None:
         return
     if removed.removed_anything:
         print(removed.describe())
+
+
+# --- the terminal: progress lines there, the whole log in a file -------------------------------------
+
+# Where each command's run log goes (`make demo`: demo-<time>.log, `make refresh`: refresh-<time>.log,
+# `make backfill`: backfill-<time>.log); retention removes old ones (orchestration/retention.py).
+LOG_DIR = PROJECT_ROOT / "data" / "logs"
+# A long load at an API's pace can take hours between two quarters: its line is shown again after
+# this long, so the terminal never sits silent while days are loading.
+PROGRESS_EVERY_SECONDS = 60.0
+
+
+def run_log_path(command: str, log_dir: Path | None = None) -> Path:
+    """The file a command's run log goes to: `<log_dir>/<command>-<UTC time>.log`."""
+    return (log_dir or LOG_DIR) / f"{command}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.log"
+
+
+class Progress:
+    """Turns the run's log lines into the few the terminal shows; None for every other line.
+
+    - a source's load (orchestration/fetching.py): "raw_ga4.sessions_daily: 120/522 days loaded,
+      250,000 rows so far" -> "ga4/sessions_daily: 120/522 days, 250,000 rows so far", at each
+      quarter of its days, at least every PROGRESS_EVERY_SECONDS while it loads, and at the end
+      (with the time left at the API's pace when the line has it);
+    - dbt: "12 of 400 OK created ..." -> "dbt: 40/400 nodes", at each tenth and at the end, with
+      dbt's closing tally ("Done. PASS=... WARN=... ERROR=...");
+    - serving: "Published 12 tables to ..." -> "serving: published 12 tables";
+    - each step as it starts (Dagster's STEP_START): "discourse_activity: started", so a step that
+      says nothing for minutes (a forum's posts listed at the API key's pace) is named while it runs.
+    """
+
+    _LOAD = re.compile(r"(?:^| - )(?P<label>[\w.]+): (?P<done>\d+)/(?P<total>\d+) days loaded, (?P<rest>.+)$")
+    _DBT_NODE = re.compile(r"\b(?P<n>\d+) of (?P<total>\d+) (?P<status>OK|PASS|WARN|ERROR|FAIL|SKIP|NO-OP)\b")
+    _DBT_DONE = re.compile(r"\bDone\. (?P<tally>PASS=\d+.*)$")
+    _PUBLISHED = re.compile(r"\bPublished (?P<n>\d+) tables\b")
+    _STEP_START = re.compile(r" - (?P<step>[\w.]+) - STEP_START - ")
+
+    def __init__(self, clock=time.monotonic, every_seconds: float = PROGRESS_EVERY_SECONDS) -> None:
+        self._clock, self._every = clock, every_seconds
+        self._quarters: dict[str, int] = {}
+        self._shown_at: dict[str, float] = {}
+        self._dbt_done = 0
+        self._dbt_tenth = 0
+
+    def line(self, text: str) -> str | None:
+        text = text.rstrip()
+        if match := self._LOAD.search(text):
+            return self._load(match)
+        if match := self._DBT_DONE.search(text):
+            return f"dbt: {match['tally']}"
+        if match := self._DBT_NODE.search(text):
+            self._dbt_done += 1
+            total = int(match["total"])
+            tenth = 10 * self._dbt_done // total
+            if tenth > self._dbt_tenth or self._dbt_done == total:
+                self._dbt_tenth = tenth
+                return f"dbt: {self._dbt_done}/{total} nodes"
+            return None
+        if match := self._PUBLISHED.search(text):
+            return f"serving: published {match['n']} tables"
+        if match := self._STEP_START.search(text):
+            # The freshness checks' steps (quality/checks.py, FRESHNESS_SUFFIX) take a moment each
+            # and their results are in the summary: not worth a line each.
+            return None if match["step"].endswith("_freshness") else f"{match['step']}: started"
+        return None
+
+    def _load(self, match: re.Match) -> str | None:
+        label, done, total = match["label"], int(match["done"]), int(match["total"])
+        if label.startswith("raw_"):  # raw_ga4.sessions_daily -> ga4/sessions_daily, as the asset key
+            label = label.removeprefix("raw_").replace(".", "/", 1)
+        quarter = 4 * done // total if total else 4
+        now = self._clock()
+        # The clock starts at the label's first line: a quick load shows its quarters only.
+        due = now - self._shown_at.setdefault(label, now) >= self._every
+        if done < total and quarter <= self._quarters.get(label, 0) and not due:
+            return None
+        self._quarters[label] = max(quarter, self._quarters.get(label, 0))
+        self._shown_at[label] = now
+        return f"{label}: {done}/{total} days, {match['rest']}"
+
+
+class _Tee(io.TextIOBase):
+    """A stream for sys.stdout and sys.stderr during the run: every line to the log file, the
+    progress lines (`Progress`) to the terminal."""
+
+    def __init__(self, log_file, terminal, progress: Progress):
+        self._log, self._terminal, self._progress = log_file, terminal, progress
+        self._pending = ""
+        self._lock = threading.Lock()  # fetch threads and the run's thread may write at once
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._log.write(text)
+            lines = (self._pending + text).split("\n")
+            self._pending = lines.pop()
+            for line in lines:
+                shown = self._progress.line(line)
+                if shown:
+                    self._terminal.write(shown + "\n")
+                    self._terminal.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._log.flush()
+
+
+@contextmanager
+def progress_to_terminal(log_path: Path, progress: Progress | None = None):
+    """Send what the run prints to `log_path` and its progress lines to the terminal: sys.stdout and
+    sys.stderr (Dagster's console log resolves sys.stderr per line; dbt's output goes to
+    sys.stdout), and the logging handlers already bound to them (Python loggers that Dagster
+    forwards, e.g. dagster-dbt's). The one filter of `make demo`, `make refresh` and `make backfill`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w", encoding="utf-8") as log_file:
+        tee = _Tee(log_file, sys.stdout, progress or Progress())
+        saved = sys.stdout, sys.stderr
+        handlers = [
+            (handler, handler.stream)
+            for handler in logging.getLogger().handlers
+            if isinstance(handler, logging.StreamHandler) and handler.stream in saved
+        ]
+        sys.stdout = sys.stderr = tee
+        for handler, _ in handlers:
+            handler.setStream(tee)
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = saved
+            for handler, stream in handlers:
+                handler.setStream(stream)
+            tee.flush()
 
 
 # --- the summary -----------------------------------------------------------------------------------

@@ -11,131 +11,16 @@ printed first.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
-import re
 import sys
-import threading
 import time
-from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 
 from orchestration import commands
 from orchestration.commands import load_dotenv as _load_dotenv
-from orchestration.commands import sandbox_process
+from orchestration.commands import progress_to_terminal, run_log_path, sandbox_process
 from orchestration.settings import PROJECT_ROOT
-
-LOG_DIR = PROJECT_ROOT / "data" / "logs"
-
-
-class Progress:
-    """Turns the run's log lines into the few the terminal shows; None for every other line.
-
-    - a source's load (orchestration/fetching.py): "raw_ga4.sessions_daily: 120/522 days loaded,
-      250,000 rows so far" -> "ga4/sessions_daily: 120/522 days, 250,000 rows so far", at each
-      quarter of its days and at the end;
-    - dbt: "12 of 400 OK created ..." -> "dbt: 40/400 nodes", at each tenth and at the end, with
-      dbt's closing tally ("Done. PASS=... WARN=... ERROR=...");
-    - serving: "Published 12 tables to ..." -> "serving: published 12 tables".
-    """
-
-    _LOAD = re.compile(r"(?:^| - )(?P<label>[\w.]+): (?P<done>\d+)/(?P<total>\d+) days loaded, (?P<rest>.+)$")
-    _DBT_NODE = re.compile(r"\b(?P<n>\d+) of (?P<total>\d+) (?P<status>OK|PASS|WARN|ERROR|FAIL|SKIP|NO-OP)\b")
-    _DBT_DONE = re.compile(r"\bDone\. (?P<tally>PASS=\d+.*)$")
-    _PUBLISHED = re.compile(r"\bPublished (?P<n>\d+) tables\b")
-
-    def __init__(self) -> None:
-        self._quarters: dict[str, int] = {}
-        self._dbt_done = 0
-        self._dbt_tenth = 0
-
-    def line(self, text: str) -> str | None:
-        text = text.rstrip()
-        if match := self._LOAD.search(text):
-            return self._load(match)
-        if match := self._DBT_DONE.search(text):
-            return f"dbt: {match['tally']}"
-        if match := self._DBT_NODE.search(text):
-            self._dbt_done += 1
-            total = int(match["total"])
-            tenth = 10 * self._dbt_done // total
-            if tenth > self._dbt_tenth or self._dbt_done == total:
-                self._dbt_tenth = tenth
-                return f"dbt: {self._dbt_done}/{total} nodes"
-            return None
-        if match := self._PUBLISHED.search(text):
-            return f"serving: published {match['n']} tables"
-        return None
-
-    def _load(self, match: re.Match) -> str | None:
-        label, done, total = match["label"], int(match["done"]), int(match["total"])
-        if label.startswith("raw_"):  # raw_ga4.sessions_daily -> ga4/sessions_daily, as the asset key
-            label = label.removeprefix("raw_").replace(".", "/", 1)
-        quarter = 4 * done // total if total else 4
-        if done < total and quarter <= self._quarters.get(label, 0):
-            return None
-        self._quarters[label] = quarter
-        return f"{label}: {done}/{total} days, {match['rest'].replace(' so far', '')}" + (
-            " so far" if done < total else ""
-        )
-
-
-class _Tee(io.TextIOBase):
-    """A stream for sys.stdout and sys.stderr during the run: every line to the log file, the
-    progress lines (`Progress`) to the terminal."""
-
-    def __init__(self, log_file, terminal, progress: Progress):
-        self._log, self._terminal, self._progress = log_file, terminal, progress
-        self._pending = ""
-        self._lock = threading.Lock()  # fetch threads and the run's thread may write at once
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        with self._lock:
-            self._log.write(text)
-            lines = (self._pending + text).split("\n")
-            self._pending = lines.pop()
-            for line in lines:
-                shown = self._progress.line(line)
-                if shown:
-                    self._terminal.write(shown + "\n")
-                    self._terminal.flush()
-        return len(text)
-
-    def flush(self) -> None:
-        with self._lock:
-            self._log.flush()
-
-
-@contextmanager
-def progress_to_terminal(log_path: Path):
-    """Send what the run prints to `log_path` and its progress lines to the terminal: sys.stdout and
-    sys.stderr (Dagster's console log resolves sys.stderr per line; dbt's output goes to
-    sys.stdout), and the logging handlers already bound to them (Python loggers that Dagster
-    forwards, e.g. dagster-dbt's)."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w", encoding="utf-8") as log_file:
-        tee = _Tee(log_file, sys.stdout, Progress())
-        saved = sys.stdout, sys.stderr
-        handlers = [
-            (handler, handler.stream)
-            for handler in logging.getLogger().handlers
-            if isinstance(handler, logging.StreamHandler) and handler.stream in saved
-        ]
-        sys.stdout = sys.stderr = tee
-        for handler, _ in handlers:
-            handler.setStream(tee)
-        try:
-            yield
-        finally:
-            sys.stdout, sys.stderr = saved
-            for handler, stream in handlers:
-                handler.setStream(stream)
-            tee.flush()
 
 
 def summarize(serving_path: Path) -> str:
@@ -220,7 +105,7 @@ def main() -> int:
             f"  one history run (more than {BACKFILL_MAX_DAYS_ENV}={backfill_max_days()} days): the days "
             "loaded are in each asset's metadata; `make refresh` then keeps daily partitions"
         )
-    log_path = LOG_DIR / f"demo-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.log"
+    log_path = run_log_path("demo")
     print(f"The run's full log: {log_path}", flush=True)
     started = time.monotonic()
     instance = dg.DagsterInstance.get()

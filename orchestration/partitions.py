@@ -11,7 +11,7 @@ Two ways a run gets its days (`days_in`):
   materialization per asset for the whole run; which days the warehouse holds is in its ledger
   (orchestration/ledger.py), shown in each asset's metadata. One event per day cost a 4,206-day
   backfill over 90% of its time (bench/README.md, "Bookkeeping benchmark"), and the retention job
-  deletes those events after DAGSTER_RETENTION_DAYS anyway.
+  deletes those events after DAGSTER_RETENTION_DAYS anyway: hence the threshold defaults to it.
 """
 
 from __future__ import annotations
@@ -41,17 +41,22 @@ FIRST_DAY_TAG = "warehouse/first_day"
 LAST_DAY_TAG = "warehouse/last_day"
 
 BACKFILL_MAX_DAYS_ENV = "BACKFILL_DAILY_PARTITIONS_MAX_DAYS"
-# Up to a quarter, a backfill keeps the UI's day-by-day partitions (~40-60 ms of bookkeeping a day
-# on SQLite: ~5 s for 92 days); past it, it runs as a history load.
-DEFAULT_BACKFILL_MAX_DAYS = 92
 
 
 def backfill_max_days(environ: Mapping[str, str] | None = None) -> int:
-    """BACKFILL_DAILY_PARTITIONS_MAX_DAYS: the longest backfill run over daily partitions (default 92)."""
+    """BACKFILL_DAILY_PARTITIONS_MAX_DAYS: the longest backfill run over daily partitions.
+
+    Unset, it is the run history's retention (DAGSTER_RETENTION_DAYS, 30 by default): per-day
+    partition events of a longer backfill would be deleted by retention before the range is out
+    of it, so they would only cost bookkeeping (~40-60 ms a day on SQLite) and then vanish.
+    """
+    from orchestration.retention import retention_days
+
+    env = os.environ if environ is None else environ
     return int_setting(
         BACKFILL_MAX_DAYS_ENV,
-        DEFAULT_BACKFILL_MAX_DAYS,
-        os.environ if environ is None else environ,
+        retention_days(env),
+        env,
         low=0,
         meaning="0: every backfill runs as a history load",
     )

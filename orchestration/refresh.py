@@ -5,16 +5,18 @@
 
 Both run the `refresh_warehouse` job in this process on the Dagster instance in DAGSTER_HOME (so
 `make dev` shows the run). Without a range it is the nightly run: yesterday and the trailing days
-each source revises (GA4 3, Search Console 4, Meta, Slack and Discourse 7), tagged as the
-schedule tags it. A backfill of more than BACKFILL_DAILY_PARTITIONS_MAX_DAYS days (default 92)
-runs as a history load: the same job built without partitions, one materialization per asset for
-the run instead of one per asset and day, the days loaded recorded in the warehouse's ledger
-(orchestration/partitions.py, orchestration/ledger.py). The sandbox is started only when the
-source plan serves a source from it, never for real sources. While it runs, each source's day loop
-prints its progress with the time left at the API's rate limit; at the end, a summary
-by source says what loaded (rows, days), what was not loaded and why, and which marts are empty.
-Exit 0 when the run succeeded (an empty mart is not a failure), 1 when a step failed, 2 on a bad
-argument or setting.
+each source revises (GA4 3, Search Console 4, Meta, Slack and Discourse 7), tagged as the schedule
+tags it. A backfill of more than BACKFILL_DAILY_PARTITIONS_MAX_DAYS days (default
+DAGSTER_RETENTION_DAYS, 30) runs as a history load: the same job built without partitions, one
+materialization per asset for the run instead of one per asset and day, the days loaded recorded in
+the warehouse's ledger (orchestration/partitions.py, orchestration/ledger.py). The sandbox is
+started only when the source plan serves a source from it, never for real sources. While it runs,
+the terminal shows progress lines only (each source's days done of the total, rows, the time left at
+the API's rate limit; dbt's nodes by tenths; the snapshot), as `make demo` does; the run's whole log
+(every Dagster event, every dbt node) goes to data/logs/refresh-<time>.log or backfill-<time>.log,
+whose path is printed first and last. At the end, a summary by source says what loaded (rows, days),
+what was not loaded and why, and which marts are empty. Exit 0 when the run succeeded (an empty mart
+is not a failure), 1 when a step failed, 2 on a bad argument or setting.
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import date, timedelta
+from pathlib import Path
 
 from orchestration.commands import (
     apply_retention_after_run,
     history_job,
     load_dotenv,
     prepare_environment,
+    progress_to_terminal,
+    run_log_path,
     run_range,
     sandbox_if_needed,
     summarize_run,
@@ -89,12 +94,13 @@ def _titles(plans) -> dict[str, str]:
     return {}
 
 
-def main(argv: Sequence[str] | None = None, instance=None) -> int:
+def main(argv: Sequence[str] | None = None, instance=None, log_dir: Path | None = None) -> int:
     """Run the refresh (no range) or a backfill (--from and --to); see the module docstring.
 
     Args:
         argv: the command line (default sys.argv[1:]).
         instance: the Dagster instance (default: the one in DAGSTER_HOME).
+        log_dir: where the run's whole log is written (default data/logs/).
     """
     parser = argparse.ArgumentParser(
         prog="python -m orchestration.refresh", description=__doc__.splitlines()[0]
@@ -167,17 +173,21 @@ def main(argv: Sequence[str] | None = None, instance=None) -> int:
             "(ledger.loaded_days) and shown in each asset's metadata, not as daily partitions"
         )
     print(f"  loading: {', '.join(loading)}" + (f"; not loaded: {', '.join(skipped)}" if skipped else ""))
+    log_path = run_log_path("backfill" if args.first is not None else "refresh", log_dir)
+    print(f"The run's full log: {log_path}", flush=True)
     started = time.monotonic()
     with sandbox_if_needed(plans):
         if instance is None:
             instance = dg.DagsterInstance.get()
-        result = run_range(job, instance, first.isoformat(), last.isoformat(), tags)
+        with progress_to_terminal(log_path):
+            result = run_range(job, instance, first.isoformat(), last.isoformat(), tags)
     elapsed = time.monotonic() - started
     print()
     print(summarize_run(result, plans, titles))
     apply_retention_after_run(instance)
     state = "done" if result.success else "FAILED"
-    print(f"{what} {state} in {elapsed:.0f}s (run {result.run_id}); `make dev` shows its log.")
+    print(f"{what} {state} in {elapsed:.0f}s (run {result.run_id}).")
+    print(f"The run's full log: {log_path} (or `make dev`, the run's page).")
     return 0 if result.success else 1
 
 

@@ -40,10 +40,11 @@ RETENTION_CRON = "30 4 * * *"
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 _BATCH = 100
 
-# The log each `make demo` writes (orchestration/demo.py); the services' own logs (webserver.log,
-# daemon.log) are rotated by size instead (orchestration/serve.py).
+# The log each `make demo`, `make refresh` and `make backfill` writes (orchestration/commands.py,
+# run_log_path); the services' own logs (webserver.log, daemon.log) are rotated by size instead
+# (orchestration/serve.py).
 LOG_DIR = PROJECT_ROOT / "data" / "logs"
-RUN_LOG_PATTERNS = ("demo-*.log",)
+RUN_LOG_PATTERNS = ("demo-*.log", "refresh-*.log", "backfill-*.log")
 # However young, at most this many run logs are kept (a day of repeated demos stays bounded).
 KEEP_RUN_LOGS = 10
 # dagster-dbt names each build's folder under dbt's target/ `<op>-<first 7 characters of the run

@@ -9,7 +9,8 @@ from datetime import date, timedelta
 
 import duckdb
 
-from orchestration.demo import Progress, progress_to_terminal, summarize
+from orchestration.commands import Progress, progress_to_terminal
+from orchestration.demo import summarize
 
 DARK_SOCIAL_COLUMNS = (
     "date date, total_sessions bigint, dark_social_sessions bigint, dark_messaging_sessions bigint, "
@@ -104,7 +105,36 @@ def test_progress_shows_each_quarter_of_a_load_each_tenth_of_dbt_and_the_publish
     assert (
         progress.line(f"{DAGSTER}Published 12 tables to /tmp/marts.duckdb") == "serving: published 12 tables"
     )
-    assert progress.line(f"{DAGSTER}STEP_START - Started execution of step") is None
+    # each step as it starts, named; Dagster's other events stay in the log file only
+    assert progress.line(f'{DAGSTER}STEP_START - Started execution of step "ga4__sessions_daily".') == (
+        "ga4__sessions_daily: started"
+    )
+    assert progress.line(f"{DAGSTER}STEP_SUCCESS - Finished execution of step") is None
+    freshness = DAGSTER.replace("ga4__sessions_daily", "ga4__sessions_daily_sessions_daily_freshness")
+    assert progress.line(f"{freshness}STEP_START - Started execution of step") is None
+    assert progress.line(f"{DAGSTER}STEP_OUTPUT - Yielded output") is None
+
+
+def test_a_slow_load_shows_its_progress_every_minute_between_quarters():
+    """A backfill at an API's pace can take an hour per quarter of its days: the terminal still
+    hears from it every PROGRESS_EVERY_SECONDS, with the time left the line carries."""
+    now = [0.0]
+    progress = Progress(clock=lambda: now[0], every_seconds=60)
+    shown = []
+    for done in range(1, 40):
+        now[0] = done * 25.0  # a day every 25 s
+        shown.append(
+            progress.line(
+                f"{DAGSTER}raw_slack.messages: {done}/400 days loaded, {done:,} rows so far; "
+                f"about {400 - done} min left at 50 calls/minute (SLACK_TIER3_PER_MINUTE)"
+            )
+        )
+    # one at least 60 s after the one before (the first line starts the clock): days 4, 7, 10, ...
+    assert [i + 1 for i, line in enumerate(shown) if line] == list(range(4, 40, 3))
+    assert shown[3] == (
+        "slack/messages: 4/400 days, 4 rows so far; about 396 min left at 50 calls/minute "
+        "(SLACK_TIER3_PER_MINUTE)"
+    )
 
 
 def test_the_whole_log_goes_to_the_file_and_only_progress_to_the_terminal(tmp_path, capsys):

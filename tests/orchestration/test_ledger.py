@@ -62,3 +62,17 @@ def test_missing_days_read_as_spans_and_a_long_list_is_cut():
     assert describe_spans(days) == (
         "2026-01-01, 2026-01-03, 2026-01-05, 2026-01-07, 2026-01-09 and 3 more spans"
     )
+
+
+def test_a_backfill_keeps_daily_partitions_only_within_the_run_history_retention():
+    """Unset, BACKFILL_DAILY_PARTITIONS_MAX_DAYS is DAGSTER_RETENTION_DAYS: a longer backfill's
+    per-day events would be deleted by retention anyway, so it runs as a history load."""
+    from orchestration.partitions import backfill_max_days
+    from orchestration.settings import SettingsError
+
+    assert backfill_max_days({}) == 30  # the retention's default
+    assert backfill_max_days({"DAGSTER_RETENTION_DAYS": "90"}) == 90
+    assert backfill_max_days({"DAGSTER_RETENTION_DAYS": "90", "BACKFILL_DAILY_PARTITIONS_MAX_DAYS": "7"}) == 7
+    assert backfill_max_days({"BACKFILL_DAILY_PARTITIONS_MAX_DAYS": "0"}) == 0
+    with pytest.raises(SettingsError, match="DAGSTER_RETENTION_DAYS"):
+        backfill_max_days({"DAGSTER_RETENTION_DAYS": "soon"})

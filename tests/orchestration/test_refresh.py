@@ -70,6 +70,36 @@ def _printed_rows(out: str, table: str) -> int:
     return int(match.group(1).replace(",", ""))
 
 
+DBT_NODE_LINE = re.compile(r"\b\d+ of \d+ (START|OK|PASS|WARN|ERROR|SKIP)\b")
+
+
+def _progress_on_terminal_whole_log_in_file(out: str, log_dir: Path, command: str) -> None:
+    """As `make demo`: the terminal has the header, progress lines and the summary, not dbt's
+    ~460 node lines nor Dagster's events; the log file whose path it prints has them all."""
+    paths = re.findall(r"^The run's full log: (\S+)", out, re.M)
+    assert len(paths) == 2 and paths[0] == paths[1], out  # printed before the run and after it
+    log = Path(paths[0])
+    assert log.parent == log_dir and re.fullmatch(rf"{command}-\d{{8}}T\d{{6}}Z\.log", log.name)
+    assert not DBT_NODE_LINE.search(out) and " - dagster - INFO - " not in out, out
+    dbt_progress = re.findall(r"^dbt: (\d+)/(\d+) nodes$", out, re.M)
+    assert dbt_progress and dbt_progress[-1][0] == dbt_progress[-1][1], out  # every node, by tenths
+    assert len(dbt_progress) <= 10
+    assert re.search(r"^dbt: PASS=\d+ WARN=\d+ ERROR=0", out, re.M), out
+    assert re.search(r"^slack/messages: (\d+)/\1 days, [\d,]+ rows$", out, re.M), out
+    assert re.search(r"^serving: published \d+ tables$", out, re.M), out
+    # every step named as it starts (a step silent for minutes is named while it runs), once each
+    started = re.findall(r"^(\w+): started$", out, re.M)
+    assert {"slack__messages", "discourse_activity", "dbt_models"} <= set(started), out
+    assert len(started) == len(set(started))
+    written = log.read_text()
+    nodes = len(set(re.findall(r"\b\d+ of (\d+) (?:OK|PASS|WARN)\b", written)))
+    assert nodes == 1, "dbt's node lines are in the log file"
+    total = int(dbt_progress[-1][1])
+    assert len(re.findall(rf"\b\d+ of {total} (?:OK|PASS|WARN|SKIP|NO-OP)\b", written)) == total
+    assert re.search(r" - raw_slack\.messages: (\d+)/\1 days loaded, [\d,]+ rows$", written, re.M)
+    assert " - slack__messages - STEP_SUCCESS - " in written  # every Dagster event, DEBUG included
+
+
 def test_backfill_then_refresh_with_community_sources_only(
     community_only, dagster_instance, capsys, monkeypatch
 ):
@@ -86,9 +116,13 @@ def test_backfill_then_refresh_with_community_sources_only(
         written = time.time() - age * 86400
         os.utime(path, (written, written))
 
-    code = refresh.main(["--from", first.isoformat(), "--to", last.isoformat()], instance=dagster_instance)
+    logs = community_only / "logs"
+    code = refresh.main(
+        ["--from", first.isoformat(), "--to", last.isoformat()], instance=dagster_instance, log_dir=logs
+    )
     out = capsys.readouterr().out
     assert code == 0, out
+    _progress_on_terminal_whole_log_in_file(out, logs, "backfill")
     assert "Retention (DAGSTER_RETENTION_DAYS=30): " in out and "deleted 0 runs" in out
     assert "1 run event files" in out, out
     assert not stale.exists() and fresh.exists()
@@ -115,9 +149,10 @@ def test_backfill_then_refresh_with_community_sources_only(
     assert "Backfill done" in out
 
     # The nightly run: yesterday and the trailing days each source revises, clipped to the history.
-    code = refresh.main([], instance=dagster_instance)
+    code = refresh.main([], instance=dagster_instance, log_dir=logs)
     out = capsys.readouterr().out
     assert code == 0, out
+    _progress_on_terminal_whole_log_in_file(out, logs, "refresh")
     assert f"Refresh: 3 day(s), {YESTERDAY - timedelta(days=2)} to {YESTERDAY}" in out
     summary = out[out.index("Summary by source:") :]
     assert "Meta: not loaded" in summary and "Traceback" not in out
@@ -171,7 +206,8 @@ def test_the_nightly_range_is_the_longest_trailing_window_within_the_history():
 def test_a_long_backfill_runs_as_a_history_load_with_its_days_in_the_ledger(
     community_only, dagster_instance, capsys, monkeypatch
 ):
-    # Over BACKFILL_DAILY_PARTITIONS_MAX_DAYS (1 here, 92 by default) a backfill is a history load.
+    # Over BACKFILL_DAILY_PARTITIONS_MAX_DAYS (1 here, DAGSTER_RETENTION_DAYS by default) a backfill
+    # is a history load.
     monkeypatch.setenv("BACKFILL_DAILY_PARTITIONS_MAX_DAYS", "1")
     first, last = YESTERDAY - timedelta(days=2), YESTERDAY
     code = refresh.main(["--from", first.isoformat(), "--to", last.isoformat()], instance=dagster_instance)
