@@ -22,7 +22,8 @@ date, so a range's rows are held until its last page: the totals (a row a day) c
 for the whole range; the query rows in ranges of about RANGE_ROWS rows (the first of
 FIRST_RANGE_DAYS days, the next sized from the rows a day seen so far), so memory holds a range
 of about half a million rows whatever the site's size, and each range costs at most one page
-that is not full. `queries(day)` and `totals(day)` are the one-day queries.
+that is not full. A range is at most RANGE_GROWTH times as long as the one before it.
+`queries(day)` and `totals(day)` are the one-day queries.
 
 Page size: GSC_ROW_LIMIT rows per request (default and maximum 25,000). Paging: startRow +=
 rowLimit until a page comes back short (the API gives no total count). Pages are streamed.
@@ -82,6 +83,7 @@ SOURCE = "gsc"
 # The query rows a range holds (see the module's docstring), and the days of the first range.
 RANGE_ROWS = 500_000
 FIRST_RANGE_DAYS = 7
+RANGE_GROWTH = 8
 SCOPE = "https://www.googleapis.com/auth/webmasters.readonly"
 MAX_ROW_LIMIT = 25_000
 
@@ -578,8 +580,10 @@ class GSCClient:
             table = pa.Table.from_batches([p.batch for p in self.pages(body, schema)], schema=schema)
             days = (end - start).days + 1
             yield from self._split_days(table, start, end)
-            # the next range holds about RANGE_ROWS rows at the rows a day seen in this one
-            span = max(1, int(RANGE_ROWS * days // max(1, table.num_rows)))
+            # the next range holds about RANGE_ROWS rows at the rows a day seen in this one, and
+            # at most RANGE_GROWTH times its days (a quiet range says little of the next)
+            fits = RANGE_ROWS * days // table.num_rows if table.num_rows else span * RANGE_GROWTH
+            span = max(1, min(fits, span * RANGE_GROWTH, (last - end).days))
             del table
             start = end + timedelta(days=1)
 
