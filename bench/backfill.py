@@ -25,13 +25,16 @@ Columns:
   at least one call per channel, one replies call per thread with replies, on a nightly only per
   thread whose latest_reply moved or that is new; GA4: 250,000 rows a runReport page per report
   over the range, one token; Search Console: 25,000 rows a page per query over the range, one
-  token; Meta: 5,000 insights rows a page plus one async job and one status poll, 100 pixel hours
-  a page over the range; Discourse: /latest.json 100 topics a page over the topics of the posts
-  and topics loaded, /posts.json 50 posts a page and the page that reaches past the range, the
-  categories once, the users 100 a page and the short page that ends them, and per author of
-  liked posts the cheapest mix of pages of 30 likes received (/user_actions.json) and one
-  /post_action_users.json call per post the pages leave out: k pages hold at most 30k likes, so
-  they complete at best the author's least-liked posts whose likes add up to 30k).
+  token; Meta: 5,000 insights rows a page plus one async job and two status polls, 100 pixel hours
+  a page over the range: an async report run is never done at its first poll, since Meta runs it
+  after the POST answers (the sandbox answers "Job Running" to the first poll, "Job Completed"
+  from the second), so one job costs a POST and two polls at least; Discourse: /latest.json 100
+  topics a page over the topics of the posts and topics loaded, /posts.json 50 posts a page and
+  the page that reaches past the range, the categories once, the users 100 a page and the short
+  page that ends them, and per author of liked posts the cheapest mix of pages of 30 likes
+  received (/user_actions.json) and one /post_action_users.json call per post the pages leave
+  out: k pages hold at most 30k likes, so they complete at best the author's least-liked posts
+  whose likes add up to 30k).
 - wall: what the run takes at the published limits and a `--latency-ms` round trip, rebuilt from
   the time-scaled run: the wall seconds during which some thread waited in the pacing (measured
   by wrapping the pacers of connectors/ratelimit.py) times the time scale, plus one round trip per
@@ -459,8 +462,9 @@ def floor(name: str, path: str, before: dict) -> dict[str, int]:
             days = one(
                 "select count(distinct date) from raw_meta.pixel_events_hourly where _run_id = ?", [run]
             )
-            # a range beyond a week needs the async report: one job and one status poll
-            job = 2 if days > 8 else 0
+            # a range beyond a week needs the async report: one job and two status polls (the
+            # first poll finds it running)
+            job = 3 if days > 8 else 0
             return {"meta insights": _pages(insights, 5000) + job, "meta pixel stats": _pages(hours, 100)}
         if name == "discourse":
             return _discourse_floor(conn, last_run("raw_discourse.posts"))

@@ -1,4 +1,4 @@
-"""Google Analytics 4 Data API connector: the sessions and leads reports, one day at a time.
+"""Google Analytics 4 Data API connector: the sessions and leads reports, over a range of days.
 
 Endpoint: `POST {base_url}/v1beta/properties/{property_id}:runReport`
 (base_url https://analyticsdata.googleapis.com, overridable with GA4_BASE_URL), authorised by a
@@ -15,9 +15,18 @@ diagnosis stands.
 - `leads(day)`: date x customEvent:<how_heard> x sessionSource x sessionMedium x
   sessionCampaignName x landingPagePlusQueryString; keyEvents of the lead event (LEADS_SCHEMA).
 
-Page size: GA4_PAGE_SIZE rows per request (default 100,000; the API allows 1..250,000 and
-defaults to 10,000). Paging: offset += limit until offset >= rowCount (limit and offset travel as
-strings, the API's int64 encoding). Pages are streamed: memory holds one page, not a day.
+Ranges: `sessions_days(first, last)` and `leads_days(first, last)` ask one report for the whole
+range, with the date dimension and ordered by date, and split its rows into days on our side: a
+day is handed over once the rows of a later day arrive, so memory holds a page and a day, not
+the range, and every day of the range comes out (empty when it has no rows). The report's
+`subjectToThresholding` applies to the report, so to every day of the range; its
+`dataLossFromOtherRow` is given to the days that hold an "(other)" row. A range report whose rows
+carry no date (an "(other)" row folded across days) cannot be split: those days are asked one
+report a day instead. `sessions(day)` and `leads(day)` are the one-day reports.
+
+Page size: GA4_PAGE_SIZE rows per request (default and maximum 250,000, the API's largest page;
+the API defaults to 10,000). Paging: offset += limit until offset >= rowCount (limit and offset
+travel as strings, the API's int64 encoding). Pages are streamed: memory holds one page.
 
 Limits it respects: GA4 property quotas (tokens per day/hour, 10 concurrent requests) are spent one
 request per page; a day keeps changing for ~72 h, so callers re-pull a trailing window. Reports can
@@ -41,9 +50,9 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -159,6 +168,21 @@ class ReportPage:
     data_loss_from_other_row: bool
 
 
+@dataclass(frozen=True)
+class ReportDay:
+    """One day of a range report: its rows and the report's quality flags as they apply to it."""
+
+    day: date
+    table: pa.Table
+    subject_to_thresholding: bool
+    data_loss_from_other_row: bool
+
+
+OTHER_ROW = "(other)"
+# A range report is asked in date order, so its rows can be split into days as they arrive.
+DATE_ORDER = [{"dimension": {"dimensionName": "date"}}]
+
+
 # --- configuration ---------------------------------------------------------------------------------
 
 
@@ -228,7 +252,7 @@ class GA4Config:
     """
 
     DEFAULT_BASE_URL: ClassVar[str] = "https://analyticsdata.googleapis.com"
-    DEFAULT_PAGE_SIZE: ClassVar[int] = 100_000
+    DEFAULT_PAGE_SIZE: ClassVar[int] = MAX_PAGE_SIZE
 
     property_id: str
     credentials_file: str | os.PathLike | None = None
@@ -768,6 +792,107 @@ class GA4Client:
             raise self._changed(f"column {f.name} holds a value that is not {f.type}: {exc}") from None
         return values if values.type == f.type else values.cast(f.type)
 
+    # --- ranges ---
+    def report_days(
+        self, body_of: Callable[[date, date], dict], schema: pa.Schema, first: date, last: date
+    ) -> Iterator[ReportDay]:
+        """Every day of `first`..`last` from one report over the range (see the module's docstring).
+
+        Args:
+            body_of: the RunReportRequest for a range (its first dimension is date).
+            schema: the batches' schema, its first field the date.
+        Returns:
+            ReportDay per day of the range, in order, each once its rows are complete.
+        Raises:
+            GA4Error: as `pages`, or the rows are not in date order or fall outside the range.
+        """
+        body = {**body_of(first, last), "orderBys": DATE_ORDER}
+        flags = {"thresholded": False, "other_row": False}  # the report's, known from its first page
+        next_day = first  # the first day not handed over yet
+        held_day: date | None = None  # the day whose rows are being gathered, and its rows
+        held: list[pa.RecordBatch] = []
+
+        def hand_over(until: date) -> Iterator[ReportDay]:
+            nonlocal next_day, held_day, held
+            while next_day < until:
+                rows = held if next_day == held_day else []
+                yield self._report_day(next_day, rows, schema, flags)
+                if next_day == held_day:
+                    held_day, held = None, []
+                next_day += timedelta(days=1)
+
+        for page in self.pages(body, schema):
+            flags["thresholded"] |= page.subject_to_thresholding
+            flags["other_row"] |= page.data_loss_from_other_row
+            dates = page.batch.column(0)
+            if not len(dates):
+                continue
+            if dates.null_count:
+                if next_day > first or held:
+                    raise self._changed("a range report has rows without a date after its first page")
+                log.warning(
+                    'GA4 property %s: the report of %s..%s has rows without a date (an "(other)" row '
+                    "across days); asking for it one day at a time",
+                    self.config.property_id,
+                    first,
+                    last,
+                )
+                yield from self._days_one_by_one(body_of, schema, first, last)
+                return
+            in_order = len(dates) == 1 or pc.all(pc.greater_equal(dates[1:], dates[:-1])).as_py()
+            low, high = (v.as_py() for v in pc.min_max(dates).values())
+            if not in_order or low < (held_day or next_day) or high > last:
+                raise self._changed(
+                    f"the rows of the report of {first}..{last} are not in date order within the range "
+                    f"(a page holds {low}..{high}, the rows so far reached {held_day or next_day})"
+                )
+            for value in pc.unique(dates).to_pylist():
+                yield from hand_over(value)
+                held_day = value
+                held.append(page.batch.filter(pc.equal(dates, pa.scalar(value, pa.date32()))))
+        yield from hand_over(last + timedelta(days=1))
+
+    def _report_day(self, day: date, rows: list[pa.RecordBatch], schema: pa.Schema, flags: dict) -> ReportDay:
+        table = pa.Table.from_batches(rows, schema=schema)
+        other_row = False
+        if flags["other_row"] and table.num_rows:
+            other_row = any(
+                pc.any(pc.equal(table.column(i), OTHER_ROW)).as_py()
+                for i, f in enumerate(schema)
+                if pa.types.is_string(f.type)
+            )
+        return ReportDay(day, table, flags["thresholded"], other_row)
+
+    def _days_one_by_one(
+        self, body_of: Callable[[date, date], dict], schema: pa.Schema, first: date, last: date
+    ) -> Iterator[ReportDay]:
+        day = first
+        while day <= last:
+            pages = list(self.pages(body_of(day, day), schema))
+            yield ReportDay(
+                day,
+                pa.Table.from_batches([p.batch for p in pages], schema=schema),
+                any(p.subject_to_thresholding for p in pages),
+                any(p.data_loss_from_other_row for p in pages),
+            )
+            day += timedelta(days=1)
+
+    def sessions_days(self, first: date, last: date) -> Iterator[ReportDay]:
+        """Every day of `first`..`last` of the sessions report, from one report over the range.
+
+        Returns:
+            ReportDay per day, tables with SESSIONS_SCHEMA.
+        """
+        return self.report_days(self._sessions_body, SESSIONS_SCHEMA, first, last)
+
+    def leads_days(self, first: date, last: date) -> Iterator[ReportDay]:
+        """Every day of `first`..`last` of the leads report, from one report over the range.
+
+        Returns:
+            ReportDay per day, tables with LEADS_SCHEMA.
+        """
+        return self.report_days(self._leads_body, LEADS_SCHEMA, first, last)
+
     # --- reports ---
     def sessions(self, day: date) -> Iterator[ReportPage]:
         """The sessions report of one day.
@@ -777,12 +902,14 @@ class GA4Client:
         Returns:
             ReportPage per HTTP page, batches with SESSIONS_SCHEMA.
         """
-        body = {
-            "dateRanges": [{"startDate": day.isoformat(), "endDate": day.isoformat()}],
+        return self.pages(self._sessions_body(day, day), SESSIONS_SCHEMA)
+
+    def _sessions_body(self, first: date, last: date) -> dict:
+        return {
+            "dateRanges": [{"startDate": first.isoformat(), "endDate": last.isoformat()}],
             "dimensions": [{"name": n} for n in SESSIONS_DIMENSIONS],
             "metrics": [{"name": n} for n in SESSIONS_METRICS],
         }
-        return self.pages(body, SESSIONS_SCHEMA)
 
     def leads(self, day: date) -> Iterator[ReportPage]:
         """The leads report of one day: the lead key event with its "how did you hear" answer.
@@ -792,11 +919,11 @@ class GA4Client:
         Returns:
             ReportPage per HTTP page, batches with LEADS_SCHEMA.
         """
-        return self.pages(self._leads_body(day), LEADS_SCHEMA)
+        return self.pages(self._leads_body(day, day), LEADS_SCHEMA)
 
-    def _leads_body(self, day: date) -> dict:
+    def _leads_body(self, first: date, last: date) -> dict:
         return {
-            "dateRanges": [{"startDate": day.isoformat(), "endDate": day.isoformat()}],
+            "dateRanges": [{"startDate": first.isoformat(), "endDate": last.isoformat()}],
             "dimensions": [
                 {"name": "date"},
                 {"name": f"customEvent:{self.config.how_heard_parameter}"},
@@ -821,7 +948,7 @@ class GA4Client:
         custom dimension (GA4 answers 400 otherwise). Returns the report's rowCount.
         Raises GA4Error as `leads` would.
         """
-        payload, _ = self._post({**self._leads_body(day), "limit": 1})
+        payload, _ = self._post({**self._leads_body(day, day), "limit": 1})
         return int(payload.get("rowCount") or 0)
 
 

@@ -6,11 +6,18 @@ A connector hands a service-account key (parsed JSON) and one OAuth scope to
 refreshes it and sends again on a 401.
 Keys whose token endpoint is not Google's (the sandbox, a proxy) get credentials that skip
 google-auth's extra lookups at Google.
+
+One token per key and scope in a process: every client built from the same key (GA4's two
+reports, their fetch threads) shares one credentials object, so the process makes one token grant
+and the next only when that token expires (google-auth refreshes it then) or an API answers 401.
+Threads that find no valid token at once wait for the one grant in flight rather than each
+asking for its own.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +31,23 @@ from connectors.http import mount_pool, pool_size_from_env
 from connectors.secrets import register_service_account_secrets
 
 
-class PrivateEndpointCredentials(service_account.Credentials):
+class SharedCredentials(service_account.Credentials):
+    """Service-account credentials shared by the threads and clients of a process: one token grant
+    at a time; a thread that waited for another's grant uses its token instead of asking again."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._grant_lock = threading.Lock()
+
+    def refresh(self, request) -> None:
+        stale = self.token  # the token this thread found missing, expired or refused (a 401)
+        with self._grant_lock:
+            if self.token != stale and self.valid:
+                return  # another thread got a new one meanwhile
+            super().refresh(request)
+
+
+class PrivateEndpointCredentials(SharedCredentials):
     """Service-account credentials for a token endpoint that is not Google's (the sandbox, a proxy).
 
     Recent google-auth looks up the account's Regional Access Boundary at
@@ -113,6 +136,26 @@ def read_service_account_file(
     return info
 
 
+# (key id, account, token endpoint, scope) -> the credentials every client of that key shares
+_SHARED: dict[tuple[str, str, str, str], SharedCredentials] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_credentials(info: Mapping[str, Any], scope: str) -> SharedCredentials:
+    """The process's credentials for this key and scope, made on first use (see the module's
+    docstring). Raises ValueError or KeyError when the key is incomplete or malformed."""
+    token_uri = str(info.get("token_uri", ""))
+    key = (str(info.get("private_key_id", "")), str(info.get("client_email", "")), token_uri, scope)
+    with _SHARED_LOCK:
+        credentials = _SHARED.get(key)
+        if credentials is None or not key[0]:
+            factory = SharedCredentials if is_google_host(token_uri) else PrivateEndpointCredentials
+            credentials = factory.from_service_account_info(dict(info), scopes=[scope])
+            if key[0]:  # a key without an id is not told apart from another: never shared
+                _SHARED[key] = credentials
+        return credentials
+
+
 def authorized_session(
     info: Mapping[str, Any],
     scope: str,
@@ -122,14 +165,13 @@ def authorized_session(
 ) -> AuthorizedSession:
     """A `requests` session that authorises every request with a token for `scope`: google-auth's
     AuthorizedSession (a 401 refreshes the token and sends again, twice at most), with a pool of
-    FETCH_CONCURRENCY connections.
+    FETCH_CONCURRENCY connections. The token is the process's one for this key and scope
+    (`shared_credentials`).
 
     Raises `error` (a config error) when the key is incomplete or malformed.
     """
     try:
-        google = is_google_host(str(info.get("token_uri", "")))
-        factory = service_account.Credentials if google else PrivateEndpointCredentials
-        credentials = factory.from_service_account_info(dict(info), scopes=[scope])
+        credentials = shared_credentials(info, scope)
     except (ValueError, KeyError) as exc:
         raise error(
             "GOOGLE_APPLICATION_CREDENTIALS: the service-account key is incomplete or malformed "

@@ -1,4 +1,4 @@
-"""Google Search Console connector: Search Analytics rows and totals, one day at a time.
+"""Google Search Console connector: Search Analytics rows and totals, over ranges of days.
 
 Endpoint: `POST {base_url}/webmasters/v3/sites/{siteUrl}/searchAnalytics/query` (siteUrl
 URL-encoded; base_url https://searchconsole.googleapis.com, overridable with GSC_BASE_URL),
@@ -15,9 +15,18 @@ back to the standard library's json and the row-by-row parse, whose diagnosis st
 - `totals(day)`: date only (TOTALS_SCHEMA): every click of the day, anonymized queries included,
   so totals minus the query rows is the anonymized-clicks figure.
 
+Ranges: `queries_days(first, last)` and `totals_days(first, last)` ask one query per range of
+days with the date dimension and split its rows into days on our side (every day of the range
+comes out, empty when Search Console has no row for it). The API orders rows by clicks, not by
+date, so a range's rows are held until its last page: the totals (a row a day) come in one query
+for the whole range; the query rows in ranges of about RANGE_ROWS rows (the first of
+FIRST_RANGE_DAYS days, the next sized from the rows a day seen so far), so memory holds a range
+of about half a million rows whatever the site's size, and each range costs at most one page
+that is not full. A range is at most RANGE_GROWTH times as long as the one before it.
+`queries(day)` and `totals(day)` are the one-day queries.
+
 Page size: GSC_ROW_LIMIT rows per request (default and maximum 25,000). Paging: startRow +=
-rowLimit until a page comes back short (the API gives no total count). Pages are streamed:
-memory holds one page, not a day.
+rowLimit until a page comes back short (the API gives no total count). Pages are streamed.
 
 Limits it respects: dataState "final" only (a day is final after ~2-3 days; newer days answer
 no rows, `first_incomplete_date` asks which those are, and callers re-pull 4 trailing days); 16
@@ -42,7 +51,7 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -71,6 +80,10 @@ from connectors.ratelimit import RateLimits
 log = logging.getLogger(__name__)
 
 SOURCE = "gsc"
+# The query rows a range holds (see the module's docstring), and the days of the first range.
+RANGE_ROWS = 500_000
+FIRST_RANGE_DAYS = 7
+RANGE_GROWTH = 8
 SCOPE = "https://www.googleapis.com/auth/webmasters.readonly"
 MAX_ROW_LIMIT = 25_000
 
@@ -548,6 +561,70 @@ class GSCClient:
             "type": "WEB",
             "dataState": "FINAL",
         }
+
+    def range_days(
+        self, dimensions: tuple[str, ...], schema: pa.Schema, first: date, last: date, first_span: int
+    ) -> Iterator[tuple[date, pa.Table]]:
+        """Every day of `first`..`last` with its rows, from one query per range of days (see the
+        module's docstring); `first_span` days in the first range.
+
+        Returns:
+            (day, rows) per day, in order, the rows with `schema` (its first field the date).
+        Raises:
+            ApiError: as `pages`, or the answer holds a day outside the range asked.
+        """
+        start, span = first, max(1, first_span)
+        while start <= last:
+            end = min(last, start + timedelta(days=span - 1))
+            body = {**self._day_body(start, dimensions), "endDate": end.isoformat()}
+            table = pa.Table.from_batches([p.batch for p in self.pages(body, schema)], schema=schema)
+            days = (end - start).days + 1
+            yield from self._split_days(table, start, end)
+            # the next range holds about RANGE_ROWS rows at the rows a day seen in this one, and
+            # at most RANGE_GROWTH times its days (a quiet range says little of the next)
+            fits = RANGE_ROWS * days // table.num_rows if table.num_rows else span * RANGE_GROWTH
+            span = max(1, min(fits, span * RANGE_GROWTH, (last - end).days))
+            del table
+            start = end + timedelta(days=1)
+
+    def _split_days(self, table: pa.Table, first: date, last: date) -> Iterator[tuple[date, pa.Table]]:
+        dates = table.column(0)
+        if len(dates):
+            low, high = (v.as_py() for v in pc.min_max(dates).values())
+            if dates.null_count or low < first or high > last:
+                raise self._error(
+                    200, f"the answer to the query of {first}..{last} holds rows of {low}..{high}"
+                )
+        counts: dict[date, int] = {}
+        if len(dates):
+            table = table.take(pc.sort_indices(dates))
+            tally = pc.value_counts(table.column(0))
+            counts = dict(
+                zip(tally.field("values").to_pylist(), tally.field("counts").to_pylist(), strict=True)
+            )
+        offset, day = 0, first
+        while day <= last:
+            count = counts.get(day, 0)
+            yield day, table.slice(offset, count)
+            offset += count
+            day += timedelta(days=1)
+
+    def queries_days(self, first: date, last: date) -> Iterator[tuple[date, pa.Table]]:
+        """The query rows of every day of `first`..`last` (final data only): ranges of about
+        RANGE_ROWS rows, the first of FIRST_RANGE_DAYS days.
+
+        Returns:
+            (day, rows) per day, rows with QUERIES_SCHEMA.
+        """
+        return self.range_days(QUERIES_DIMENSIONS, QUERIES_SCHEMA, first, last, FIRST_RANGE_DAYS)
+
+    def totals_days(self, first: date, last: date) -> Iterator[tuple[date, pa.Table]]:
+        """The totals of every day of `first`..`last` (a row a day at most): one query.
+
+        Returns:
+            (day, rows) per day, rows with TOTALS_SCHEMA.
+        """
+        return self.range_days(("date",), TOTALS_SCHEMA, first, last, (last - first).days + 1)
 
     def queries(self, day: date) -> Iterator[QueryPage]:
         """The query rows of one day: date x query x page x device x country (final data only).

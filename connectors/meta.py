@@ -189,7 +189,7 @@ class MetaConfig:
     pixel_id: str | None = None
     base_url: str = DEFAULT_BASE_URL
     api_version: str = DEFAULT_API_VERSION
-    page_size: int = 500
+    page_size: int = MAX_PAGE_SIZE
     timeout_seconds: float = 60.0
     async_min_days: int = 8
     async_poll_seconds: float = 5.0
@@ -248,7 +248,7 @@ class MetaConfig:
             pixel_id=env.get("META_PIXEL_ID") or None,
             base_url=env.get("META_BASE_URL") or cls.DEFAULT_BASE_URL,
             api_version=env.get("META_API_VERSION") or cls.DEFAULT_API_VERSION,
-            page_size=env.get("META_PAGE_SIZE") or 500,
+            page_size=env.get("META_PAGE_SIZE") or MAX_PAGE_SIZE,
             timeout_seconds=env.get("META_TIMEOUT_SECONDS") or 60.0,
             async_min_days=env.get("META_ASYNC_MIN_DAYS") or 8,
             async_poll_seconds=env.get("META_ASYNC_POLL_SECONDS") or 5.0,

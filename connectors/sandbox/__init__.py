@@ -33,7 +33,7 @@ from connectors.sandbox.brand import (
     SANDBOX_START_DATE,
     SCALES,
 )
-from connectors.sandbox.google_auth import google_service_account_info
+from connectors.sandbox.google_auth import google_service_account_info, shared_service_account_info
 from connectors.sandbox.server import Fault, SandboxServer, ensure_sandbox
 
 __all__ = [
@@ -48,4 +48,5 @@ __all__ = [
     "SandboxServer",
     "ensure_sandbox",
     "google_service_account_info",
+    "shared_service_account_info",
 ]

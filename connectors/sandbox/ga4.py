@@ -17,6 +17,7 @@ import functools
 import math
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -497,9 +498,34 @@ def class_expectations(total: float, day: date) -> dict[str, float]:
     return out
 
 
-@functools.lru_cache(maxsize=64)
+# Days of full rows the sandbox process keeps, by scale: the sessions and the leads report of a
+# day both start from its full rows, and a history load asks both reports for every day, so
+# keeping the whole history (~520 days, ~1,200 rows and ~180 KB a day at the demo scale) makes
+# each day once. The large scale (~9,000 rows a day, for benchmarks) keeps two months.
+FULL_DAYS_KEPT = {"small": 1100, "demo": 1100, "large": 64}
+_FULL_DAY_CACHES: dict[str, Callable[[int, str, date], tuple[SessionsRow, ...]]] = {}
+
+
 def _full_day(seed: int, scale: str, day: date) -> tuple[SessionsRow, ...]:
-    """Every sessions row of a day before GA4's thresholding and (other) folding."""
+    """Every sessions row of a day before GA4's thresholding and (other) folding (kept: see
+    FULL_DAYS_KEPT)."""
+    cached = _FULL_DAY_CACHES.get(scale)
+    if cached is None:
+        cached = _FULL_DAY_CACHES.setdefault(
+            scale, functools.lru_cache(maxsize=FULL_DAYS_KEPT.get(scale, 64))(_make_full_day)
+        )
+    return cached(seed, scale, day)
+
+
+def _clear_full_days() -> None:
+    for cache in _FULL_DAY_CACHES.values():
+        cache.cache_clear()
+
+
+_full_day.cache_clear = _clear_full_days  # as functools' caches are cleared (tests time a fresh day)
+
+
+def _make_full_day(seed: int, scale: str, day: date) -> tuple[SessionsRow, ...]:
     check_scale(scale)
     pages = site_pages(scale)
     pools = _pools(scale)

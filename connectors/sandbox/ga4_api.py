@@ -14,6 +14,8 @@ table (the lead key event with its custom `how_heard` parameter), chosen by the 
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -381,7 +383,6 @@ def run_report(
     event_scoped = any(
         n.startswith("customEvent:") or n == "eventName" for n in dimension_names + filter_fields
     )
-    report = "leads" if event_scoped else "sessions"
     dims, metrics = (lead_dims, lead_metrics) if event_scoped else (session_dims, session_metrics)
     for name in dimension_names + metric_names:
         if name not in dims and name not in metrics:
@@ -412,6 +413,76 @@ def run_report(
     limit = min(limit or DEFAULT_LIMIT, MAX_LIMIT)
     offset = offset or 0
 
+    # Paging asks for the same report again and again: the table is built once per report
+    # (every field of the request but limit and offset) and its pages served from it.
+    report_key = json.dumps(
+        {k: v for k, v in body.items() if k not in ("limit", "offset", "returnPropertyQuota")},
+        sort_keys=True,
+    )
+    table, thresholded, other_row = _report_table(
+        report_key, property_id, seed, scale, today, start, end, how_heard_parameter, lead_event
+    )
+
+    response: dict = {
+        "dimensionHeaders": [{"name": n} for n in dimension_names],
+        "metricHeaders": [{"name": n, "type": metrics[n][1]} for n in metric_names],
+    }
+    page = table[offset : offset + limit]
+    if page:
+        # A fresh cell object each: fault transforms (tests) edit a response in place.
+        response["rows"] = [
+            {
+                "dimensionValues": [{"value": v} for v in key],
+                "metricValues": [{"value": str(v)} for v in values],
+            }
+            for key, values in page
+        ]
+    if table:
+        response["rowCount"] = len(table)
+    metadata: dict = {"currencyCode": "USD", "timeZone": "Etc/UTC"}
+    if thresholded:
+        metadata["subjectToThresholding"] = True
+    if other_row:
+        metadata["dataLossFromOtherRow"] = True
+    response["metadata"] = metadata
+    if body.get("returnPropertyQuota"):
+        response["propertyQuota"] = {
+            "tokensPerDay": {"consumed": 1, "remaining": 199_000},
+            "tokensPerHour": {"consumed": 1, "remaining": 39_900},
+            "concurrentRequests": {"remaining": 10},
+            "serverErrorsPerProjectPerHour": {"remaining": 10},
+            "potentiallyThresholdedRequestsPerHour": {"remaining": 120},
+            "tokensPerProjectPerHour": {"consumed": 1, "remaining": 13_990},
+        }
+    response["kind"] = "analyticsData#runReport"
+    return response
+
+
+@functools.lru_cache(maxsize=4)
+def _report_table(
+    report_key: str,
+    property_id: str,
+    seed: int,
+    scale: str,
+    today: date,
+    start: date,
+    end: date,
+    how_heard_parameter: str,
+    lead_event: str,
+) -> tuple[list, bool, bool]:
+    """The whole report of the (validated) request `key`: its rows in the answer's order, and its
+    thresholding and "(other)" flags (any day's: the flags are the report's)."""
+    body = json.loads(report_key)
+    dimension_names = _names(body, "dimensions", "name")
+    metric_names = _names(body, "metrics", "name")
+    session_dims, session_metrics = _sessions_table()
+    lead_dims, lead_metrics = _leads_table(how_heard_parameter, lead_event)
+    filter_fields = _filter_fields(body.get("dimensionFilter"))
+    event_scoped = any(
+        n.startswith("customEvent:") or n == "eventName" for n in dimension_names + filter_fields
+    )
+    report = "leads" if event_scoped else "sessions"
+    dims, metrics = (lead_dims, lead_metrics) if event_scoped else (session_dims, session_metrics)
     keep = _compile_filter(body["dimensionFilter"], dims) if body.get("dimensionFilter") else None
 
     dim_getters = [dims[n] for n in dimension_names]
@@ -455,39 +526,7 @@ def run_report(
     for order in reversed(body.get("orderBys") or []):
         table = _apply_order(table, order, dimension_names, metric_names)
 
-    response: dict = {
-        "dimensionHeaders": [{"name": n} for n in dimension_names],
-        "metricHeaders": [{"name": n, "type": metrics[n][1]} for n in metric_names],
-    }
-    page = table[offset : offset + limit]
-    if page:
-        # A fresh cell object each: fault transforms (tests) edit a response in place.
-        response["rows"] = [
-            {
-                "dimensionValues": [{"value": v} for v in key],
-                "metricValues": [{"value": str(v)} for v in values],
-            }
-            for key, values in page
-        ]
-    if table:
-        response["rowCount"] = len(table)
-    metadata: dict = {"currencyCode": "USD", "timeZone": "Etc/UTC"}
-    if thresholded:
-        metadata["subjectToThresholding"] = True
-    if other_row:
-        metadata["dataLossFromOtherRow"] = True
-    response["metadata"] = metadata
-    if body.get("returnPropertyQuota"):
-        response["propertyQuota"] = {
-            "tokensPerDay": {"consumed": 1, "remaining": 199_000},
-            "tokensPerHour": {"consumed": 1, "remaining": 39_900},
-            "concurrentRequests": {"remaining": 10},
-            "serverErrorsPerProjectPerHour": {"remaining": 10},
-            "potentiallyThresholdedRequestsPerHour": {"remaining": 120},
-            "tokensPerProjectPerHour": {"consumed": 1, "remaining": 13_990},
-        }
-    response["kind"] = "analyticsData#runReport"
-    return response
+    return table, thresholded, other_row
 
 
 def _apply_order(table: list, order: object, dimension_names: list[str], metric_names: list[str]) -> list:

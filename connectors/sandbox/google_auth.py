@@ -48,6 +48,20 @@ API_SCOPES: dict[str, frozenset[str]] = {
 }
 
 
+_PROCESS_KEYS: dict[str, dict] = {}
+_PROCESS_KEYS_LOCK = threading.Lock()
+
+
+def shared_service_account_info(token_uri: str) -> dict:
+    """The process's one throwaway key for the sandbox at `token_uri` (a copy): the sandbox mode of
+    the Google resources uses it for every client, as a real deployment uses one key file, so a
+    process makes one token grant, not one per client."""
+    with _PROCESS_KEYS_LOCK:
+        if token_uri not in _PROCESS_KEYS:
+            _PROCESS_KEYS[token_uri] = google_service_account_info(token_uri)
+        return dict(_PROCESS_KEYS[token_uri])
+
+
 def google_service_account_info(token_uri: str) -> dict:
     """A throwaway service-account key (fresh RSA key) whose token_uri points at the sandbox.
 

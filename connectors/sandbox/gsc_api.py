@@ -15,6 +15,8 @@ or "GOOGLE_NEWS"), as Google takes webmasters v3's and searchconsole v1's.
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -245,7 +247,7 @@ def query(body: object, site_url: str, *, seed: int, scale: str, today: date) ->
         ("web", "image", "video", "news", "discover", "googleNews"),
         "type",
     )
-    keep = _compile_filters(body.get("dimensionFilterGroups"))
+    _compile_filters(body.get("dimensionFilterGroups"))  # refuses a bad filter as Google does
     filtered_dims = {
         f.get("dimension", "").lower()
         for g in body.get("dimensionFilterGroups") or []
@@ -254,6 +256,66 @@ def query(body: object, site_url: str, *, seed: int, scale: str, today: date) ->
     by_page = "page" in dims or "page" in filtered_dims
     with_hidden = not ({"query", "page"} & (set(dims) | filtered_dims))
 
+    last_final = today - timedelta(days=GSC_FINAL_LAG_DAYS)
+    # Paging asks for the same query again and again: its table is built once (every field of the
+    # request but rowLimit and startRow) and its pages served from it.
+    report_key = json.dumps(
+        {k: v for k, v in body.items() if k not in ("rowLimit", "startRow")}, sort_keys=True, default=str
+    )
+    table = _query_table(
+        report_key,
+        tuple(dims),
+        kind,
+        data_state,
+        with_hidden,
+        start,
+        end,
+        seed=seed,
+        scale=scale,
+        today=today,
+    )
+    response: dict = {}
+    page = table[start_row : start_row + row_limit]
+    if page:
+        response["rows"] = [
+            {
+                "keys": list(key),
+                "clicks": clicks,
+                "impressions": impressions,
+                "ctr": clicks / impressions,
+                "position": weighted / impressions,
+            }
+            for key, (clicks, impressions, weighted) in page
+        ]
+    response["responseAggregationType"] = "BY_PAGE" if by_page else "BY_PROPERTY"
+    first_incomplete = last_final + timedelta(days=1)
+    if (
+        data_state == "all"
+        and "date" in dims
+        and start <= today - timedelta(days=1)
+        and end >= first_incomplete
+    ):
+        response["metadata"] = {"firstIncompleteDate": first_incomplete.isoformat()}
+    return response
+
+
+@functools.lru_cache(maxsize=4)
+def _query_table(
+    report_key: str,
+    dims: tuple[str, ...],
+    kind: str,
+    data_state: str,
+    with_hidden: bool,
+    start: date,
+    end: date,
+    *,
+    seed: int,
+    scale: str,
+    today: date,
+) -> list:
+    """The whole answer of the (validated) query `report_key`, its rows in the answer's order."""
+    dims = list(dims)
+    keep = _compile_filters(json.loads(report_key).get("dimensionFilterGroups"))
     last_final = today - timedelta(days=GSC_FINAL_LAG_DAYS)
     last_day = today - timedelta(days=1) if data_state == "all" else last_final
     first_day = max(SANDBOX_START_DATE, today - timedelta(days=GSC_HISTORY_DAYS))
@@ -328,29 +390,7 @@ def query(body: object, site_url: str, *, seed: int, scale: str, today: date) ->
         day += timedelta(days=1)
 
     table = sorted(aggregated.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
-    response: dict = {}
-    page = table[start_row : start_row + row_limit]
-    if page:
-        response["rows"] = [
-            {
-                "keys": list(key),
-                "clicks": clicks,
-                "impressions": impressions,
-                "ctr": clicks / impressions,
-                "position": weighted / impressions,
-            }
-            for key, (clicks, impressions, weighted) in page
-        ]
-    response["responseAggregationType"] = "BY_PAGE" if by_page else "BY_PROPERTY"
-    first_incomplete = last_final + timedelta(days=1)
-    if (
-        data_state == "all"
-        and "date" in dims
-        and start <= today - timedelta(days=1)
-        and end >= first_incomplete
-    ):
-        response["metadata"] = {"firstIncompleteDate": first_incomplete.isoformat()}
-    return response
+    return table
 
 
 def _unauthenticated() -> SandboxResponse:

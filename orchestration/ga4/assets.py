@@ -1,9 +1,10 @@
 """Daily GA4 assets: `["ga4", "sessions_daily"]` and `["ga4", "leads_daily"]` land in raw_ga4.*.
 
-Each day is fetched page by page, stamped with load metadata and swapped into its table in one
-transaction; the next days are fetched while one is written (orchestration/fetching.py). A
-backfill runs as one run over a range of days (single-run policy), so loading a year costs one
-Dagster run start, not 365.
+A run asks GA4 for one report over all its days (date dimension, pages of up to 250,000 rows) and
+splits it into days as the pages arrive (connectors/ga4.py, `report_days`); each day is stamped
+with load metadata and its table's days are swapped in by day, a batch per transaction
+(orchestration/fetching.py). A backfill runs as one run over a range of days (single-run policy),
+so loading a year costs one Dagster run start and one report per table, not 365.
 """
 
 from collections.abc import Callable, Iterator
@@ -12,8 +13,8 @@ from datetime import date, datetime, timezone
 import dagster as dg
 import pyarrow as pa
 
-from connectors.ga4 import GA4Client, ReportPage
-from orchestration.fetching import load_days
+from connectors.ga4 import GA4Client, ReportDay
+from orchestration.fetching import load_items
 from orchestration.ga4.resources import GA4Resource, ga4_resource_from_env
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
@@ -31,17 +32,15 @@ LEADS = raw_table("raw_ga4.leads_daily")
 METADATA_FIELDS = list(SESSIONS.stamp)
 
 
-def _day_table(pages: Iterator[ReportPage], schema: pa.Schema, stamp: dict) -> tuple[pa.Table, bool, bool]:
-    batches, thresholded, other_row = [], False, False
-    for page in pages:
-        batches.append(page.batch)
-        thresholded |= page.subject_to_thresholding
-        other_row |= page.data_loss_from_other_row
-    table = pa.Table.from_batches(batches, schema=schema)
-    table = SESSIONS.stamped(
-        table, stamp["property_id"], thresholded, other_row, stamp["loaded_at"], stamp["run_id"]
+def _stamped(day: ReportDay, stamp: dict) -> pa.Table:
+    return SESSIONS.stamped(
+        day.table,
+        stamp["property_id"],
+        day.subject_to_thresholding,
+        day.data_loss_from_other_row,
+        stamp["loaded_at"],
+        stamp["run_id"],
     )
-    return table, thresholded, other_row
 
 
 def load_report_days(
@@ -49,7 +48,7 @@ def load_report_days(
     warehouse: DuckDBWarehouse,
     gate: QualityGate,
     client: GA4Client,
-    fetch: Callable[[GA4Client, date], Iterator[ReportPage]],
+    fetch: Callable[[GA4Client, date, date], Iterator[ReportDay]],
     table: RawTable,
 ) -> dg.MaterializeResult:
     days = days_in(context, trailing_days=GA4_TRAILING_DAYS)
@@ -60,19 +59,30 @@ def load_report_days(
     }
     flagged_days = []
 
-    def fetch_day(day: date) -> tuple[pa.Table, bool, bool]:
-        # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
-        return _day_table(fetch(client, day), table.columns, stamp)
+    def fetch_range(group: list[date]) -> Iterator[ReportDay]:
+        # Lazy: the report's pages are asked while `split` hands its days over, so memory holds a
+        # page and a day, not the range.
+        return fetch(client, group[0], group[-1])
 
-    def note_flags(day: date, fetched: tuple[pa.Table, bool, bool]) -> None:
-        # The flags come with the fetch: a day without rows has no row to carry them in its table.
-        _, thresholded, other_row = fetched
-        if thresholded or other_row:
-            flagged_days.append(day.isoformat())
+    def split(group: list[date], report: Iterator[ReportDay]):
+        for day in report:
+            # The flags come with the day: a day without rows has no row to carry them in its table.
+            if day.subject_to_thresholding or day.data_loss_from_other_row:
+                flagged_days.append(day.day.isoformat())
+            yield [day.day], {table.name: _stamped(day, stamp)}
 
-    total_rows = load_days(
-        context, warehouse, table.name, days, fetch_day, source="ga4", gate=gate, on_day=note_flags
-    )
+    total_rows = load_items(
+        context,
+        warehouse,
+        [table.name],
+        [days],  # days_in gives consecutive days: one report for all of them
+        fetch_range,
+        split,
+        source="ga4",
+        gate=gate,
+        total_days=len(days),
+        label=table.name,
+    )[table.name]
     return dg.MaterializeResult(
         metadata={
             "days": len(days),
@@ -97,7 +107,7 @@ GA4_API = dg.AssetSpec(
 
 def build_ga4_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition | dg.AssetSpec]:
     def report_asset(
-        table: RawTable, fetch: Callable[[GA4Client, date], Iterator[ReportPage]], description: str
+        table: RawTable, fetch: Callable[[GA4Client, date, date], Iterator[ReportDay]], description: str
     ):
         @dg.asset(
             key=list(table.asset_key),
@@ -120,14 +130,14 @@ def build_ga4_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
 
     sessions = report_asset(
         SESSIONS,
-        GA4Client.sessions,
+        GA4Client.sessions_days,
         "GA4 runReport, one row per date x sessionSource x sessionMedium x sessionCampaignName x "
         "landingPagePlusQueryString x deviceCategory; metrics sessions, engagedSessions, keyEvents, "
         "totalUsers, newUsers.",
     )
     leads = report_asset(
         LEADS,
-        GA4Client.leads,
+        GA4Client.leads_days,
         "GA4 runReport of the lead key event (default generate_lead) with the answer to 'How did you "
         "hear about us?' (custom event parameter, default how_heard) and the session's source, "
         "medium, campaign and landing page.",

@@ -7,7 +7,7 @@ import os
 import dagster as dg
 
 from connectors.ga4 import GA4Client, GA4Config
-from connectors.sandbox import SANDBOX_GA4_PROPERTY_ID, ensure_sandbox, google_service_account_info
+from connectors.sandbox import SANDBOX_GA4_PROPERTY_ID, ensure_sandbox, shared_service_account_info
 from orchestration.settings import float_setting, int_setting
 
 
@@ -22,7 +22,7 @@ class GA4Resource(dg.ConfigurableResource):
     credentials_file: str | None = None
     base_url: str | None = None
     token_uri: str | None = None
-    page_size: int = 100_000
+    page_size: int = 250_000
     timeout_seconds: float = 60.0
     how_heard_parameter: str = "how_heard"
     lead_event: str = "generate_lead"
@@ -42,7 +42,7 @@ class GA4Resource(dg.ConfigurableResource):
             sandbox = ensure_sandbox()
             config = GA4Config(
                 property_id=self.property_id or SANDBOX_GA4_PROPERTY_ID,
-                credentials_info=google_service_account_info(f"{sandbox.base_url}/google/token"),
+                credentials_info=shared_service_account_info(sandbox.google_token_uri),
                 base_url=f"{sandbox.base_url}/ga4",
                 **options,
             )
@@ -72,7 +72,7 @@ def ga4_resource_from_env(sandbox: bool = False) -> GA4Resource:
         ),
         base_url=os.getenv("GA4_BASE_URL") or None,
         token_uri=os.getenv("GA4_TOKEN_URI") or None,
-        page_size=int_setting("GA4_PAGE_SIZE", 100_000, low=1),
+        page_size=int_setting("GA4_PAGE_SIZE", 250_000, low=1),
         timeout_seconds=float_setting("GA4_TIMEOUT_SECONDS", 60.0, low=0),
         how_heard_parameter=os.getenv("GA4_HOW_HEARD_PARAMETER") or "how_heard",
         lead_event=os.getenv("GA4_LEAD_EVENT") or "generate_lead",

@@ -1,9 +1,10 @@
 """Daily Search Console assets: `["gsc", "queries_daily"]` and `["gsc", "totals_daily"]` land in raw_gsc.*.
 
-Each day is fetched page by page (final data only), stamped with load metadata and swapped into
-its table in one transaction; the next days are fetched while one is written
-(orchestration/fetching.py). A backfill runs as one run over a range of days (single-run
-policy).
+A run asks Search Console for its days in as few queries as the API allows (final data only, the
+date dimension, pages of 25,000 rows: connectors/gsc.py, `queries_days` and `totals_days`), splits
+the rows into days, stamps them with load metadata and swaps them into the table by day, a batch
+of days per transaction (orchestration/fetching.py). A backfill runs as one run over a range of
+days (single-run policy).
 
 A day Search Console has not finalised yet (its final data is empty and the API's
 `metadata.firstIncompleteDate` says it is still being collected) is not written: the table holds
@@ -21,7 +22,7 @@ from datetime import date, datetime, timezone
 import dagster as dg
 import pyarrow as pa
 
-from connectors.gsc import GSCClient, QueryPage
+from connectors.gsc import GSCClient
 from orchestration.fetching import load_items
 from orchestration.gsc.resources import GSCResource, gsc_resource_from_env
 from orchestration.partitions import days_in
@@ -39,10 +40,12 @@ QUERIES = raw_table("raw_gsc.queries_daily")
 TOTALS = raw_table("raw_gsc.totals_daily")
 # The load stamp both tables carry (orchestration/registry.py).
 METADATA_FIELDS = list(QUERIES.stamp)
+# (run id, site, first day without final rows, last day) -> Search Console's first incomplete day
+_INCOMPLETE: dict[tuple[str, str, date, date], date | None] = {}
+_INCOMPLETE_LOCK = threading.Lock()
 
 
-def _day_table(pages: Iterator[QueryPage], schema: pa.Schema, stamp: dict) -> pa.Table:
-    table = pa.Table.from_batches([page.batch for page in pages], schema=schema)
+def _stamped(table: pa.Table, stamp: dict) -> pa.Table:
     return QUERIES.stamped(table, stamp["site_url"], stamp["loaded_at"], stamp["run_id"])
 
 
@@ -51,7 +54,7 @@ def load_query_days(
     warehouse: DuckDBWarehouse,
     gate: QualityGate,
     client: GSCClient,
-    fetch: Callable[[GSCClient, date], Iterator[QueryPage]],
+    fetch: Callable[[GSCClient, date, date], Iterator[tuple[date, pa.Table]]],
     table: RawTable,
 ) -> dg.MaterializeResult:
     table_name = table.name
@@ -64,42 +67,46 @@ def load_query_days(
     empty_days: list[str] = []
     not_final: list[date] = []
     asked: list[date | None] = []  # the API's first incomplete day, asked once per run
-    lock = threading.Lock()
 
     def is_final(day: date) -> bool:
         # Only a day that answered no final rows can be one Search Console is still collecting;
-        # the API says which (dataState "all" carries metadata.firstIncompleteDate), once a run.
-        with lock:
-            if not asked:
-                asked.append(client.first_incomplete_date(day, days[-1]))
-            first_incomplete = asked[0]
+        # the API says which (dataState "all" carries metadata.firstIncompleteDate), once a run:
+        # the other Search Console asset of the run, in this process, takes the same answer.
+        if not asked:
+            key = (context.run.run_id, client.config.site_url, day, days[-1])
+            with _INCOMPLETE_LOCK:
+                if key not in _INCOMPLETE:
+                    _INCOMPLETE[key] = client.first_incomplete_date(day, days[-1])
+                asked.append(_INCOMPLETE[key])
+        first_incomplete = asked[0]
         return first_incomplete is None or day < first_incomplete
 
-    def fetch_day(day: date) -> tuple[pa.Table, bool]:
-        # Runs on a worker thread (orchestration/fetching.py) while the day before is written.
-        rows = _day_table(fetch(client, day), table.columns, stamp)
-        return rows, rows.num_rows > 0 or is_final(day)
+    def fetch_range(group: list[date]) -> Iterator[tuple[date, pa.Table]]:
+        # Lazy: the queries are asked while `split` hands their days over.
+        return fetch(client, group[0], group[-1])
 
-    def split(day: date, fetched: tuple[pa.Table, bool]):
-        rows, final = fetched
-        if not final:
-            # Not written: the day stays not loaded (no rows, no false zero) until a night when
-            # Search Console calls it final; its partition's metadata says so.
-            not_final.append(day)
-            if context.has_partition_key or context.has_partition_key_range:  # not in a history load
-                # (no "rows" here: a range run's per-day entries would override the run's total)
-                context.add_asset_metadata({"final": False, "loaded": False}, partition_key=day.isoformat())
-            return
-        if rows.num_rows == 0:
-            empty_days.append(day.isoformat())
-        yield [day], {table_name: rows}
+    def split(group: list[date], fetched: Iterator[tuple[date, pa.Table]]):
+        for day, day_rows in fetched:
+            if day_rows.num_rows == 0 and not is_final(day):
+                # Not written: the day stays not loaded (no rows, no false zero) until a night when
+                # Search Console calls it final; its partition's metadata says so.
+                not_final.append(day)
+                if context.has_partition_key or context.has_partition_key_range:  # not in a history load
+                    # (no "rows" here: a range run's per-day entries would override the run's total)
+                    context.add_asset_metadata(
+                        {"final": False, "loaded": False}, partition_key=day.isoformat()
+                    )
+                continue
+            if day_rows.num_rows == 0:
+                empty_days.append(day.isoformat())
+            yield [day], {table_name: _stamped(day_rows, stamp)}
 
     total_rows = load_items(
         context,
         warehouse,
         [table_name],
-        days,
-        fetch_day,
+        [days],  # days_in gives consecutive days: as few queries as their rows allow
+        fetch_range,
         split,
         source="gsc",
         gate=gate,
@@ -134,7 +141,9 @@ def load_query_days(
 
 def build_gsc_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     def query_asset(
-        table: RawTable, fetch: Callable[[GSCClient, date], Iterator[QueryPage]], description: str
+        table: RawTable,
+        fetch: Callable[[GSCClient, date, date], Iterator[tuple[date, pa.Table]]],
+        description: str,
     ):
         @dg.asset(
             key=list(table.asset_key),
@@ -156,14 +165,14 @@ def build_gsc_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
 
     queries = query_asset(
         QUERIES,
-        GSCClient.queries,
+        GSCClient.queries_days,
         "Search Console searchAnalytics.query (web, dataState final), one row per date x query x "
         "page x device x country; clicks, impressions, ctr, position. Anonymized queries are not "
         "in these rows.",
     )
     totals = query_asset(
         TOTALS,
-        GSCClient.totals,
+        GSCClient.totals_days,
         "Search Console searchAnalytics.query grouped by date only: every click and impression "
         "of the day, anonymized queries included (totals minus query rows = anonymized clicks).",
     )

@@ -7,7 +7,7 @@ import os
 import dagster as dg
 
 from connectors.gsc import MAX_ROW_LIMIT, GSCClient, GSCConfig
-from connectors.sandbox import ensure_sandbox, google_service_account_info
+from connectors.sandbox import ensure_sandbox, shared_service_account_info
 from connectors.sandbox.brand import SANDBOX_GSC_SITE_URL
 from orchestration.settings import float_setting, int_setting
 
@@ -36,7 +36,7 @@ class GSCResource(dg.ConfigurableResource):
             sandbox = ensure_sandbox()
             config = GSCConfig(
                 site_url=self.site_url or SANDBOX_GSC_SITE_URL,
-                credentials_info=google_service_account_info(sandbox.google_token_uri),
+                credentials_info=shared_service_account_info(sandbox.google_token_uri),
                 base_url=f"{sandbox.base_url}/gsc",
                 **options,
             )

@@ -3,8 +3,9 @@
 Insights of a day keep changing for the attribution window, so the nightly run re-pulls yesterday
 and the 7 days before (8 days: one synchronous request for all of them, time_increment=1). A
 backfill runs as one run over its range (single-run policy); a range longer than
-META_ASYNC_MIN_DAYS loads through Meta's async report, one report per chunk of up to 31 days, each
-chunk swapped in by one transaction. Pixel events are loaded a chunk of up to 31 days a call
+META_ASYNC_MIN_DAYS loads through Meta's async report, one report per ASYNC_CHUNK_DAYS (a year:
+a year's backfill is one report, its rows held until they are written, about 200 bytes an ad and
+day), each swapped in by one transaction. Pixel events are loaded a chunk of up to 31 days a call
 (pages of 100 hours). The next days or chunks are fetched while one is written
 (orchestration/fetching.py). A failed day or chunk leaves what was loaded before untouched.
 """
@@ -28,8 +29,11 @@ from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
 # Meta's default attribution (7-day click) revises a day's conversions for a week.
 META_TRAILING_DAYS = 7
-# Days per async insights report in a backfill: one transaction and one report each.
-ASYNC_CHUNK_DAYS = 31
+# Days per async insights report in a backfill: one transaction and one report each. A report
+# costs a POST and its status polls besides its pages, so a year's backfill asks one.
+ASYNC_CHUNK_DAYS = 366
+# Days of pixel events per paged call (pages of 100 hours) and per transaction.
+PIXEL_CHUNK_DAYS = 31
 
 INSIGHTS = raw_table("raw_meta.ad_insights_daily")
 PIXEL = raw_table("raw_meta.pixel_events_hourly")
@@ -128,7 +132,7 @@ def load_pixel_events(
         yield group, {PIXEL_TABLE: table}
 
     # a month of hours a call (pages of 100 hours), not a call a day
-    groups = list(_chunks(days, ASYNC_CHUNK_DAYS))
+    groups = list(_chunks(days, PIXEL_CHUNK_DAYS))
     total_rows = load_items(
         context,
         warehouse,

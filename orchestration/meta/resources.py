@@ -29,7 +29,7 @@ class MetaResource(dg.ConfigurableResource):
     pixel_id: str | None = None
     base_url: str | None = None
     api_version: str = MetaConfig.DEFAULT_API_VERSION
-    page_size: int = 500
+    page_size: int = 5000
     timeout_seconds: float = 60.0
     async_min_days: int = 8
     async_poll_seconds: float = 5.0
@@ -80,7 +80,7 @@ def meta_resource_from_env(sandbox: bool = False) -> MetaResource:
         pixel_id=(real and os.getenv("META_PIXEL_ID")) or None,
         base_url=os.getenv("META_BASE_URL") or None,
         api_version=os.getenv("META_API_VERSION") or MetaConfig.DEFAULT_API_VERSION,
-        page_size=int_setting("META_PAGE_SIZE", 500, low=1),
+        page_size=int_setting("META_PAGE_SIZE", 5000, low=1),
         timeout_seconds=float_setting("META_TIMEOUT_SECONDS", 60.0, low=0),
         async_min_days=int_setting("META_ASYNC_MIN_DAYS", 8, low=1),
         async_poll_seconds=float_setting("META_ASYNC_POLL_SECONDS", 5.0, low=0),

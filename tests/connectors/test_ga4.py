@@ -6,7 +6,8 @@ import json
 import logging
 import math
 import socket
-from datetime import date
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
 
 import pyarrow as pa
 import pytest
@@ -21,7 +22,7 @@ from connectors.ga4 import (
     ReportPage,
 )
 from connectors.http import RetryPolicy
-from connectors.sandbox import SANDBOX_START_DATE
+from connectors.sandbox import SANDBOX_START_DATE, google_service_account_info
 from connectors.sandbox.ga4 import quality_flags
 
 DAY = date(2026, 2, 4)  # a Wednesday, no planted event: ~300 sessions rows at small scale
@@ -220,6 +221,55 @@ def test_flags_of_thresholded_and_folded_days_reach_the_pages(make_client):
     assert len(other) == 1 and other[0]["date"] == folded
 
 
+def _day_table(client, day: date) -> pa.Table:
+    return pa.Table.from_batches([p.batch for p in client.sessions(day)], schema=SESSIONS_SCHEMA)
+
+
+def test_a_range_report_splits_into_the_days_the_one_day_reports_give(sandbox, make_client):
+    days = [
+        date.fromordinal(n) for n in range(SANDBOX_START_DATE.toordinal(), date(2026, 11, 21).toordinal())
+    ]
+    folded = next(d for d in days if quality_flags(42, d) == (False, True))
+    first, last = folded - timedelta(days=2), folded + timedelta(days=2)
+    assert not any(quality_flags(42, first + timedelta(days=k))[0] for k in range(5))
+    client = make_client(page_size=150)  # pages end inside days
+    seen = len(sandbox.requests_to(RUN_REPORT))
+    got = list(client.sessions_days(first, last))
+    ranged = len(sandbox.requests_to(RUN_REPORT)) - seen
+    assert [d.day for d in got] == [first + timedelta(days=k) for k in range(5)]
+    rows = sum(d.table.num_rows for d in got)
+    assert ranged == math.ceil(rows / 150)  # the pages of the rows, whatever day they hold
+    for day in got:
+        assert day.table.sort_by("session_source").equals(
+            _day_table(client, day.day).sort_by("session_source")
+        )
+        # the report's "(other)" flag goes to the day holding the "(other)" row only
+        assert (day.data_loss_from_other_row, day.subject_to_thresholding) == (day.day == folded, False)
+
+
+def test_a_thresholded_range_report_flags_every_day_of_the_range(make_client):
+    days = [
+        date.fromordinal(n) for n in range(SANDBOX_START_DATE.toordinal(), date(2026, 11, 21).toordinal())
+    ]
+    thresholded = next(d for d in days if quality_flags(42, d) == (True, False))
+    got = list(make_client().sessions_days(thresholded - timedelta(days=1), thresholded + timedelta(days=1)))
+    # GA4 says so of the report, not of a day
+    assert [d.subject_to_thresholding for d in got] == [True, True, True]
+    assert all(d.table.num_rows > 0 for d in got)
+
+
+def test_days_of_a_range_without_rows_come_out_empty(make_client):
+    got = list(make_client().leads_days(date(2025, 6, 28), SANDBOX_START_DATE))
+    assert [d.day for d in got] == [
+        date(2025, 6, 28),
+        date(2025, 6, 29),
+        date(2025, 6, 30),
+        SANDBOX_START_DATE,
+    ]
+    assert [d.table.num_rows > 0 for d in got] == [False, False, False, True]
+    assert all(d.table.schema == LEADS_SCHEMA for d in got)
+
+
 def test_days_before_the_start_return_no_rows(make_client):
     client = make_client()
     for report, schema in ((client.sessions, SESSIONS_SCHEMA), (client.leads, LEADS_SCHEMA)):
@@ -245,6 +295,17 @@ def test_a_401_refreshes_the_token_and_the_load_succeeds(sandbox, make_client):
     assert pages[0].batch.num_rows == pages[0].row_count > 0
     assert len(sandbox.requests_to("/google/token")) == tokens_before + 1
     assert [r.status for r in list(sandbox.requests_to(RUN_REPORT))[seen:]] == [401, 200]
+
+
+def test_clients_and_threads_of_one_key_share_one_token_grant(sandbox, make_client):
+    key = google_service_account_info(sandbox.google_token_uri)
+    grants = len(sandbox.requests_to("/google/token"))
+    clients = [make_client(credentials_info=key) for _ in range(3)]
+    # three clients, four threads, none holding a token yet: one grant between them
+    with ThreadPoolExecutor(4) as pool:
+        counts = list(pool.map(lambda c: list(c.sessions(DAY))[0].row_count, clients + clients[:1]))
+    assert len(set(counts)) == 1 and counts[0] > 0
+    assert len(sandbox.requests_to("/google/token")) == grants + 1
 
 
 def test_a_401_that_persists_raises_unauthenticated(sandbox, make_client):
@@ -273,8 +334,10 @@ def test_a_refused_token_request_raises_ga4_error(sandbox, make_client):
     sandbox.inject_fault(
         "/google/token", 400, body={"error": "invalid_grant", "error_description": "Invalid JWT"}
     )
+    # a key this process has no token for yet (the module's key has one, shared by its clients)
+    fresh_key = google_service_account_info(sandbox.google_token_uri)
     with pytest.raises(GA4Error) as caught:
-        list(make_client().sessions(DAY))
+        list(make_client(credentials_info=fresh_key).sessions(DAY))
     assert caught.value.status == 401
     assert "could not get an access token" in str(caught.value) and "invalid_grant" in str(caught.value)
 
@@ -436,5 +499,5 @@ def test_settings_are_checked_before_any_request(sandbox, key_file):
 def test_defaults(key_file):
     config = GA4Config.from_env(_env(key_file))
     assert config.base_url == GA4Config.DEFAULT_BASE_URL == "https://analyticsdata.googleapis.com"
-    assert (config.page_size, config.timeout_seconds, config.token_uri) == (100_000, 60.0, None)
+    assert (config.page_size, config.timeout_seconds, config.token_uri) == (250_000, 60.0, None)
     assert (config.how_heard_parameter, config.lead_event) == ("how_heard", "generate_lead")

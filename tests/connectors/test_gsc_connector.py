@@ -266,3 +266,26 @@ def test_permission_denied_fails_at_once_with_googles_message(sandbox, make_gsc)
     assert f"does not have sufficient permission for site '{site}'" in str(caught.value)
     sent = sandbox.requests_to(f"/sites/{quote(site, safe='')}/searchAnalytics")
     assert [(r.method, r.status) for r in sent] == [("POST", 403)]
+
+
+def test_ranges_grow_past_days_without_rows_and_every_day_comes_out(sandbox, make_gsc):
+    # Search Console's history of the sandbox site begins weeks after 2025-07-01: the first range
+    # (a week) answers no rows, so the next is RANGE_GROWTH times as long, then the rest fits one
+    first, last = date(2025, 7, 1), date(2025, 10, 31)
+    seen = len(sandbox.requests_to("searchAnalytics"))
+    days = list(make_gsc().queries_days(first, last))
+    assert [d for d, _ in days] == [first + timedelta(days=k) for k in range((last - first).days + 1)]
+    assert days[0][1].num_rows == 0 and days[-1][1].num_rows > 0
+    for day, rows in days:
+        assert rows.schema == QUERIES_SCHEMA and set(rows.column("date").to_pylist()) <= {day}
+    ranges = [
+        (b["startDate"], b["endDate"])
+        for b in (json.loads(r.body) for r in sandbox.requests_to("searchAnalytics")[seen:])
+        # (a request of an earlier test may be recorded late: only this range's first pages)
+        if b.get("startRow", 0) == 0 and "2025-07-01" <= b["startDate"] <= b["endDate"] <= "2025-10-31"
+    ]
+    assert ranges == [
+        ("2025-07-01", "2025-07-07"),
+        ("2025-07-08", "2025-09-01"),
+        ("2025-09-02", "2025-10-31"),
+    ]

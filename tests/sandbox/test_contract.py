@@ -386,3 +386,19 @@ def test_dark_social_share_rises_over_the_history(ga4, make_sessions_body, class
     assert 0.17 < first < 0.25
     assert 0.27 < last < 0.34
     assert last - first >= 0.07
+
+
+def test_a_history_load_generates_each_day_once_for_both_reports(ga4, make_sessions_body, make_leads_body):
+    from connectors.sandbox import ga4 as generator
+    from connectors.sandbox.ga4_api import _report_table
+
+    first, last = date(2026, 1, 5), date(2026, 4, 14)  # 100 days: more than a small cache keeps
+    generate_day.cache_clear()
+    _full_day.cache_clear()
+    _report_table.cache_clear()
+    sessions = ga4.rows(make_sessions_body(first, last))
+    leads = ga4.rows(make_leads_body(first, last))
+    assert sessions and leads
+    info = generator._FULL_DAY_CACHES["small"].cache_info()
+    # the sessions report made the 100 days; the leads report found them made
+    assert (info.misses, info.hits) == (100, 100)
