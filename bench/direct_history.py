@@ -39,6 +39,7 @@ GA4_SESSIONS, GA4_LEADS = "raw_ga4.sessions_daily", "raw_ga4.leads_daily"
 GSC_QUERIES, GSC_TOTALS = "raw_gsc.queries_daily", "raw_gsc.totals_daily"
 # Days per transaction, as the loading assets write their large tables (orchestration/fetching.py).
 WRITE_DAYS = 7
+WRITE_MEMORY_LIMIT = "1GB"
 
 _SESSIONS_KEYS = [f.name for f in SESSIONS_SCHEMA][1:6]
 _SESSIONS_METRICS = [f.name for f in SESSIONS_SCHEMA][6:]
@@ -134,6 +135,17 @@ def _stamp_ga4(table: pa.Table, thresholded: bool, other_row: bool, loaded_at, r
     )
 
 
+def _loaded(conn, first: date, last: date) -> dict[date, set[str]]:
+    """The tables of each day of `first`..`last` the ledger of loaded days holds."""
+    from orchestration.ledger import loaded_days
+
+    out: dict[date, set[str]] = {day: set() for day in _days(first, last)}
+    for name in (GA4_SESSIONS, GA4_LEADS, GSC_QUERIES, GSC_TOTALS):
+        for day in loaded_days(conn, name, first, last):
+            out[day].add(name)
+    return out
+
+
 def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
@@ -176,6 +188,12 @@ def load_direct(
     pending: dict[str, tuple[list[date], list[pa.Table]]] = {name: ([], []) for name in rows}
 
     conn = connect_warehouse(warehouse_path)
+    # The loading assets cap DuckDB's cache at 64 MB (orchestration/warehouse.py): right for a day a
+    # call, but a week of large Search Console days (~500k rows) then spills to disk; this writer
+    # is alone on its file.
+    conn.execute(f"set memory_limit = '{WRITE_MEMORY_LIMIT}'")
+    # Days already written (an interrupted build resumed): every table of the day in the ledger.
+    done = _loaded(conn, first, last)
 
     def flush(name: str) -> None:
         batch_days, tables = pending[name]
@@ -189,7 +207,12 @@ def load_direct(
         if len(pending[name][0]) >= WRITE_DAYS:
             flush(name)
 
-    tasks = [(seed, scale, day, day <= last_final) for day in days]
+    tasks = [
+        (seed, scale, day, day <= last_final)
+        for day in days
+        if not {GA4_SESSIONS, GA4_LEADS, *((GSC_QUERIES, GSC_TOTALS) if day <= last_final else ())}
+        <= done[day]
+    ]
     try:
         with multiprocessing.get_context("spawn").Pool(workers) as pool:
             for out in _in_order(pool, tasks):
@@ -211,4 +234,9 @@ def load_direct(
         conn.execute("checkpoint")
     finally:
         conn.close()
-    return {"rows": rows, "seconds": time.monotonic() - started, "days": len(days)}
+    return {
+        "rows": rows,
+        "seconds": time.monotonic() - started,
+        "days": len(days),
+        "days_written": len(tasks),
+    }

@@ -261,6 +261,8 @@ def dbt_fingerprint() -> str:
 
 
 CACHE_META = "bench-meta.json"
+# Written when a history's build starts (its "yesterday"), so an interrupted build resumes.
+BUILDING_META = "bench-building.json"
 
 
 def cached_history(cache_dir: Path, scale: str, days: int) -> tuple[Path, dict, dict | None]:
@@ -271,17 +273,28 @@ def cached_history(cache_dir: Path, scale: str, days: int) -> tuple[Path, dict, 
     meta_file = entry / CACHE_META
     fingerprint = dbt_fingerprint()
     if not meta_file.exists():
-        # a half-written entry (interrupted build) is started over
-        shutil.rmtree(entry, ignore_errors=True)
-        as_of = _yesterday().isoformat()
-        print(f"building the {days}-day history at scale {scale} into {entry}...", flush=True)
-        entry.mkdir(parents=True)
-        first = _yesterday() - timedelta(days=days)
+        building = entry / BUILDING_META
+        if building.exists():
+            # an interrupted build resumes: the days its direct load wrote are in the ledger
+            as_of = json.loads(building.read_text())["as_of"]
+            print(f"resuming the {days}-day history at scale {scale} as of {as_of} in {entry}...", flush=True)
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+            as_of = _yesterday().isoformat()
+            print(f"building the {days}-day history at scale {scale} into {entry}...", flush=True)
+            entry.mkdir(parents=True)
+            building.write_text(json.dumps({"as_of": as_of}))
+        yesterday = date.fromisoformat(as_of)
         direct = load_direct(
-            str(entry / "warehouse.duckdb"), first, _yesterday() - timedelta(days=1), scale, seed=_seed()
+            str(entry / "warehouse.duckdb"),
+            yesterday - timedelta(days=days),
+            yesterday - timedelta(days=1),
+            scale,
+            seed=_seed(),
         )
         print(
-            f"  {', '.join(DIRECT_SOURCES)} written from the generators in {direct['seconds']:.0f} s: "
+            f"  {', '.join(DIRECT_SOURCES)} written from the generators in {direct['seconds']:.0f} s "
+            f"({direct['days_written']} of {direct['days']} days): "
             + ", ".join(f"{name} {n:,}" for name, n in direct["rows"].items()),
             flush=True,
         )
@@ -505,7 +518,9 @@ def main(argv: list[str] | None = None) -> int:
                     rebuilds[days] = rebuild
                 if args.build_only:
                     continue
-                shutil.copytree(entry, workdir / f"h{days}", ignore=shutil.ignore_patterns(CACHE_META))
+                shutil.copytree(
+                    entry, workdir / f"h{days}", ignore=shutil.ignore_patterns(CACHE_META, BUILDING_META)
+                )
                 if args.full_rebuild and days not in rebuilds:
                     print(f"timing dbt build --full-refresh on the {days}-day history...", flush=True)
                     rebuilds[days] = _in_child(_full_refresh, str(workdir / f"h{days}"), days, as_of[days])
