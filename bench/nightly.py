@@ -488,6 +488,13 @@ def main(argv: list[str] | None = None) -> int:
         help="also time `dbt build --full-refresh` on a copy of each history (the cost of a rebuild)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary copies and print where")
+    parser.add_argument(
+        "--tolerate-step",
+        action="append",
+        default=[],
+        metavar="STEP",
+        help="a step key whose failure does not stop the benchmark (a known bug elsewhere); repeatable",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.scale, args.long_days, args.short_days, args.nights = "small", 90, 30, 1
@@ -530,11 +537,19 @@ def main(argv: list[str] | None = None) -> int:
             # alternate, so that the load of a shared machine weighs on both histories alike
             for night in range(1, args.nights + 1):
                 for days in (args.long_days, args.short_days):
-                    run = _checked(_in_child(_run, str(workdir / f"h{days}"), days, True, as_of[days]))
+                    run = _checked(
+                        _in_child(_run, str(workdir / f"h{days}"), days, True, as_of[days]),
+                        tuple(args.tolerate_step),
+                    )
                     nights[days].append(run)
                     print(
                         f"night {night}, {days}-day history: {run['wall']:.1f} s "
-                        f"(dbt step {_summary(run)['dbt_step']:.1f} s, peak RSS {run['peak_rss_mb']:.0f} MB)",
+                        f"(dbt step {_summary(run)['dbt_step']:.1f} s, peak RSS {run['peak_rss_mb']:.0f} MB)"
+                        + (
+                            f"; failed, tolerated: {', '.join(run['tolerated_failures'])}"
+                            if run.get("tolerated_failures")
+                            else ""
+                        ),
                         flush=True,
                     )
     finally:
@@ -546,7 +561,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _checked(run: dict) -> dict:
+def _checked(run: dict, tolerated: tuple[str, ...] = ()) -> dict:
+    failed = [key for key, ok in run["step_ok"].items() if not ok]
+    if failed and set(failed) <= set(tolerated) and not run["checks_failed"]:
+        # a step the caller knows to be broken (--tolerate-step): timed, named in the output
+        run["tolerated_failures"] = failed
+        return run
     if not run["success"] or run["checks_failed"]:
         raise SystemExit(
             f"the {'nightly' if run['nightly'] else 'history'} run on {run['days']} days failed "
