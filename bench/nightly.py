@@ -46,6 +46,7 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from bench.direct_history import DIRECT_SOURCES, load_direct
 from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT
 
 DBT_STEP = "dbt_models"
@@ -80,11 +81,13 @@ def _peak_rss_mb() -> float:
     return max(own, children) / 1024  # Linux: kilobytes
 
 
-def _run(workdir: str, days: int, nightly: bool, as_of: str) -> dict:
+def _run(workdir: str, days: int, nightly: bool, as_of: str, skip_sources: tuple[str, ...] = ()) -> dict:
     """In a spawned child: one run of refresh_warehouse on the history of `days` days in `workdir`.
 
     `as_of` is the history's "yesterday" (ISO date). The first call (nightly=False) loads the
-    history; later calls run one night.
+    history, as a history load (the job without partitions, as `make backfill` runs a long range),
+    leaving out the ingestion assets of `skip_sources` (written beforehand by
+    bench/direct_history.py); later calls run one night.
     """
     started_process = time.monotonic()
     yesterday = date.fromisoformat(as_of)
@@ -95,22 +98,34 @@ def _run(workdir: str, days: int, nightly: bool, as_of: str) -> dict:
 
     from orchestration.definitions import build_definitions
     from orchestration.jobs import NIGHTLY_TRAILING_DAYS, range_tags
-    from orchestration.partitions import NIGHTLY_TAG
+    from orchestration.partitions import NIGHTLY_TAG, history_tags
     from orchestration.settings import Settings
 
-    defs = build_definitions(Settings.from_env())
-    job = defs.resolve_job_def("refresh_warehouse")
     instance = dg.DagsterInstance.get()
+    selection = None
     if nightly:
+        defs = build_definitions(Settings.from_env())
+        job = defs.resolve_job_def("refresh_warehouse")
         first = yesterday - timedelta(days=NIGHTLY_TRAILING_DAYS)
         tags = {**range_tags(first.isoformat(), yesterday.isoformat()), NIGHTLY_TAG: "true"}
     else:
+        defs = build_definitions(Settings.from_env(), partitioned=False)
+        job = defs.resolve_job_def("refresh_warehouse")
         last = yesterday - timedelta(days=1)
-        tags = range_tags(history_start.isoformat(), last.isoformat())
+        tags = history_tags(history_start, last)
+        if skip_sources:
+            graph = defs.resolve_asset_graph()
+            selection = [
+                key
+                for key in graph.materializable_asset_keys
+                if not (len(key.path) == 2 and key.path[0] in skip_sources)
+            ]
     code_load = time.monotonic() - started_process
 
     started = time.time()
-    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    result = job.execute_in_process(
+        instance=instance, tags=tags, raise_on_error=False, asset_selection=selection
+    )
     ended = time.time()
 
     steps: dict[str, list[float]] = {}
@@ -246,6 +261,8 @@ def dbt_fingerprint() -> str:
 
 
 CACHE_META = "bench-meta.json"
+# Written when a history's build starts (its "yesterday"), so an interrupted build resumes.
+BUILDING_META = "bench-building.json"
 
 
 def cached_history(cache_dir: Path, scale: str, days: int) -> tuple[Path, dict, dict | None]:
@@ -256,11 +273,33 @@ def cached_history(cache_dir: Path, scale: str, days: int) -> tuple[Path, dict, 
     meta_file = entry / CACHE_META
     fingerprint = dbt_fingerprint()
     if not meta_file.exists():
-        # a half-written entry (interrupted build) is started over
-        shutil.rmtree(entry, ignore_errors=True)
-        as_of = _yesterday().isoformat()
-        print(f"building the {days}-day history at scale {scale} into {entry}...", flush=True)
-        build = _in_child(_run, str(entry), days, False, as_of)
+        building = entry / BUILDING_META
+        if building.exists():
+            # an interrupted build resumes: the days its direct load wrote are in the ledger
+            as_of = json.loads(building.read_text())["as_of"]
+            print(f"resuming the {days}-day history at scale {scale} as of {as_of} in {entry}...", flush=True)
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+            as_of = _yesterday().isoformat()
+            print(f"building the {days}-day history at scale {scale} into {entry}...", flush=True)
+            entry.mkdir(parents=True)
+            building.write_text(json.dumps({"as_of": as_of}))
+        yesterday = date.fromisoformat(as_of)
+        direct = load_direct(
+            str(entry / "warehouse.duckdb"),
+            yesterday - timedelta(days=days),
+            yesterday - timedelta(days=1),
+            scale,
+            seed=_seed(),
+        )
+        print(
+            f"  {', '.join(DIRECT_SOURCES)} written from the generators in {direct['seconds']:.0f} s "
+            f"({direct['days_written']} of {direct['days']} days): "
+            + ", ".join(f"{name} {n:,}" for name, n in direct["rows"].items()),
+            flush=True,
+        )
+        build = _in_child(_run, str(entry), days, False, as_of, DIRECT_SOURCES)
+        build["direct"] = direct
         failed_steps = [key for key, ok in build["step_ok"].items() if not ok]
         if any(not _is_model_step(key) for key in failed_steps) or not build["step_ok"]:
             _checked(build)
@@ -296,6 +335,12 @@ def cached_history(cache_dir: Path, scale: str, days: int) -> tuple[Path, dict, 
     meta_file.write_text(json.dumps(meta, indent=1))
     print(f"  {rebuild['wall']:.1f} s, peak RSS {rebuild['peak_rss_mb']:.0f} MB", flush=True)
     return entry, meta, rebuild
+
+
+def _seed() -> int:
+    from connectors.sandbox.brand import DEFAULT_SEED
+
+    return int(os.environ.get("SANDBOX_SEED") or DEFAULT_SEED)
 
 
 def _summary(run: dict) -> dict:
@@ -344,7 +389,8 @@ def report(args, builds: dict[int, dict], nights: dict[int, list[dict]], rebuild
         f"(shared machine: compare the two columns of one run, not runs of different days)"
     )
     rows = [
-        ("history build (one run, cached)", lambda d: builds[d]["wall"]),
+        ("history: GA4, GSC generated", lambda d: builds[d].get("direct", {}).get("seconds", 0.0)),
+        ("history run (cached)", lambda d: builds[d]["wall"]),
         ("  its dbt step", lambda d: builds[d]["steps"].get(DBT_STEP, 0.0)),
         ("dbt --full-refresh (this run)", lambda d: rebuilds[d]["wall"] if d in rebuilds else 0.0),
         ("nightly run", lambda d: _median(nights[d], "wall")),
@@ -442,6 +488,13 @@ def main(argv: list[str] | None = None) -> int:
         help="also time `dbt build --full-refresh` on a copy of each history (the cost of a rebuild)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary copies and print where")
+    parser.add_argument(
+        "--tolerate-step",
+        action="append",
+        default=[],
+        metavar="STEP",
+        help="a step key whose failure does not stop the benchmark (a known bug elsewhere); repeatable",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.scale, args.long_days, args.short_days, args.nights = "small", 90, 30, 1
@@ -472,7 +525,9 @@ def main(argv: list[str] | None = None) -> int:
                     rebuilds[days] = rebuild
                 if args.build_only:
                     continue
-                shutil.copytree(entry, workdir / f"h{days}", ignore=shutil.ignore_patterns(CACHE_META))
+                shutil.copytree(
+                    entry, workdir / f"h{days}", ignore=shutil.ignore_patterns(CACHE_META, BUILDING_META)
+                )
                 if args.full_rebuild and days not in rebuilds:
                     print(f"timing dbt build --full-refresh on the {days}-day history...", flush=True)
                     rebuilds[days] = _in_child(_full_refresh, str(workdir / f"h{days}"), days, as_of[days])
@@ -482,11 +537,19 @@ def main(argv: list[str] | None = None) -> int:
             # alternate, so that the load of a shared machine weighs on both histories alike
             for night in range(1, args.nights + 1):
                 for days in (args.long_days, args.short_days):
-                    run = _checked(_in_child(_run, str(workdir / f"h{days}"), days, True, as_of[days]))
+                    run = _checked(
+                        _in_child(_run, str(workdir / f"h{days}"), days, True, as_of[days]),
+                        tuple(args.tolerate_step),
+                    )
                     nights[days].append(run)
                     print(
                         f"night {night}, {days}-day history: {run['wall']:.1f} s "
-                        f"(dbt step {_summary(run)['dbt_step']:.1f} s, peak RSS {run['peak_rss_mb']:.0f} MB)",
+                        f"(dbt step {_summary(run)['dbt_step']:.1f} s, peak RSS {run['peak_rss_mb']:.0f} MB)"
+                        + (
+                            f"; failed, tolerated: {', '.join(run['tolerated_failures'])}"
+                            if run.get("tolerated_failures")
+                            else ""
+                        ),
                         flush=True,
                     )
     finally:
@@ -498,7 +561,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _checked(run: dict) -> dict:
+def _checked(run: dict, tolerated: tuple[str, ...] = ()) -> dict:
+    failed = [key for key, ok in run["step_ok"].items() if not ok]
+    if failed and set(failed) <= set(tolerated) and not run["checks_failed"]:
+        # a step the caller knows to be broken (--tolerate-step): timed, named in the output
+        run["tolerated_failures"] = failed
+        return run
     if not run["success"] or run["checks_failed"]:
         raise SystemExit(
             f"the {'nightly' if run['nightly'] else 'history'} run on {run['days']} days failed "

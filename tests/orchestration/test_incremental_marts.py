@@ -200,3 +200,40 @@ def test_the_correction_reached_the_marts(nights):
     assert raw == mart and raw > 0
     # a day without totals counts no anonymized clicks
     assert totals_rows == 0 and anonymized == 0
+
+
+def test_the_nights_rebuilt_only_the_threads_they_changed(nights):
+    """int_community_activities is incremental by thread: threads no night re-pulled keep the rows
+    the first run built; the threads of the newest day were built by a night."""
+    with duckdb.connect(str(nights["incremental"])) as conn:
+        first_build, kept_threads, rebuilt_threads, newest_day_rows_from_first_build, newest_day_rows = (
+            conn.execute(
+                """
+                with thread_builds as (
+                    select thread_id, min(built_at) as built_at
+                    from intermediate.int_community_activities
+                    group by thread_id
+                ),
+                first_build as (select min(built_at) as built_at from thread_builds)
+                select
+                    (select built_at from first_build),
+                    count(*) filter (where built_at = (select built_at from first_build)),
+                    count(*) filter (where built_at > (select built_at from first_build)),
+                    (
+                        select count(*) from intermediate.int_community_activities
+                        where cast(occurred_at as date) = $1
+                            and built_at = (select built_at from first_build)
+                    ),
+                    (
+                        select count(*) from intermediate.int_community_activities
+                        where cast(occurred_at as date) = $1
+                    )
+                from thread_builds
+                """,
+                [nights["last_day"]],
+            ).fetchone()
+        )
+    assert first_build is not None
+    assert kept_threads > 0, "every thread was rebuilt: the model was not incremental"
+    assert rebuilt_threads > 0, "no thread was rebuilt by the nights"
+    assert newest_day_rows > 0 and newest_day_rows_from_first_build == 0

@@ -1,21 +1,70 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='thread_id',
+        on_schema_change='sync_all_columns',
+        post_hook="{{ delete_stale_threads() }}"
+    )
+}}
 -- One row per member activity across the community platforms (docs/metrics.md §3), before the text is
 -- dropped: fct_community_activity is this without `text`, and the interest refinement of
--- mart_community_interests_weekly reads the text here. Bots and system messages are excluded.
+-- mart_community_interests_weekly reads the keyword found here. Bots and system messages are excluded.
 -- Discord (optional) has no rows when it is not loaded; its reactions are not here: Discord's
 -- message list counts reactions but does not say who gave them.
 -- member_key() is the HMAC UDF of plugins/darksocial_member_key.py (key from MEMBER_HASH_KEY).
+-- Incremental by thread: an activity reads only rows of its own thread (a Slack thread, a
+-- Discourse topic with its posts' likes, a Discord reply chain), so a run rebuilds the threads
+-- whose inputs changed (macros/community_threads.sql) and keeps the others' rows.
 with
-
-slack_messages as (
-    select * from {{ ref('stg_slack__messages') }}
-),
 
 slack_users as (
     select * from {{ ref('stg_slack__users') }}
 ),
 
+discourse_users as (
+    select * from {{ ref('stg_discourse__users') }}
+),
+
+interest_keywords as (
+    select * from {{ ref('interest_keywords') }}
+),
+
+-- what every row is built under besides its thread's rows: the seeds, brand domains and SQL, and
+-- the lists of bots and system users (snapshots, replaced whole by each load)
+current_rules as (
+    select md5(concat_ws('|',
+        {{ rules_fingerprint(seeds=['slack_message_subtypes', 'interest_keywords', 'brand_domains']) }},
+        (select coalesce(string_agg(user_id, ',' order by user_id), '') from slack_users where is_bot),
+        (select coalesce(string_agg(user_id::varchar, ',' order by user_id), '') from discourse_users where is_system)
+    )) as rules_fingerprint
+),
+
+-- each thread's inputs as one stamp (rows and latest load)
+thread_stamps as (
+    {{ community_thread_stamps() }}
+),
+
+{% if is_incremental() -%}
+-- the threads whose stamp or rules differ from what this table was built from
+threads_to_rebuild as (
+    {{ threads_to_rebuild('thread_stamps', 'current_rules') }}
+),
+
+{% endif -%}
+
+slack_messages as (
+    select * from {{ ref('stg_slack__messages') }}
+    {%- if is_incremental() %}
+    where {{ slack_thread_id() }} in (select threads_to_rebuild.thread_id from threads_to_rebuild)
+    {%- endif %}
+),
+
 discourse_posts as (
     select * from {{ ref('stg_discourse__posts') }}
+    {%- if is_incremental() %}
+    where {{ discourse_thread_id() }} in (select threads_to_rebuild.thread_id from threads_to_rebuild)
+    {%- endif %}
 ),
 
 discourse_topics as (
@@ -26,12 +75,11 @@ discourse_likes as (
     select * from {{ ref('stg_discourse__post_likes') }}
 ),
 
-discourse_users as (
-    select * from {{ ref('stg_discourse__users') }}
-),
-
 discord_messages as (
     select * from {{ ref('int_discord_messages_threaded') }}
+    {%- if is_incremental() %}
+    where {{ discord_thread_id() }} in (select threads_to_rebuild.thread_id from threads_to_rebuild)
+    {%- endif %}
 ),
 
 brand_hosts as (
@@ -286,6 +334,26 @@ pseudonyms as (
     from people
 ),
 
+keywords as (
+    select
+        lower(trim(keyword)) as keyword,
+        lower(trim(interest)) as interest
+    from interest_keywords
+),
+
+-- the first keyword (the longest first) found in the text as whole words: the interest
+-- mart_community_interests_weekly gives an activity in a `general` space
+keyword_hits as (
+    select
+        all_activities.activity_id,
+        arg_min(keywords.interest, -length(keywords.keyword)) as keyword_interest
+    from all_activities
+    inner join keywords
+        on regexp_matches(lower(all_activities.text), '\b' || regexp_escape(keywords.keyword) || '\b')
+    where all_activities.text is not null
+    group by all_activities.activity_id
+),
+
 final as (
     select
         all_activities.activity_id,
@@ -299,7 +367,11 @@ final as (
         answered.member_key as replied_to_member_key,
         {{ extract_brand_links('all_activities.text', 'brand_hosts.brand_hosts') }} as brand_links,
         all_activities.text_length,
-        all_activities.text
+        all_activities.text,
+        keyword_hits.keyword_interest,
+        thread_stamps.inputs_stamp,
+        current_rules.rules_fingerprint,
+        {{ built_at() }} as built_at
     from all_activities
     left join pseudonyms as author
         on all_activities.platform = author.platform
@@ -307,7 +379,10 @@ final as (
     left join pseudonyms as answered
         on all_activities.platform = answered.platform
         and all_activities.replied_to_native_user_id = answered.native_user_id
+    left join keyword_hits on all_activities.activity_id = keyword_hits.activity_id
+    left join thread_stamps on all_activities.thread_id = thread_stamps.thread_id
     cross join brand_hosts
+    cross join current_rules
 )
 
 select * from final

@@ -8,51 +8,30 @@ spaces as (
     select * from {{ ref('dim_community_spaces') }}
 ),
 
-interest_keywords as (
-    select * from {{ ref('interest_keywords') }}
-),
-
-keywords as (
-    select
-        lower(trim(keyword)) as keyword,
-        lower(trim(interest)) as interest
-    from interest_keywords
-),
-
 activities_with_space_interest as (
     select
         activities.activity_id,
         activities.member_key,
         activities.brand_links,
-        activities.text,
+        activities.keyword_interest,
         cast(date_trunc('week', activities.occurred_at) as date) as week_start,
         coalesce(spaces.interest, 'general') as space_interest
     from activities
     left join spaces on activities.space_id = spaces.space_id
 ),
 
--- in a `general` space, the first keyword (the longest first) found in the text as whole words
-keyword_hits as (
-    select
-        activities_with_space_interest.activity_id,
-        arg_min(keywords.interest, -length(keywords.keyword)) as keyword_interest
-    from activities_with_space_interest
-    inner join keywords
-        on activities_with_space_interest.space_interest = 'general'
-        and regexp_matches(
-            lower(activities_with_space_interest.text), '\b' || regexp_escape(keywords.keyword) || '\b'
-        )
-    group by activities_with_space_interest.activity_id
-),
-
 activities_by_interest as (
     select
         activities_with_space_interest.week_start,
-        coalesce(keyword_hits.keyword_interest, activities_with_space_interest.space_interest) as interest,
+        -- in a `general` space, the text's first keyword (found in int_community_activities)
+        case
+            when activities_with_space_interest.space_interest = 'general'
+                then coalesce(activities_with_space_interest.keyword_interest, 'general')
+            else activities_with_space_interest.space_interest
+        end as interest,
         activities_with_space_interest.member_key,
         activities_with_space_interest.brand_links
     from activities_with_space_interest
-    left join keyword_hits on activities_with_space_interest.activity_id = keyword_hits.activity_id
 ),
 
 interest_weeks as (

@@ -1,0 +1,242 @@
+"""A benchmark history's largest raw tables written straight from the sandbox's generators.
+
+A large year is 23.6 M Search Console rows and 3.5 M GA4 rows; served through the sandbox's HTTP
+API (which pages and re-aggregates each day's rows per call) it takes hours here, and the history
+is not what bench.nightly measures: the nights are. So GA4 and Search Console (`DIRECT_SOURCES`)
+are generated in worker processes by the sandbox's own generators (connectors/sandbox/ga4.py,
+gsc.py), shaped as the sandbox's API and the connectors shape them (GA4's rows grouped by the
+requested dimensions, Search Console's daily totals from the sums the API returns), stamped as the
+assets stamp them and written by the warehouse's own write path: `replace_days` a week at a time,
+which swaps the days in and records them in the ledger of loaded days in one transaction. The
+other sources (small: Meta, Slack, Discourse) still load through their APIs in the history run.
+
+The rows equal what the API path writes for the same days, so a night that re-pulls a day through
+HTTP finds the same content.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+
+import pyarrow as pa
+
+from connectors.ga4 import LEADS_SCHEMA, SESSIONS_SCHEMA
+from connectors.gsc import QUERIES_SCHEMA, TOTALS_SCHEMA
+from connectors.sandbox.brand import (
+    DEFAULT_SEED,
+    GSC_FINAL_LAG_DAYS,
+    SANDBOX_GA4_PROPERTY_ID,
+    SANDBOX_GSC_SITE_URL,
+    SANDBOX_START_DATE,
+)
+
+DIRECT_SOURCES = ("ga4", "gsc")
+GA4_SESSIONS, GA4_LEADS = "raw_ga4.sessions_daily", "raw_ga4.leads_daily"
+GSC_QUERIES, GSC_TOTALS = "raw_gsc.queries_daily", "raw_gsc.totals_daily"
+# Days per transaction, as the loading assets write their large tables (orchestration/fetching.py).
+WRITE_DAYS = 7
+WRITE_MEMORY_LIMIT = "1GB"
+
+_SESSIONS_KEYS = [f.name for f in SESSIONS_SCHEMA][1:6]
+_SESSIONS_METRICS = [f.name for f in SESSIONS_SCHEMA][6:]
+
+
+def _ga4_tables(seed: int, scale: str, day: date) -> tuple[pa.Table, pa.Table, bool, bool]:
+    from connectors.sandbox import ga4
+
+    generated = ga4.generate_day(seed, scale, day, "sessions")
+    # The API groups the generated rows by the requested dimensions (two traffic classes can share
+    # a source, medium, campaign, page and device) and sums the metrics.
+    grouped: dict[tuple, list[int]] = {}
+    for r in generated.rows:
+        acc = grouped.get(r[:5])
+        if acc is None:
+            grouped[r[:5]] = list(r[5:10])
+        else:
+            for j in range(5):
+                acc[j] += r[5 + j]
+    keys = list(grouped)
+    values = list(grouped.values())
+    columns = {"date": pa.array([day] * len(keys), pa.date32())}
+    for j, name in enumerate(_SESSIONS_KEYS):
+        columns[name] = pa.array([k[j] for k in keys], pa.string())
+    for j, name in enumerate(_SESSIONS_METRICS):
+        columns[name] = pa.array([v[j] for v in values], SESSIONS_SCHEMA.field(name).type)
+    sessions = pa.table(columns, schema=SESSIONS_SCHEMA)
+
+    leads_rows = ga4.generate_day(seed, scale, day, "leads")  # already one row per key
+    leads = pa.table(
+        {
+            "date": pa.array([day] * len(leads_rows), pa.date32()),
+            **{
+                name: pa.array([r[j] for r in leads_rows], pa.string())
+                for j, name in enumerate([f.name for f in LEADS_SCHEMA][1:6])
+            },
+            "leads": pa.array([float(r[5]) for r in leads_rows], pa.float64()),
+        },
+        schema=LEADS_SCHEMA,
+    )
+    return sessions, leads, generated.subject_to_thresholding, generated.data_loss_from_other_row
+
+
+def _gsc_tables(seed: int, scale: str, day: date) -> tuple[pa.Table, pa.Table]:
+    from connectors.sandbox import gsc
+
+    rows = gsc.generate_day(seed, scale, day).rows
+    # As the API answers the connector's query (date x query x page x device x country): one row per
+    # generated row; ctr and position from its sums (impressions x position / impressions).
+    impressions = [r[5] for r in rows]
+    queries = pa.table(
+        {
+            "date": pa.array([day] * len(rows), pa.date32()),
+            "query": pa.array([r[0] for r in rows], pa.string()),
+            "page": pa.array([r[1] for r in rows], pa.string()),
+            "device": pa.array([r[2] for r in rows], pa.string()),
+            "country": pa.array([r[3] for r in rows], pa.string()),
+            "clicks": pa.array([r[4] for r in rows], pa.int64()),
+            "impressions": pa.array(impressions, pa.int64()),
+            "ctr": pa.array([r[4] / r[5] for r in rows], pa.float64()),
+            "position": pa.array([(0.0 + r[5] * r[7]) / r[5] for r in rows], pa.float64()),
+        },
+        schema=QUERIES_SCHEMA,
+    )
+    clicks, shown, weighted, has_rows = gsc.day_sums(seed, scale, day)
+    totals = pa.table(
+        {
+            "date": pa.array([day] if has_rows else [], pa.date32()),
+            "clicks": pa.array([clicks] if has_rows else [], pa.int64()),
+            "impressions": pa.array([shown] if has_rows else [], pa.int64()),
+            "ctr": pa.array([clicks / shown] if has_rows else [], pa.float64()),
+            "position": pa.array([weighted / shown] if has_rows else [], pa.float64()),
+        },
+        schema=TOTALS_SCHEMA,
+    )
+    return queries, totals
+
+
+def generated_day(seed: int, scale: str, day: date, gsc_final: bool) -> dict:
+    """One day's GA4 and (when final) Search Console tables, before the load stamp (a worker's task)."""
+    sessions, leads, thresholded, other_row = _ga4_tables(seed, scale, day)
+    out = {"day": day, "ga4": (sessions, leads, thresholded, other_row)}
+    if gsc_final:
+        out["gsc"] = _gsc_tables(seed, scale, day)
+    return out
+
+
+def _stamp_ga4(table: pa.Table, thresholded: bool, other_row: bool, loaded_at, run_id: str) -> pa.Table:
+    from orchestration.registry import raw_table
+
+    return raw_table(GA4_SESSIONS).stamped(
+        table, SANDBOX_GA4_PROPERTY_ID, thresholded, other_row, loaded_at, run_id
+    )
+
+
+def _loaded(conn, first: date, last: date) -> dict[date, set[str]]:
+    """The tables of each day of `first`..`last` the ledger of loaded days holds."""
+    from orchestration.ledger import loaded_days
+
+    out: dict[date, set[str]] = {day: set() for day in _days(first, last)}
+    for name in (GA4_SESSIONS, GA4_LEADS, GSC_QUERIES, GSC_TOTALS):
+        for day in loaded_days(conn, name, first, last):
+            out[day].add(name)
+    return out
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _in_order(pool, tasks: list[tuple]) -> Iterator[dict]:
+    # imap keeps the days in order while the workers run ahead of the writer
+    yield from pool.imap(_generated_day_task, tasks, chunksize=1)
+
+
+def _generated_day_task(task: tuple) -> dict:
+    return generated_day(*task)
+
+
+def load_direct(
+    warehouse_path: str,
+    first: date,
+    last: date,
+    scale: str,
+    seed: int = DEFAULT_SEED,
+    workers: int = 2,
+    today: date | None = None,
+) -> dict:
+    """Write GA4's and Search Console's raw tables for `first`..`last` into `warehouse_path`.
+
+    Search Console's days the sandbox does not call final yet (within GSC_FINAL_LAG_DAYS of
+    `today`) are not written, as the Search Console asset leaves them. Returns rows per table and
+    the seconds it took.
+    """
+    from orchestration.registry import raw_table
+    from orchestration.warehouse import connect_warehouse, replace_days
+
+    started = time.monotonic()
+    today = today or datetime.now(timezone.utc).date()
+    last_final = today - timedelta(days=GSC_FINAL_LAG_DAYS)
+    days = [d for d in _days(first, last) if d >= SANDBOX_START_DATE]
+    loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    run_id = str(uuid.uuid4())
+    gsc_queries, gsc_totals = raw_table(GSC_QUERIES), raw_table(GSC_TOTALS)
+    rows = {GA4_SESSIONS: 0, GA4_LEADS: 0, GSC_QUERIES: 0, GSC_TOTALS: 0}
+    pending: dict[str, tuple[list[date], list[pa.Table]]] = {name: ([], []) for name in rows}
+
+    conn = connect_warehouse(warehouse_path)
+    # The loading assets cap DuckDB's cache at 64 MB (orchestration/warehouse.py): right for a day a
+    # call, but a week of large Search Console days (~500k rows) then spills to disk; this writer
+    # is alone on its file.
+    conn.execute(f"set memory_limit = '{WRITE_MEMORY_LIMIT}'")
+    # Days already written (an interrupted build resumed): every table of the day in the ledger.
+    done = _loaded(conn, first, last)
+
+    def flush(name: str) -> None:
+        batch_days, tables = pending[name]
+        if batch_days:
+            rows[name] += replace_days(conn, name, batch_days, pa.concat_tables(tables))
+            pending[name] = ([], [])
+
+    def add(name: str, day: date, table: pa.Table) -> None:
+        pending[name][0].append(day)
+        pending[name][1].append(table)
+        if len(pending[name][0]) >= WRITE_DAYS:
+            flush(name)
+
+    tasks = [
+        (seed, scale, day, day <= last_final)
+        for day in days
+        if not {GA4_SESSIONS, GA4_LEADS, *((GSC_QUERIES, GSC_TOTALS) if day <= last_final else ())}
+        <= done[day]
+    ]
+    try:
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            for out in _in_order(pool, tasks):
+                day = out["day"]
+                sessions, leads, thresholded, other_row = out["ga4"]
+                add(GA4_SESSIONS, day, _stamp_ga4(sessions, thresholded, other_row, loaded_at, run_id))
+                # the leads report carries the sessions report's thresholding flag of the day
+                add(GA4_LEADS, day, _stamp_ga4(leads, thresholded, False, loaded_at, run_id))
+                if "gsc" in out:
+                    queries, totals = out["gsc"]
+                    add(
+                        GSC_QUERIES,
+                        day,
+                        gsc_queries.stamped(queries, SANDBOX_GSC_SITE_URL, loaded_at, run_id),
+                    )
+                    add(GSC_TOTALS, day, gsc_totals.stamped(totals, SANDBOX_GSC_SITE_URL, loaded_at, run_id))
+        for name in rows:
+            flush(name)
+        conn.execute("checkpoint")
+    finally:
+        conn.close()
+    return {
+        "rows": rows,
+        "seconds": time.monotonic() - started,
+        "days": len(days),
+        "days_written": len(tasks),
+    }
