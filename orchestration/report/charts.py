@@ -363,12 +363,44 @@ def interests(weekly: pd.DataFrame, growth: dict[str, float], width: int) -> alt
 
 
 LEVELS = ["1_advocate", "2_contributor", "3_participant"]
+# Altair refuses a chart of more than 5,000 rows, and a scatter that dense reads as a blur: past
+# this many members, participants who did about as much are drawn as one point.
+MEMBER_POINTS_MAX = 4000
+
+
+def _significant(values: pd.Series, digits: int) -> pd.Series:
+    return values.map(lambda v: float(f"{v:.{digits}g}"))
+
+
+def member_points(frame: pd.DataFrame) -> pd.DataFrame:
+    """One point per member, or, past MEMBER_POINTS_MAX members, one per advocate and contributor
+    and one per group of participants of a platform with the same love and reach to `digits`
+    significant digits (two, one if two still leave too many points); `members` counts each point."""
+    points = frame.assign(members=1)
+    if len(points) <= MEMBER_POINTS_MAX:
+        return points
+    named = points[points["level"] != "3_participant"]
+    participants = points[points["level"] == "3_participant"]
+    for digits in (2, 1):
+        grouped = (
+            participants.assign(
+                love=_significant(participants["love"], digits),
+                reach=_significant(participants["reach"].astype(float), digits),
+            )
+            .groupby(["platform", "level", "love", "reach"], as_index=False)
+            .agg(members=("members", "sum"))
+        )
+        if len(named) + len(grouped) <= MEMBER_POINTS_MAX:
+            break
+    grouped["member_key"] = grouped["members"].map(lambda n: f"{n:,} participant{'s' if n > 1 else ''}")
+    return pd.concat([named, grouped[named.columns]], ignore_index=True)
 
 
 def members(frame: pd.DataFrame, width: int) -> alt.TopLevelMixin:
-    """Every non-employee member active in the window: love against reach, advocates highlighted."""
+    """Every non-employee member active in the window: love against reach, advocates highlighted
+    (participants grouped past MEMBER_POINTS_MAX members, see member_points)."""
     return (
-        alt.Chart(frame, name="member_points")
+        alt.Chart(member_points(frame), name="member_points")
         .mark_circle(opacity=0.75)
         .encode(
             x=alt.X(
@@ -387,6 +419,7 @@ def members(frame: pd.DataFrame, width: int) -> alt.TopLevelMixin:
             size=alt.condition("datum.level == '1_advocate'", alt.value(110), alt.value(28)),
             tooltip=[
                 alt.Tooltip("member_key:N", title="member (pseudonym)"),
+                alt.Tooltip("members:Q", title="members"),
                 alt.Tooltip("platform:N"),
                 alt.Tooltip("level:N"),
                 alt.Tooltip("love:Q", format=".1f"),

@@ -344,7 +344,8 @@ def _communities(data: ReportData) -> str:
             lambda w: charts.members(members, w),
             "Every member (staff left out) active in the last 90 days: further right does more, higher "
             "talks with more people; red dots are advocates worth a personal thank-you. Members are "
-            "pseudonyms; only the holder of the hashing key can tell who they are.",
+            "pseudonyms; only the holder of the hashing key can tell who they are. Past "
+            f"{charts.MEMBER_POINTS_MAX:,} members, participants who did about as much share one point.",
         )
         body += _table(
             advocates,
