@@ -178,17 +178,21 @@ def invoke_dbt(args: list[str], tmp: Path, warehouse: Path, check: bool = True, 
 
     With `manifest` (the `dbt_manifest` fixture's, parsed with the sandbox brand's vars), dbt does
     not parse the project: it compiles each selected node from that manifest. It is used only for
-    a call on the sandbox brand's vars; one with --vars of its own parses as dbt would. The
+    a call on the sandbox brand's vars (passed or not); one with other --vars parses as dbt would. The
     manifest names the database after the file it was parsed for (DuckDB's catalog is the file's
     stem), so `warehouse` must then be called warehouse.duckdb, and dbt writes no manifest.json.
     """
     from dbt.cli import main as dbt_main
 
     # The models read the brand from vars, as orchestration passes them: the sandbox brand's unless
-    # the test passes its own (then the shared manifest, parsed with the sandbox's, does not fit).
-    if args[:1] != ["parse"] and "--vars" not in args:
-        args = [*args, *sandbox_brand_vars()]
-    else:
+    # the test passes its own (then the shared manifest, parsed with the sandbox's, fits only when
+    # they are the sandbox's too).
+    sandbox_vars = sandbox_brand_vars()
+    if args[:1] == ["parse"]:
+        manifest = None
+    elif "--vars" not in args:
+        args = [*args, *sandbox_vars]
+    elif json.loads(args[args.index("--vars") + 1]) != json.loads(sandbox_vars[1]):
         manifest = None
     if manifest is not None:
         assert warehouse.name == "warehouse.duckdb", "the shared manifest's database is `warehouse`"
