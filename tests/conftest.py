@@ -14,6 +14,10 @@ Most of the suite's time goes into Dagster runs, warehouses and dbt builds. So:
   that writes takes `sandbox_refresh_copy` (its own copy of both files under tmp_path).
 - `dbt_manifest` (session): the dbt project parsed once; `dbt_invoke` runs every in-process dbt
   command of the tests on it, so no call parses the project again.
+- The Dagster runs' dbt builds start from a parse state that fits them: `dbt` on PATH is
+  tests/bin/dbt, which gives dbt one warehouse path per worker (a link to the folder of the test's
+  own warehouse), so dbt does not parse the whole project again for every test's new path
+  (steady_dbt_warehouse_path). Their target folders are the worker's, not dbt_project/target.
 - A module that needs other data (fixed windows, crafted rows, faults) builds it once in a
   module-scoped fixture and loads only the sources and days it asserts on.
 
@@ -27,6 +31,7 @@ import functools
 import json
 import os
 import shutil
+import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -63,6 +68,41 @@ def fast_temp_root() -> None:
 
 
 fast_temp_root()
+
+TESTS_BIN = Path(__file__).resolve().parent / "bin"
+
+
+def steady_dbt_warehouse_path() -> Path | None:
+    """Let the Dagster runs' dbt builds start from a parse state that fits them (tests/bin/dbt).
+
+    dbt parses the whole project (~8 s of CPU) whenever the rendered profile differs from the one
+    of its saved parse state, and the profile holds the warehouse's path, which is each test's own.
+    So, in each process that runs tests: `dbt` on PATH is tests/bin/dbt, which gives dbt a path that
+    stays the same for the whole session (a link to the folder of the warehouse being built; the
+    build still reads and writes the test's own file), and dbt's target folder (DBT_TARGET_PATH,
+    where dagster-dbt puts each build's folder and the parse state the asset keeps for the next
+    build) is this process's own, not dbt_project/target. Returns the folder holding both, removed
+    when the session ends; None when dbt is not installed beside this interpreter."""
+    real = Path(sys.executable).parent / "dbt"
+    if not real.exists() or shutil.which("flock") is None:
+        return None
+    root = Path(tempfile.mkdtemp(prefix="pytest-dbt-"))
+    os.environ.setdefault("DBT_TEST_EXECUTABLE", str(real))  # or a wrapper that measures the calls
+    os.environ["DBT_TEST_WAREHOUSE_LINK"] = str(root / "warehouse")
+    os.environ["DBT_TARGET_PATH"] = str(root / "target")
+    path = os.environ.get("PATH", "")
+    if not path.startswith(f"{TESTS_BIN}{os.pathsep}"):  # the xdist workers inherit it
+        os.environ["PATH"] = f"{TESTS_BIN}{os.pathsep}{path}"
+    return root
+
+
+DBT_STEADY_ROOT = steady_dbt_warehouse_path()
+
+
+def pytest_unconfigure(config) -> None:
+    if DBT_STEADY_ROOT is not None:
+        shutil.rmtree(DBT_STEADY_ROOT, ignore_errors=True)
+
 
 # The modules that take longest (a Dagster run with dbt, a demo, a browser, PostgreSQL), longest
 # first. xdist hands modules out in collection order (--no-loadscope-reorder in pyproject.toml;
@@ -138,17 +178,21 @@ def invoke_dbt(args: list[str], tmp: Path, warehouse: Path, check: bool = True, 
 
     With `manifest` (the `dbt_manifest` fixture's, parsed with the sandbox brand's vars), dbt does
     not parse the project: it compiles each selected node from that manifest. It is used only for
-    a call on the sandbox brand's vars; one with --vars of its own parses as dbt would. The
+    a call on the sandbox brand's vars (passed or not); one with other --vars parses as dbt would. The
     manifest names the database after the file it was parsed for (DuckDB's catalog is the file's
     stem), so `warehouse` must then be called warehouse.duckdb, and dbt writes no manifest.json.
     """
     from dbt.cli import main as dbt_main
 
     # The models read the brand from vars, as orchestration passes them: the sandbox brand's unless
-    # the test passes its own (then the shared manifest, parsed with the sandbox's, does not fit).
-    if args[:1] != ["parse"] and "--vars" not in args:
-        args = [*args, *sandbox_brand_vars()]
-    else:
+    # the test passes its own (then the shared manifest, parsed with the sandbox's, fits only when
+    # they are the sandbox's too).
+    sandbox_vars = sandbox_brand_vars()
+    if args[:1] == ["parse"]:
+        manifest = None
+    elif "--vars" not in args:
+        args = [*args, *sandbox_vars]
+    elif json.loads(args[args.index("--vars") + 1]) != json.loads(sandbox_vars[1]):
         manifest = None
     if manifest is not None:
         assert warehouse.name == "warehouse.duckdb", "the shared manifest's database is `warehouse`"
