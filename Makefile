@@ -41,11 +41,12 @@ install-dev: $(VENV)/.installed-dev
 
 # The dbt manifest is prepared here, once per change of the dbt project, so that Dagster never
 # parses the project when it loads definitions. It is parsed with the warehouse path Dagster will
-# give dbt (absolute): dbt's partial parsing is keyed on the rendered profile, and with another path
-# every build would first re-parse the whole project (~8 s of CPU). The same holds for the brand: it is
-# parsed with DBT_BRAND_VARS of the brand file that applies now (orchestration/brand.py).
+# give dbt (absolute; the environment, then `.env`): dbt's partial parsing is keyed on the rendered
+# profile, and with another path every build would first re-parse the whole project (~8 s of CPU).
+# The same holds for the brand: it is parsed with DBT_BRAND_VARS of the brand file that applies now
+# (orchestration/brand.py).
 $(MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
-	cd dbt_project && WAREHOUSE_PATH="$${WAREHOUSE_PATH:-$(realpath $(CURDIR))/data/warehouse.duckdb}" \
+	cd dbt_project && WAREHOUSE_PATH="$$(cd .. && $(BIN)/python -m orchestration.settings warehouse_path)" \
 		DBT_BRAND_VARS="$$(cd .. && $(BIN)/python -m orchestration.brand)" ../$(BIN)/dbt parse --profiles-dir . --quiet
 	@touch $@
 

@@ -165,3 +165,17 @@ class Settings:
             nightly_schedule_running=status == "running",
             report_path=_resolve(env["REPORT_PATH"]) if env.get("REPORT_PATH") else None,
         )
+
+
+if __name__ == "__main__":
+    # `python -m orchestration.settings warehouse_path`: the warehouse path as a run will see it
+    # (the environment, then `.env`). `make prepare` parses dbt with it: dbt's parse state is keyed
+    # on the rendered profile, so a path set only in `.env` made every build re-parse the project.
+    import sys
+
+    from orchestration.commands import load_dotenv
+
+    if sys.argv[1:] != ["warehouse_path"]:
+        sys.exit("usage: python -m orchestration.settings warehouse_path")
+    load_dotenv()
+    print(_resolve(os.environ.get("WAREHOUSE_PATH") or "data/warehouse.duckdb"))
