@@ -1,11 +1,12 @@
 """Simulated nights: does every file the project writes stay bounded as the nightly refresh repeats?
 
-    python -m bench.nights --nights 30                 # small sandbox, GA4 and Slack, ~1 min a night
+    python -m bench.nights --nights 30                 # small sandbox, every source, 8 days of history
     python -m bench.nights --nights 10 --retention-days 3 --sources ga4,meta,slack
 
 Not a test. In a temporary directory (its own warehouse, snapshot, report, Dagster instance and
 run logs; dbt's run folders go to dbt_project/target as every run's do), a short history is
-loaded once, then each simulated night runs what the nightly runs: the job `refresh_warehouse`
+loaded once (by default the 8 days a night's window spans: yesterday and the trailing week, the
+least a night needs), then each simulated night runs what the nightly runs: the job `refresh_warehouse`
 with the nightly tag over yesterday and the trailing days each source revises, dbt, the checks,
 the publish of the snapshot and the report; then retention, as `make refresh` applies it
 (orchestration/retention.py `apply_retention`), told the simulated clock.
@@ -24,8 +25,8 @@ holds a full period and later nights should hold the same.
 
 Printed after each night: its wall time, the runs kept and deleted, and the size of the warehouse
 (and of its free blocks: what deleting re-pulled days left, for later writes to reuse), the
-snapshot, the report, the Dagster storage (and within it the asset check results Dagster keeps
-after their run is deleted, read from its index), dbt's target (run folders) and logs, and the run
+snapshot, the report, the Dagster storage (and within it the asset check results of deleted runs
+left in its index: retention deletes them, so 0), dbt's target (run folders) and logs, and the run
 logs.
 At the end: each size on the last night over its size on night 5 (target <= 1.2). The warehouse
 and the snapshot also grow by the one new day each night adds (a longer --history-days makes that
@@ -59,6 +60,7 @@ COLUMNS = (
     "run_logs",
 )
 REFERENCE_NIGHT = 5
+ALL_SOURCES = "ga4,gsc,meta,slack,discourse,discord"
 TARGET_RATIO = 1.2
 
 
@@ -173,9 +175,11 @@ def _run_night(job, instance, today: date, first: date, last: date, log_path: Pa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.nights", description=__doc__.splitlines()[0])
     parser.add_argument("--nights", type=int, default=30)
-    parser.add_argument("--history-days", type=int, default=30, help="days loaded before night 1")
+    parser.add_argument("--history-days", type=int, default=8, help="days loaded before night 1")
     parser.add_argument("--retention-days", type=int, default=4, help="DAGSTER_RETENTION_DAYS")
-    parser.add_argument("--sources", default="ga4,slack", help="SANDBOX_SOURCES (at least one daily source)")
+    parser.add_argument(
+        "--sources", default=ALL_SOURCES, help="SANDBOX_SOURCES (at least one daily source; default: all)"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
