@@ -1,15 +1,16 @@
 """Simulated nights: does every file the project writes stay bounded as the nightly refresh repeats?
 
-    python -m bench.nights --nights 30                 # small sandbox, every source, 8 days of history
+    python -m bench.nights --nights 30                 # small sandbox, every source, 7 days of history
     python -m bench.nights --nights 10 --retention-days 3 --sources ga4,meta,slack
 
 Not a test. In a temporary directory (its own warehouse, snapshot, report, Dagster instance and
 run logs; dbt's run folders go to dbt_project/target as every run's do), a short history is
-loaded once (by default the 8 days a night's window spans: yesterday and the trailing week, the
-least a night needs), then each simulated night runs what the nightly runs: the job `refresh_warehouse`
-with the nightly tag over yesterday and the trailing days each source revises, dbt, the checks,
-the publish of the snapshot and the report; then retention, as `make refresh` applies it
-(orchestration/retention.py `apply_retention`), told the simulated clock.
+loaded once (by default 7 days: with night 1's yesterday, the window every night loads, yesterday
+and the trailing week, the least a night needs), then each simulated night runs what the nightly
+runs: the job `refresh_warehouse` with the nightly tag over yesterday and the trailing days each
+source revises, dbt, the checks, the publish of the snapshot and the report; then retention, as
+`make refresh` applies it (orchestration/retention.py `apply_retention`), told the simulated clock.
+The sandbox serves every source at its smallest scale, unpaced (RATE_LIMITS=off, as `make demo`).
 
 Time travel: night k's "today" is k days after night 1's, and the last night's is today, so every
 day loaded is a day the daily partitions already hold. Each night gets its own sandbox whose
@@ -94,6 +95,9 @@ def _environment(workdir: Path, args, history_start: date) -> None:
             "SANDBOX_SCALE": "small",
             "SANDBOX_SEED": str(args.seed),
             "SANDBOX_SOURCES": args.sources,
+            # As `make demo` against the sandbox: no pacing to the real APIs' published limits,
+            # which made Slack's and Discourse's loads a minute each, per night.
+            "RATE_LIMITS": "off",
             "DAGSTER_RETENTION_DAYS": str(args.retention_days),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true",
@@ -175,7 +179,7 @@ def _run_night(job, instance, today: date, first: date, last: date, log_path: Pa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.nights", description=__doc__.splitlines()[0])
     parser.add_argument("--nights", type=int, default=30)
-    parser.add_argument("--history-days", type=int, default=8, help="days loaded before night 1")
+    parser.add_argument("--history-days", type=int, default=7, help="days loaded before night 1")
     parser.add_argument("--retention-days", type=int, default=4, help="DAGSTER_RETENTION_DAYS")
     parser.add_argument(
         "--sources", default=ALL_SOURCES, help="SANDBOX_SOURCES (at least one daily source; default: all)"
