@@ -219,7 +219,10 @@ def delete_check_results_of_deleted_runs(instance: dg.DagsterInstance) -> int:
         return 0
     logger = dg.get_dagster_logger()
     table = CHECK_EXECUTIONS_TABLE
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    # A daemon or a run may be writing the SQLite index: wait for its lock as Dagster's own
+    # connections do, rather than SQLite's default 5 s.
+    connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args)
     try:
         with engine.connect() as conn:
             inspector = sa.inspect(conn)
