@@ -40,6 +40,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -155,6 +156,15 @@ def _stamp_run(home: Path, run_id: str, when: datetime) -> None:
         )
 
 
+_STOPPED: list[int] = []
+
+
+def _stop(signum, frame) -> None:
+    # Dagster may turn the interrupt into a failed run and return: the flag ends the loop anyway.
+    _STOPPED.append(signum)
+    raise KeyboardInterrupt
+
+
 def _run_night(job, instance, today: date, first: date, last: date, log_path: Path, nightly: bool):
     from connectors.sandbox.server import SandboxServer
     from orchestration.commands import run_range
@@ -225,37 +235,46 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(header)
     table: dict[int, dict[str, int]] = {}
-    for night in range(1, args.nights + 1):
-        today = first_today + timedelta(days=night - 1)
-        yesterday = today - timedelta(days=1)
-        now = datetime.combine(today, datetime.min.time(), timezone.utc) + timedelta(hours=2)
-        log_path = logs / f"demo-{today}.log"
-        started = time.monotonic()
-        result = _run_night(
-            job,
-            instance,
-            today,
-            max(history_start, yesterday - timedelta(days=NIGHTLY_TRAILING_DAYS)),
-            yesterday,
-            log_path,
-            True,
-        )
-        _stamp_run(home, result.run_id, now)
-        stamp = now.timestamp()
-        os.utime(log_path, (stamp, stamp))
-        removed = apply_retention(
-            instance, now + timedelta(minutes=30), days=args.retention_days, log_dir=logs
-        )
-        elapsed = time.monotonic() - started
-        sizes = table[night] = _sizes(workdir)
-        runs = len(instance.get_run_records())
-        print(
-            f"{night:>5} {today.isoformat():>10} {elapsed:5.0f} {'yes' if result.success else 'NO':>3} "
-            f"{runs:>4} {len(removed.runs):>3} " + " ".join(f"{_mb(sizes[c]):>14}" for c in COLUMNS),
-            flush=True,
-        )
+    # Stopped early (Ctrl-C, or `kill` at a deadline), the nights done still get their ratios.
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        for night in range(1, args.nights + 1):
+            if _STOPPED:
+                raise KeyboardInterrupt
+            today = first_today + timedelta(days=night - 1)
+            yesterday = today - timedelta(days=1)
+            now = datetime.combine(today, datetime.min.time(), timezone.utc) + timedelta(hours=2)
+            log_path = logs / f"demo-{today}.log"
+            started = time.monotonic()
+            result = _run_night(
+                job,
+                instance,
+                today,
+                max(history_start, yesterday - timedelta(days=NIGHTLY_TRAILING_DAYS)),
+                yesterday,
+                log_path,
+                True,
+            )
+            _stamp_run(home, result.run_id, now)
+            stamp = now.timestamp()
+            os.utime(log_path, (stamp, stamp))
+            removed = apply_retention(
+                instance, now + timedelta(minutes=30), days=args.retention_days, log_dir=logs
+            )
+            elapsed = time.monotonic() - started
+            if _STOPPED:
+                raise KeyboardInterrupt
+            sizes = table[night] = _sizes(workdir)
+            runs = len(instance.get_run_records())
+            print(
+                f"{night:>5} {today.isoformat():>10} {elapsed:5.0f} {'yes' if result.success else 'NO':>3} "
+                f"{runs:>4} {len(removed.runs):>3} " + " ".join(f"{_mb(sizes[c]):>14}" for c in COLUMNS),
+                flush=True,
+            )
+    except KeyboardInterrupt:
+        print(f"\nStopped during night {len(table) + 1}.", flush=True)
 
-    last = max(table)
+    last = max(table, default=0)
     if REFERENCE_NIGHT in table and last > REFERENCE_NIGHT:
         print(f"\nnight {last} / night {REFERENCE_NIGHT} (target <= {TARGET_RATIO}):")
         for column in COLUMNS:
