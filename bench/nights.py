@@ -1,14 +1,16 @@
 """Simulated nights: does every file the project writes stay bounded as the nightly refresh repeats?
 
-    python -m bench.nights --nights 30                 # small sandbox, GA4 and Slack, ~1 min a night
+    python -m bench.nights --nights 30                 # small sandbox, every source, 7 days of history
     python -m bench.nights --nights 10 --retention-days 3 --sources ga4,meta,slack
 
 Not a test. In a temporary directory (its own warehouse, snapshot, report, Dagster instance and
 run logs; dbt's run folders go to dbt_project/target as every run's do), a short history is
-loaded once, then each simulated night runs what the nightly runs: the job `refresh_warehouse`
-with the nightly tag over yesterday and the trailing days each source revises, dbt, the checks,
-the publish of the snapshot and the report; then retention, as `make refresh` applies it
-(orchestration/retention.py `apply_retention`), told the simulated clock.
+loaded once (by default 7 days: with night 1's yesterday, the window every night loads, yesterday
+and the trailing week, the least a night needs), then each simulated night runs what the nightly
+runs: the job `refresh_warehouse` with the nightly tag over yesterday and the trailing days each
+source revises, dbt, the checks, the publish of the snapshot and the report; then retention, as
+`make refresh` applies it (orchestration/retention.py `apply_retention`), told the simulated clock.
+The sandbox serves every source at its smallest scale, unpaced (RATE_LIMITS=off, as `make demo`).
 
 Time travel: night k's "today" is k days after night 1's, and the last night's is today, so every
 day loaded is a day the daily partitions already hold. Each night gets its own sandbox whose
@@ -24,8 +26,8 @@ holds a full period and later nights should hold the same.
 
 Printed after each night: its wall time, the runs kept and deleted, and the size of the warehouse
 (and of its free blocks: what deleting re-pulled days left, for later writes to reuse), the
-snapshot, the report, the Dagster storage (and within it the asset check results Dagster keeps
-after their run is deleted, read from its index), dbt's target (run folders) and logs, and the run
+snapshot, the report, the Dagster storage (and within it the asset check results of deleted runs
+left in its index: retention deletes them, so 0), dbt's target (run folders) and logs, and the run
 logs.
 At the end: each size on the last night over its size on night 5 (target <= 1.2). The warehouse
 and the snapshot also grow by the one new day each night adds (a longer --history-days makes that
@@ -38,6 +40,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -59,6 +62,7 @@ COLUMNS = (
     "run_logs",
 )
 REFERENCE_NIGHT = 5
+ALL_SOURCES = "ga4,gsc,meta,slack,discourse,discord"
 TARGET_RATIO = 1.2
 
 
@@ -92,6 +96,9 @@ def _environment(workdir: Path, args, history_start: date) -> None:
             "SANDBOX_SCALE": "small",
             "SANDBOX_SEED": str(args.seed),
             "SANDBOX_SOURCES": args.sources,
+            # As `make demo` against the sandbox: no pacing to the real APIs' published limits,
+            # which made Slack's and Discourse's loads a minute each, per night.
+            "RATE_LIMITS": "off",
             "DAGSTER_RETENTION_DAYS": str(args.retention_days),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true",
@@ -149,6 +156,15 @@ def _stamp_run(home: Path, run_id: str, when: datetime) -> None:
         )
 
 
+_STOPPED: list[int] = []
+
+
+def _stop(signum, frame) -> None:
+    # Dagster may turn the interrupt into a failed run and return: the flag ends the loop anyway.
+    _STOPPED.append(signum)
+    raise KeyboardInterrupt
+
+
 def _run_night(job, instance, today: date, first: date, last: date, log_path: Path, nightly: bool):
     from connectors.sandbox.server import SandboxServer
     from orchestration.commands import run_range
@@ -173,9 +189,11 @@ def _run_night(job, instance, today: date, first: date, last: date, log_path: Pa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.nights", description=__doc__.splitlines()[0])
     parser.add_argument("--nights", type=int, default=30)
-    parser.add_argument("--history-days", type=int, default=30, help="days loaded before night 1")
+    parser.add_argument("--history-days", type=int, default=7, help="days loaded before night 1")
     parser.add_argument("--retention-days", type=int, default=4, help="DAGSTER_RETENTION_DAYS")
-    parser.add_argument("--sources", default="ga4,slack", help="SANDBOX_SOURCES (at least one daily source)")
+    parser.add_argument(
+        "--sources", default=ALL_SOURCES, help="SANDBOX_SOURCES (at least one daily source; default: all)"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
@@ -217,37 +235,46 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(header)
     table: dict[int, dict[str, int]] = {}
-    for night in range(1, args.nights + 1):
-        today = first_today + timedelta(days=night - 1)
-        yesterday = today - timedelta(days=1)
-        now = datetime.combine(today, datetime.min.time(), timezone.utc) + timedelta(hours=2)
-        log_path = logs / f"demo-{today}.log"
-        started = time.monotonic()
-        result = _run_night(
-            job,
-            instance,
-            today,
-            max(history_start, yesterday - timedelta(days=NIGHTLY_TRAILING_DAYS)),
-            yesterday,
-            log_path,
-            True,
-        )
-        _stamp_run(home, result.run_id, now)
-        stamp = now.timestamp()
-        os.utime(log_path, (stamp, stamp))
-        removed = apply_retention(
-            instance, now + timedelta(minutes=30), days=args.retention_days, log_dir=logs
-        )
-        elapsed = time.monotonic() - started
-        sizes = table[night] = _sizes(workdir)
-        runs = len(instance.get_run_records())
-        print(
-            f"{night:>5} {today.isoformat():>10} {elapsed:5.0f} {'yes' if result.success else 'NO':>3} "
-            f"{runs:>4} {len(removed.runs):>3} " + " ".join(f"{_mb(sizes[c]):>14}" for c in COLUMNS),
-            flush=True,
-        )
+    # Stopped early (Ctrl-C, or `kill` at a deadline), the nights done still get their ratios.
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        for night in range(1, args.nights + 1):
+            if _STOPPED:
+                raise KeyboardInterrupt
+            today = first_today + timedelta(days=night - 1)
+            yesterday = today - timedelta(days=1)
+            now = datetime.combine(today, datetime.min.time(), timezone.utc) + timedelta(hours=2)
+            log_path = logs / f"demo-{today}.log"
+            started = time.monotonic()
+            result = _run_night(
+                job,
+                instance,
+                today,
+                max(history_start, yesterday - timedelta(days=NIGHTLY_TRAILING_DAYS)),
+                yesterday,
+                log_path,
+                True,
+            )
+            _stamp_run(home, result.run_id, now)
+            stamp = now.timestamp()
+            os.utime(log_path, (stamp, stamp))
+            removed = apply_retention(
+                instance, now + timedelta(minutes=30), days=args.retention_days, log_dir=logs
+            )
+            elapsed = time.monotonic() - started
+            if _STOPPED:
+                raise KeyboardInterrupt
+            sizes = table[night] = _sizes(workdir)
+            runs = len(instance.get_run_records())
+            print(
+                f"{night:>5} {today.isoformat():>10} {elapsed:5.0f} {'yes' if result.success else 'NO':>3} "
+                f"{runs:>4} {len(removed.runs):>3} " + " ".join(f"{_mb(sizes[c]):>14}" for c in COLUMNS),
+                flush=True,
+            )
+    except KeyboardInterrupt:
+        print(f"\nStopped during night {len(table) + 1}.", flush=True)
 
-    last = max(table)
+    last = max(table, default=0)
     if REFERENCE_NIGHT in table and last > REFERENCE_NIGHT:
         print(f"\nnight {last} / night {REFERENCE_NIGHT} (target <= {TARGET_RATIO}):")
         for column in COLUMNS:

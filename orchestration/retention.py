@@ -15,9 +15,13 @@ does not own: on the embedded SQLite instance, the emptied event database of eac
 sensors; dbt's build folders of the deleted runs; and old run logs in data/logs. Retention is told
 "now" by its caller (the wall clock, or a simulated night's clock in bench/nights.py).
 
-What it cannot remove: the results of asset checks. Dagster keeps them in its index after the run
-is deleted (the `asset_check_executions` table) and has no public call that deletes them by run or
-by age; only wiping a whole asset's history does. bench/README.md measures what they add.
+Dagster's `delete_run` leaves the run's asset check results in the event log's index (the table
+`asset_check_executions`, ~1.8 MB a night of dbt tests here) and has no public call that deletes
+them by run or by age (only wiping an asset's whole history does). Retention deletes those rows with
+SQL on the instance's own event-log database, found from the instance's configuration (the SQLite
+index beside the run event files, or the storage's PostgreSQL/MySQL URL), and only rows whose run
+the run storage no longer has. If a later Dagster renames the table or its run_id column, one
+warning says so and the rows stay: retention never fails a run over them.
 """
 
 # No `from __future__ import annotations`: Dagster checks an op's context annotation as a type.
@@ -30,6 +34,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
+import sqlalchemy as sa
 
 from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT, SettingsError
 
@@ -53,6 +58,11 @@ DBT_TARGET_DIR = DBT_PROJECT_DIR / "target"
 # Dagster's run ids are UUIDs: a file name that is not one is never taken for a run's database.
 _RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+# Dagster's table of asset check results (one row per check and run), and the column naming the run.
+CHECK_EXECUTIONS_TABLE = "asset_check_executions"
+CHECK_EXECUTIONS_RUN_COLUMN = "run_id"
+# Run ids per statement: below SQLite's oldest limit on bound parameters (999).
+_IDS_PER_STATEMENT = 500
 
 
 def retention_days(environ: Mapping[str, str] | None = None) -> int:
@@ -164,6 +174,104 @@ def remove_orphan_event_files(instance: dg.DagsterInstance, cutoff: datetime) ->
     return removed
 
 
+def event_log_database_url(instance: dg.DagsterInstance) -> str | None:
+    """The SQLAlchemy URL of the database holding the instance's asset check results, or None.
+
+    Read from the instance's configuration, never from Dagster's private modules: the embedded
+    SQLite layout keeps them in `history/runs/index.db`, a consolidated SQLite storage in the
+    `event_log.db` of its `base_dir`, dagster-postgres and dagster-mysql in the database of their
+    URL (`postgres_url`, `mysql_url`). None for a storage this does not know.
+    """
+    storage = instance.event_log_storage
+    kind = type(storage).__name__
+    if kind == "SqliteEventLogStorage":
+        folder = sqlite_event_dir(instance)
+        return f"sqlite:///{folder / 'index.db'}" if folder else None
+    if kind == "ConsolidatedSqliteEventLogStorage":
+        config = storage.inst_data.config_dict if storage.inst_data else {}
+        base_dir = config.get("base_dir")
+        database = Path(str(base_dir)) / "event_log.db" if base_dir else None
+        return f"sqlite:///{database}" if database and database.is_file() else None
+    for attribute in ("postgres_url", "mysql_url"):
+        url = getattr(storage, attribute, None)
+        if isinstance(url, str) and url:
+            # dagster-postgres installs psycopg2; SQLAlchemy 2.1 reads a bare postgresql:// as
+            # psycopg 3 (as orchestration/serve.py's postgres_url says).
+            for bare in ("postgresql://", "postgres://"):
+                if url.startswith(bare):
+                    return "postgresql+psycopg2://" + url.removeprefix(bare)
+            return url
+    return None
+
+
+def delete_check_results_of_deleted_runs(instance: dg.DagsterInstance) -> int:
+    """Delete the asset check results of runs the instance no longer has; return how many.
+
+    The run ids are read from the results first and looked up in the run storage after: a run is
+    created before any of its checks is recorded, so a run id read from the results and missing
+    from the run storage afterwards is a deleted run, never one just starting. Rows without a run
+    id (results reported outside a run) stay.
+
+    On a database without the table or its run id column (a later Dagster), or one that cannot be
+    read or written now, logs one warning naming the table and deletes nothing.
+    """
+    url = event_log_database_url(instance)
+    if url is None:
+        return 0
+    logger = dg.get_dagster_logger()
+    table = CHECK_EXECUTIONS_TABLE
+    # A daemon or a run may be writing the SQLite index: wait for its lock as Dagster's own
+    # connections do, rather than SQLite's default 5 s.
+    connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args)
+    try:
+        with engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            columns = (
+                {c["name"] for c in inspector.get_columns(table)} if inspector.has_table(table) else set()
+            )
+            if CHECK_EXECUTIONS_RUN_COLUMN not in columns:
+                logger.warning(
+                    f"Retention: Dagster's event log has no table {table} with a "
+                    f"{CHECK_EXECUTIONS_RUN_COLUMN} column (a newer Dagster?); the asset check "
+                    "results of deleted runs were left in place."
+                )
+                return 0
+            recorded = sorted(
+                run_id
+                for (run_id,) in conn.execute(sa.text(f"select distinct run_id from {table}"))
+                if run_id
+            )
+        gone = _runs_missing(instance, recorded)
+        deleted = 0
+        statement = sa.text(f"delete from {table} where run_id in :run_ids").bindparams(
+            sa.bindparam("run_ids", expanding=True)
+        )
+        with engine.begin() as conn:
+            for start in range(0, len(gone), _IDS_PER_STATEMENT):
+                result = conn.execute(statement, {"run_ids": gone[start : start + _IDS_PER_STATEMENT]})
+                deleted += result.rowcount or 0
+        return deleted
+    except sa.exc.SQLAlchemyError as error:
+        logger.warning(
+            f"Retention: could not delete the asset check results of deleted runs from {table} "
+            f"({type(error).__name__}: {str(error).splitlines()[0]}); they stay until the next pass."
+        )
+        return 0
+    finally:
+        engine.dispose()
+
+
+def _runs_missing(instance: dg.DagsterInstance, run_ids: list[str]) -> list[str]:
+    """Those of `run_ids` the run storage does not have."""
+    missing = []
+    for start in range(0, len(run_ids), _IDS_PER_STATEMENT):
+        batch = run_ids[start : start + _IDS_PER_STATEMENT]
+        kept = set(instance.get_run_ids(filters=dg.RunsFilter(run_ids=batch)))
+        missing += [run_id for run_id in batch if run_id not in kept]
+    return missing
+
+
 def purge_ticks_before(instance: dg.DagsterInstance, cutoff: datetime) -> int:
     """Delete the ticks of every schedule and sensor older than `cutoff`.
 
@@ -224,18 +332,20 @@ class Retention:
     days: int
     cutoff: datetime
     runs: list[str] = field(default_factory=list)
+    check_results: int = 0
     event_files: list[Path] = field(default_factory=list)
     dbt_folders: list[Path] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
 
     @property
     def removed_anything(self) -> bool:
-        return bool(self.runs or self.event_files or self.dbt_folders or self.logs)
+        return bool(self.runs or self.check_results or self.event_files or self.dbt_folders or self.logs)
 
     def describe(self) -> str:
         return (
             f"Retention ({RETENTION_SETTING}={self.days}): before {self.cutoff:%Y-%m-%d %H:%M} UTC, "
             f"deleted {len(self.runs)} runs with their event and compute logs, "
+            f"{self.check_results} asset check results of deleted runs, "
             f"{len(self.event_files)} run event files, {len(self.dbt_folders)} dbt build folders "
             f"and {len(self.logs)} run logs; schedule and sensor ticks purged."
         )
@@ -263,11 +373,14 @@ def apply_retention(
     runs = delete_runs_before(instance, cutoff, event_files)
     # Then the files of runs deleted earlier by other means (the UI, `dagster run delete`).
     event_files += remove_orphan_event_files(instance, cutoff)
+    # Dagster's delete leaves the runs' check results; these and those of runs deleted earlier.
+    check_results = delete_check_results_of_deleted_runs(instance)
     purge_ticks_before(instance, cutoff)
     return Retention(
         days=days,
         cutoff=cutoff,
         runs=runs,
+        check_results=check_results,
         event_files=event_files,
         dbt_folders=remove_dbt_run_folders(dbt_target_dir, runs),
         logs=prune_run_logs(log_dir, cutoff),

@@ -4,14 +4,25 @@ file, compute logs and dbt build folders, old run logs go, and everything newer 
 instance (Dagster's embedded SQLite layout in a temporary DAGSTER_HOME) and real runs that
 materialize an asset and evaluate its check."""
 
+import logging
 import os
+import sqlite3
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
+import pytest
 
-from orchestration.retention import KEEP_RUN_LOGS, apply_retention, prune_run_logs
+from orchestration.retention import (
+    CHECK_EXECUTIONS_TABLE,
+    KEEP_RUN_LOGS,
+    apply_retention,
+    delete_check_results_of_deleted_runs,
+    prune_run_logs,
+)
+from orchestration.serve import postgres_url
+from tests.orchestration.test_deployment import postgres  # noqa: F401 - the PostgreSQL server fixture
 
 
 @dg.asset(check_specs=[dg.AssetCheckSpec("has_rows", asset="tiny_table")])
@@ -24,6 +35,15 @@ def tiny_table():
 tiny = dg.define_asset_job("tiny").resolve(
     asset_graph=dg.Definitions(assets=[tiny_table]).resolve_asset_graph()
 )
+
+
+CHECK = dg.AssetCheckKey(dg.AssetKey("tiny_table"), "has_rows")
+
+
+def _check_history(instance: dg.DagsterInstance) -> list[str]:
+    """The run ids of every stored result of the check, sorted."""
+    history = instance.event_log_storage.get_asset_check_execution_history(CHECK, limit=100)
+    return sorted(e.run_id for e in history)
 
 
 def _touch(path, written: datetime, text: str = "x\n"):
@@ -80,13 +100,12 @@ def test_apply_retention_removes_runs_files_and_logs_older_than_the_period_and_k
         assert service_log.exists(), "the services' logs are rotated by size, not pruned here"
         materialized = instance.get_latest_materialization_event(dg.AssetKey("tiny_table"))
         assert materialized is not None and materialized.run_id == recent
-        # What Dagster keeps and no public call deletes (bench/README.md measures it): the deleted
-        # run's check result. If this fails, Dagster now deletes them: update retention's docstring.
-        check = dg.AssetCheckKey(dg.AssetKey("tiny_table"), "has_rows")
-        history = instance.event_log_storage.get_asset_check_execution_history(check, limit=10)
-        assert sorted(e.run_id for e in history) == sorted([old, recent])
+        # Dagster's delete keeps the run's check result; retention deletes it, not the kept run's.
+        assert _check_history(instance) == [recent]
+        assert removed.check_results == 1
         line = removed.describe()
         assert "deleted 1 runs" in line and "2 run event files" in line and "1 dbt build folders" in line
+        assert "1 asset check results of deleted runs" in line
         assert "1 run logs" in line and "DAGSTER_RETENTION_DAYS=3" in line
 
         # By the wall clock nothing is 3 days old: a second pass removes nothing.
@@ -138,3 +157,101 @@ def test_run_event_files_are_left_alone_when_the_instance_does_not_keep_one_file
         assert removed.runs == [run] and removed.event_files == []
         assert instance.get_run_records() == []
         assert index.exists() and leftover.exists()
+
+
+def _runs_before_and_after_a_boundary(instance: dg.DagsterInstance) -> tuple[list[str], datetime, list[str]]:
+    """Two runs before a boundary and two after it, each with its check result."""
+    old = [tiny.execute_in_process(instance=instance).run_id for _ in range(2)]
+    time.sleep(0.05)
+    boundary = datetime.now(timezone.utc)
+    time.sleep(0.05)
+    recent = [tiny.execute_in_process(instance=instance).run_id for _ in range(2)]
+    return old, boundary, recent
+
+
+def _prove_check_results_of_deleted_runs_go_and_kept_runs_stay(instance, tmp_path) -> list[str]:
+    old, boundary, recent = _runs_before_and_after_a_boundary(instance)
+    # A run deleted earlier by other means (the UI, `dagster run delete`): Dagster kept its result.
+    earlier = tiny.execute_in_process(instance=instance).run_id
+    instance.delete_run(earlier)
+    # A run created and not started yet: Dagster records its check as planned, and it is kept.
+    queued = instance.create_run_for_job(tiny).run_id
+    assert _check_history(instance) == sorted([*old, *recent, earlier, queued])
+
+    removed = apply_retention(
+        instance,
+        boundary + timedelta(days=2),
+        days=2,
+        log_dir=tmp_path / "logs",
+        dbt_target_dir=tmp_path / "t",
+    )
+
+    assert sorted(removed.runs) == sorted(old)
+    assert removed.check_results == 3
+    assert _check_history(instance) == sorted([*recent, queued])
+    assert {r.dagster_run.run_id for r in instance.get_run_records()} == {*recent, queued}
+    # The kept runs' results still say what the UI shows: passed, against their materialization.
+    history = instance.event_log_storage.get_asset_check_execution_history(CHECK, limit=100)
+    assert {e.run_id: e.status.value for e in history} == {
+        **dict.fromkeys(recent, "SUCCEEDED"),
+        queued: "PLANNED",
+    }
+    # A second pass finds nothing more to delete.
+    assert delete_check_results_of_deleted_runs(instance) == 0
+    assert _check_history(instance) == sorted([*recent, queued])
+    return [*recent, queued]
+
+
+def test_retention_deletes_the_check_results_of_deleted_runs_on_sqlite(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        kept = _prove_check_results_of_deleted_runs_go_and_kept_runs_stay(instance, tmp_path)
+        # Gone from Dagster's SQLite index itself, not only from what its API shows.
+        with sqlite3.connect(home / "history" / "runs" / "index.db") as conn:
+            stored = {r for (r,) in conn.execute(f"select run_id from {CHECK_EXECUTIONS_TABLE}")}
+        assert stored == set(kept)
+
+
+def test_retention_deletes_the_check_results_of_deleted_runs_on_postgresql(tmp_path, postgres):  # noqa: F811
+    url = postgres_url({"DAGSTER_PG_URL": postgres})
+    overrides = {"storage": {"postgres": {"postgres_url": url}}}
+    (tmp_path / "home").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "home"), overrides=overrides) as instance:
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        instance.wipe()
+        _prove_check_results_of_deleted_runs_go_and_kept_runs_stay(instance, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        f"alter table {CHECK_EXECUTIONS_TABLE} rename to check_runs",
+        f"alter table {CHECK_EXECUTIONS_TABLE} rename column run_id to run_key",
+    ],
+    ids=["table renamed", "run_id column renamed"],
+)
+def test_a_future_dagster_without_the_table_or_column_gets_one_warning_and_retention_still_runs(
+    tmp_path, caplog, change
+):
+    home = tmp_path / "home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        old, boundary, recent = _runs_before_and_after_a_boundary(instance)
+        with sqlite3.connect(home / "history" / "runs" / "index.db") as conn:
+            conn.execute(change)
+        caplog.set_level(logging.WARNING)
+
+        removed = apply_retention(
+            instance,
+            boundary + timedelta(days=2),
+            days=2,
+            log_dir=tmp_path / "logs",
+            dbt_target_dir=tmp_path / "t",
+        )
+
+        assert sorted(removed.runs) == sorted(old) and removed.check_results == 0
+        assert {r.dagster_run.run_id for r in instance.get_run_records()} == set(recent)
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1, warnings
+        assert CHECK_EXECUTIONS_TABLE in warnings[0] and "left in place" in warnings[0]
