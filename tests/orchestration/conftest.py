@@ -28,6 +28,22 @@ def make_settings(tmp_path: Path, days: int) -> Settings:
     )
 
 
+# The call-count tests' sandbox day: pinned, so the data (and so the pages) are fixed.
+PINNED_TODAY = date(2026, 6, 20)
+
+
+@pytest.fixture
+def pinned_sandbox(monkeypatch):
+    """A sandbox of the test's own (its token grants and calls are the test's alone), its today
+    PINNED_TODAY; the resources' sandbox mode finds it through SANDBOX_URL."""
+    from connectors.sandbox.server import SandboxServer
+
+    server = SandboxServer(seed=42, scale="small", today=PINNED_TODAY).start()
+    monkeypatch.setenv("SANDBOX_URL", server.base_url)
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def settings_for():
     """`settings_for(tmp_path, days)`: settings for a warehouse holding the last `days` days."""

@@ -8,52 +8,26 @@ import json
 import math
 from datetime import date, timedelta
 
-import dagster as dg
 import duckdb
 import pytest
 
-from connectors.sandbox.server import SandboxServer
 from orchestration.ga4.assets import build_ga4_assets
 from orchestration.ga4.resources import GA4Resource
-from orchestration.partitions import NIGHTLY_TAG, daily_partitions
 from orchestration.settings import Settings
-from orchestration.warehouse import DuckDBWarehouse
+from tests.orchestration.range_load import load_range
 
-TODAY = date(2026, 6, 20)  # the sandbox's, pinned: the data (and so the pages) are fixed
 FIRST, LAST = date(2026, 6, 8), date(2026, 6, 14)  # 7 days
 RUN_REPORT, TOKEN = ":runReport", "/google/token"
 
 
 @pytest.fixture
-def sandbox(monkeypatch):
-    server = SandboxServer(seed=42, scale="small", today=TODAY).start()
-    monkeypatch.setenv("SANDBOX_URL", server.base_url)  # the resources' sandbox mode uses it
-    yield server
-    server.stop()
+def sandbox(pinned_sandbox):
+    return pinned_sandbox
 
 
 def _load(tmp_path, page_size: int, first: date, last: date, nightly: bool = False) -> Settings:
-    settings = Settings(
-        warehouse_path=tmp_path / "warehouse.duckdb",
-        serving_path=tmp_path / "serving.duckdb",
-        history_start=FIRST - timedelta(days=5),
-        nightly_timezone="UTC",
-        nightly_cron="0 2 * * *",
-        nightly_schedule_running=False,
-    )
-    assets = [a for a in build_ga4_assets(daily_partitions(settings)) if isinstance(a, dg.AssetsDefinition)]
-    tags = {
-        "dagster/asset_partition_range_start": first.isoformat(),
-        "dagster/asset_partition_range_end": last.isoformat(),
-    }
-    if nightly:
-        tags[NIGHTLY_TAG] = "true"
-    resources = {
-        "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
-        "ga4": GA4Resource(page_size=page_size),
-    }
-    assert dg.materialize(assets, tags=tags, resources=resources).success
-    return settings
+    resources = {"ga4": GA4Resource(page_size=page_size)}
+    return load_range(tmp_path, build_ga4_assets, resources, first, last, FIRST - timedelta(days=5), nightly)
 
 
 def _rows(settings: Settings, table: str, first: date, last: date) -> int:

@@ -8,54 +8,28 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-import dagster as dg
 import duckdb
 import pytest
 
 from connectors.gsc import FIRST_RANGE_DAYS
-from connectors.sandbox.server import SandboxServer
 from orchestration.gsc.assets import build_gsc_assets
 from orchestration.gsc.resources import GSCResource
-from orchestration.partitions import NIGHTLY_TAG, daily_partitions
 from orchestration.settings import Settings
-from orchestration.warehouse import DuckDBWarehouse
+from tests.orchestration.range_load import load_range
 
-TODAY = date(2026, 6, 20)  # the sandbox's, pinned: days up to 2026-06-17 are final
+# the sandbox's today is pinned (conftest PINNED_TODAY, 2026-06-20): days up to 2026-06-17 are final
 FIRST = date(2026, 5, 26)
 QUERY, TOKEN = "searchAnalytics", "/google/token"
 
 
 @pytest.fixture
-def sandbox(monkeypatch):
-    server = SandboxServer(seed=42, scale="small", today=TODAY).start()
-    monkeypatch.setenv("SANDBOX_URL", server.base_url)  # the resources' sandbox mode uses it
-    yield server
-    server.stop()
+def sandbox(pinned_sandbox):
+    return pinned_sandbox
 
 
 def _load(tmp_path, row_limit: int, first: date, last: date, nightly: bool = False) -> Settings:
-    settings = Settings(
-        warehouse_path=tmp_path / "warehouse.duckdb",
-        serving_path=tmp_path / "serving.duckdb",
-        history_start=FIRST - timedelta(days=5),
-        nightly_timezone="UTC",
-        nightly_cron="0 2 * * *",
-        nightly_schedule_running=False,
-    )
-    tags = {
-        "dagster/asset_partition_range_start": first.isoformat(),
-        "dagster/asset_partition_range_end": last.isoformat(),
-    }
-    if nightly:
-        tags[NIGHTLY_TAG] = "true"
-    resources = {
-        "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
-        "gsc": GSCResource(row_limit=row_limit),
-    }
-    assert dg.materialize(
-        build_gsc_assets(daily_partitions(settings)), tags=tags, resources=resources
-    ).success
-    return settings
+    resources = {"gsc": GSCResource(row_limit=row_limit)}
+    return load_range(tmp_path, build_gsc_assets, resources, first, last, FIRST - timedelta(days=5), nightly)
 
 
 def _bodies(sandbox) -> list[dict]:

@@ -9,53 +9,26 @@ import re
 from collections import Counter
 from datetime import date, timedelta
 
-import dagster as dg
 import duckdb
 import pytest
 
-from connectors.sandbox.server import SandboxServer
 from orchestration.meta.assets import PIXEL_CHUNK_DAYS, build_meta_assets
 from orchestration.meta.resources import MetaResource
-from orchestration.partitions import NIGHTLY_TAG, daily_partitions
 from orchestration.settings import Settings
-from orchestration.warehouse import DuckDBWarehouse
+from tests.orchestration.range_load import load_range
 
-TODAY = date(2026, 6, 20)  # the sandbox's, pinned
 FIRST, LAST = date(2026, 5, 17), date(2026, 6, 15)  # 30 days
 
 
 @pytest.fixture
-def sandbox(monkeypatch):
-    server = SandboxServer(seed=42, scale="small", today=TODAY).start()
-    monkeypatch.setenv("SANDBOX_URL", server.base_url)  # the resources' sandbox mode uses it
-    yield server
-    server.stop()
+def sandbox(pinned_sandbox):
+    return pinned_sandbox
 
 
 def _load(tmp_path, nightly: bool = False) -> Settings:
-    settings = Settings(
-        warehouse_path=tmp_path / "warehouse.duckdb",
-        serving_path=tmp_path / "serving.duckdb",
-        history_start=FIRST - timedelta(days=5),
-        nightly_timezone="UTC",
-        nightly_cron="0 2 * * *",
-        nightly_schedule_running=False,
-    )
-    tags = {
-        "dagster/asset_partition_range_start": FIRST.isoformat(),
-        "dagster/asset_partition_range_end": LAST.isoformat(),
-    }
-    if nightly:
-        tags[NIGHTLY_TAG] = "true"
-    resources = {
-        "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
-        # the defaults: pages of 5,000 insights rows, the async report beyond 8 days
-        "meta": MetaResource(),
-    }
-    assert dg.materialize(
-        build_meta_assets(daily_partitions(settings)), tags=tags, resources=resources
-    ).success
-    return settings
+    # the defaults: pages of 5,000 insights rows, the async report beyond 8 days
+    resources = {"meta": MetaResource()}
+    return load_range(tmp_path, build_meta_assets, resources, FIRST, LAST, FIRST - timedelta(days=5), nightly)
 
 
 def _calls(sandbox) -> Counter:
