@@ -70,13 +70,7 @@
 {#- The threads an incremental run rebuilds (see the top of this file): a select of `thread_id`.
     `stamps` and `current_rules` name the model's CTEs of thread stamps and its one-row rules. -#}
 {% macro threads_to_rebuild(stamps, current_rules) -%}
-    {#- `this` is a string, the name of its fixture, only in dbt unit tests: a fixture has every column -#}
-    {%- if this is string -%}
-        {%- set has_stamps = true -%}
-    {%- else -%}
-        {%- set built_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
-        {%- set has_stamps = 'inputs_stamp' in built_columns and 'rules_fingerprint' in built_columns -%}
-    {%- endif -%}
+    {%- set has_stamps = built_with_columns(['inputs_stamp', 'rules_fingerprint']) -%}
     {%- if has_stamps %}
     select coalesce(current_threads.thread_id, built_threads.thread_id) as thread_id
     from {{ stamps }} as current_threads

@@ -44,13 +44,7 @@
     the model kept stamps and fingerprints has every day rebuilt once (with
     on_schema_change='sync_all_columns' the columns are added first). -#}
 {% macro days_to_rebuild(source_relation, date_column, current_rules='current_rules') -%}
-    {#- `this` is a string, the name of its fixture, only in dbt unit tests: a fixture has every column -#}
-    {%- if this is string -%}
-        {%- set has_stamps = true -%}
-    {%- else -%}
-        {%- set built_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
-        {%- set has_stamps = 'loaded_at' in built_columns and 'rules_fingerprint' in built_columns -%}
-    {%- endif -%}
+    {%- set has_stamps = built_with_columns(['loaded_at', 'rules_fingerprint']) -%}
     {%- if has_stamps %}
     select coalesce(loaded_days.{{ date_column }}, built_days.{{ date_column }}) as {{ date_column }}
     from (

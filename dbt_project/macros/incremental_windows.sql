@@ -24,13 +24,7 @@
 {#- The days (`date_day`) whose stamps in `stamps` (a relation or CTE of `date_day` and the
     `stamp_columns`) differ from those this model keeps in the same columns for its `this_date`. -#}
 {% macro changed_days(stamps, stamp_columns, this_date='"date"') -%}
-    {#- `this` is a string, the name of its fixture, only in dbt unit tests: a fixture has every column -#}
-    {%- if this is string -%}
-        {%- set has_stamps = true -%}
-    {%- else -%}
-        {%- set built_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
-        {%- set has_stamps = stamp_columns | reject('in', built_columns) | list | length == 0 -%}
-    {%- endif -%}
+    {%- set has_stamps = built_with_columns(stamp_columns) -%}
     {%- if has_stamps %}
     select coalesce(current_stamps.date_day, kept_stamps.date_day) as date_day
     from {{ stamps }} as current_stamps
