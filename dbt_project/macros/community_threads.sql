@@ -37,7 +37,7 @@
         {{ slack_thread_id() }} as thread_id,
         count(*) || ':' || coalesce(max(loaded_at)::varchar, '') as inputs_stamp
     from {{ ref('stg_slack__messages') }}
-    group by 1
+    group by {{ slack_thread_id() }}
     union all
     select
         thread_id,
@@ -64,7 +64,7 @@
             )
         ) as inputs_stamp
     from {{ ref('int_discord_messages_threaded') }}
-    group by 1
+    group by {{ discord_thread_id() }}
 {%- endmacro %}
 
 {#- The threads an incremental run rebuilds (see the top of this file): a select of `thread_id`.

@@ -33,11 +33,24 @@ interest_keywords as (
 -- what every row is built under besides its thread's rows: the seeds, brand domains and SQL, and
 -- the lists of bots and system users (snapshots, replaced whole by each load)
 current_rules as (
-    select md5(concat_ws('|',
-        {{ rules_fingerprint(seeds=['slack_message_subtypes', 'interest_keywords', 'brand_domains']) }},
-        (select coalesce(string_agg(user_id, ',' order by user_id), '') from slack_users where is_bot),
-        (select coalesce(string_agg(user_id::varchar, ',' order by user_id), '') from discourse_users where is_system)
-    )) as rules_fingerprint
+    select
+        md5(concat_ws(
+            '|',
+            {{ rules_fingerprint(seeds=['slack_message_subtypes', 'interest_keywords', 'brand_domains']) }},
+            (
+                select coalesce(string_agg(slack_users.user_id, ',' order by slack_users.user_id), '')
+                from slack_users
+                where slack_users.is_bot
+            ),
+            (
+                select
+                    coalesce(
+                        string_agg(discourse_users.user_id::varchar, ',' order by discourse_users.user_id), ''
+                    )
+                from discourse_users
+                where discourse_users.is_system
+            )
+        )) as rules_fingerprint
 ),
 
 -- each thread's inputs as one stamp (rows and latest load)
