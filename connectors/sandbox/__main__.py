@@ -12,6 +12,7 @@ from pathlib import Path
 
 from connectors.sandbox.brand import BRAND_NAME, DEFAULT_SCALE, DEFAULT_SEED, SANDBOX_GA4_PROPERTY_ID, SCALES
 from connectors.sandbox.google_auth import google_service_account_info
+from connectors.sandbox.real_mode import real_mode_settings
 from connectors.sandbox.registry import apis
 from connectors.sandbox.server import SandboxServer
 
@@ -48,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
         "--credentials-file",
         type=Path,
         help="also write a throwaway service-account key for the sandbox here "
-        "(use it as GOOGLE_APPLICATION_CREDENTIALS)",
+        "(use it as GOOGLE_APPLICATION_CREDENTIALS) and print every source's settings as real "
+        "sources pointed at the sandbox, ready for .env",
     )
     return parser
 
@@ -80,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         args.credentials_file.write_text(json.dumps(info, indent=2))
         args.credentials_file.chmod(0o600)
         lines.append(f"  GOOGLE_APPLICATION_CREDENTIALS={args.credentials_file}")
+        # and the rest of every source's settings as a real source's (the sandbox's real-credential
+        # mode), ready for `.env`
+        settings = real_mode_settings(server.base_url, server.google_token_uri, args.credentials_file)
+        shown = {"GOOGLE_APPLICATION_CREDENTIALS", "GA4_BASE_URL", "GA4_TOKEN_URI", "GA4_PROPERTY_ID"}
+        lines += [f"  {name}={value}" for name, value in settings.items() if name not in shown]
     lines += [f"  {api.name}: {server.base_url}{api.prefix}" for api in apis()]
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)

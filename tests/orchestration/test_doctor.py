@@ -12,20 +12,15 @@ import json
 
 import pytest
 
-from connectors.sandbox import SANDBOX_GA4_PROPERTY_ID, SandboxServer, community, google_service_account_info
+from connectors.sandbox import SandboxServer, google_service_account_info
 from connectors.sandbox.brand import (
-    SANDBOX_GSC_SITE_URL,
-    SANDBOX_META_ACCESS_TOKEN,
     SANDBOX_META_AD_ACCOUNT_ID,
-    SANDBOX_META_PIXEL_ID,
     SANDBOX_META_TOKEN_WITHOUT_ADS_READ,
-    SANDBOX_SLACK_BOT_TOKEN,
 )
-from connectors.sandbox.discord_api import SANDBOX_DISCORD_BOT_TOKEN
-from connectors.sandbox.discourse_api import SANDBOX_DISCOURSE_API_KEY, SANDBOX_DISCOURSE_USER_KEY
+from connectors.sandbox.discourse_api import SANDBOX_DISCOURSE_USER_KEY
+from connectors.sandbox.real_mode import real_mode_settings
 from connectors.sandbox.slack_api import SANDBOX_SLACK_TOKEN_WITHOUT_EMAIL
 from orchestration import doctor
-from orchestration.brand import SANDBOX_BRAND_FILE
 
 SECRET_NAMES = (
     "SLACK_BOT_TOKEN",
@@ -48,29 +43,11 @@ def real_env(sandbox, tmp_path) -> dict[str, str]:
     key = tmp_path / "service-account.json"
     info = google_service_account_info(sandbox.google_token_uri)
     key.write_text(json.dumps(info))
-    base = sandbox.base_url
     return {
-        "GOOGLE_APPLICATION_CREDENTIALS": str(key),
-        "GA4_PROPERTY_ID": SANDBOX_GA4_PROPERTY_ID,
-        "GA4_BASE_URL": f"{base}/ga4",
-        "GA4_TOKEN_URI": sandbox.google_token_uri,
-        "GSC_SITE_URL": SANDBOX_GSC_SITE_URL,
-        "GSC_BASE_URL": f"{base}/gsc",
-        "GSC_TOKEN_URI": sandbox.google_token_uri,
-        "META_ACCESS_TOKEN": SANDBOX_META_ACCESS_TOKEN,
-        "META_AD_ACCOUNT_ID": SANDBOX_META_AD_ACCOUNT_ID,
-        "META_PIXEL_ID": SANDBOX_META_PIXEL_ID,
-        "META_BASE_URL": f"{base}/meta",
-        "SLACK_BOT_TOKEN": SANDBOX_SLACK_BOT_TOKEN,
-        "SLACK_BASE_URL": f"{base}/slack",
-        "DISCOURSE_URL": f"{base}/discourse",
-        "DISCOURSE_API_KEY": SANDBOX_DISCOURSE_API_KEY,
-        "DISCORD_BOT_TOKEN": SANDBOX_DISCORD_BOT_TOKEN,
-        "DISCORD_CHANNEL_IDS": ",".join(s.native_id for s in community.spaces("discord")),
-        "DISCORD_BASE_URL": f"{base}/discord",
+        # what `python -m connectors.sandbox serve --credentials-file` prints (the sandbox's brand
+        # file included: its servers serve the sandbox brand)
+        **real_mode_settings(sandbox.base_url, sandbox.google_token_uri, key),
         "MEMBER_HASH_KEY": "a-member-hash-key-for-the-doctor-test",
-        # the sandbox's servers serve the sandbox brand: its brand file is this brand's, complete
-        "BRAND_FILE": str(SANDBOX_BRAND_FILE),
         "HTTP_MAX_ATTEMPTS": "2",
     }
 

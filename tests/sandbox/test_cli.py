@@ -12,6 +12,7 @@ from pathlib import Path
 import requests
 
 from connectors.ga4 import GA4Client, GA4Config
+from connectors.sandbox.real_mode import real_mode_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,6 +53,17 @@ def test_serve_prints_its_urls_and_answers_until_terminated(tmp_path):
 
         # What it printed is all a user needs to point the connector at it.
         assert process.stdout.readline().strip() == f"GOOGLE_APPLICATION_CREDENTIALS={key_file}"
+        # then every other source's settings as a real source's, as the doctor test uses them
+        rest = []
+        while "=" in (line := process.stdout.readline().strip()):  # up to the list of APIs
+            rest.append(line)
+        expected = real_mode_settings(base_url, f"{base_url}/google/token", key_file)
+        shown = ("GOOGLE_APPLICATION_CREDENTIALS", "GA4_BASE_URL", "GA4_TOKEN_URI", "GA4_PROPERTY_ID")
+        assert dict(line.split("=", 1) for line in rest) == {
+            name: value for name, value in expected.items() if name not in shown
+        }
+        assert f"SLACK_BASE_URL={base_url}/slack" in rest
+        assert "DISCOURSE_API_KEY=sandbox-discourse-key" in rest
         env = dict(line.split("=", 1) for line in printed)
         env["GOOGLE_APPLICATION_CREDENTIALS"] = str(key_file)
         with GA4Client(GA4Config.from_env(env)) as client:
