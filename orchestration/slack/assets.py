@@ -149,8 +149,7 @@ def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
         source = slack.source
         days = days_in(context, trailing_days=SLACK_TRAILING_DAYS)
         run_id = context.run.run_id
-        rescanned: list[date] = []
-        skipped: list[str] = []
+        loaded, grown, skipped = days, [], []
         if source == "export":
             with slack.export() as export:
                 batches = list(export.messages(days[0], days[-1]))
@@ -159,13 +158,16 @@ def build_slack_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
                 gate.check(MESSAGES.name, rows, days, conn)
                 total = replace_days(conn, MESSAGES.name, days, rows)
         else:
-            total, rescanned, skipped = _load_from_api(context, warehouse, gate, slack, days, run_id)
+            total, loaded, grown, skipped = _load_from_api(context, warehouse, gate, slack, days, run_id)
         return dg.MaterializeResult(
             metadata={
-                "days": len(days),
-                "first_day": days[0].isoformat(),
-                "last_day": days[-1].isoformat(),
-                "rescanned_days": len(rescanned),
+                # Every day replaced, the re-scan window's included: `rows` counts all of them.
+                "days": len(loaded),
+                "first_day": loaded[0].isoformat(),
+                "last_day": loaded[-1].isoformat(),
+                "asked_days": len(days),
+                "rescanned_days": len(loaded) - len(days),
+                "grown_thread_days": len(grown),
                 "rows": total,
                 "skipped_channels": len(skipped),
                 "source": source,
@@ -193,12 +195,13 @@ def _load_from_api(
     slack: SlackResource,
     days: list[date],
     run_id: str,
-) -> tuple[int, list[date], list[str]]:
+) -> tuple[int, list[date], list[date], list[str]]:
     """The asked days, and the loaded days of the SLACK_RESCAN_DAYS before them, from one history
     scan per channel over the whole range (newest day first, as Slack pages it). Replies are
     fetched only for parents whose latest_reply differs from the one loaded (all of them on a first
     load); the replies of the others are carried over from the table, so every day is still
-    replaced whole. Returns (rows written, days reloaded for threads that grew, skipped channels)."""
+    replaced whole. Returns (rows written, every day replaced, oldest first, the earlier days among
+    them whose threads grew, skipped channels)."""
     with slack.client() as client:
         with warehouse.connect() as conn:
             # the channels step of this run, if it ran first, listed them: conversations.list once
@@ -244,7 +247,7 @@ def _load_from_api(
             f"Slack: {len(scan.skipped)} channel(s) skipped, the bot is not a member: "
             f"{', '.join(scan.skipped)}. Invite the bot to load them."
         )
-    return total, sorted(grown), scan.skipped
+    return total, todo[::-1], sorted(grown), scan.skipped
 
 
 def build_defs(partitions_def: dg.PartitionsDefinition, plan: SourcePlan) -> dg.Definitions:

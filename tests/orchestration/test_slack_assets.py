@@ -229,7 +229,16 @@ def test_a_backfill_and_a_nightly_run_make_the_fewest_calls_per_method_and_the_r
     assert made == {m: expected[m] for m in made}
     assert 0 < made["conversations.replies"] < sum(1 for _ in loaded)  # fewer than every thread again
     metadata = result.asset_materializations_for_node("slack__messages")[-1].metadata
-    assert metadata["rescanned_days"].value > 0 and metadata["skipped_channels"].value == 0
+    # the 8 days asked and the 4 loaded days before them re-read for their threads: 12 replaced,
+    # and `rows` counts the rows of all 12
+    assert metadata["asked_days"].value == 8 and metadata["rescanned_days"].value == 4
+    assert metadata["days"].value == 12 and metadata["first_day"].value == nightly_days[0].isoformat()
+    assert metadata["last_day"].value == nightly_days[-1].isoformat()
+    assert (
+        metadata["rows"].value
+        == _rows(settings.warehouse_path, "select count(*) from raw_slack.messages")[0][0]
+    )
+    assert metadata["skipped_channels"].value == 0
     after_nightly = _message_rows(settings.warehouse_path)
 
     # a fresh load of the same days at T2 holds the same rows: the carried-over replies are right
