@@ -30,16 +30,20 @@ The run's wall time (from `materialize` to its return) is split into:
 - daily: over the daily partitions, one single-run backfill (the nightly and backfills of up to
   BACKFILL_DAILY_PARTITIONS_MAX_DAYS days): one materialization per asset and day;
 - history: without partitions, the range in the run's tags (`history_tags`), as `make backfill`
-  runs a longer range: one materialization per asset, the days in the warehouse's ledger;
+  runs a longer range: one materialization per asset, the days in the warehouse's ledger; the
+  three assets and their checks in one step (`build_slack_assets(None)`, the design);
+- history3: the same as three steps, one per asset (the design before; `one_step=False`);
 - monthly: over monthly partitions (the range widened to whole months), for comparison;
-- floor: a run of the same shape as the history load (three assets without partitions, each with
-  one check, in the warehouse pool, on the same instance) whose bodies do nothing: its wall time is
-  all bookkeeping, the least any run of three assets costs on this machine, whatever it loads;
-- floor1: the same three empty assets and checks as one step (one `multi_asset`): what fewer steps
-  would save.
+- floor: a run of history3's shape (three assets without partitions, each with one check, in the
+  warehouse pool, on the same instance) whose bodies do nothing: its wall time is all
+  bookkeeping, Dagster's fixed cost of such a run on this machine, whatever it loads;
+- floor1: the same three empty assets and checks as one step (one `multi_asset`): history's shape.
 
-Printed per round and as the median: wall, load, bookkeeping seconds, bookkeeping's share of the
-wall (target <= 10%), the events the run recorded by type, and bookkeeping per recorded event.
+The variants alternate within a round; the floors are measured once a round (they read nothing).
+Printed: the load average before and after; per round and as the median: wall, load, bookkeeping
+seconds, bookkeeping's share of the wall (target <= 10%), the messages a day, every record the
+run wrote by type (Dagster's events, LOG for a log line), bookkeeping per record; and each floor
+as a share of the wall of the history load of its shape, per workspace.
 """
 
 from __future__ import annotations
@@ -234,7 +238,7 @@ def _measure(
         load_seconds = 0.0
         gated = slack_assets.gated
 
-        def timed_gated(context, body, **kwargs):
+        def timed_gated(context, body, *args, **kwargs):
             # Only the body's own time: what Dagster does with each result it yields (recording a
             # materialization per partition) happens between the generator's steps.
             def timed_body(gate):
@@ -246,7 +250,7 @@ def _measure(
                 finally:
                     load_seconds += time.perf_counter() - started
 
-            yield from gated(context, timed_body, **kwargs)
+            yield from gated(context, timed_body, *args, **kwargs)
 
         slack_assets.gated = timed_gated
         settings = Settings(
@@ -269,7 +273,8 @@ def _measure(
         if partitions.startswith("floor"):
             assets = _empty_assets_like_slack(one_step=partitions == "floor1")
         else:
-            assets = slack_assets.build_slack_assets(partitions_def)
+            # history: one step (the design); history3: the same assets as three steps (before it)
+            assets = slack_assets.build_slack_assets(partitions_def, one_step=partitions != "history3")
         resources = {
             "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
             "slack": SlackResource(export_path=str(export)),
@@ -308,7 +313,9 @@ def _measure(
         shutil.rmtree(home, ignore_errors=True)
 
 
-VARIANTS = ("daily", "history", "monthly", "floor", "floor1")
+VARIANTS = ("daily", "history", "history3", "monthly", "floor", "floor1")
+# The history load each floor has the shape of: three steps, or one.
+FLOOR_OF = {"floor": "history3", "floor1": "history"}
 
 
 def _empty_assets_like_slack(one_step: bool = False) -> list:
@@ -368,9 +375,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--partitions",
-        default="history,floor",
+        default="history,history3,floor1,floor",
         help="comma-separated: daily (daily partitions: the nightly, short backfills), history (a "
-        "history load: `make backfill` over BACKFILL_DAILY_PARTITIONS_MAX_DAYS), monthly (for comparison), "
+        "history load: `make backfill` over BACKFILL_DAILY_PARTITIONS_MAX_DAYS, one step), history3 (the "
+        "same as three steps, the design before), monthly (for comparison), "
         "floor (the history load's three assets and checks doing nothing: a run's least bookkeeping), "
         "floor1 (the same as one step)",
     )
@@ -432,11 +440,11 @@ def main(argv: list[str] | None = None) -> int:
     # Dagster's own fixed cost of a run of this shape (the floor: its bodies do nothing), against
     # each workspace's history load.
     for floor in (v for v in variants if v.startswith("floor")):
-        fixed = medians[("-", floor)]
+        fixed, load = medians[("-", floor)], FLOOR_OF[floor]
         shares = [
-            f"{fixed / medians[(w, 'history')]:.0%} of the {w} workspace's history load"
+            f"{fixed / medians[(w, load)]:.0%} of the {w} workspace's {load} wall"
             for w in workspaces
-            if (w, "history") in medians
+            if (w, load) in medians
         ]
         print(
             f"Dagster's fixed cost per run ({floor}): {fixed:.1f} s"
