@@ -55,6 +55,7 @@ from typing import Any, Generic, TypeVar
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from orchestration.progress import ApiPace
 from orchestration.quality.gate import QualityGate
@@ -316,6 +317,27 @@ class DayBatches:
         self.rows_written += replace_days(self.conn, self.table_name, days, rows)
         self.days_written += len(set(days))
         self.batches_written += 1
+
+
+def write_days(
+    conn: Any, table_name: str, days: Sequence[date], rows: pa.Table, **batching: int
+) -> DayBatches:
+    """Replace `days` in `table_name` by `rows`, the rows of all of them at once (a workspace
+    export's whole range), in `DayBatches`' batches: each its own transaction, days without rows
+    emptied. One swap of a small workspace's 4,206 days (~122k messages) ran out of
+    LOADING_MEMORY_LIMIT (bench/README.md, "Bookkeeping benchmark"). The caller has checked `rows`
+    with its gate; `batching`: DayBatches' sizes. Returns the batches, written."""
+    rows = rows.take(pc.sort_indices(rows, sort_keys=[("date", "ascending")]))
+    spans, offset = {}, 0  # each day's rows: (first row, count) in the sorted table
+    for item in pc.value_counts(rows["date"]):  # in the order of first appearance: sorted
+        count = item["counts"].as_py()
+        spans[item["values"].as_py()] = (offset, count)
+        offset += count
+    batches = DayBatches(conn, table_name, gate=None, **batching)
+    for day in sorted(set(days)):
+        batches.add(day, rows.slice(*spans.get(day, (0, 0))))
+    batches.flush()
+    return batches
 
 
 # A progress line every so many days of a long backfill; the nightly window logs only its total.

@@ -20,14 +20,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.slack import CHANNELS_SCHEMA, MESSAGES_SCHEMA, USERS_SCHEMA
-from orchestration.fetching import load_days
+from orchestration.fetching import load_days, write_days
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
 from orchestration.quality.gate import QualityGate, write_snapshot
 from orchestration.registry import raw_table
 from orchestration.slack.resources import SlackResource, slack_resource_from_env
 from orchestration.sources import SourcePlan, plan_defs
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_days
+from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
 SLACK_TRAILING_DAYS = 7
 SLACK_RESCAN_DAYS = 30
@@ -171,8 +171,8 @@ def build_slack_assets(
                 batches = list(export.messages(days[0], days[-1]))
             rows = _stamp(pa.Table.from_batches(batches, schema=MESSAGES_SCHEMA), source, run_id)
             with warehouse.connect() as conn:
-                gate.check(MESSAGES.name, rows, days, conn)
-                total = replace_days(conn, MESSAGES.name, days, rows)
+                gate.check(MESSAGES.name, rows, days, conn)  # the whole export, before any write
+                total = write_days(conn, MESSAGES.name, days, rows).rows_written
         else:
             total, loaded, grown, skipped = _load_from_api(context, warehouse, gate, slack, days, run_id)
         return dg.MaterializeResult(
