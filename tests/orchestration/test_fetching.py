@@ -155,8 +155,9 @@ def test_write_days_swaps_a_whole_range_in_batches_each_day_with_its_own_rows(tm
     days = DAYS  # 12 days
     rows = pa.concat_tables([_day_rows(day, n=i % 4) for i, day in enumerate(days)][::-1])
     conn = duckdb.connect(str(tmp_path / "w.duckdb"))
-    batches = write_days(conn, "raw_test.values", days, rows, days_per_batch=7, max_days_per_batch=7)
-    assert batches.batches_written == 2 and batches.days_written == 12  # 7 days, then 5
+    batches = write_days(conn, "raw_test.values", days, rows, max_rows=5)
+    # whole days up to 5 rows or just over: 0+1+2+3 | 0+1+2+3 | 0+1+2+3 (each ends at 6 rows)
+    assert batches.batches_written == 3 and batches.days_written == 12
     per_day = dict(conn.execute("select date, count(*) from raw_test.values group by 1").fetchall())
     assert batches.rows_written == rows.num_rows == sum(per_day.values())
     assert per_day == {day: i % 4 for i, day in enumerate(days) if i % 4}
