@@ -325,6 +325,9 @@ def summarize_run(result, plans: Mapping[str, Any], titles: Mapping[str, str] | 
                 if "days" in meta and "first_day" in meta
                 else ""
             )
+            rescanned = int(meta.get("rescanned_days") or 0)
+            if rescanned:  # Slack re-reads the loaded days before the asked ones for their threads
+                span += f" ({meta['asked_days']} asked, {rescanned} re-read for replies to their threads)"
             if "history_days_loaded" in meta and int(meta.get("history_days_missing") or 0):
                 span += (
                     f"; of {meta['history']}: {int(meta['history_days_loaded']):,} days loaded, "

@@ -55,6 +55,7 @@ from typing import Any, Generic, TypeVar
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from orchestration.progress import ApiPace
 from orchestration.quality.gate import QualityGate
@@ -316,6 +317,39 @@ class DayBatches:
         self.rows_written += replace_days(self.conn, self.table_name, days, rows)
         self.days_written += len(set(days))
         self.batches_written += 1
+
+
+# The most rows `write_days` swaps in one transaction. One swap of a small workspace's 4,206 days
+# (123k messages) ran out of LOADING_MEMORY_LIMIT (64 MB); 17k (a tiny workspace's 4,206 days)
+# did not. Few large swaps beat many small ones: month-sized swaps (136 of them) made the tiny
+# workspace's load 13-33 s against 8-12 s in one, and the small one's 41-55 s against 31-35 s in
+# 7 (bench/README.md, "Bookkeeping benchmark"; a VM at load average 14-19).
+WRITE_DAYS_MAX_ROWS = 20_000
+
+
+def write_days(
+    conn: Any, table_name: str, days: Sequence[date], rows: pa.Table, max_rows: int = WRITE_DAYS_MAX_ROWS
+) -> DayBatches:
+    """Replace `days` in `table_name` by `rows`, the rows of all of them at once (a workspace
+    export's whole range), in batches of whole days of about `max_rows` rows (a day is never
+    split), each its own transaction (`DayBatches`); days without rows are emptied. The caller has
+    checked `rows` with its gate. Returns the batches, written."""
+    rows = rows.take(pc.sort_indices(rows, sort_keys=[("date", "ascending")]))
+    spans, offset = {}, 0  # each day's rows: (first row, count) in the sorted table
+    for item in pc.value_counts(rows["date"]):  # in the order of first appearance: sorted
+        count = item["counts"].as_py()
+        spans[item["values"].as_py()] = (offset, count)
+        offset += count
+    every_day = sorted(set(days))
+    # only the row bound starts a batch: no bound on its days
+    n = len(every_day) + 1
+    batches = DayBatches(
+        conn, table_name, gate=None, rows_per_batch=max_rows, days_per_batch=n, max_days_per_batch=n
+    )
+    for day in every_day:
+        batches.add(day, rows.slice(*spans.get(day, (0, 0))))
+    batches.flush()
+    return batches
 
 
 # A progress line every so many days of a long backfill; the nightly window logs only its total.

@@ -119,8 +119,9 @@ def history_span(environ=None) -> tuple[date, date]:
     return settings.history_start, yesterday
 
 
-def add_coverage(context) -> None:
-    """Put each selected daily raw asset's history coverage (`coverage`) on its materialization.
+def add_coverage(context, keys=None) -> None:
+    """Put each daily raw asset's history coverage (`coverage`) on its materialization: of `keys`,
+    or of every asset the step materializes.
 
     Runs after a successful load (orchestration/quality/checks.py, `gated`), so the UI and the
     commands' summaries show the days the warehouse holds, whatever the run's partitions were.
@@ -131,7 +132,8 @@ def add_coverage(context) -> None:
         warehouse = context.resources.warehouse
     except Exception:  # an asset without the warehouse resource: nothing to report
         return
-    tables = [(key, BY_NAME.get(f"raw_{key.path[-2]}.{key.path[-1]}")) for key in context.selected_asset_keys]
+    keys = context.selected_asset_keys if keys is None else keys
+    tables = [(key, BY_NAME.get(f"raw_{key.path[-2]}.{key.path[-1]}")) for key in keys]
     tables = [(key, table) for key, table in tables if table is not None and table.daily]
     if not tables:
         return

@@ -120,18 +120,27 @@ def _contract_result(key: dg.AssetKey, check_name: str, exc: BaseException) -> d
     )
 
 
-def gated(context: dg.AssetExecutionContext, body: Callable[[QualityGate], Any]) -> Iterator[Any]:
+def gated(
+    context: dg.AssetExecutionContext,
+    body: Callable[[QualityGate], Any],
+    keys: Iterable[dg.AssetKey] | None = None,
+) -> Iterator[Any]:
     """Run an asset's load with a fresh gate, then yield its outputs plus one `<stream>_expectations`
     result per asset, from the results the gate kept; an error holding a configured secret leaves
     redacted (orchestration/redaction.py).
 
         yield from gated(context, lambda gate: load(context, warehouse, gate, ...))
+
+    `keys`: the assets this body loads, when a step loads several one after the other (default:
+    every asset the step materializes).
     """
     with redacted_errors():
-        yield from _gated(context, body)
+        yield from _gated(context, body, context.selected_asset_keys if keys is None else set(keys))
 
 
-def _gated(context: dg.AssetExecutionContext, body: Callable[[QualityGate], Any]) -> Iterator[Any]:
+def _gated(
+    context: dg.AssetExecutionContext, body: Callable[[QualityGate], Any], keys: Iterable[dg.AssetKey]
+) -> Iterator[Any]:
     """`gated` without the redaction.
 
     On a refused batch (or an answer that breaks the connector's contract) the failed check
@@ -140,13 +149,13 @@ def _gated(context: dg.AssetExecutionContext, body: Callable[[QualityGate], Any]
     specs = [
         spec
         for spec in context.assets_def.check_specs
-        if spec.name.endswith(EXPECTATIONS_SUFFIX) and spec.asset_key in context.selected_asset_keys
+        if spec.name.endswith(EXPECTATIONS_SUFFIX) and spec.asset_key in keys
     ]
     gate = QualityGate()
     try:
         out = body(gate)
         events = list(out) if inspect.isgenerator(out) else [out]
-        add_coverage(context)  # the days the warehouse holds, from its ledger (orchestration/ledger.py)
+        add_coverage(context, keys)  # the days the warehouse holds, from its ledger (orchestration/ledger.py)
     except QualityGateError as exc:
         for spec in specs:
             table = raw_table(spec.asset_key)

@@ -12,7 +12,14 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from orchestration.fetching import DayBatches, fetch_concurrency, load_days, load_items, prefetched
+from orchestration.fetching import (
+    DayBatches,
+    fetch_concurrency,
+    load_days,
+    load_items,
+    prefetched,
+    write_days,
+)
 from orchestration.warehouse import DuckDBWarehouse, replace_days, stamped
 
 DAYS = [date(2026, 3, 1) + timedelta(days=i) for i in range(12)]
@@ -141,6 +148,22 @@ def test_day_batches_swap_seven_days_per_transaction_and_flush_the_rest(tmp_path
         again.add(day, _day_rows(day, n=1))
     again.flush()
     assert conn.execute("select count(*), count(distinct date) from raw_test.values").fetchone() == (9, 9)
+
+
+def test_write_days_swaps_a_whole_range_in_batches_each_day_with_its_own_rows(tmp_path):
+    # a whole export's days at once, out of order, a day without rows among them
+    days = DAYS  # 12 days
+    rows = pa.concat_tables([_day_rows(day, n=i % 4) for i, day in enumerate(days)][::-1])
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    batches = write_days(conn, "raw_test.values", days, rows, max_rows=5)
+    # whole days up to 5 rows or just over: 0+1+2+3 | 0+1+2+3 | 0+1+2+3 (each ends at 6 rows)
+    assert batches.batches_written == 3 and batches.days_written == 12
+    per_day = dict(conn.execute("select date, count(*) from raw_test.values group by 1").fetchall())
+    assert batches.rows_written == rows.num_rows == sum(per_day.values())
+    assert per_day == {day: i % 4 for i, day in enumerate(days) if i % 4}
+    # every day in the ledger with its rows, the empty ones as 0
+    ledger = dict(conn.execute("select day, rows from ledger.loaded_days").fetchall())
+    assert ledger == {day: i % 4 for i, day in enumerate(days)}
 
 
 def test_day_batches_write_early_when_the_days_held_reach_the_row_bound(tmp_path):

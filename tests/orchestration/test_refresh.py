@@ -103,7 +103,9 @@ def _progress_on_terminal_whole_log_in_file(out: str, log_dir: Path, command: st
 def test_backfill_then_refresh_with_community_sources_only(
     community_only, dagster_instance, capsys, monkeypatch
 ):
-    first, last = YESTERDAY - timedelta(days=2), YESTERDAY - timedelta(days=1)
+    # An 11-day history: the backfill loads its first two days, the nightly its last 8 (Y-7..Y).
+    monkeypatch.setenv("HISTORY_START_DATE", (YESTERDAY - timedelta(days=10)).isoformat())
+    first, last = YESTERDAY - timedelta(days=10), YESTERDAY - timedelta(days=9)
     assert isinstance(sandbox_if_needed(source_plan()), nullcontext)  # real sources only: no sandbox process
     # What a run deleted 40 days ago left on the SQLite instance, and one deleted yesterday: the
     # command's retention (30 days by default) removes the first only.
@@ -148,22 +150,33 @@ def test_backfill_then_refresh_with_community_sources_only(
     assert re.search(r"with rows: .*mart_member_engagement \(\d", summary)
     assert "Backfill done" in out
 
-    # The nightly run: yesterday and the trailing days each source revises, clipped to the history.
+    # The nightly run: yesterday and the 7 trailing days the sources revise. Slack also re-reads the
+    # loaded days of the 30 before them (the backfill's two) for replies to their threads: the
+    # summary counts the 10 days it replaced, not the 8 asked.
     code = refresh.main([], instance=dagster_instance, log_dir=logs)
     out = capsys.readouterr().out
     assert code == 0, out
     _progress_on_terminal_whole_log_in_file(out, logs, "refresh")
-    assert f"Refresh: 3 day(s), {YESTERDAY - timedelta(days=2)} to {YESTERDAY}" in out
+    assert f"Refresh: 8 day(s), {YESTERDAY - timedelta(days=7)} to {YESTERDAY}" in out
     summary = out[out.index("Summary by source:") :]
     assert "Meta: not loaded" in summary and "Traceback" not in out
     with duckdb.connect(community_only / "warehouse.duckdb", read_only=True) as conn:
-        days_loaded = conn.execute("select count(distinct date) from raw_discourse.posts").fetchone()[0]
+        ledger = dict(
+            conn.execute(
+                "select table_name, count(*) from ledger.loaded_days "
+                "where table_name in ('raw_slack.messages', 'raw_discourse.posts') group by 1"
+            ).fetchall()
+        )
         messages_now = conn.execute("select count(*) from raw_slack.messages").fetchone()[0]
-    assert messages_now > messages and days_loaded == 3
+    # the two backfilled days and the nightly's eight; the day between them was never asked
+    assert ledger == {"raw_slack.messages": 10, "raw_discourse.posts": 10}
+    assert messages_now > messages
+    # every Slack row is in the 10 days the nightly replaced, so its rows are the table's
     assert (
-        f"raw_slack.messages {messages_now:,} rows, 3 day(s) {YESTERDAY - timedelta(days=2)}..{YESTERDAY}"
-        in summary
-    )
+        f"raw_slack.messages {messages_now:,} rows, 10 day(s) {first}..{YESTERDAY} "
+        "(8 asked, 2 re-read for replies to their threads)" in summary
+    ), summary
+    assert f"raw_discourse.posts {_printed_rows(summary, 'raw_discourse.posts'):,} rows, 8 day(s) " in summary
     assert "Refresh done" in out
 
 

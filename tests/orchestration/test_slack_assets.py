@@ -229,7 +229,16 @@ def test_a_backfill_and_a_nightly_run_make_the_fewest_calls_per_method_and_the_r
     assert made == {m: expected[m] for m in made}
     assert 0 < made["conversations.replies"] < sum(1 for _ in loaded)  # fewer than every thread again
     metadata = result.asset_materializations_for_node("slack__messages")[-1].metadata
-    assert metadata["rescanned_days"].value > 0 and metadata["skipped_channels"].value == 0
+    # the 8 days asked and the 4 loaded days before them re-read for their threads: 12 replaced,
+    # and `rows` counts the rows of all 12
+    assert metadata["asked_days"].value == 8 and metadata["rescanned_days"].value == 4
+    assert metadata["days"].value == 12 and metadata["first_day"].value == nightly_days[0].isoformat()
+    assert metadata["last_day"].value == nightly_days[-1].isoformat()
+    assert (
+        metadata["rows"].value
+        == _rows(settings.warehouse_path, "select count(*) from raw_slack.messages")[0][0]
+    )
+    assert metadata["skipped_channels"].value == 0
     after_nightly = _message_rows(settings.warehouse_path)
 
     # a fresh load of the same days at T2 holds the same rows: the carried-over replies are right
@@ -258,3 +267,93 @@ def test_a_channel_the_bot_left_is_skipped_with_a_count_in_the_metadata(tmp_path
     }
     assert left not in channels and len(channels) == 6
     assert _rows(settings.warehouse_path, "select count(*) from raw_slack.channels")[0][0] == 7
+
+
+# --- a history load: the three assets as one step -------------------------------------------------
+
+
+def _history_load(tmp_path, settings_for):
+    """The history-load build over a 3-day export, and a run of it on that export or another."""
+    from orchestration.partitions import history_tags
+
+    settings = settings_for(tmp_path, days=10)
+    first = DAY - timedelta(days=2)
+    export = write_export(tmp_path / "export.zip", 42, "small", first, DAY)
+    assets = build_slack_assets(None)
+    warehouse = DuckDBWarehouse(path=str(settings.warehouse_path))
+
+    def run(path, instance=None) -> dg.ExecuteInProcessResult:
+        resources = {"warehouse": warehouse, "slack": SlackResource(export_path=str(path))}
+        return dg.materialize(
+            assets,
+            tags=history_tags(first, DAY),
+            resources=resources,
+            raise_on_error=False,
+            instance=instance,
+        )
+
+    return settings.warehouse_path, export, assets, run
+
+
+def test_a_history_load_is_one_step_loading_and_checking_the_three_assets(tmp_path, settings_for):
+    warehouse, export, assets, run = _history_load(tmp_path, settings_for)
+    assert len(assets) == 1
+    instance = dg.DagsterInstance.ephemeral()
+    result = run(export, instance)
+    assert result.success
+    steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_START"]
+    assert steps == ["slack_history"]  # one step: its events and the warehouse pool's claim once
+    materialized = {
+        m.asset_key.path[-1]: m.metadata for m in result.asset_materializations_for_node("slack_history")
+    }
+    assert sorted(materialized) == ["channels", "messages", "users"]
+    for name in materialized:
+        table_rows = _rows(warehouse, f"select count(*) from raw_slack.{name}")[0][0]
+        assert materialized[name]["rows"].value == table_rows > 0
+    messages = materialized["messages"]
+    assert (
+        messages["days"].value == 3 and messages["first_day"].value == (DAY - timedelta(days=2)).isoformat()
+    )
+    assert messages["history_days_loaded"].value == 3  # the ledger's coverage, on the messages only
+    assert "history_days_loaded" not in materialized["channels"]
+    checks = {c.asset_key.path[-1]: c for c in result.get_asset_check_evaluations()}
+    assert sorted(checks) == ["channels", "messages", "users"] and all(c.passed for c in checks.values())
+    # no log line repeating what the materializations say: each would be one more event record
+    records = instance.get_records_for_run(result.run_id, limit=1000).records
+    assert [r.event_log_entry.user_message for r in records if r.event_log_entry.dagster_event is None] == []
+    assert len(records) > 20  # the run's events are there to be read
+
+
+def test_a_refused_asset_in_a_history_load_leaves_the_others_loaded_and_fails_the_step(
+    tmp_path, settings_for
+):
+    import json
+    import zipfile
+
+    warehouse, export, _, run = _history_load(tmp_path, settings_for)
+    assert run(export).success
+    users_before = _rows(warehouse, "select count(*), sum(hash(u)) from raw_slack.users u")
+    # a users.json of one user: shrinking the snapshot past SNAPSHOT_MAX_SHRINK is refused
+    few = tmp_path / "few.zip"
+    with zipfile.ZipFile(export) as src, zipfile.ZipFile(few, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            dst.writestr(name, json.dumps(json.loads(data)[:1]) if name == "users.json" else data)
+
+    result = run(few)
+
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure.step_key == "slack_history" and "raw_slack.users from" in str(
+        failure.event_specific_data.error
+    )
+    # the channels before the users and the messages after them loaded and were recorded, as in
+    # steps of their own; the users' table is as it was
+    recorded = {m.asset_key.path[-1] for m in result.asset_materializations_for_node("slack_history")}
+    assert recorded == {"channels", "messages"}
+    assert _rows(warehouse, "select count(*), sum(hash(u)) from raw_slack.users u") == users_before
+    runs = _rows(warehouse, "select count(distinct _run_id) from raw_slack.messages")[0][0]
+    assert (
+        runs == 1
+        and _rows(warehouse, "select any_value(_run_id) from raw_slack.messages")[0][0] == result.run_id
+    )
