@@ -29,6 +29,11 @@ Routes (wire format of Discourse's published OpenAPI document; tests/contracts/d
   own Api-Username; an unknown username is 404 too.
 - `GET /admin/users/list/active.json?page=N&show_emails=true`: 100 users a page, 1-based.
 
+A post with likes says so in `actions_summary` with its count (`{"id": 2, "count": N, "can_act":
+true}`: Discourse's PostSerializer keeps `count` for a staff key while it is above 0; the published
+/posts/{id}.json schema lists it). `SandboxServer.discourse_likers` replaces the likers of the posts
+it names (a test adds and removes likes between two loads); every route answers with them.
+
 JSON answers carry `Content-Type: application/json; charset=utf-8`, the forum's header to the
 letter (clients such as pydiscourse compare it as a string).
 
@@ -39,6 +44,7 @@ global limiter's form) and a `Retry-After` header.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import html
@@ -138,17 +144,26 @@ def _title_and_body(post: community.Post) -> tuple[str, str]:
     return "", post.text
 
 
+Likers = tuple[tuple[int, tuple[str, ...]], ...]  # (post id, its likers' person ids), sorted by post id
+
+
 @functools.cache
 def _forum(
-    seed: int, scale: str, today: date
+    seed: int, scale: str, today: date, likers: Likers = ()
 ) -> tuple[tuple[Topic, ...], dict[int, Topic], dict[int, Topic]]:
-    """Every topic visible on `today` (newest activity first), by topic id, and by post id."""
+    """Every topic visible on `today` (newest activity first), by topic id, and by post id; the
+    posts named in `likers` liked by those people instead of their generated reactions."""
+    edited = dict(likers)
     topics: list[Topic] = []
     day = brand.COMMUNITY_START_DATE
     cutoff = _start(today)
     while day < today:
         for thread in community.threads_started_on(seed, scale, PLATFORM, day):
-            visible = tuple(p for p in thread if p.created_at < cutoff)
+            visible = tuple(
+                p if int(p.post_id) not in edited else _liked_by(p, edited[int(p.post_id)])
+                for p in thread
+                if p.created_at < cutoff
+            )
             if not visible:
                 continue
             title = _title_and_body(visible[0])[0] or visible[0].text[:60]
@@ -160,10 +175,16 @@ def _forum(
     return tuple(topics), by_id, by_post
 
 
+def _liked_by(post: community.Post, person_ids: tuple[str, ...]) -> community.Post:
+    return dataclasses.replace(post, reactions=tuple((pid, "+1") for pid in person_ids))
+
+
 @functools.cache
-def _by_post_id(seed: int, scale: str, today: date) -> tuple[tuple[int, Topic, int], ...]:
+def _by_post_id(
+    seed: int, scale: str, today: date, likers: Likers = ()
+) -> tuple[tuple[int, Topic, int], ...]:
     """(post id, topic, post number) of every post, newest id first: /posts.json's order."""
-    topics = _forum(seed, scale, today)[0]
+    topics = _forum(seed, scale, today, likers)[0]
     rows = [(int(p.post_id), t, n) for t in topics for n, p in enumerate(t.posts, start=1)]
     if len({r[0] for r in rows}) != len(rows):
         raise RuntimeError("sandbox discourse: two posts share an id; the generator must keep them unique")
@@ -172,8 +193,8 @@ def _by_post_id(seed: int, scale: str, today: date) -> tuple[tuple[int, Topic, i
 
 
 @functools.cache
-def _by_created(seed: int, scale: str, today: date) -> tuple[Topic, ...]:
-    topics = _forum(seed, scale, today)[0]
+def _by_created(seed: int, scale: str, today: date, likers: Likers = ()) -> tuple[Topic, ...]:
+    topics = _forum(seed, scale, today, likers)[0]
     return tuple(sorted(topics, key=lambda t: (t.created_at, t.topic_id), reverse=True))
 
 
@@ -234,8 +255,8 @@ def _links(text: str) -> list[dict]:
 # --- serialisers (every field the contract requires) ------------------------------------------------
 
 
-def _category(space: community.Space, seed: int, scale: str, today: date) -> dict:
-    topics = [t for t in _forum(seed, scale, today)[0] if t.root.space_id == space.native_id]
+def _category(space: community.Space, seed: int, scale: str, today: date, likers: Likers = ()) -> dict:
+    topics = [t for t in _forum(seed, scale, today, likers)[0] if t.root.space_id == space.native_id]
     week_ago = _start(today) - timedelta(days=7)
     return {
         "id": int(space.native_id),
@@ -310,11 +331,11 @@ def like_times(post: community.Post, today: date) -> list[datetime]:
 
 
 @functools.cache
-def _likes_of_users(seed: int, scale: str, today: date, action: int) -> dict[int, tuple]:
+def _likes_of_users(seed: int, scale: str, today: date, action: int, likers: Likers = ()) -> dict[int, tuple]:
     """Every like of the forum by the user id whose stream lists it (the liker's for LIKE, the post
     author's for WAS_LIKED): (created_at, post id, liker's user id), newest first."""
     out: dict[int, list] = {}
-    for topic in _forum(seed, scale, today)[0]:
+    for topic in _forum(seed, scale, today, likers)[0]:
         for post in topic.posts:
             if not post.reactions:
                 continue
@@ -400,7 +421,8 @@ def _post(topic: Topic, number: int, seed: int, scale: str, today: date) -> dict
     if post.reply_to_post_id is not None and post.reply_to_post_id != topic.root.post_id:
         numbers = {p.post_id: i + 1 for i, p in enumerate(topic.posts)}
         reply_to = numbers.get(post.reply_to_post_id)
-    actions = [{"id": 2, "can_act": True}] if post.reactions else []
+    # A staff key sees the like count (PostSerializer#actions_summary keeps `count` while above 0)
+    actions = [{"id": 2, "count": len(post.reactions), "can_act": True}] if post.reactions else []
     return {
         "id": int(post.post_id),
         "name": author.name,
@@ -640,6 +662,8 @@ def handle(request: SandboxRequest) -> SandboxResponse:
 def _answer(request: SandboxRequest) -> SandboxResponse:
     sandbox = request.sandbox
     seed, scale, today = sandbox.seed, sandbox.scale, sandbox.today()
+    # likers a test set on this sandbox (SandboxServer.discourse_likers) in place of the generated ones
+    likers: Likers = tuple(sorted(sandbox.discourse_likers.items()))
     path = request.path[len(PREFIX) :] or "/"
     if request.method != "GET":
         return _error(404)
@@ -654,7 +678,7 @@ def _answer(request: SandboxRequest) -> SandboxResponse:
         return _error(403)
 
     if path in ("/categories.json", "/categories"):
-        categories = [_category(s, seed, scale, today) for s in community.spaces(PLATFORM)]
+        categories = [_category(s, seed, scale, today, likers) for s in community.spaces(PLATFORM)]
         return SandboxResponse(
             200,
             {
@@ -667,11 +691,11 @@ def _answer(request: SandboxRequest) -> SandboxResponse:
         )
 
     if path in ("/latest.json", "/latest"):
-        return _latest(request, seed, scale, today)
+        return _latest(request, seed, scale, today, likers)
 
     match = _TOPIC_POSTS.match(path)
     if match:
-        topic = _forum(seed, scale, today)[1].get(int(match.group(1)))
+        topic = _forum(seed, scale, today, likers)[1].get(int(match.group(1)))
         if topic is None:
             return _error(404)
         asked = request.query.get("post_ids[]", []) + request.query.get("post_ids", [])
@@ -693,13 +717,13 @@ def _answer(request: SandboxRequest) -> SandboxResponse:
 
     match = _TOPIC_JSON.match(path)
     if match:
-        topic = _forum(seed, scale, today)[1].get(int(match.group(1)))
+        topic = _forum(seed, scale, today, likers)[1].get(int(match.group(1)))
         if topic is None:
             return _error(404)
         return SandboxResponse(200, _topic(topic, seed, scale, today))
 
     if path in ("/posts.json", "/posts"):
-        return _latest_posts(request, seed, scale, today)
+        return _latest_posts(request, seed, scale, today, likers)
 
     if path in ("/post_action_users.json", "/post_action_users"):
         try:
@@ -707,7 +731,7 @@ def _answer(request: SandboxRequest) -> SandboxResponse:
             action = int(request.param("post_action_type_id") or "")
         except ValueError:
             return _error(400, "param is missing or the value is empty: id")
-        topic = _forum(seed, scale, today)[2].get(post_id)
+        topic = _forum(seed, scale, today, likers)[2].get(post_id)
         if topic is None:
             return _error(404)
         page = _int_param(request, "page", 0, 0, 10_000)
@@ -729,7 +753,7 @@ def _answer(request: SandboxRequest) -> SandboxResponse:
         return SandboxResponse(200, {"post_action_users": users, "total_rows_post_action_users": len(likers)})
 
     if path in ("/user_actions.json", "/user_actions"):
-        return _user_actions(request, key, seed, scale, today)
+        return _user_actions(request, key, seed, scale, today, likers)
 
     match = _USERS_LIST.match(path)
     if match:
@@ -751,12 +775,14 @@ def _answer(request: SandboxRequest) -> SandboxResponse:
     return _error(404)
 
 
-def _latest(request: SandboxRequest, seed: int, scale: str, today: date) -> SandboxResponse:
+def _latest(
+    request: SandboxRequest, seed: int, scale: str, today: date, likers: Likers = ()
+) -> SandboxResponse:
     order = request.param("order") or "default"
     if order in ("default", "activity"):
-        topics = _forum(seed, scale, today)[0]
+        topics = _forum(seed, scale, today, likers)[0]
     elif order == "created":
-        topics = _by_created(seed, scale, today)
+        topics = _by_created(seed, scale, today, likers)
     else:
         return _error(400, f"order {order!r} is not supported by the sandbox (use activity or created)")
     if (request.param("ascending") or "").lower() == "true":
@@ -787,7 +813,9 @@ def _latest(request: SandboxRequest, seed: int, scale: str, today: date) -> Sand
     )
 
 
-def _user_actions(request: SandboxRequest, key: str, seed: int, scale: str, today: date) -> SandboxResponse:
+def _user_actions(
+    request: SandboxRequest, key: str, seed: int, scale: str, today: date, likers: Likers = ()
+) -> SandboxResponse:
     """Discourse's `UserActionsController#index` for likes: the stream of `username` filtered to
     the action types asked, newest first, USER_ACTIONS_PER_PAGE from `offset`."""
     username = (request.param("username") or "").strip()
@@ -811,13 +839,13 @@ def _user_actions(request: SandboxRequest, key: str, seed: int, scale: str, toda
             (*like, action)
             for action in (LIKE, WAS_LIKED)
             if action in types
-            for like in _likes_of_users(seed, scale, today, action).get(_uid(owner), ())
+            for like in _likes_of_users(seed, scale, today, action, likers).get(_uid(owner), ())
         ),
         reverse=True,
     )
     chunk = stream[offset : offset + USER_ACTIONS_PER_PAGE]
     return SandboxResponse(
-        200, {"user_actions": [_user_action(owner, *item, seed, scale, today) for item in chunk]}
+        200, {"user_actions": [_user_action(owner, *item, seed, scale, today, likers) for item in chunk]}
     )
 
 
@@ -830,10 +858,11 @@ def _user_action(
     seed: int,
     scale: str,
     today: date,
+    likers: Likers = (),
 ) -> dict:
     """One like in a user's stream, with the fields the contract requires (its types: post_id is a
     string, hidden and post_type null)."""
-    topic = _forum(seed, scale, today)[2][post_id]
+    topic = _forum(seed, scale, today, likers)[2][post_id]
     number = next(n for n, p in enumerate(topic.posts, start=1) if int(p.post_id) == post_id)
     post = topic.posts[number - 1]
     author = _member(seed, scale, post.author_person_id)
@@ -904,7 +933,9 @@ def _latest_post(topic: Topic, number: int, seed: int, scale: str, today: date) 
     return out
 
 
-def _latest_posts(request: SandboxRequest, seed: int, scale: str, today: date) -> SandboxResponse:
+def _latest_posts(
+    request: SandboxRequest, seed: int, scale: str, today: date, likers: Likers = ()
+) -> SandboxResponse:
     """Discourse's `PostsController#latest`: regular posts of visible public topics, ids below
     `before` (none: from the newest), newest id first, 50 at most; the forum holds no hidden,
     deleted or small-action posts, so every post qualifies."""
@@ -917,7 +948,7 @@ def _latest_posts(request: SandboxRequest, seed: int, scale: str, today: date) -
             return _error(400)
         if before <= 0:
             before = None
-    rows = _by_post_id(seed, scale, today)
+    rows = _by_post_id(seed, scale, today, likers)
     start = 0
     if before is not None:
         low, high = 0, len(rows)  # first index whose id is below `before` (ids descend)
@@ -960,11 +991,21 @@ def latest_post(seed: int, scale: str, today: date, post_id: int) -> dict:
     return _latest_post(topic, number, seed, scale, today)
 
 
-def likes_in_streams(seed: int, scale: str, today: date, action: int) -> dict[int, tuple]:
+def liker_person_ids(seed: int, scale: str, today: date, post_id: int) -> tuple[str, ...]:
+    """The person ids of the generated likers of a post (for tests that edit them through
+    SandboxServer.discourse_likers)."""
+    topic = _forum(seed, scale, today)[2][post_id]
+    post = next(p for p in topic.posts if int(p.post_id) == post_id)
+    return tuple(pid for pid, _emoji in post.reactions)
+
+
+def likes_in_streams(
+    seed: int, scale: str, today: date, action: int, likers: dict[int, tuple[str, ...]] | None = None
+) -> dict[int, tuple]:
     """Every like by the user id whose /user_actions.json stream lists it under `action` (LIKE: the
-    liker, WAS_LIKED: the post's author): (created_at, post id, liker's user id), newest first (for
-    tests and benchmarks)."""
-    return _likes_of_users(seed, scale, today, action)
+    liker, WAS_LIKED: the post's author): (created_at, post id, liker's user id), newest first, with
+    the edited `likers` (SandboxServer.discourse_likers) if any (for tests and benchmarks)."""
+    return _likes_of_users(seed, scale, today, action, tuple(sorted((likers or {}).items())))
 
 
 def topics_between(seed: int, scale: str, today: date, first: date, last: date) -> list[Topic]:

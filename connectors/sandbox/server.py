@@ -315,6 +315,9 @@ class SandboxServer:
         self.requests: deque[RequestRecord] = deque(maxlen=10_000)
         # Slack channel ids the bot has left: listed with is_member false, their history refused
         self.slack_left_channels: set[str] = set()
+        # Discourse post id -> the person ids (connectors.sandbox.community) who like it, in place of
+        # the generated reactions: a test adds and removes likes between two loads
+        self.discourse_likers: dict[int, tuple[str, ...]] = {}
         self._lock = threading.Lock()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
