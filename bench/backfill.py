@@ -34,7 +34,8 @@ Columns:
   page that ends them, and per author of liked posts the cheapest mix of pages of 30 likes
   received (/user_actions.json) and one /post_action_users.json call per post the pages leave
   out: k pages hold at most 30k likes, so they complete at best the author's least-liked posts
-  whose likes add up to 30k).
+  whose likes add up to 30k), on a nightly only for the posts whose like count differs from the
+  likers loaded for them before it (the nightly keeps the others' likers).
 - wall: what the run takes at the published limits and a `--latency-ms` round trip, rebuilt from
   the time-scaled run: the wall seconds during which some thread waited in the pacing (measured
   by wrapping the pacers of connectors/ratelimit.py) times the time scale, plus one round trip per
@@ -381,12 +382,21 @@ def _pages(rows: int, page: int) -> int:
 
 
 def _floor_state(name: str, path: str) -> dict:
-    """What a nightly's floor depends on from before it: Slack's threads as loaded."""
-    if name != "slack" or not Path(path).exists():
+    """What a nightly's floor depends on from before it: Slack's threads as loaded, the number of
+    likers loaded per Discourse post."""
+    if name not in ("slack", "discourse") or not Path(path).exists():
         return {}
     import duckdb
 
     with duckdb.connect(path, read_only=True) as conn:
+        if name == "discourse":
+            try:
+                rows = conn.execute(
+                    "select post_id, count(*) from raw_discourse.post_likes group by post_id"
+                ).fetchall()
+            except duckdb.CatalogException:
+                return {}
+            return {"likers": dict(rows)}
         try:
             rows = conn.execute(
                 "select channel_id, ts, latest_reply, _run_id from raw_slack.messages where ts = thread_ts"
@@ -467,12 +477,14 @@ def floor(name: str, path: str, before: dict) -> dict[str, int]:
             job = 3 if days > 8 else 0
             return {"meta insights": _pages(insights, 5000) + job, "meta pixel stats": _pages(hours, 100)}
         if name == "discourse":
-            return _discourse_floor(conn, last_run("raw_discourse.posts"))
+            return _discourse_floor(conn, last_run("raw_discourse.posts"), before.get("likers"))
     return {}
 
 
-def _discourse_floor(conn, run: str) -> dict[str, int]:
-    """The fewest Discourse calls for the rows run `run` loaded (see the module docstring)."""
+def _discourse_floor(conn, run: str, loaded: dict[int, int] | None = None) -> dict[str, int]:
+    """The fewest Discourse calls for the rows run `run` loaded (see the module docstring). With
+    `loaded` (a nightly: the likers held per post before it), only the posts whose like count
+    differs from those need their likers looked up."""
 
     def one(sql: str) -> int:
         return int(conn.execute(sql, [run] * sql.count("?")).fetchone()[0] or 0)
@@ -489,6 +501,20 @@ def _discourse_floor(conn, run: str) -> dict[str, int]:
         "where l._run_id = ? group by p.user_id, l.post_id",
         [run],
     ).fetchall()
+    if loaded is not None:
+        counts = dict(
+            conn.execute(
+                "select post_id, like_count from raw_discourse.posts where _run_id = ? and like_count > 0",
+                [run],
+            ).fetchall()
+        )
+        changed = {post_id for post_id, n in counts.items() if loaded.get(post_id, 0) != n}
+        liked = conn.execute(
+            "select p.user_id, count(*) from raw_discourse.post_likes as l "
+            "join raw_discourse.posts as p on p.post_id = l.post_id and p._run_id = l._run_id "
+            "where l._run_id = ? and list_contains(?, l.post_id) group by p.user_id, l.post_id",
+            [run, sorted(changed)],
+        ).fetchall()
     by_author: dict[int, list[int]] = {}
     for author, likes in liked:
         by_author.setdefault(author, []).append(likes)

@@ -110,11 +110,12 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
         days = days_in(context, trailing_days=DISCOURSE_TRAILING_DAYS)
         loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
         run_id = context.run.run_id
-        nightly = context.run.tags.get(NIGHTLY_TAG) == "true"
+        nightly = context.run.tags.get(NIGHTLY_TAG) == "true" and not discourse.nightly_all_likers
         with discourse.client() as client:
             forum = client.config.url
             # A nightly re-pull looks up the likers only of posts whose like count moved since the
-            # last load; a backfill or a first load looks up every liked post.
+            # last load (DISCOURSE_NIGHTLY_ALL_LIKERS=1: all); a backfill or a first load looks up
+            # every liked post.
             known = _loaded_likes(warehouse, days, forum, discourse.uses_sandbox) if nightly else None
             plan, chunks = client.activity_plan(days, known_likes=known)
 

@@ -18,7 +18,7 @@ from connectors.sandbox.discourse_api import (
     likes_in_streams,
 )
 from orchestration.discourse.assets import build_discourse_assets
-from orchestration.discourse.resources import DiscourseResource
+from orchestration.discourse.resources import DiscourseResource, discourse_resource_from_env
 from tests.connectors.test_discourse_calls import _pages_then_posts, _wire
 from tests.orchestration.range_load import load_range
 
@@ -33,8 +33,10 @@ def forum():
         yield server
 
 
-def _load(forum, folder, nightly=False):
-    resource = DiscourseResource(url=f"{forum.base_url}/discourse", api_key=SANDBOX_DISCOURSE_API_KEY)
+def _load(forum, folder, nightly=False, all_likers=False):
+    resource = DiscourseResource(
+        url=f"{forum.base_url}/discourse", api_key=SANDBOX_DISCOURSE_API_KEY, nightly_all_likers=all_likers
+    )
     before = len(forum.requests_to("/discourse/"))
     settings = load_range(
         folder, build_discourse_assets, {"discourse": resource}, FIRST, LAST, FIRST, nightly=nightly
@@ -108,9 +110,18 @@ def test_a_nightly_looks_up_only_changed_like_counts_and_lands_the_likes_a_full_
     assert not any(m.startswith("/t/") for m in night_calls)
 
 
-def test_a_nightly_whose_counts_did_not_move_looks_up_no_likers(forum, tmp_path):
-    settings, _ = _load(forum, tmp_path)
+def test_a_nightly_whose_counts_did_not_move_looks_up_no_likers_unless_told_to_look_up_all(
+    forum, tmp_path, monkeypatch
+):
+    settings, full = _load(forum, tmp_path)
     loaded = _likes(settings)
     _, calls = _load(forum, tmp_path, nightly=True)
     assert _likes(settings) == loaded and loaded
     assert not any(calls[m] for m in LIKER_METHODS)
+    # DISCOURSE_NIGHTLY_ALL_LIKERS=1: the nightly looks every liked post up, as the first load did
+    monkeypatch.setenv("DISCOURSE_NIGHTLY_ALL_LIKERS", "1")
+    assert discourse_resource_from_env(sandbox=True).nightly_all_likers
+    _, calls = _load(forum, tmp_path, nightly=True, all_likers=True)
+    assert _likes(settings) == loaded
+    assert {m: calls[m] for m in LIKER_METHODS} == {m: full[m] for m in LIKER_METHODS}
+    assert sum(full[m] for m in LIKER_METHODS) > 0
