@@ -12,7 +12,9 @@ Not a test. Per source, in fresh child processes (spawned; peak RSS is theirs):
    times faster than real time; the connectors pace themselves with the same scale
    (RATE_LIMIT_TIME_SCALE). The sandbox's "today" is pinned.
 2. nightly: the next day, the nightly run (the nightly tag: each source's trailing days) on the
-   same warehouse, from a sandbox whose today is one day later (Slack threads grew meanwhile).
+   same warehouse, from a sandbox whose today is one day later (Slack threads grew meanwhile;
+   Discourse posts of the last three days gained the likes given that day: the sandbox serves a
+   post's likes as they are given, over the three days after it).
 
 Every HTTP call is counted where all of them pass, `requests.Session.send` (google-auth's session
 is one too), by method and path with ids replaced by {id}: whatever a connector does (the Discourse
@@ -152,7 +154,11 @@ def _serve(
     from connectors.sandbox.server import SandboxServer
 
     limits = SandboxLimits(enabled=limited, time_scale=scale_time, latency_ms=latency_ms if limited else 0.0)
-    server = SandboxServer(seed=seed, scale=scale, today=today, limits=limits).start()
+    # Discourse likes arrive over the days after their post, so the nightly finds recent posts'
+    # like counts grown, as on a real forum
+    server = SandboxServer(
+        seed=seed, scale=scale, today=today, limits=limits, discourse_likes_arrive=True
+    ).start()
     conn.send(server.base_url)
     conn.recv()  # until told to stop
     usage = resource.getrusage(resource.RUSAGE_SELF)

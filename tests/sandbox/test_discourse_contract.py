@@ -7,7 +7,7 @@ OpenAPI document (as derived into tests/contracts/discourse.json; $ref resolved 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import jsonschema
 import pytest
@@ -265,3 +265,33 @@ def test_likes_received_are_private_to_their_user_and_admins(forum):
     assert _get(forum, "/user_actions.json", {**params, "filter": 1}, user_key).status_code == 200
     unknown = _get(forum, "/user_actions.json", {**params, "username": "nobody-here"})
     assert unknown.status_code == 404
+
+
+def test_with_likes_arriving_recent_posts_count_only_the_likes_given_before_today(forum):
+    def counts(server, down_to: int | None = None) -> dict[int, int]:
+        """Each post's like count, from the newest 50 posts (down to id `down_to`)."""
+        out, before = {}, None
+        while not out or (down_to is not None and before > down_to):
+            page = _get(server, "/posts.json", {"before": before} if before else None).json()["latest_posts"]
+            out.update(
+                {p["id"]: sum(a.get("count", 0) for a in p["actions_summary"] if a["id"] == 2) for p in page}
+            )
+            before = page[-1]["id"]
+        return out
+
+    generated = {
+        int(p.post_id): (len(p.reactions), p.created_at)
+        for t in topics_between(42, "small", TODAY, date(2025, 1, 1), TODAY)
+        for p in t.posts
+    }
+    with SandboxServer(seed=42, scale="small", today=TODAY, discourse_likes_arrive=True) as today:
+        now = counts(today)
+    with SandboxServer(
+        seed=42, scale="small", today=TODAY + timedelta(days=1), discourse_likes_arrive=True
+    ) as later:
+        next_day = counts(later, down_to=min(now))
+    assert counts(forum) == {i: generated[i][0] for i in now}  # without the option: every like at once
+    assert all(now[i] <= next_day[i] <= generated[i][0] for i in now)
+    assert any(now[i] < next_day[i] for i in now)  # likes given during the day
+    cutoff = datetime(TODAY.year, TODAY.month, TODAY.day, tzinfo=UTC) - timedelta(days=3)
+    assert all(now[i] == generated[i][0] for i in now if generated[i][1] < cutoff)
