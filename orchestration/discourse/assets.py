@@ -287,11 +287,13 @@ def _loaded_likes(
         ).fetchone()[0]
         if not exists:
             return {}
-        same_forum = "_forum_url like 'http://127.0.0.1:%/discourse'" if sandbox else "_forum_url = ?"
+        # the sandbox's rows as the registry tells them apart (any loopback port)
+        rule = raw_table(DAILY_TABLES["post_likes"]).sandbox
+        same_forum, value = (rule.predicate, rule.value) if sandbox else ("_forum_url = ?", forum)
         rows = conn.execute(
             "select post_id, user_id, created_at from raw_discourse.post_likes "
             f"where date between ? and ? and {same_forum}",
-            [days[0], days[-1]] + ([] if sandbox else [forum]),
+            [days[0], days[-1], value],
         ).fetchall()
     known: dict[int, list[dict]] = {}
     for post_id, user_id, created_at in rows:
