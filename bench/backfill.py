@@ -12,7 +12,9 @@ Not a test. Per source, in fresh child processes (spawned; peak RSS is theirs):
    times faster than real time; the connectors pace themselves with the same scale
    (RATE_LIMIT_TIME_SCALE). The sandbox's "today" is pinned.
 2. nightly: the next day, the nightly run (the nightly tag: each source's trailing days) on the
-   same warehouse, from a sandbox whose today is one day later (Slack threads grew meanwhile).
+   same warehouse, from a sandbox whose today is one day later (Slack threads grew meanwhile;
+   Discourse posts of the last three days gained the likes given that day: the sandbox serves a
+   post's likes as they are given, over the three days after it).
 
 Every HTTP call is counted where all of them pass, `requests.Session.send` (google-auth's session
 is one too), by method and path with ids replaced by {id}: whatever a connector does (the Discourse
@@ -34,7 +36,8 @@ Columns:
   page that ends them, and per author of liked posts the cheapest mix of pages of 30 likes
   received (/user_actions.json) and one /post_action_users.json call per post the pages leave
   out: k pages hold at most 30k likes, so they complete at best the author's least-liked posts
-  whose likes add up to 30k).
+  whose likes add up to 30k), on a nightly only for the posts whose like count differs from the
+  likers loaded for them before it (the nightly keeps the others' likers).
 - wall: what the run takes at the published limits and a `--latency-ms` round trip, rebuilt from
   the time-scaled run: the wall seconds during which some thread waited in the pacing (measured
   by wrapping the pacers of connectors/ratelimit.py) times the time scale, plus one round trip per
@@ -151,7 +154,11 @@ def _serve(
     from connectors.sandbox.server import SandboxServer
 
     limits = SandboxLimits(enabled=limited, time_scale=scale_time, latency_ms=latency_ms if limited else 0.0)
-    server = SandboxServer(seed=seed, scale=scale, today=today, limits=limits).start()
+    # Discourse likes arrive over the days after their post, so the nightly finds recent posts'
+    # like counts grown, as on a real forum
+    server = SandboxServer(
+        seed=seed, scale=scale, today=today, limits=limits, discourse_likes_arrive=True
+    ).start()
     conn.send(server.base_url)
     conn.recv()  # until told to stop
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -381,12 +388,21 @@ def _pages(rows: int, page: int) -> int:
 
 
 def _floor_state(name: str, path: str) -> dict:
-    """What a nightly's floor depends on from before it: Slack's threads as loaded."""
-    if name != "slack" or not Path(path).exists():
+    """What a nightly's floor depends on from before it: Slack's threads as loaded, the number of
+    likers loaded per Discourse post."""
+    if name not in ("slack", "discourse") or not Path(path).exists():
         return {}
     import duckdb
 
     with duckdb.connect(path, read_only=True) as conn:
+        if name == "discourse":
+            try:
+                rows = conn.execute(
+                    "select post_id, count(*) from raw_discourse.post_likes group by post_id"
+                ).fetchall()
+            except duckdb.CatalogException:
+                return {}
+            return {"likers": dict(rows)}
         try:
             rows = conn.execute(
                 "select channel_id, ts, latest_reply, _run_id from raw_slack.messages where ts = thread_ts"
@@ -467,12 +483,14 @@ def floor(name: str, path: str, before: dict) -> dict[str, int]:
             job = 3 if days > 8 else 0
             return {"meta insights": _pages(insights, 5000) + job, "meta pixel stats": _pages(hours, 100)}
         if name == "discourse":
-            return _discourse_floor(conn, last_run("raw_discourse.posts"))
+            return _discourse_floor(conn, last_run("raw_discourse.posts"), before.get("likers"))
     return {}
 
 
-def _discourse_floor(conn, run: str) -> dict[str, int]:
-    """The fewest Discourse calls for the rows run `run` loaded (see the module docstring)."""
+def _discourse_floor(conn, run: str, loaded: dict[int, int] | None = None) -> dict[str, int]:
+    """The fewest Discourse calls for the rows run `run` loaded (see the module docstring). With
+    `loaded` (a nightly: the likers held per post before it), only the posts whose like count
+    differs from those need their likers looked up."""
 
     def one(sql: str) -> int:
         return int(conn.execute(sql, [run] * sql.count("?")).fetchone()[0] or 0)
@@ -489,6 +507,20 @@ def _discourse_floor(conn, run: str) -> dict[str, int]:
         "where l._run_id = ? group by p.user_id, l.post_id",
         [run],
     ).fetchall()
+    if loaded is not None:
+        counts = dict(
+            conn.execute(
+                "select post_id, like_count from raw_discourse.posts where _run_id = ? and like_count > 0",
+                [run],
+            ).fetchall()
+        )
+        changed = {post_id for post_id, n in counts.items() if loaded.get(post_id, 0) != n}
+        liked = conn.execute(
+            "select p.user_id, count(*) from raw_discourse.post_likes as l "
+            "join raw_discourse.posts as p on p.post_id = l.post_id and p._run_id = l._run_id "
+            "where l._run_id = ? and list_contains(?, l.post_id) group by p.user_id, l.post_id",
+            [run, sorted(changed)],
+        ).fetchall()
     by_author: dict[int, list[int]] = {}
     for author, likes in liked:
         by_author.setdefault(author, []).append(likes)

@@ -34,7 +34,11 @@ Endpoints and paging:
   list others' likes received, and after two such refusals and no success it is not asked again;
   a renamed or deleted author); and a post whose like count says more likes than the stream
   showed. A lookup of either kind counts against `max_like_lookups` per client; the days of the
-  posts left without their likers are in `days_missing_likes`. (Per liker,
+  posts left without their likers are in `days_missing_likes`. On a re-pull (`activity_plan`'s
+  `known_likes`: the likers loaded before), a post whose like count equals the number of its known
+  likers keeps them and only the others are looked up, each author's stream then paged only down to
+  the oldest of those (the count is `actions_summary`'s, which a staff key sees; without it, a post
+  is looked up). (Per liker,
   /user_actions.json?filter=1 would need a call per member who may have liked, at least:
   bench.discourse_calls compares the routes.)
 - `/admin/users/list/active.json?page=N&show_emails=true`: 100 users a page, until a shorter page.
@@ -541,6 +545,10 @@ class ActivityPlan:
     read_whole: set[int] = field(default_factory=set)  # topics read through /t/{id}.json
     full_topics: dict[int, dict] = field(default_factory=dict)
     authors: dict[str, AuthorLikes] = field(default_factory=dict)  # by lowercase username
+    # The likers already loaded for the range's posts ({post id: [{"id", "created_at"}]}), on a
+    # nightly re-pull: a post whose like count still equals them keeps them, unlooked-up. None: every
+    # liked post is looked up (a backfill, a first load).
+    known_likes: Mapping[int, list[dict]] | None = None
     _created: dict[int, datetime] | None = None
 
     def author(self, username: str) -> AuthorLikes:
@@ -586,6 +594,10 @@ class DiscourseClient:
         self.skipped_lookups = 0
         self.skipped_items: list[str] = []
         self.requests = 0
+        # On a nightly re-pull (known likers given): liked posts whose count still matched the likers
+        # loaded before (kept, not looked up) and those looked up.
+        self.likes_kept = 0
+        self.likes_changed = 0
         # Whether this key may page others' likes received: None until known (an admin key may; a
         # user key is refused, and after REFUSALS_BEFORE_PER_POST refusals without a success the
         # likers come per post).
@@ -861,10 +873,19 @@ class DiscourseClient:
             yield from self.chunk_activity(chunk, plan)
 
     def activity_plan(
-        self, days: Iterable[date], chunk_days: int = 31
+        self,
+        days: Iterable[date],
+        chunk_days: int = 31,
+        known_likes: Mapping[int, list[dict]] | None = None,
     ) -> tuple[ActivityPlan, list[list[date]]]:
         """What `activity` does first: one pass over /latest for the topics with activity in the
         range, and the range cut into chunks of `chunk_days` days, for `chunk_activity`.
+
+        Args:
+            known_likes: the likers already loaded for the range's posts, {post id: [{"id": user id,
+                "created_at": moment or None}]} (a nightly re-pull): a post whose like count as
+                /posts.json gives it equals its known likers keeps them, and only the others are
+                looked up. None (a backfill, a first load): every liked post is looked up.
 
         Returns:
             (plan, chunks); no chunks for no days.
@@ -874,7 +895,7 @@ class DiscourseClient:
             return ActivityPlan(date.min, date.min, TopicSpans(), {}, {}), []
         spans, highest, summaries = self._scan_latest(days[0], days[-1])
         log.info("discourse: %d topics with activity between %s and %s", len(spans), days[0], days[-1])
-        plan = ActivityPlan(days[0], days[-1], spans, highest, summaries)
+        plan = ActivityPlan(days[0], days[-1], spans, highest, summaries, known_likes=known_likes)
         return plan, [days[n : n + chunk_days] for n in range(0, len(days), chunk_days)]
 
     def _scan_latest(self, first: date, last: date) -> tuple[TopicSpans, dict[int, int], dict[int, dict]]:
@@ -911,7 +932,8 @@ class DiscourseClient:
             pending = {day: plan.by_day.pop(day, {}) for day in chunk}
             topic_rows = {day: plan.topic_rows.pop(day, []) for day in chunk}
         liked = [(day, post) for day in chunk for post in pending[day].values() if self.like_hint(post) != 0]
-        likers_of = self._likers_of(plan, liked)
+        kept, changed = self._unchanged_likes(plan, liked)
+        likers_of = {**self._likers_of(plan, changed), **kept}
         out = []
         for day in chunk:
             posts, likes = [], []
@@ -1065,6 +1087,29 @@ class DiscourseClient:
             "%s, or a key that may not read it: an admin key reads every category)",
             kind, item, exc.status, kind,
         )  # fmt: skip
+
+    def _unchanged_likes(
+        self, plan: ActivityPlan, liked: list[tuple[date, dict]]
+    ) -> tuple[dict[int, list[dict]], list[tuple[date, dict]]]:
+        """Split `liked` by the plan's known likers: ({post id: its known likers} for each post whose
+        like count equals their number, the posts to look up). Without known likers, or for a post
+        whose count is not given, every post is looked up."""
+        known = plan.known_likes
+        if known is None:
+            return {}, liked
+        kept: dict[int, list[dict]] = {}
+        changed = []
+        for day, post in liked:
+            post_id = int(post["id"])
+            likers = known.get(post_id)
+            if likers and self.like_hint(post) == len(likers):
+                kept[post_id] = likers
+            else:
+                changed.append((day, post))
+        with self._counting:
+            self.likes_kept += len(kept)
+            self.likes_changed += len(changed)
+        return kept, changed
 
     def _likers_of(self, plan: ActivityPlan, liked: list[tuple[date, dict]]) -> dict[int, list[dict]]:
         """Who liked each of the `liked` posts (day, post): {post id: likers as /post_action_users.json

@@ -347,6 +347,7 @@ SOURCES: dict[str, Source] = {
                 "/t/{id}.json",
                 "/t/{id}/posts.json",
                 "/posts.json",
+                "/posts/{id}.json",
                 "/admin/users/list/{flag}.json",
                 "/user_actions.json",
             )

@@ -29,6 +29,14 @@ Routes (wire format of Discourse's published OpenAPI document; tests/contracts/d
   own Api-Username; an unknown username is 404 too.
 - `GET /admin/users/list/active.json?page=N&show_emails=true`: 100 users a page, 1-based.
 
+A post with likes says so in `actions_summary` with its count (`{"id": 2, "count": N, "can_act":
+true}`: Discourse's PostSerializer keeps `count` for a staff key while it is above 0; the published
+/posts/{id}.json schema lists it). `SandboxServer.discourse_likers` replaces the likers of the posts
+it names (a test adds and removes likes between two loads); every route answers with them. With
+`SandboxServer(discourse_likes_arrive=True)` (the benchmark's), a post's likes are given over the
+LIKE_SPREAD after it and only those given before "today" exist, so a day later the recent posts
+count more likes; otherwise every like of a visible post is visible.
+
 JSON answers carry `Content-Type: application/json; charset=utf-8`, the forum's header to the
 letter (clients such as pydiscourse compare it as a string).
 
@@ -39,6 +47,7 @@ global limiter's form) and a `Retry-After` header.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import html
@@ -138,17 +147,44 @@ def _title_and_body(post: community.Post) -> tuple[str, str]:
     return "", post.text
 
 
+@dataclass(frozen=True)
+class Edits:
+    """How one sandbox's forum departs from the generated one.
+
+    Args:
+        likers: (post id, the person ids who like it), sorted by post id: these posts' likers in
+            place of their generated reactions (SandboxServer.discourse_likers).
+        likes_arrive: a post's likes are given over LIKE_SPREAD after it, and only those given
+            before "today" exist (SandboxServer.discourse_likes_arrive); otherwise every like of a
+            visible post is visible.
+    """
+
+    likers: tuple[tuple[int, tuple[str, ...]], ...] = ()
+    likes_arrive: bool = False
+
+
+NO_EDITS = Edits()
+
+
 @functools.cache
 def _forum(
-    seed: int, scale: str, today: date
+    seed: int, scale: str, today: date, edits: Edits = NO_EDITS
 ) -> tuple[tuple[Topic, ...], dict[int, Topic], dict[int, Topic]]:
-    """Every topic visible on `today` (newest activity first), by topic id, and by post id."""
+    """Every topic visible on `today` (newest activity first), by topic id, and by post id, as
+    `edits` change them."""
+    edited = dict(edits.likers)
     topics: list[Topic] = []
     day = brand.COMMUNITY_START_DATE
     cutoff = _start(today)
     while day < today:
         for thread in community.threads_started_on(seed, scale, PLATFORM, day):
-            visible = tuple(p for p in thread if p.created_at < cutoff)
+            visible = tuple(
+                p if int(p.post_id) not in edited else _liked_by(p, edited[int(p.post_id)])
+                for p in thread
+                if p.created_at < cutoff
+            )
+            if edits.likes_arrive:
+                visible = tuple(_likes_given_before(p, cutoff) for p in visible)
             if not visible:
                 continue
             title = _title_and_body(visible[0])[0] or visible[0].text[:60]
@@ -160,10 +196,28 @@ def _forum(
     return tuple(topics), by_id, by_post
 
 
+def _likes_given_before(post: community.Post, cutoff: datetime) -> community.Post:
+    """`post` with the likes given before `cutoff` only: the i-th of n reactions comes (i + f) / n
+    of LIKE_SPREAD after the post (f fixed by post and liker), so those given are the first ones."""
+    n = len(post.reactions)
+    given = tuple(
+        (person_id, emoji)
+        for i, (person_id, emoji) in enumerate(post.reactions)
+        if post.created_at + LIKE_SPREAD * ((i + _fraction(f"{post.post_id}:{person_id}")) / n) < cutoff
+    )
+    return post if len(given) == n else dataclasses.replace(post, reactions=given)
+
+
+def _liked_by(post: community.Post, person_ids: tuple[str, ...]) -> community.Post:
+    return dataclasses.replace(post, reactions=tuple((pid, "+1") for pid in person_ids))
+
+
 @functools.cache
-def _by_post_id(seed: int, scale: str, today: date) -> tuple[tuple[int, Topic, int], ...]:
+def _by_post_id(
+    seed: int, scale: str, today: date, edits: Edits = NO_EDITS
+) -> tuple[tuple[int, Topic, int], ...]:
     """(post id, topic, post number) of every post, newest id first: /posts.json's order."""
-    topics = _forum(seed, scale, today)[0]
+    topics = _forum(seed, scale, today, edits)[0]
     rows = [(int(p.post_id), t, n) for t in topics for n, p in enumerate(t.posts, start=1)]
     if len({r[0] for r in rows}) != len(rows):
         raise RuntimeError("sandbox discourse: two posts share an id; the generator must keep them unique")
@@ -172,8 +226,8 @@ def _by_post_id(seed: int, scale: str, today: date) -> tuple[tuple[int, Topic, i
 
 
 @functools.cache
-def _by_created(seed: int, scale: str, today: date) -> tuple[Topic, ...]:
-    topics = _forum(seed, scale, today)[0]
+def _by_created(seed: int, scale: str, today: date, edits: Edits = NO_EDITS) -> tuple[Topic, ...]:
+    topics = _forum(seed, scale, today, edits)[0]
     return tuple(sorted(topics, key=lambda t: (t.created_at, t.topic_id), reverse=True))
 
 
@@ -234,8 +288,8 @@ def _links(text: str) -> list[dict]:
 # --- serialisers (every field the contract requires) ------------------------------------------------
 
 
-def _category(space: community.Space, seed: int, scale: str, today: date) -> dict:
-    topics = [t for t in _forum(seed, scale, today)[0] if t.root.space_id == space.native_id]
+def _category(space: community.Space, seed: int, scale: str, today: date, edits: Edits = NO_EDITS) -> dict:
+    topics = [t for t in _forum(seed, scale, today, edits)[0] if t.root.space_id == space.native_id]
     week_ago = _start(today) - timedelta(days=7)
     return {
         "id": int(space.native_id),
@@ -310,11 +364,13 @@ def like_times(post: community.Post, today: date) -> list[datetime]:
 
 
 @functools.cache
-def _likes_of_users(seed: int, scale: str, today: date, action: int) -> dict[int, tuple]:
+def _likes_of_users(
+    seed: int, scale: str, today: date, action: int, edits: Edits = NO_EDITS
+) -> dict[int, tuple]:
     """Every like of the forum by the user id whose stream lists it (the liker's for LIKE, the post
     author's for WAS_LIKED): (created_at, post id, liker's user id), newest first."""
     out: dict[int, list] = {}
-    for topic in _forum(seed, scale, today)[0]:
+    for topic in _forum(seed, scale, today, edits)[0]:
         for post in topic.posts:
             if not post.reactions:
                 continue
@@ -400,7 +456,8 @@ def _post(topic: Topic, number: int, seed: int, scale: str, today: date) -> dict
     if post.reply_to_post_id is not None and post.reply_to_post_id != topic.root.post_id:
         numbers = {p.post_id: i + 1 for i, p in enumerate(topic.posts)}
         reply_to = numbers.get(post.reply_to_post_id)
-    actions = [{"id": 2, "can_act": True}] if post.reactions else []
+    # A staff key sees the like count (PostSerializer#actions_summary keeps `count` while above 0)
+    actions = [{"id": 2, "count": len(post.reactions), "can_act": True}] if post.reactions else []
     return {
         "id": int(post.post_id),
         "name": author.name,
@@ -640,6 +697,7 @@ def handle(request: SandboxRequest) -> SandboxResponse:
 def _answer(request: SandboxRequest) -> SandboxResponse:
     sandbox = request.sandbox
     seed, scale, today = sandbox.seed, sandbox.scale, sandbox.today()
+    edits = Edits(tuple(sorted(sandbox.discourse_likers.items())), sandbox.discourse_likes_arrive)
     path = request.path[len(PREFIX) :] or "/"
     if request.method != "GET":
         return _error(404)
@@ -654,7 +712,7 @@ def _answer(request: SandboxRequest) -> SandboxResponse:
         return _error(403)
 
     if path in ("/categories.json", "/categories"):
-        categories = [_category(s, seed, scale, today) for s in community.spaces(PLATFORM)]
+        categories = [_category(s, seed, scale, today, edits) for s in community.spaces(PLATFORM)]
         return SandboxResponse(
             200,
             {
@@ -667,11 +725,11 @@ def _answer(request: SandboxRequest) -> SandboxResponse:
         )
 
     if path in ("/latest.json", "/latest"):
-        return _latest(request, seed, scale, today)
+        return _latest(request, seed, scale, today, edits)
 
     match = _TOPIC_POSTS.match(path)
     if match:
-        topic = _forum(seed, scale, today)[1].get(int(match.group(1)))
+        topic = _forum(seed, scale, today, edits)[1].get(int(match.group(1)))
         if topic is None:
             return _error(404)
         asked = request.query.get("post_ids[]", []) + request.query.get("post_ids", [])
@@ -693,13 +751,13 @@ def _answer(request: SandboxRequest) -> SandboxResponse:
 
     match = _TOPIC_JSON.match(path)
     if match:
-        topic = _forum(seed, scale, today)[1].get(int(match.group(1)))
+        topic = _forum(seed, scale, today, edits)[1].get(int(match.group(1)))
         if topic is None:
             return _error(404)
         return SandboxResponse(200, _topic(topic, seed, scale, today))
 
     if path in ("/posts.json", "/posts"):
-        return _latest_posts(request, seed, scale, today)
+        return _latest_posts(request, seed, scale, today, edits)
 
     if path in ("/post_action_users.json", "/post_action_users"):
         try:
@@ -707,7 +765,7 @@ def _answer(request: SandboxRequest) -> SandboxResponse:
             action = int(request.param("post_action_type_id") or "")
         except ValueError:
             return _error(400, "param is missing or the value is empty: id")
-        topic = _forum(seed, scale, today)[2].get(post_id)
+        topic = _forum(seed, scale, today, edits)[2].get(post_id)
         if topic is None:
             return _error(404)
         page = _int_param(request, "page", 0, 0, 10_000)
@@ -729,7 +787,7 @@ def _answer(request: SandboxRequest) -> SandboxResponse:
         return SandboxResponse(200, {"post_action_users": users, "total_rows_post_action_users": len(likers)})
 
     if path in ("/user_actions.json", "/user_actions"):
-        return _user_actions(request, key, seed, scale, today)
+        return _user_actions(request, key, seed, scale, today, edits)
 
     match = _USERS_LIST.match(path)
     if match:
@@ -751,12 +809,14 @@ def _answer(request: SandboxRequest) -> SandboxResponse:
     return _error(404)
 
 
-def _latest(request: SandboxRequest, seed: int, scale: str, today: date) -> SandboxResponse:
+def _latest(
+    request: SandboxRequest, seed: int, scale: str, today: date, edits: Edits = NO_EDITS
+) -> SandboxResponse:
     order = request.param("order") or "default"
     if order in ("default", "activity"):
-        topics = _forum(seed, scale, today)[0]
+        topics = _forum(seed, scale, today, edits)[0]
     elif order == "created":
-        topics = _by_created(seed, scale, today)
+        topics = _by_created(seed, scale, today, edits)
     else:
         return _error(400, f"order {order!r} is not supported by the sandbox (use activity or created)")
     if (request.param("ascending") or "").lower() == "true":
@@ -787,7 +847,9 @@ def _latest(request: SandboxRequest, seed: int, scale: str, today: date) -> Sand
     )
 
 
-def _user_actions(request: SandboxRequest, key: str, seed: int, scale: str, today: date) -> SandboxResponse:
+def _user_actions(
+    request: SandboxRequest, key: str, seed: int, scale: str, today: date, edits: Edits = NO_EDITS
+) -> SandboxResponse:
     """Discourse's `UserActionsController#index` for likes: the stream of `username` filtered to
     the action types asked, newest first, USER_ACTIONS_PER_PAGE from `offset`."""
     username = (request.param("username") or "").strip()
@@ -811,13 +873,13 @@ def _user_actions(request: SandboxRequest, key: str, seed: int, scale: str, toda
             (*like, action)
             for action in (LIKE, WAS_LIKED)
             if action in types
-            for like in _likes_of_users(seed, scale, today, action).get(_uid(owner), ())
+            for like in _likes_of_users(seed, scale, today, action, edits).get(_uid(owner), ())
         ),
         reverse=True,
     )
     chunk = stream[offset : offset + USER_ACTIONS_PER_PAGE]
     return SandboxResponse(
-        200, {"user_actions": [_user_action(owner, *item, seed, scale, today) for item in chunk]}
+        200, {"user_actions": [_user_action(owner, *item, seed, scale, today, edits) for item in chunk]}
     )
 
 
@@ -830,10 +892,11 @@ def _user_action(
     seed: int,
     scale: str,
     today: date,
+    edits: Edits = NO_EDITS,
 ) -> dict:
     """One like in a user's stream, with the fields the contract requires (its types: post_id is a
     string, hidden and post_type null)."""
-    topic = _forum(seed, scale, today)[2][post_id]
+    topic = _forum(seed, scale, today, edits)[2][post_id]
     number = next(n for n, p in enumerate(topic.posts, start=1) if int(p.post_id) == post_id)
     post = topic.posts[number - 1]
     author = _member(seed, scale, post.author_person_id)
@@ -904,7 +967,9 @@ def _latest_post(topic: Topic, number: int, seed: int, scale: str, today: date) 
     return out
 
 
-def _latest_posts(request: SandboxRequest, seed: int, scale: str, today: date) -> SandboxResponse:
+def _latest_posts(
+    request: SandboxRequest, seed: int, scale: str, today: date, edits: Edits = NO_EDITS
+) -> SandboxResponse:
     """Discourse's `PostsController#latest`: regular posts of visible public topics, ids below
     `before` (none: from the newest), newest id first, 50 at most; the forum holds no hidden,
     deleted or small-action posts, so every post qualifies."""
@@ -917,7 +982,7 @@ def _latest_posts(request: SandboxRequest, seed: int, scale: str, today: date) -
             return _error(400)
         if before <= 0:
             before = None
-    rows = _by_post_id(seed, scale, today)
+    rows = _by_post_id(seed, scale, today, edits)
     start = 0
     if before is not None:
         low, high = 0, len(rows)  # first index whose id is below `before` (ids descend)
@@ -960,11 +1025,21 @@ def latest_post(seed: int, scale: str, today: date, post_id: int) -> dict:
     return _latest_post(topic, number, seed, scale, today)
 
 
-def likes_in_streams(seed: int, scale: str, today: date, action: int) -> dict[int, tuple]:
+def liker_person_ids(seed: int, scale: str, today: date, post_id: int) -> tuple[str, ...]:
+    """The person ids of the generated likers of a post (for tests that edit them through
+    SandboxServer.discourse_likers)."""
+    topic = _forum(seed, scale, today)[2][post_id]
+    post = next(p for p in topic.posts if int(p.post_id) == post_id)
+    return tuple(pid for pid, _emoji in post.reactions)
+
+
+def likes_in_streams(
+    seed: int, scale: str, today: date, action: int, likers: dict[int, tuple[str, ...]] | None = None
+) -> dict[int, tuple]:
     """Every like by the user id whose /user_actions.json stream lists it under `action` (LIKE: the
-    liker, WAS_LIKED: the post's author): (created_at, post id, liker's user id), newest first (for
-    tests and benchmarks)."""
-    return _likes_of_users(seed, scale, today, action)
+    liker, WAS_LIKED: the post's author): (created_at, post id, liker's user id), newest first, with
+    the edited `likers` (SandboxServer.discourse_likers) if any (for tests and benchmarks)."""
+    return _likes_of_users(seed, scale, today, action, Edits(tuple(sorted((likers or {}).items()))))
 
 
 def topics_between(seed: int, scale: str, today: date, first: date, last: date) -> list[Topic]:

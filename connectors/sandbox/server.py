@@ -300,6 +300,7 @@ class SandboxServer:
         lead_event: str = "generate_lead",
         today: date | None = None,
         limits: SandboxLimits | None = None,
+        discourse_likes_arrive: bool = False,
     ):
         self.seed = int(seed)
         # rate limits and latency (SANDBOX_RATE_LIMITS, SANDBOX_TIME_SCALE, SANDBOX_LATENCY_MS)
@@ -315,6 +316,13 @@ class SandboxServer:
         self.requests: deque[RequestRecord] = deque(maxlen=10_000)
         # Slack channel ids the bot has left: listed with is_member false, their history refused
         self.slack_left_channels: set[str] = set()
+        # Discourse post id -> the person ids (connectors.sandbox.community) who like it, in place of
+        # the generated reactions: a test adds and removes likes between two loads
+        self.discourse_likers: dict[int, tuple[str, ...]] = {}
+        # Discourse likes given over the days after their post, only those before today served
+        # (the benchmark's nightly then finds recent posts' like counts grown); off, a post's likes
+        # are all there as soon as it is
+        self.discourse_likes_arrive = discourse_likes_arrive
         self._lock = threading.Lock()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None

@@ -13,6 +13,9 @@
   and `users_source: posts` in the run's metadata (`admin_users_list` otherwise).
 - Likers come per author (/user_actions.json: the likes each author received, paged once a run
   down to the liked posts of the range), per post where that cannot answer (connectors/discourse.py).
+  A nightly run reads the likers raw_discourse.post_likes already holds for the re-pulled days and
+  looks up only the posts whose like count differs from them (`liked_posts_kept` and
+  `liked_posts_looked_up` in post_likes' metadata); backfills and first loads look up every liked post.
 - A lookup of one item that answers 403/404 (a deleted post's likers, a topic made private) is
   skipped with a warning; `skipped_lookups` in each daily asset's metadata counts them.
 
@@ -31,7 +34,7 @@ from connectors.discourse import USERS_SCHEMA, DayActivity, users_from_posts
 from connectors.http import ApiError
 from orchestration.discourse.resources import DiscourseResource, discourse_resource_from_env
 from orchestration.fetching import load_items
-from orchestration.partitions import days_in
+from orchestration.partitions import NIGHTLY_TAG, days_in
 from orchestration.quality.checks import expectations_spec, gated
 from orchestration.quality.gate import QualityGate, write_snapshot
 from orchestration.registry import raw_table
@@ -107,9 +110,14 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
         days = days_in(context, trailing_days=DISCOURSE_TRAILING_DAYS)
         loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
         run_id = context.run.run_id
+        nightly = context.run.tags.get(NIGHTLY_TAG) == "true" and not discourse.nightly_all_likers
         with discourse.client() as client:
             forum = client.config.url
-            plan, chunks = client.activity_plan(days)
+            # A nightly re-pull looks up the likers only of posts whose like count moved since the
+            # last load (DISCOURSE_NIGHTLY_ALL_LIKERS=1: all); a backfill or a first load looks up
+            # every liked post.
+            known = _loaded_likes(warehouse, days, forum, discourse.uses_sandbox) if nightly else None
+            plan, chunks = client.activity_plan(days, known_likes=known)
 
             def fetch_chunk(chunk: list[date]) -> list[DayActivity]:
                 # Runs on a worker thread (orchestration/fetching.py) while the chunk before is written;
@@ -149,6 +157,12 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
             )
             totals = {name: written[table_name] for name, table_name in DAILY_TABLES.items()}
             requests, lookups, skipped = client.requests, client.like_lookups, client.like_lookups_skipped
+            kept, changed = client.likes_kept, client.likes_changed
+            if known is not None:
+                context.log.info(
+                    f"discourse: {kept:,} liked posts kept their likers (like count unchanged since the "
+                    f"last load), {changed:,} looked up"
+                )
             skipped_lookups, skipped_items = client.skipped_lookups, list(client.skipped_items)
             missing = sorted(client.days_missing_likes)
             if skipped_lookups:
@@ -176,6 +190,8 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
             }
             if name == "post_likes":
                 metadata.update({"like_lookups": lookups, "like_lookups_skipped": skipped})
+                if known is not None:
+                    metadata.update({"liked_posts_kept": kept, "liked_posts_looked_up": changed})
                 if missing:
                     metadata["days_missing_likes"] = f"{len(missing)}: {missing[0]}..{missing[-1]}"
             if name == "posts":
@@ -255,6 +271,36 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
         )
 
     return [discourse_activity, categories, users]
+
+
+def _loaded_likes(
+    warehouse: DuckDBWarehouse, days: list[date], forum: str, sandbox: bool
+) -> dict[int, list[dict]]:
+    """The likers raw_discourse.post_likes holds for the posts of `days` from this forum, by post id
+    ({} before the first load). The sandbox's forum is one whatever port it was served on."""
+    if not days:
+        return {}
+    with warehouse.connect() as conn:
+        exists = conn.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'raw_discourse' and table_name = 'post_likes'"
+        ).fetchone()[0]
+        if not exists:
+            return {}
+        # the sandbox's rows as the registry tells them apart (any loopback port)
+        rule = raw_table(DAILY_TABLES["post_likes"]).sandbox
+        same_forum, value = (rule.predicate, rule.value) if sandbox else ("_forum_url = ?", forum)
+        rows = conn.execute(
+            "select post_id, user_id, created_at from raw_discourse.post_likes "
+            f"where date between ? and ? and {same_forum}",
+            [days[0], days[-1], value],
+        ).fetchall()
+    known: dict[int, list[dict]] = {}
+    for post_id, user_id, created_at in rows:
+        if created_at is not None and created_at.tzinfo is None:
+            created_at = created_at.replace(tzinfo=timezone.utc)
+        known.setdefault(int(post_id), []).append({"id": int(user_id), "created_at": created_at})
+    return known
 
 
 def _loaded_posts(warehouse: DuckDBWarehouse) -> pa.Table:

@@ -10,7 +10,7 @@ from connectors.discourse import DiscourseClient, DiscourseConfig
 from connectors.http import RetryPolicy
 from connectors.sandbox import ensure_sandbox
 from connectors.sandbox.discourse_api import PREFIX, SANDBOX_DISCOURSE_API_KEY
-from orchestration.settings import float_setting, int_setting
+from orchestration.settings import bool_setting, float_setting, int_setting
 
 
 class DiscourseResource(dg.ConfigurableResource):
@@ -25,6 +25,8 @@ class DiscourseResource(dg.ConfigurableResource):
     api_username: str = "system"
     max_like_lookups: int = 20_000
     timeout_seconds: float = 60.0
+    # the nightly looks up every liked post, not only those whose like count moved
+    nightly_all_likers: bool = False
 
     @property
     def uses_sandbox(self) -> bool:
@@ -49,7 +51,8 @@ class DiscourseResource(dg.ConfigurableResource):
 
 def discourse_resource_from_env(sandbox: bool = False) -> DiscourseResource:
     """The resource from DISCOURSE_URL, DISCOURSE_API_KEY (as an EnvVar: never shown),
-    DISCOURSE_API_USERNAME, DISCOURSE_MAX_LIKE_LOOKUPS and DISCOURSE_TIMEOUT_SECONDS; with
+    DISCOURSE_API_USERNAME, DISCOURSE_MAX_LIKE_LOOKUPS, DISCOURSE_TIMEOUT_SECONDS and
+    DISCOURSE_NIGHTLY_ALL_LIKERS; with
     `sandbox`, the sandbox's forum whatever the URL and key say."""
     real = not sandbox
 
@@ -59,4 +62,7 @@ def discourse_resource_from_env(sandbox: bool = False) -> DiscourseResource:
         api_username=os.getenv("DISCOURSE_API_USERNAME") or "system",
         max_like_lookups=int_setting("DISCOURSE_MAX_LIKE_LOOKUPS", 20_000, low=0),
         timeout_seconds=float_setting("DISCOURSE_TIMEOUT_SECONDS", 60.0, low=0),
+        nightly_all_likers=bool_setting(
+            "DISCOURSE_NIGHTLY_ALL_LIKERS", False, meaning="1: the nightly looks up every liked post"
+        ),
     )

@@ -530,7 +530,7 @@ def test_pydiscourse_reads_latest_topics_posts_categories_and_users_as_our_conne
     while chunk := forum.list_users("active", page=page, show_emails="true"):
         users += chunk
         page += 1
-    # A post with likes says so in actions_summary (id 2, the like), without a count, as the forum does.
+    # A post with likes says so in actions_summary (id 2, the like), with its count for a staff key.
     most_liked = max(topics, key=lambda t: t["like_count"])
     posts = forum.topic(most_liked["slug"], most_liked["id"])["post_stream"]["posts"]
     liked = next(p for p in posts if any(a["id"] == 2 for a in p["actions_summary"]))
