@@ -100,7 +100,10 @@ class Source:
 
 
 def _slack_limit(method: str) -> str:
-    return "slack.tier2" if ("conversations.list" in method or "users.list" in method) else "slack.tier3"
+    # Slack counts its limits per method (and workspace and app): conversations.history and
+    # conversations.replies each have their own Tier 3 budget, so each is its own key.
+    tier = "slack.tier2" if ("conversations.list" in method or "users.list" in method) else "slack.tier3"
+    return f"{tier} {method}"
 
 
 def _google_limit(name: str) -> Callable[[str], str]:
@@ -563,7 +566,7 @@ def floor_seconds(source: Source, floor_calls: dict[str, int], round_trip: float
         by_limit[source.limit_of(method)] += n  # a method's calls (made, or the floor's)
     total = 0.0
     for key, n in by_limit.items():
-        calls, window, concurrent = LIMITS[key]
+        calls, window, concurrent = LIMITS[key.split(" ")[0]]  # "slack.tier3 <method>": one budget a method
         seconds = n * round_trip / concurrent
         if calls:
             seconds = max(seconds, max(0, n - calls) * window / calls)
