@@ -18,6 +18,7 @@ Most of the suite's time goes into Dagster runs, warehouses and dbt builds. So:
   tests/bin/dbt, which gives dbt one warehouse path per worker (a link to the folder of the test's
   own warehouse), so dbt does not parse the whole project again for every test's new path
   (steady_dbt_warehouse_path). Their target folders are the worker's, not dbt_project/target.
+  It also answers dagster-dbt's `dbt --version` (once a run, ~3 s of CPU each) without starting dbt.
 - A module that needs other data (fixed windows, crafted rows, faults) builds it once in a
   module-scoped fixture and loads only the sources and days it asserts on.
 
