@@ -21,6 +21,11 @@ Most of the suite's time goes into Dagster runs, warehouses and dbt builds. So:
   It also answers dagster-dbt's `dbt --version` (once a run, ~3 s of CPU each) without starting dbt.
 - A module that needs other data (fixed windows, crafted rows, faults) builds it once in a
   module-scoped fixture and loads only the sources and days it asserts on.
+- A Dagster run whose storage is not what the test checks (it reads the warehouse, the snapshot or
+  the result's events) runs on Dagster's in-memory instance (`dg.DagsterInstance.ephemeral()`): the
+  SQLite instance opens its files anew for each of a refresh's ~1,400 events, a third of the test
+  process's time in a profile. Runs whose storage, pools, retention or crash recovery are checked,
+  and `sandbox_refresh` (configured like `make dev`), keep the project's SQLite instance.
 
 Measure a change with the CPU time of pytest and its children (`/usr/bin/time -v`: user + sys) as
 well as the wall time, and look at `--durations=30`.
