@@ -46,7 +46,7 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from bench.direct_history import DIRECT_SOURCES, load_direct
+from bench.direct_history import DIRECT_ASSETS, load_direct
 from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT
 
 DBT_STEP = "dbt_models"
@@ -81,12 +81,14 @@ def _peak_rss_mb() -> float:
     return max(own, children) / 1024  # Linux: kilobytes
 
 
-def _run(workdir: str, days: int, nightly: bool, as_of: str, skip_sources: tuple[str, ...] = ()) -> dict:
+def _run(
+    workdir: str, days: int, nightly: bool, as_of: str, skip_assets: tuple[tuple[str, ...], ...] = ()
+) -> dict:
     """In a spawned child: one run of refresh_warehouse on the history of `days` days in `workdir`.
 
     `as_of` is the history's "yesterday" (ISO date). The first call (nightly=False) loads the
     history, as a history load (the job without partitions, as `make backfill` runs a long range),
-    leaving out the ingestion assets of `skip_sources` (written beforehand by
+    leaving out the ingestion assets under the key prefixes `skip_assets` (written beforehand by
     bench/direct_history.py); later calls run one night.
     """
     started_process = time.monotonic()
@@ -113,12 +115,12 @@ def _run(workdir: str, days: int, nightly: bool, as_of: str, skip_sources: tuple
         job = defs.resolve_job_def("refresh_warehouse")
         last = yesterday - timedelta(days=1)
         tags = history_tags(history_start, last)
-        if skip_sources:
+        if skip_assets:
             graph = defs.resolve_asset_graph()
             selection = [
                 key
                 for key in graph.materializable_asset_keys
-                if not (len(key.path) == 2 and key.path[0] in skip_sources)
+                if not (len(key.path) == 2 and any(tuple(key.path[: len(p)]) == p for p in skip_assets))
             ]
     code_load = time.monotonic() - started_process
 
@@ -293,12 +295,12 @@ def cached_history(cache_dir: Path, scale: str, days: int) -> tuple[Path, dict, 
             seed=_seed(),
         )
         print(
-            f"  {', '.join(DIRECT_SOURCES)} written from the generators in {direct['seconds']:.0f} s "
+            f"  raw tables written from the generators in {direct['seconds']:.0f} s "
             f"({direct['days_written']} of {direct['days']} days): "
             + ", ".join(f"{name} {n:,}" for name, n in direct["rows"].items()),
             flush=True,
         )
-        build = _in_child(_run, str(entry), days, False, as_of, DIRECT_SOURCES)
+        build = _in_child(_run, str(entry), days, False, as_of, DIRECT_ASSETS)
         build["direct"] = direct
         failed_steps = [key for key, ok in build["step_ok"].items() if not ok]
         if any(not _is_model_step(key) for key in failed_steps) or not build["step_ok"]:
@@ -389,7 +391,7 @@ def report(args, builds: dict[int, dict], nights: dict[int, list[dict]], rebuild
         f"(shared machine: compare the two columns of one run, not runs of different days)"
     )
     rows = [
-        ("history: GA4, GSC generated", lambda d: builds[d].get("direct", {}).get("seconds", 0.0)),
+        ("history: GA4, GSC, Slack generated", lambda d: builds[d].get("direct", {}).get("seconds", 0.0)),
         ("history run (cached)", lambda d: builds[d]["wall"]),
         ("  its dbt step", lambda d: builds[d]["steps"].get(DBT_STEP, 0.0)),
         ("dbt --full-refresh (this run)", lambda d: rebuilds[d]["wall"] if d in rebuilds else 0.0),
