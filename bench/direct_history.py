@@ -20,7 +20,9 @@ through HTTP finds the same content.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,17 +40,25 @@ from connectors.sandbox.brand import (
     SANDBOX_GSC_SITE_URL,
     SANDBOX_START_DATE,
 )
+from connectors.sandbox.discourse_api import PREFIX as DISCOURSE_PREFIX
 
 GA4_SESSIONS, GA4_LEADS = "raw_ga4.sessions_daily", "raw_ga4.leads_daily"
 GSC_QUERIES, GSC_TOTALS = "raw_gsc.queries_daily", "raw_gsc.totals_daily"
 SLACK_MESSAGES = "raw_slack.messages"
+DISCOURSE_DAILY = ("raw_discourse.posts", "raw_discourse.topics", "raw_discourse.post_likes")
 # The assets whose tables this module writes: the history run leaves them out. A source named alone
 # is every asset of it.
-DIRECT_ASSETS = (("ga4",), ("gsc",), ("slack", "messages"))
+DIRECT_ASSETS = (
+    ("ga4",),
+    ("gsc",),
+    ("slack", "messages"),
+    *(("discourse", t.split(".")[1]) for t in DISCOURSE_DAILY),
+)
 PART_TABLES = {
     "ga4": (GA4_SESSIONS, GA4_LEADS),
     "gsc": (GSC_QUERIES, GSC_TOTALS),
     "slack": (SLACK_MESSAGES,),
+    "discourse": DISCOURSE_DAILY,
 }
 DIRECT_TABLES = tuple(name for tables in PART_TABLES.values() for name in tables)
 # Slack's sandbox workspace stamps its rows as the sandbox's (orchestration/slack/resources.py).
@@ -157,6 +167,35 @@ def _slack_messages(seed: int, scale: str, day: date, today: date) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=MESSAGES_SCHEMA)
 
 
+@functools.cache
+def _discourse_likers(seed: int, scale: str, today: date) -> dict[int, list[dict]]:
+    """{post id: its likers, oldest like first}, as the connector reads them from the authors'
+    streams of likes received (/user_actions.json?filter=2)."""
+    from connectors.sandbox import discourse_api
+
+    likes: dict[int, list[tuple]] = {}
+    for stream in discourse_api.likes_in_streams(seed, scale, today, discourse_api.WAS_LIKED).values():
+        for moment, post_id, liker in stream:
+            likes.setdefault(post_id, []).append((moment, liker))
+    return {post_id: [{"id": liker} for _, liker in sorted(found)] for post_id, found in likes.items()}
+
+
+def _discourse_tables(seed: int, scale: str, day: date, today: date) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """A day's raw_discourse posts, topics and post_likes as the Discourse asset loads them on
+    `today`: the topics created that day (their /latest summaries), the posts created that day (as
+    /posts.json lists them) and the likers of its liked posts, made into rows by the connector's
+    `summary_topic_row` and `day_activity`."""
+    from connectors.discourse import day_activity, summary_topic_row
+    from connectors.sandbox import discourse_api
+
+    summaries, posts = discourse_api.day_objects(seed, scale, today, day) if day < today else ([], [])
+    topics = [row for row in map(summary_topic_row, summaries) if row is not None]
+    liked = [p for p in posts if p["actions_summary"]]  # the posts whose like count is not given
+    likers = _discourse_likers(seed, scale, today)
+    activity = day_activity(day, topics, posts, {int(p["id"]): likers.get(int(p["id"]), []) for p in liked})
+    return activity.posts, activity.topics, activity.post_likes
+
+
 def generated_day(seed: int, scale: str, day: date, parts: frozenset[str], today: date) -> dict:
     """One day's tables of `parts` ("ga4", "gsc", "slack"), before the load stamp (a worker's task)."""
     out: dict = {"day": day}
@@ -166,6 +205,8 @@ def generated_day(seed: int, scale: str, day: date, parts: frozenset[str], today
         out["gsc"] = _gsc_tables(seed, scale, day)
     if "slack" in parts:
         out["slack"] = _slack_messages(seed, scale, day, today)
+    if "discourse" in parts:
+        out["discourse"] = _discourse_tables(seed, scale, day, today)
     return out
 
 
@@ -209,6 +250,7 @@ def load_direct(
     seed: int = DEFAULT_SEED,
     workers: int = 2,
     today: date | None = None,
+    forum_url: str | None = None,
 ) -> dict:
     """Write GA4's, Search Console's and Slack's messages' raw tables for `first`..`last` into
     `warehouse_path`, as the sandbox answers on `today` (default: the real today, as the sandbox's).
@@ -220,6 +262,8 @@ def load_direct(
     from orchestration.registry import raw_table
     from orchestration.warehouse import connect_warehouse, replace_days
 
+    # the Discourse asset stamps its rows with the forum's address (the sandbox's, in sandbox mode)
+    forum_url = forum_url or os.environ.get("SANDBOX_URL", "").rstrip("/") + DISCOURSE_PREFIX
     started = time.monotonic()
     today = today or datetime.now(timezone.utc).date()
     last_final = today - timedelta(days=GSC_FINAL_LAG_DAYS)
@@ -285,6 +329,10 @@ def load_direct(
                         day,
                         slack_messages.stamped(out["slack"], SLACK_SOURCE, loaded_at, run_id),
                     )
+                if "discourse" in out:
+                    for name, table in zip(DISCOURSE_DAILY, out["discourse"], strict=True):
+                        # every Discourse table carries the same stamp (orchestration/registry.py)
+                        add(name, day, raw_table(name).stamped(table, forum_url, loaded_at, run_id))
         for name in rows:
             flush(name)
         conn.execute("checkpoint")

@@ -1,5 +1,6 @@
 """The benchmark's history written from the generators (bench/direct_history.py) holds the rows the
-assets load through the sandbox's APIs: GA4, Search Console and Slack's messages, compared row for
+assets load through the sandbox's APIs: GA4, Search Console, Slack's messages and Discourse's
+posts, topics and likes, compared row for
 row (load stamps aside) with tests/fixtures/raw_rows/, which the assets loaded from a sandbox
 pinned to the same day (tests/orchestration/raw_rows_load.py; test_same_raw_rows.py proves today's
 assets still load them)."""
@@ -36,6 +37,9 @@ def test_every_table_written_from_the_generators_has_an_api_fixture():
         "raw_gsc.queries_daily",
         "raw_gsc.totals_daily",
         "raw_slack.messages",
+        "raw_discourse.posts",
+        "raw_discourse.topics",
+        "raw_discourse.post_likes",
     }
     assert all((FIXTURE / f"{table}.parquet").exists() for table in DIRECT_TABLES)
 
