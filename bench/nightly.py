@@ -411,7 +411,7 @@ def report(args, builds: dict[int, dict], nights: dict[int, list[dict]], rebuild
         f"(shared machine: compare the two columns of one run, not runs of different days)"
     )
     rows = [
-        ("history: GA4, GSC, Slack generated", lambda d: builds[d].get("direct", {}).get("seconds", 0.0)),
+        ("history: raw tables generated", lambda d: builds[d].get("direct", {}).get("seconds", 0.0)),
         ("history run (cached)", lambda d: builds[d]["wall"]),
         ("  its dbt step", lambda d: builds[d]["steps"].get(DBT_STEP, 0.0)),
         ("dbt --full-refresh (this run)", lambda d: rebuilds[d]["wall"] if d in rebuilds else 0.0),
