@@ -25,8 +25,13 @@ peak RSS is that process's and its dbt child's (VmHWM, the larger of the two).
 Printed: the median nightly time on each history, their ratio (targets: whole night <= 1.15, dbt
 step <= 1.3: a night costs the new days, not the history), where the time goes (Dagster run
 start, loads, dbt start-up, dbt's nodes, the publish), the fixed overheads as a share of the
-night, and the dbt nodes whose time grew most with history. The sandbox is served from its own
-process (orchestration.demo). The last line is `night <long>d/<short>d=X.XX dbt <long>d/<short>d=Y.YY`.
+night, and the dbt nodes whose time grew most with history. Beside wall time, each night's CPU
+seconds (user + system of the run's process and of its dbt child, from getrusage; the sandbox's
+own process is not counted) and their ratios: on a shared machine whose load changes from one
+night to the next, CPU time compares the histories where wall time cannot. The sandbox is served
+from its own process (orchestration.demo). The line before last is
+`cpu night <long>d/<short>d=X.XX dbt <long>d/<short>d=Y.YY [...]`; the last line (wall time) is
+`night <long>d/<short>d=X.XX dbt <long>d/<short>d=Y.YY`.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from bench.direct_history import DIRECT_SOURCES, load_direct
+from bench.direct_history import DIRECT_ASSETS, load_direct
 from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT
 
 DBT_STEP = "dbt_models"
@@ -81,12 +86,23 @@ def _peak_rss_mb() -> float:
     return max(own, children) / 1024  # Linux: kilobytes
 
 
-def _run(workdir: str, days: int, nightly: bool, as_of: str, skip_sources: tuple[str, ...] = ()) -> dict:
+def _cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) of this process and of its waited-for children so far. The
+    run's only child is the dbt CLI (dagster-dbt runs it and waits), so `children` is dbt's."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    child = children.ru_utime + children.ru_stime
+    return {"total": own.ru_utime + own.ru_stime + child, "children": child}
+
+
+def _run(
+    workdir: str, days: int, nightly: bool, as_of: str, skip_assets: tuple[tuple[str, ...], ...] = ()
+) -> dict:
     """In a spawned child: one run of refresh_warehouse on the history of `days` days in `workdir`.
 
     `as_of` is the history's "yesterday" (ISO date). The first call (nightly=False) loads the
     history, as a history load (the job without partitions, as `make backfill` runs a long range),
-    leaving out the ingestion assets of `skip_sources` (written beforehand by
+    leaving out the ingestion assets under the key prefixes `skip_assets` (written beforehand by
     bench/direct_history.py); later calls run one night.
     """
     started_process = time.monotonic()
@@ -113,20 +129,22 @@ def _run(workdir: str, days: int, nightly: bool, as_of: str, skip_sources: tuple
         job = defs.resolve_job_def("refresh_warehouse")
         last = yesterday - timedelta(days=1)
         tags = history_tags(history_start, last)
-        if skip_sources:
+        if skip_assets:
             graph = defs.resolve_asset_graph()
             selection = [
                 key
                 for key in graph.materializable_asset_keys
-                if not (len(key.path) == 2 and key.path[0] in skip_sources)
+                if not (len(key.path) == 2 and any(tuple(key.path[: len(p)]) == p for p in skip_assets))
             ]
     code_load = time.monotonic() - started_process
 
+    cpu_before = _cpu_seconds()
     started = time.time()
     result = job.execute_in_process(
         instance=instance, tags=tags, raise_on_error=False, asset_selection=selection
     )
     ended = time.time()
+    cpu_after = _cpu_seconds()
 
     steps: dict[str, list[float]] = {}
     step_ok: dict[str, bool] = {}
@@ -153,6 +171,8 @@ def _run(workdir: str, days: int, nightly: bool, as_of: str, skip_sources: tuple
         "checks_failed": checks_failed,
         "code_load": code_load,
         "wall": ended - started,
+        "cpu": cpu_after["total"] - cpu_before["total"],
+        "cpu_children": cpu_after["children"] - cpu_before["children"],
         "run_start": min(span[0] for span in steps.values()) - started if steps else None,
         "run_end": ended - max(span[1] for span in steps.values()) if steps else None,
         "steps": {key: span[1] - span[0] for key, span in steps.items()},
@@ -293,12 +313,12 @@ def cached_history(cache_dir: Path, scale: str, days: int) -> tuple[Path, dict, 
             seed=_seed(),
         )
         print(
-            f"  {', '.join(DIRECT_SOURCES)} written from the generators in {direct['seconds']:.0f} s "
+            f"  raw tables written from the generators in {direct['seconds']:.0f} s "
             f"({direct['days_written']} of {direct['days']} days): "
             + ", ".join(f"{name} {n:,}" for name, n in direct["rows"].items()),
             flush=True,
         )
-        build = _in_child(_run, str(entry), days, False, as_of, DIRECT_SOURCES)
+        build = _in_child(_run, str(entry), days, False, as_of, DIRECT_ASSETS)
         build["direct"] = direct
         failed_steps = [key for key, ok in build["step_ok"].items() if not ok]
         if any(not _is_model_step(key) for key in failed_steps) or not build["step_ok"]:
@@ -352,6 +372,8 @@ def _summary(run: dict) -> dict:
     startup = dbt.get("startup") or 0.0
     return {
         "wall": run["wall"],
+        "cpu": run.get("cpu", 0.0),
+        "cpu_dbt": run.get("cpu_children", 0.0),
         "run_start": run["run_start"] or 0.0,
         "loads": loads,
         "dbt_step": dbt_step,
@@ -389,7 +411,7 @@ def report(args, builds: dict[int, dict], nights: dict[int, list[dict]], rebuild
         f"(shared machine: compare the two columns of one run, not runs of different days)"
     )
     rows = [
-        ("history: GA4, GSC generated", lambda d: builds[d].get("direct", {}).get("seconds", 0.0)),
+        ("history: raw tables generated", lambda d: builds[d].get("direct", {}).get("seconds", 0.0)),
         ("history run (cached)", lambda d: builds[d]["wall"]),
         ("  its dbt step", lambda d: builds[d]["steps"].get(DBT_STEP, 0.0)),
         ("dbt --full-refresh (this run)", lambda d: rebuilds[d]["wall"] if d in rebuilds else 0.0),
@@ -404,6 +426,8 @@ def report(args, builds: dict[int, dict], nights: dict[int, list[dict]], rebuild
         ("  Dagster run end", lambda d: _median(nights[d], "run_end")),
         ("code location load (per run)", lambda d: _median(nights[d], "code_load")),
         ("nightly peak RSS, MB (highest)", lambda d: max(r["peak_rss_mb"] for r in nights[d])),
+        ("nightly CPU s (run + dbt)", lambda d: _median(nights[d], "cpu")),
+        ("  of which dbt's process", lambda d: _median(nights[d], "cpu_dbt")),
     ]
     print(f"{'':<32}{f'{long_days} days':>12}{f'{short_days} days':>12}{'ratio':>8}")
     for label, value in rows:
@@ -460,10 +484,26 @@ def report(args, builds: dict[int, dict], nights: dict[int, list[dict]], rebuild
             f"  {delta:>+6.2f} s  {unique_id.split('.', 2)[-1]:<70} "
             f"{long_nodes.get(unique_id, 0.0):.2f} / {short_nodes.get(unique_id, 0.0):.2f}"
         )
+    # CPU seconds do not count the time the process waited for a core: on a shared, loaded machine
+    # they compare the two histories where wall time cannot.
+    long_cpu, short_cpu = _median(nights[long_days], "cpu"), _median(nights[short_days], "cpu")
+    long_cpu_dbt, short_cpu_dbt = (
+        _median(nights[long_days], "cpu_dbt"),
+        _median(nights[short_days], "cpu_dbt"),
+    )
+    print(
+        f"cpu night {long_days}d/{short_days}d={_ratio(long_cpu, short_cpu)} "
+        f"dbt {long_days}d/{short_days}d={_ratio(long_cpu_dbt, short_cpu_dbt)} "
+        f"[{long_cpu:.1f} s / {short_cpu:.1f} s; dbt {long_cpu_dbt:.1f} s / {short_cpu_dbt:.1f} s]"
+    )
     print(
         f"night {long_days}d/{short_days}d={long_night / short_night:.2f} "
         f"dbt {long_days}d/{short_days}d={long_dbt / short_dbt:.2f}"
     )
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b > 0 else "n/a"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -544,7 +584,9 @@ def main(argv: list[str] | None = None) -> int:
                     nights[days].append(run)
                     print(
                         f"night {night}, {days}-day history: {run['wall']:.1f} s "
-                        f"(dbt step {_summary(run)['dbt_step']:.1f} s, peak RSS {run['peak_rss_mb']:.0f} MB)"
+                        f"(dbt step {_summary(run)['dbt_step']:.1f} s, CPU {run['cpu']:.1f} s of which "
+                        f"dbt {run['cpu_children']:.1f} s, load average {os.getloadavg()[0]:.1f}, "
+                        f"peak RSS {run['peak_rss_mb']:.0f} MB)"
                         + (
                             f"; failed, tolerated: {', '.join(run['tolerated_failures'])}"
                             if run.get("tolerated_failures")

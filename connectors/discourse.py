@@ -934,31 +934,7 @@ class DiscourseClient:
         liked = [(day, post) for day in chunk for post in pending[day].values() if self.like_hint(post) != 0]
         kept, changed = self._unchanged_likes(plan, liked)
         likers_of = {**self._likers_of(plan, changed), **kept}
-        out = []
-        for day in chunk:
-            posts, likes = [], []
-            for post in sorted(pending[day].values(), key=lambda p: int(p["id"])):
-                # `raw` stays empty as before: /t/{id}.json never sends it, and `cooked` holds the text.
-                row = {**_post_row(post, parse_time(post["created_at"])), "date": day, "raw": None}
-                likers = likers_of.get(int(post["id"]))
-                if likers is not None:
-                    if row["like_count"] is None:
-                        row["like_count"] = len(likers)
-                    likes.extend(
-                        {"date": day, "post_id": int(post["id"]), "user_id": int(u["id"]),
-                         "created_at": parse_time(u.get("created_at"))}
-                        for u in likers
-                    )  # fmt: skip
-                posts.append(row)
-            out.append(
-                DayActivity(
-                    day,
-                    pa.Table.from_pylist(topic_rows[day], schema=TOPICS_SCHEMA),
-                    pa.Table.from_pylist(posts, schema=POSTS_SCHEMA),
-                    pa.Table.from_pylist(likes, schema=POST_LIKES_SCHEMA),
-                )
-            )
-        return out
+        return [day_activity(day, topic_rows[day], pending[day].values(), likers_of) for day in chunk]
 
     def _page_posts_down_to(self, plan: ActivityPlan, start: datetime) -> None:
         """Page /posts.json until every post written at or after `start` has been seen.
@@ -1064,8 +1040,8 @@ class DiscourseClient:
         if topic_id in plan.full_topics:
             return _topic_row(plan.full_topics[topic_id], created)
         summary = plan.summaries.get(topic_id)
-        user_id = _original_poster(summary) if summary is not None else None
-        if summary is None or user_id is None:
+        row = summary_topic_row(summary) if summary is not None else None
+        if row is None:
             # /latest lacks the topic's author: read the topic itself, once.
             try:
                 topic = self._check("topic", self.get(f"/t/{topic_id}.json"), f"/t/{topic_id}.json")
@@ -1076,7 +1052,7 @@ class DiscourseClient:
                 return None
             plan.full_topics[topic_id] = topic
             return _topic_row(topic, created)
-        return _topic_row({**summary, "user_id": user_id}, created)
+        return row  # its created_at is the summary's, as `created` (the plan's) is
 
     def _skip_lookup(self, kind: str, item: int, exc: ApiError) -> None:
         with self._counting:
@@ -1235,6 +1211,42 @@ class DiscourseClient:
                 seen.add(int(user["id"]))
                 rows.append(_user_row(user))
             yield pa.RecordBatch.from_pylist(rows, schema=USERS_SCHEMA)
+
+
+def day_activity(
+    day: date, topic_rows: list[dict], posts: Iterable[dict], likers_of: Mapping[int, list[dict]]
+) -> DayActivity:
+    """A day's tables from its topics' rows, its posts (as /posts.json or /t/{id}.json list them)
+    and the likers of its liked posts ({post id: likers, oldest like first}; a post absent was not
+    looked up)."""
+    post_rows, likes = [], []
+    for post in sorted(posts, key=lambda p: int(p["id"])):
+        # `raw` stays empty as before: /t/{id}.json never sends it, and `cooked` holds the text.
+        row = {**_post_row(post, parse_time(post["created_at"])), "date": day, "raw": None}
+        likers = likers_of.get(int(post["id"]))
+        if likers is not None:
+            if row["like_count"] is None:
+                row["like_count"] = len(likers)
+            likes.extend(
+                {"date": day, "post_id": int(post["id"]), "user_id": int(u["id"]),
+                 "created_at": parse_time(u.get("created_at"))}
+                for u in likers
+            )  # fmt: skip
+        post_rows.append(row)
+    return DayActivity(
+        day,
+        pa.Table.from_pylist(topic_rows, schema=TOPICS_SCHEMA),
+        pa.Table.from_pylist(post_rows, schema=POSTS_SCHEMA),
+        pa.Table.from_pylist(likes, schema=POST_LIKES_SCHEMA),
+    )
+
+
+def summary_topic_row(summary: dict) -> dict | None:
+    """A topic's row from its /latest summary; None when the summary does not name its author."""
+    user_id = _original_poster(summary)
+    if user_id is None:
+        return None
+    return _topic_row({**summary, "user_id": user_id}, parse_time(summary["created_at"]))
 
 
 def _newest_before(posts: list[dict], since: datetime) -> int:

@@ -1042,6 +1042,23 @@ def likes_in_streams(
     return _likes_of_users(seed, scale, today, action, Edits(tuple(sorted((likers or {}).items()))))
 
 
+@functools.cache
+def _posts_by_day(seed: int, scale: str, today: date) -> dict[date, list[tuple[Topic, int]]]:
+    out: dict[date, list[tuple[Topic, int]]] = {}
+    for topic in _forum(seed, scale, today)[0]:
+        for number, post in enumerate(topic.posts, start=1):
+            out.setdefault(post.created_at.date(), []).append((topic, number))
+    return out
+
+
+def day_objects(seed: int, scale: str, today: date, day: date) -> tuple[list[dict], list[dict]]:
+    """The /latest summaries of the topics created on `day` and the /posts.json posts created on it,
+    as the forum answers on `today` (for benchmarks that write a history without HTTP)."""
+    posts = _posts_by_day(seed, scale, today).get(day, [])
+    summaries = [_topic_summary(topic, seed, scale) for topic, number in posts if number == 1]
+    return summaries, [_latest_post(topic, number, seed, scale, today) for topic, number in posts]
+
+
 def topics_between(seed: int, scale: str, today: date, first: date, last: date) -> list[Topic]:
     """Topics with a post created in [first, last] (for tests)."""
     start, end = _start(first), _start(last + timedelta(days=1))
@@ -1054,6 +1071,7 @@ __all__ = [
     "SANDBOX_DISCOURSE_API_KEY",
     "SANDBOX_DISCOURSE_USER_KEY",
     "cook",
+    "day_objects",
     "error_body",
     "handle",
     "latest_post",

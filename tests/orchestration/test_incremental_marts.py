@@ -4,11 +4,12 @@ One warehouse (small sandbox brand, every source) is built by the job `refresh_w
 its history but the last three days, as `make demo` builds one. Then, through the same job:
 night 1 (the nightly tag: the trailing days re-pulled, one new day), a late correction of an
 old day (that day's partition run while the sandbox doubles every GA4 sessions metric, and the
-Search Console totals of another old day emptied by `replace_days`, then a build), night 2 and
-night 3. Each run builds the incremental models from what it changed. The runs keep their history
-on Dagster's in-memory instance: the SQLite one opens its files anew for each of a run's ~1,400
-events (a third of the test process's time in a profile), and what is checked here is the
-warehouse, not the run storage (the SQLite instance has its own tests). Then a copy of the
+Search Console totals of another old day emptied and half the Slack messages of a third withdrawn,
+both by `replace_days`, then a build), night 2 and night 3. Each run builds the incremental models
+from what it changed. The runs keep their history on Dagster's in-memory instance: the SQLite one
+opens its files anew for each of a run's ~1,400 events (a third of the test process's time in a
+profile), and what is checked here is the warehouse, not the run storage (the SQLite instance has
+its own tests). Then a copy of the
 warehouse is rebuilt by `dbt build --full-refresh` and every mart, and every incremental model
 (without its bookkeeping columns), is compared row by row with DuckDB's EXCEPT ALL both ways.
 """
@@ -69,7 +70,7 @@ def nights(tmp_path_factory, settings_for, dbt_invoke) -> dict:
     settings = settings_for(tmp, days=DAYS)
     job = build_definitions(settings).resolve_job_def("refresh_warehouse")
     keys = job.partitions_def.get_partition_keys()
-    corrected_day, emptied_totals_day = keys[2], keys[12]
+    corrected_day, emptied_totals_day, thinned_slack_day = keys[2], keys[12], keys[5]
 
     def night(last: str) -> None:
         first = (date.fromisoformat(last) - timedelta(days=NIGHTLY_TRAILING_DAYS)).isoformat()
@@ -92,6 +93,14 @@ def nights(tmp_path_factory, settings_for, dbt_invoke) -> dict:
         with duckdb.connect(str(settings.warehouse_path)) as conn:
             empty = conn.execute("select * from raw_gsc.totals_daily limit 0").fetch_arrow_table()
             replace_days(conn, "raw_gsc.totals_daily", [date.fromisoformat(emptied_totals_day)], empty)
+            # a late correction of an old community day: every other Slack message of it withdrawn
+            # (members may lose their first week; the weeks whose windows hold the day change)
+            kept = conn.execute(
+                "select * from raw_slack.messages where date = ? "
+                "qualify row_number() over (order by ts) % 2 = 0",
+                [date.fromisoformat(thinned_slack_day)],
+            ).fetch_arrow_table()
+            replace_days(conn, "raw_slack.messages", [date.fromisoformat(thinned_slack_day)], kept)
         night(keys[-2])
         night(keys[-1])
 
@@ -109,6 +118,7 @@ def nights(tmp_path_factory, settings_for, dbt_invoke) -> dict:
         "full": full,
         "corrected_day": date.fromisoformat(corrected_day),
         "emptied_totals_day": date.fromisoformat(emptied_totals_day),
+        "thinned_slack_day": date.fromisoformat(thinned_slack_day),
         "last_day": date.fromisoformat(keys[-1]),
     }
 
@@ -237,3 +247,28 @@ def test_the_nights_rebuilt_only_the_threads_they_changed(nights):
     assert kept_threads > 0, "every thread was rebuilt: the model was not incremental"
     assert rebuilt_threads > 0, "no thread was rebuilt by the nights"
     assert newest_day_rows > 0 and newest_day_rows_from_first_build == 0
+
+
+def test_the_last_night_rebuilt_only_the_weeks_whose_windows_it_changed(nights):
+    """mart_community_health_weekly is incremental by week: the last night rebuilt the newest weeks
+    (their windows hold the days it re-pulled) and kept the oldest ones; the weeks whose window
+    holds the thinned Slack day were rebuilt after the first run."""
+    with duckdb.connect(str(nights["incremental"])) as conn:
+        builds = dict(
+            conn.execute(
+                "select week_start, max(built_at) from marts.mart_community_health_weekly "
+                "group by 1 order by 1"
+            ).fetchall()
+        )
+        # the first run's time: the threads no night changed keep it (the test above proves some do)
+        first_run = conn.execute(
+            "select min(built_at) from intermediate.int_community_activities"
+        ).fetchone()[0]
+    last_night = max(builds.values())
+    newest_week = max(builds)
+    oldest_week = min(builds)
+    thinned_week = nights["thinned_slack_day"] - timedelta(days=nights["thinned_slack_day"].weekday())
+    assert builds[newest_week] == last_night
+    assert builds[oldest_week] < last_night, "the last night rebuilt every week: the mart was not incremental"
+    assert builds[thinned_week] > first_run
+    assert first_run < last_night

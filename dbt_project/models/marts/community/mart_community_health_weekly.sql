@@ -1,3 +1,19 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='week_start',
+        on_schema_change='append_new_columns',
+        post_hook="{{ delete_weeks_without_activities(ref('fct_community_activity')) }}"
+    )
+}}
+-- Incremental by ISO week (macros/incremental_weeks.sql): a week's row reads the activities of
+-- the days from 28 days before it (retention) to `first_response_window_days` after it (answers),
+-- the members' first weeks, the communities' first thread weeks and the employee and community
+-- of each member and space. Each row keeps a stamp of those inputs (`inputs_stamp`); a night
+-- rebuilds the weeks whose stamp changed and reads only the days their windows span. The firsts
+-- (a member's first week ever, a community's first thread week) need the whole history: they are
+-- a narrow aggregate over every activity, not the joins below.
 with
 
 activities as (
@@ -10,6 +26,10 @@ spaces as (
 
 members as (
     select * from {{ ref('dim_community_members') }}
+),
+
+current_rules as (
+    select {{ rules_fingerprint(vars=['first_response_window_days']) }} as rules_fingerprint
 ),
 
 -- every activity twice: once for its own community, once for the 'all' row (home_community keeps
@@ -38,13 +58,96 @@ first_thread_weeks as (
     group by home_community
 ),
 
+-- each member's first week ever, per community and in `all`: the whole history, two columns
+first_weeks as (
+    select
+        community,
+        member_key,
+        min(week_start) as first_week
+    from (
+        select
+            community,
+            member_key,
+            week_start
+        from activities_in_weeks
+        union all
+        select
+            'all' as community,
+            member_key,
+            week_start
+        from activities_in_weeks
+    ) as member_activity_weeks
+    group by community, member_key
+),
+
+-- what a week's row reads, as a stamp (macros/incremental_weeks.sql): the day fingerprints of
+-- fct_community_activity over its window, the members whose first week it is, and what every
+-- week reads (first thread weeks, employees, spaces' communities, the rules)
+day_fingerprints as (
+    select distinct
+        activity_date,
+        activities_fingerprint
+    from activities
+),
+
+new_member_fingerprints as (
+    select
+        first_week as week_start,
+        count(*) || ':' || bit_xor(hash(community, member_key)) as week_fingerprint
+    from first_weeks
+    group by first_week
+),
+
+shared_fingerprint as (
+    select
+        md5(concat_ws(
+            '|',
+            (
+                select string_agg(home_community || '=' || first_thread_week, ',' order by home_community)
+                from first_thread_weeks
+            ),
+            (select count(*) || ':' || bit_xor(hash(member_key, is_employee)) from members),
+            (select count(*) || ':' || bit_xor(hash(space_id, community)) from spaces),
+            (select rules_fingerprint from current_rules)
+        )) as shared_fingerprint
+),
+
+week_stamps as (
+    {{ week_window_stamps(
+        'day_fingerprints', 'new_member_fingerprints', 'shared_fingerprint',
+        days_before=28, days_after=7 + var('first_response_window_days')
+    ) }}
+),
+
+{% if is_incremental() -%}
+-- the weeks whose stamp changed since they were built, or that are new or gone
+weeks_to_rebuild as (
+    {{ changed_days('week_stamps', ['inputs_stamp'], this_date='week_start') }}
+),
+
+{% endif -%}
+
+-- the activities the rebuilt weeks read (every one on a full build)
+activities_read as (
+    select * from activities_in_weeks
+    {%- if is_incremental() %}
+    where exists (
+        select 1
+        from weeks_to_rebuild
+        where activities_in_weeks.activity_date
+            between weeks_to_rebuild.date_day - 28
+            and weeks_to_rebuild.date_day + {{ 7 + var('first_response_window_days') }}
+    )
+    {%- endif %}
+),
+
 activities_with_threads as (
     select
-        activities_in_weeks.*,
-        coalesce(activities_in_weeks.week_start >= first_thread_weeks.first_thread_week, false)
+        activities_read.*,
+        coalesce(activities_read.week_start >= first_thread_weeks.first_thread_week, false)
             as has_threads
-    from activities_in_weeks
-    left join first_thread_weeks on activities_in_weeks.home_community = first_thread_weeks.home_community
+    from activities_read
+    left join first_thread_weeks on activities_read.home_community = first_thread_weeks.home_community
 ),
 
 activities_by_community as (
@@ -59,15 +162,6 @@ member_weeks as (
         week_start,
         member_key
     from activities_by_community
-),
-
-first_weeks as (
-    select
-        community,
-        member_key,
-        min(week_start) as first_week
-    from member_weeks
-    group by community, member_key
 ),
 
 activity_counts as (
@@ -202,8 +296,11 @@ final as (
             when retention.members_4w_before > 0
                 then retention.retained / retention.members_4w_before
         end::double as retention_4w,
-        (activity_counts.employee_activities / activity_counts.activities)::double as employee_activity_share
+        (activity_counts.employee_activities / activity_counts.activities)::double as employee_activity_share,
+        week_stamps.inputs_stamp,
+        {{ built_at() }} as built_at
     from activity_counts
+    inner join week_stamps on activity_counts.week_start = week_stamps.date_day
     left join new_members
         on activity_counts.community = new_members.community
         and activity_counts.week_start = new_members.week_start
@@ -213,6 +310,9 @@ final as (
     left join retention
         on activity_counts.community = retention.community
         and activity_counts.week_start = retention.week_start
+    {%- if is_incremental() %}
+    where activity_counts.week_start in (select weeks_to_rebuild.date_day from weeks_to_rebuild)
+    {%- endif %}
 )
 
 select * from final
