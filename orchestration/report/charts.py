@@ -373,27 +373,35 @@ def _significant(values: pd.Series, digits: int) -> pd.Series:
 
 
 def member_points(frame: pd.DataFrame) -> pd.DataFrame:
-    """One point per member, or, past MEMBER_POINTS_MAX members, one per advocate and contributor
-    and one per group of participants of a platform with the same love and reach to `digits`
-    significant digits (two, one if two still leave too many points); `members` counts each point."""
+    """One point per member, or, past MEMBER_POINTS_MAX members, members of a platform and level
+    with the same love and reach to `digits` significant digits drawn as one point: participants
+    first (two digits, then one), then contributors too, advocates last, until the points fit;
+    `members` counts each point. A large community's advocates and contributors alone can pass the
+    limit (the large sandbox: 663 advocates and 6,604 contributors active in 30 days)."""
     points = frame.assign(members=1)
     if len(points) <= MEMBER_POINTS_MAX:
         return points
-    named = points[points["level"] != "3_participant"]
-    participants = points[points["level"] == "3_participant"]
-    for digits in (2, 1):
-        grouped = (
-            participants.assign(
-                love=_significant(participants["love"], digits),
-                reach=_significant(participants["reach"].astype(float), digits),
+    for grouped_levels in (LEVELS[2:], LEVELS[1:], LEVELS):
+        single = points[~points["level"].isin(grouped_levels)]
+        many = points[points["level"].isin(grouped_levels)]
+        for digits in (2, 1):
+            grouped = (
+                many.assign(
+                    love=_significant(many["love"], digits),
+                    reach=_significant(many["reach"].astype(float), digits),
+                )
+                .groupby(["platform", "level", "love", "reach"], as_index=False)
+                .agg(members=("members", "sum"))
             )
-            .groupby(["platform", "level", "love", "reach"], as_index=False)
-            .agg(members=("members", "sum"))
-        )
-        if len(named) + len(grouped) <= MEMBER_POINTS_MAX:
+            if len(single) + len(grouped) <= MEMBER_POINTS_MAX:
+                break
+        if len(single) + len(grouped) <= MEMBER_POINTS_MAX:
             break
-    grouped["member_key"] = grouped["members"].map(lambda n: f"{n:,} participant{'s' if n > 1 else ''}")
-    return pd.concat([named, grouped[named.columns]], ignore_index=True)
+    grouped["member_key"] = [
+        f"{n:,} {level.split('_', 1)[1]}{'s' if n > 1 else ''}"
+        for n, level in zip(grouped["members"], grouped["level"], strict=True)
+    ]
+    return pd.concat([single, grouped[single.columns]], ignore_index=True)
 
 
 def members(frame: pd.DataFrame, width: int) -> alt.TopLevelMixin:

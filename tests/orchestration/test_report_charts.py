@@ -44,6 +44,27 @@ def test_a_large_community_draws_every_advocate_and_contributor_and_groups_parti
     assert sum(int(re.search(r"members: ([\d,]+)", label)[1].replace(",", "")) for label in drawn) == 13_000
 
 
+def test_advocates_and_contributors_past_the_limit_are_grouped_too_advocates_kept_while_they_fit():
+    """The large sandbox's 30 days: 663 advocates and 6,604 contributors active (7,359 points with
+    the participants grouped), and the report step failed again."""
+    frame = _members(12_000)
+    frame.loc[frame.index % 2 == 0, "level"] = "2_contributor"
+    frame.loc[frame.index % 18 == 0, "level"] = "1_advocate"
+    advocates = frame[frame["level"] == "1_advocate"]
+    points = charts.member_points(frame)
+    assert len(points) <= charts.MEMBER_POINTS_MAX
+    assert points["members"].sum() == 12_000
+    # every advocate still has a point of their own, named by their pseudonym
+    assert set(points.loc[points["level"] == "1_advocate", "member_key"]) == set(advocates["member_key"])
+    for level, word in (("2_contributor", "contributor"), ("3_participant", "participant")):
+        at_level = points[points["level"] == level]
+        assert at_level["members"].sum() == (frame["level"] == level).sum()
+        assert at_level["member_key"].str.endswith((word, word + "s")).all()
+    assert (points.loc[points["level"] == "2_contributor", "members"] > 1).any()
+    svg = charts.to_svg(charts.members(frame, charts.WIDE))
+    assert len(re.findall(r'aria-label="([^"]*member \(pseudonym\)[^"]*)"', svg)) == len(points)
+
+
 def test_a_community_under_the_limit_keeps_one_point_per_member():
     frame = _members(300)
     points = charts.member_points(frame)
