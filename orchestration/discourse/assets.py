@@ -281,11 +281,7 @@ def _loaded_likes(
     if not days:
         return {}
     with warehouse.connect() as conn:
-        exists = conn.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'raw_discourse' and table_name = 'post_likes'"
-        ).fetchone()[0]
-        if not exists:
+        if not _has_table(conn, "post_likes"):
             return {}
         # the sandbox's rows as the registry tells them apart (any loopback port)
         rule = raw_table(DAILY_TABLES["post_likes"]).sandbox
@@ -306,13 +302,20 @@ def _loaded_likes(
 def _loaded_posts(warehouse: DuckDBWarehouse) -> pa.Table:
     """user_id, username, created_at of every post in raw_discourse.posts (none before the first load)."""
     with warehouse.connect() as conn:
-        exists = conn.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'raw_discourse' and table_name = 'posts'"
-        ).fetchone()[0]
-        if not exists:
+        if not _has_table(conn, "posts"):
             return pa.table({"user_id": [], "username": [], "created_at": []})
         return conn.execute("select user_id, username, created_at from raw_discourse.posts").to_arrow_table()
+
+
+def _has_table(conn, name: str) -> bool:
+    """Whether raw_discourse.<name> exists yet (it does not before the first load)."""
+    return bool(
+        conn.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'raw_discourse' and table_name = ?",
+            [name],
+        ).fetchone()[0]
+    )
 
 
 def build_defs(partitions_def: dg.PartitionsDefinition, plan: SourcePlan) -> dg.Definitions:

@@ -18,7 +18,7 @@ from bench.direct_history import DIRECT_TABLES, load_direct
 from orchestration.ledger import loaded_days
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "orchestration"))
-from raw_rows_load import FIRST_DAY, LAST_DAY, STAMPS, TODAY  # noqa: E402
+from raw_rows_load import FIRST_DAY, LAST_DAY, TODAY, unstamped_columns  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "raw_rows"
 
@@ -48,16 +48,7 @@ def test_every_table_written_from_the_generators_has_an_api_fixture():
 def test_the_generated_history_holds_the_rows_the_api_load_wrote(warehouse, table):
     api = str(FIXTURE / f"{table}.parquet")
     with duckdb.connect(str(warehouse), read_only=True) as conn:
-        columns = [
-            c
-            for (c,) in conn.execute(
-                "select column_name from information_schema.columns "
-                "where table_schema || '.' || table_name = ? order by ordinal_position",
-                [table],
-            ).fetchall()
-            if c not in STAMPS
-        ]
-        listed = ", ".join(f'"{c}"' for c in columns)
+        listed = unstamped_columns(conn, table)
         conn.execute(f"create temp view generated as select {listed} from {table}")
         n_api = conn.execute(f"select count(*) from '{api}'").fetchone()[0]
         n_generated = conn.execute("select count(*) from generated").fetchone()[0]

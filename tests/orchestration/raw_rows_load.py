@@ -97,16 +97,7 @@ def load(out_dir: Path, workdir: Path) -> dict[str, int]:
             "order by 1"
         ).fetchall()
         for (table,) in tables:
-            columns = [
-                c
-                for (c,) in conn.execute(
-                    "select column_name from information_schema.columns "
-                    "where table_schema || '.' || table_name = ? order by ordinal_position",
-                    [table],
-                ).fetchall()
-                if c not in STAMPS
-            ]
-            listed = ", ".join(f'"{c}"' for c in columns)
+            listed = unstamped_columns(conn, table)
             path = out_dir / f"{table}.parquet"
             conn.execute(f"copy (select {listed} from {table} order by all) to '{path}' (format parquet)")
             counts[table] = conn.execute(f"select count(*) from {table}").fetchone()[0]
@@ -121,3 +112,17 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory(prefix="raw-rows-") as tmp:
         for table, n in load(out, Path(tmp)).items():
             print(f"{table}: {n} rows")
+
+
+def unstamped_columns(conn, table: str) -> str:
+    """`table`'s columns but its load stamps, quoted and listed for a select, in table order."""
+    columns = [
+        c
+        for (c,) in conn.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema || '.' || table_name = ? order by ordinal_position",
+            [table],
+        ).fetchall()
+        if c not in STAMPS
+    ]
+    return ", ".join(f'"{c}"' for c in columns)
