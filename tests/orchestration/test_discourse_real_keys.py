@@ -158,3 +158,36 @@ def test_a_topic_that_turned_private_is_skipped_and_counted_and_the_day_loads(lo
     assert posts == len(community.posts_on(sandbox.seed, sandbox.scale, "discourse", DAY))
     topics = [t for (t,) in _rows(settings.warehouse_path, "select topic_id from raw_discourse.topics")]
     assert topic.topic_id in topics  # its row comes from /latest
+
+
+def test_users_derived_from_posts_read_each_authors_first_and_last_post_only(tmp_path):
+    from datetime import datetime
+
+    from connectors.discourse import users_from_posts
+    from orchestration.discourse.assets import _loaded_posts
+
+    path = tmp_path / "warehouse.duckdb"
+    posts = [  # author 7 renamed between posts; author 9 has one post; an author-less post
+        (7, "old_name", datetime(2025, 1, 3, 9)),
+        (7, "mid_name", datetime(2025, 6, 1, 12)),
+        (7, "new_name", datetime(2026, 2, 1, 8)),
+        (9, "only", datetime(2025, 3, 4, 5)),
+        (None, "system", datetime(2025, 3, 4, 6)),
+    ]
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("create schema raw_discourse")
+        conn.execute(
+            "create table raw_discourse.posts (user_id bigint, username varchar, created_at timestamp)"
+        )
+        conn.executemany("insert into raw_discourse.posts values (?, ?, ?)", posts)
+    read = _loaded_posts(DuckDBWarehouse(path=str(path)))
+    assert read.num_rows == 4  # two rows per author, not one per post
+    every_post = pa.table(
+        {k: [p[i] for p in posts] for i, k in enumerate(["user_id", "username", "created_at"])}
+    )
+    users = users_from_posts(read).to_pylist()
+    assert users == users_from_posts(every_post).to_pylist()
+    assert [(u["user_id"], u["username"], u["created_at"].year, u["last_seen_at"].year) for u in users] == [
+        (7, "new_name", 2025, 2026),
+        (9, "only", 2025, 2025),
+    ]
