@@ -2,7 +2,8 @@
 
 BI tools never open the working warehouse (DuckDB allows one writer, and a half-built night must
 not be visible). The snapshot is written to a new file beside the target and renamed into place,
-so a reader sees either the previous snapshot or the new one, whole.
+so a reader sees either the previous snapshot or the new one, whole; the new file starts as a copy
+of the last snapshot with only what changed since replaced (publish.py).
 
 The publish is a gate of its own: Dagster stops downstream steps after a failed blocking check only
 within one run, so before writing anything the asset reads the latest evaluation of every check on
@@ -10,66 +11,14 @@ every asset upstream of it (from any run) and refuses while one of them stands f
 severity. The previous snapshot then stays in place.
 """
 
-import os
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import dagster as dg
 
+from orchestration.serving.publish import publish_snapshot
 from orchestration.sources import SANDBOX, source_plan
 from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
-from orchestration.warehouse_io import open_waiting_for_lock
-
-MARTS_SCHEMA = "marts"
-
-
-def publish_snapshot(
-    warehouse_path: str, serving_path: Path, run_id: str, info: Mapping[str, str | int] | None = None
-) -> dict[str, int]:
-    """Copy every table of the marts schema into a fresh file and rename it onto `serving_path`.
-
-    `info`: more columns for the `_snapshot_info` row (what was loaded, which checks passed), so a
-    reader of the snapshot alone, such as the report, can say so.
-
-    Returns:
-        Row counts per published table.
-    """
-    serving_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
-    tmp_path.unlink(missing_ok=True)
-    counts: dict[str, int] = {}
-    try:
-        # waits for a session holding the warehouse, as the loading steps do (WAREHOUSE_LOCK_WAIT_SECONDS)
-        with open_waiting_for_lock(warehouse_path) as conn:
-            tables = [
-                row[0]
-                for row in conn.execute(
-                    "select table_name from information_schema.tables "
-                    "where table_schema = ? and table_type = 'BASE TABLE' order by table_name",
-                    [MARTS_SCHEMA],
-                ).fetchall()
-            ]
-            if not tables:
-                raise RuntimeError(
-                    f"No tables in schema {MARTS_SCHEMA!r} of {warehouse_path}: build the dbt marts first."
-                )
-            quoted = str(tmp_path).replace("'", "''")
-            conn.execute(f"attach '{quoted}' as snapshot")
-            for table in tables:
-                conn.execute(f"create table snapshot.main.{table} as select * from {MARTS_SCHEMA}.{table}")
-                counts[table] = conn.execute(f"select count(*) from snapshot.main.{table}").fetchone()[0]
-            extra = dict(info or {})
-            conn.execute(
-                "create table snapshot.main._snapshot_info as select ?::timestamp as published_at, "
-                "? as run_id, ? as tables" + "".join(f", ? as {name}" for name in extra),
-                [datetime.now(timezone.utc).replace(tzinfo=None), run_id, ",".join(tables), *extra.values()],
-            )
-            conn.execute("detach snapshot")
-        os.replace(tmp_path, serving_path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-    return counts
 
 
 def upstream_check_keys(
@@ -163,7 +112,8 @@ def build_serving_asset(
         kinds={"duckdb"},
         description=(
             f"The read-only snapshot BI tools open: every mart table copied into {serving_path}, "
-            "published by writing a new file and renaming it into place."
+            "published by writing a new file (a copy of the last one with the changed tables and days "
+            "replaced) and renaming it into place."
         ),
     )
     def marts_snapshot(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
@@ -186,14 +136,15 @@ def build_serving_asset(
             "checks_passed": passed_checks(context.instance, gate_check_keys),
             "checks_total": len(gate_check_keys),
         }
-        counts = publish_snapshot(warehouse.path, serving_path, context.run.run_id, info)
-        context.log.info(f"Published {len(counts)} tables to {serving_path}")
+        published = publish_snapshot(warehouse.path, serving_path, context.run.run_id, info)
+        context.log.info(f"Published {len(published.counts)} tables to {serving_path}: {published.summary()}")
         return dg.MaterializeResult(
             metadata={
                 "path": str(serving_path),
-                "tables": len(counts),
+                "tables": len(published.counts),
+                "published_as": published.summary(),
                 "checks_verified": len(gate_check_keys),
-                **{f"rows.{name}": n for name, n in counts.items()},
+                **{f"rows.{name}": n for name, n in published.counts.items()},
             }
         )
 
