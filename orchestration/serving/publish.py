@@ -7,7 +7,7 @@ last publish, not the size of the history:
 - The new file starts as a byte copy of the current snapshot (a file copy; re-encoding every mart
   row was most of the publish on a long history).
 - Every published table carries a fingerprint of its content (row count, and the sum and xor of a
-  64-bit hash of every row), kept in `_snapshot_tables`; tables of more than PER_DAY_MIN_ROWS rows
+  64-bit hash of every row), kept in `_snapshot_tables`; tables of PER_DAY_MIN_ROWS rows or more
   with a DATE column keep one per value of that column in `_snapshot_days`. The publish computes
   the same fingerprints on the warehouse (one scan, no re-encoding) and, in the copy, replaces
   only the tables whose fingerprint or columns differ, and of a large dated table only the days
@@ -15,10 +15,11 @@ last publish, not the size of the history:
 - It writes the whole file from the warehouse instead (a rewrite) when unsure: no snapshot yet, a
   snapshot that cannot be opened or holds no fingerprints, one written by another DuckDB version,
   tables in the file the fingerprints do not describe, a replaced day range that does not prove
-  equal; and periodically: DuckDB keeps the blocks freed by replaced rows in the file and the next
-  publish reuses them, so the file holds its data plus about one night's changes, but the
+  equal; and periodically: DuckDB keeps the blocks freed by replaced rows in the file and later
+  publishes reuse them only in part (rows deleted inside kept row groups free no block), so the
+  file grows slowly (365 large days: 1.15x a fresh file after 10 nights, bench/publish.py); the
   REWRITE_AFTER_PUBLISHES-th publish since the last rewrite, or one finding REWRITE_FREE_SHARE of
-  the file free, rewrites it (rows deleted inside kept row groups are not free blocks).
+  the file free, rewrites it.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ PER_DAY_MIN_ROWS = 50_000
 PER_DAY_MAX_SHARE = 0.5
 # A whole rewrite on the 30th publish after the last one (about monthly with one night a day)...
 REWRITE_AFTER_PUBLISHES = 30
-# ...or sooner, when half the file is free blocks (a night frees the blocks of the rows it replaces
-# and the next reuses them, so a file holds about its data plus one night's changes).
+# ...or sooner, when half the file is free blocks (on a short history a night replaces about half
+# the file: 30 large days reached it every few nights in bench/publish.py).
 REWRITE_FREE_SHARE = 0.5
 FIRST = "first publish"
 
