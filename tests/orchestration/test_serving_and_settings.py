@@ -21,8 +21,8 @@ def _warehouse_with_mart(path, rows):
 def test_publish_copies_every_mart_table_and_records_the_run(tmp_path):
     warehouse, serving = tmp_path / "w.duckdb", tmp_path / "serving" / "marts.duckdb"
     _warehouse_with_mart(warehouse, 5)
-    counts = publish_snapshot(str(warehouse), serving, run_id="run-1")
-    assert counts == {"mart_example": 5}
+    published = publish_snapshot(str(warehouse), serving, run_id="run-1")
+    assert published.counts == {"mart_example": 5}
     with duckdb.connect(str(serving), read_only=True) as conn:
         assert conn.execute("select sum(n) from mart_example").fetchone()[0] == 10
         assert conn.execute("select run_id from _snapshot_info").fetchone()[0] == "run-1"
