@@ -22,7 +22,10 @@ from orchestration.ledger import ensure_ledger, record_days
 from orchestration.snapshot_guard import check_shrink
 from orchestration.warehouse_io import open_waiting_for_lock, transaction
 
-# Steps that write the warehouse share this pool; the instance limits it to one (dagster.yaml).
+# Steps that hold the warehouse for long (dbt's build, the serving snapshot's copy) share this pool;
+# the instance limits it to one (dagster.yaml). The source loads are not in it: they hold the file
+# only while they write a batch of days (`HeldConnection`), so several sources wait on their APIs
+# at once and take turns at the file through its lock (orchestration/warehouse_io.py).
 WAREHOUSE_POOL = "duckdb_warehouse"
 
 # DuckDB keeps every block it reads or writes cached up to memory_limit (default: 80 % of RAM), so
@@ -60,6 +63,58 @@ class DuckDBWarehouse(dg.ConfigurableResource):
             yield conn
         finally:
             conn.close()
+
+    def held(self) -> HeldConnection:
+        """A connection opened when a write needs it and released in between (`HeldConnection`)."""
+        return HeldConnection(self.path)
+
+
+class HeldConnection:
+    """A warehouse connection a load opens when it writes and closes while it waits on its API.
+
+        with warehouse.held() as held:
+            ...                       # fetching: the file is free for other processes
+            replace_days(held.get(), ...)  # opened (waiting for the lock, bounded) if closed
+            held.release()            # about to wait on the API again: let others write
+
+    DuckDB allows one writing process per file; a source whose step kept its connection for the
+    whole loop made every other source's step wait for all of its API waits. Opening costs ~30-60
+    ms on a 860 MB warehouse and closing after a write ~110-180 ms (its checkpoint), so the day
+    loop releases only when the next batch is not ready soon (orchestration/fetching.py).
+    Not thread-safe: one thread (the step's) uses it.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self.opened = 0  # how many times the file was opened (for tests and benchmarks)
+        self._conn: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    def get(self) -> duckdb.DuckDBPyConnection:
+        """The open connection, opened first if it was released (`connect_warehouse`).
+
+        Raises:
+            WarehouseLockedError: another process held the file past WAREHOUSE_LOCK_WAIT_SECONDS.
+        """
+        if self._conn is None:
+            self._conn = connect_warehouse(self.path)
+            self.opened += 1
+        return self._conn
+
+    def release(self) -> None:
+        """Close the connection (if open): the file's lock is free until the next `get`."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def __enter__(self) -> HeldConnection:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
 
 
 def connect_warehouse(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
