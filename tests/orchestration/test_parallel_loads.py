@@ -1,0 +1,171 @@
+"""Sources load at the same time: a load step holds the warehouse only while it writes a batch of
+days, so another process (another source's step) writes while it waits on its API; the refresh job
+runs the load steps of different sources in parallel processes when asked (real APIs), with the
+same rows as one step after another; a writer holding the file makes a load wait, bounded, and the
+error past the bound names the holder; the schedule picks the mode from the source plan."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+import pytest
+
+from orchestration import fetching
+from orchestration.fetching import load_days
+from orchestration.jobs import execution_config, parallel_steps
+from orchestration.settings import PROJECT_ROOT, SettingsError
+from orchestration.warehouse import DuckDBWarehouse
+
+FIRST = date(2026, 3, 1)
+
+# Another process that writes the warehouse and reports whether it could open it at once (a lock
+# wait of 0) or holds it for argv[2] seconds before closing.
+OTHER_WRITER = """
+import sys, time, duckdb
+path, hold = sys.argv[1], float(sys.argv[2])
+try:
+    conn = duckdb.connect(path)
+except duckdb.IOException as exc:
+    print("locked", exc, flush=True)
+    sys.exit(3)
+conn.execute("create table if not exists other_writer (written_at double)")
+conn.execute("insert into other_writer values (?)", [time.time()])
+print("holding", flush=True)
+time.sleep(hold)
+conn.close()
+"""
+
+
+def _other_writer(path: Path, hold: float = 0.0) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", OTHER_WRITER, str(path), str(hold)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _day_rows(day: date) -> pa.Table:
+    return pa.table({"date": pa.array([day] * 3, pa.date32()), "value": [day.day, day.day + 1, day.day + 2]})
+
+
+def test_the_day_loop_frees_the_warehouse_while_it_waits_on_a_slow_fetch(tmp_path, monkeypatch):
+    """Days 1-7 come at once and are written as one batch; day 8's fetch is slow (an API's rate
+    limit). While it is fetched, another process opens the file and writes with no wait at all:
+    the loop released it. The days after are written as usual."""
+    monkeypatch.setattr(fetching, "WRITE_BATCH_MIN_BYTES", 0)  # a week a batch, however small
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+    days = [FIRST + timedelta(days=i) for i in range(10)]
+    seen: dict[str, str] = {}
+
+    def fetch_day(day: date) -> pa.Table:
+        if day == days[7]:
+            time.sleep(2.0)  # well past the loop's grace (0.5 s): the first batch is written by now
+            other = _other_writer(Path(warehouse.path))
+            seen["other"] = other.communicate(timeout=60)[0]
+            seen["code"] = str(other.returncode)
+        return _day_rows(day)
+
+    context = dg.build_asset_context()
+    rows = load_days(context, warehouse, "raw_test.values_daily", days, fetch_day, source="test", gate=None)
+    assert seen["code"] == "0", f"the other process could not write while the loop waited: {seen['other']}"
+    assert rows == 30
+    with duckdb.connect(warehouse.path, read_only=True) as conn:
+        assert conn.execute(
+            "select count(*), count(distinct date) from raw_test.values_daily"
+        ).fetchone() == (30, 10)
+        assert conn.execute("select count(*) from other_writer").fetchone() == (1,)
+
+
+def test_a_load_waits_for_another_writer_then_succeeds_and_past_the_bound_names_it(tmp_path, monkeypatch):
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+    days = [FIRST + timedelta(days=i) for i in range(3)]
+    context = dg.build_asset_context()
+
+    # The holder keeps the file 3 s; the load may wait 60: it waits, then writes every day.
+    holder = _other_writer(Path(warehouse.path), hold=3.0)
+    assert holder.stdout.readline().strip() == "holding"
+    monkeypatch.setenv("WAREHOUSE_LOCK_WAIT_SECONDS", "60")
+    started = time.monotonic()
+    assert (
+        load_days(context, warehouse, "raw_test.values_daily", days, _day_rows, source="test", gate=None) == 9
+    )
+    waited = time.monotonic() - started
+    holder.wait(timeout=60)
+    assert holder.returncode == 0
+    assert 1.5 < waited < 30, waited
+
+    # The holder keeps it 60 s; the load may wait 1.5: it fails naming the holder, and writes nothing.
+    holder = _other_writer(Path(warehouse.path), hold=60.0)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        monkeypatch.setenv("WAREHOUSE_LOCK_WAIT_SECONDS", "1.5")
+        later = [d + timedelta(days=10) for d in days]
+        with pytest.raises(Exception, match=rf"held by another process, python[\d.]* \(PID {holder.pid}\)"):
+            load_days(context, warehouse, "raw_test.values_daily", later, _day_rows, source="test", gate=None)
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
+    with duckdb.connect(warehouse.path, read_only=True) as conn:
+        assert conn.execute("select count(distinct date) from raw_test.values_daily").fetchone() == (3,)
+
+
+def test_parallel_steps_follow_the_source_plan_and_the_setting():
+    assert parallel_steps(real_sources=True, environ={}) == 6
+    assert parallel_steps(real_sources=False, environ={}) == 1
+    assert parallel_steps(real_sources=False, environ={"REFRESH_PARALLEL_STEPS": "3"}) == 3
+    assert parallel_steps(real_sources=True, environ={"REFRESH_PARALLEL_STEPS": "1"}) == 1
+    with pytest.raises(SettingsError, match="REFRESH_PARALLEL_STEPS"):
+        parallel_steps(real_sources=True, environ={"REFRESH_PARALLEL_STEPS": "0"})
+    assert execution_config(1) == {"execution": {"config": {"in_process": {}}}}
+    assert execution_config(6) == {"execution": {"config": {"multiprocess": {"max_concurrent": 6}}}}
+
+
+def test_the_nightly_runs_in_parallel_when_a_source_is_real_and_in_process_on_the_sandbox(
+    settings_for, tmp_path, monkeypatch
+):
+    from orchestration.definitions import build_definitions
+    from orchestration.jobs import WAREHOUSE_WRITER_TAG
+
+    settings = settings_for(tmp_path, days=3)
+    at = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 3, 5, 2))
+
+    def nightly(env: dict[str, str]) -> tuple[dg.RunRequest, dict]:
+        for name in ("SANDBOX", "SANDBOX_SOURCES", "GSC_SITE_URL", "GOOGLE_APPLICATION_CREDENTIALS"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        defs = build_definitions(settings)
+        request = defs.resolve_schedule_def("nightly_refresh").evaluate_tick(at).run_requests[0]
+        job = defs.resolve_job_def("refresh_warehouse")
+        return request, job
+
+    request, job = nightly({})  # no credentials: the sandbox serves every source
+    assert request.run_config == {"execution": {"config": {"in_process": {}}}}
+    assert job.tags[WAREHOUSE_WRITER_TAG] == "true"
+
+    key = tmp_path / "gsc-key.json"
+    key.write_text("{}")
+    # Search Console's credentials set: it loads from its real API, so the steps run in parallel.
+    request, _ = nightly(
+        {"GSC_SITE_URL": "sc-domain:example.com", "GOOGLE_APPLICATION_CREDENTIALS": str(key)}
+    )
+    assert request.run_config == {"execution": {"config": {"multiprocess": {"max_concurrent": 6}}}}
+
+
+def test_both_instances_let_one_warehouse_writing_run_at_a_time():
+    import yaml
+
+    for path in (
+        PROJECT_ROOT / "dagster_home" / "dagster.yaml",
+        PROJECT_ROOT / "dagster_home" / "postgres" / "dagster.yaml",
+    ):
+        runs = yaml.safe_load(path.read_text())["concurrency"]["runs"]
+        assert {"key": "darksocial/warehouse_writer", "limit": 1} in runs["tag_concurrency_limits"], path
