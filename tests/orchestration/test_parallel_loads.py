@@ -125,7 +125,9 @@ def test_parallel_steps_follow_the_source_plan_and_the_setting():
     with pytest.raises(SettingsError, match="REFRESH_PARALLEL_STEPS"):
         parallel_steps(real_sources=True, environ={"REFRESH_PARALLEL_STEPS": "0"})
     assert execution_config(1) == {"execution": {"config": {"in_process": {}}}}
-    assert execution_config(6) == {"execution": {"config": {"multiprocess": {"max_concurrent": 6}}}}
+    parallel = execution_config(6)["execution"]["config"]["multiprocess"]
+    assert parallel["max_concurrent"] == 6
+    assert "orchestration.dbt.assets" in parallel["start_method"]["forkserver"]["preload_modules"]
 
 
 def test_the_nightly_runs_in_parallel_when_a_source_is_real_and_in_process_on_the_sandbox(
@@ -157,7 +159,8 @@ def test_the_nightly_runs_in_parallel_when_a_source_is_real_and_in_process_on_th
     request, _ = nightly(
         {"GSC_SITE_URL": "sc-domain:example.com", "GOOGLE_APPLICATION_CREDENTIALS": str(key)}
     )
-    assert request.run_config == {"execution": {"config": {"multiprocess": {"max_concurrent": 6}}}}
+    assert request.run_config == execution_config(6)
+    assert request.run_config["execution"]["config"]["multiprocess"]["max_concurrent"] == 6
 
 
 def test_both_instances_let_one_warehouse_writing_run_at_a_time():
@@ -169,3 +172,95 @@ def test_both_instances_let_one_warehouse_writing_run_at_a_time():
     ):
         runs = yaml.safe_load(path.read_text())["concurrency"]["runs"]
         assert {"key": "darksocial/warehouse_writer", "limit": 1} in runs["tag_concurrency_limits"], path
+
+
+# --- one run of two sources' loads in parallel processes, against the sandbox's round trip --------
+
+# Each call to the sandbox takes this long (its time scale 1): the loads' time is the APIs', as at
+# real rate limits, and a step that held the warehouse for its whole fetch loop would keep the other
+# waiting past LOCK_WAIT_SECONDS.
+LATENCY_MS = 1500
+LOCK_WAIT_SECONDS = "2"
+LOADS = (("ga4", "sessions_daily"), ("gsc", "queries_daily"))
+
+
+def _step_intervals(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
+    starts, intervals = {}, {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or not entry.step_key:
+            continue
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            starts[entry.step_key] = entry.timestamp
+        elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+            intervals[entry.step_key] = (starts[entry.step_key], entry.timestamp)
+    return intervals
+
+
+def _raw_rows(path: Path) -> dict[str, list]:
+    tables = ["raw_ga4.sessions_daily", "raw_gsc.queries_daily"]
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return {
+            table: conn.execute(
+                f"select * exclude (_loaded_at, _run_id) from {table} order by all"
+            ).fetchall()
+            for table in tables
+        }
+
+
+def test_two_sources_load_in_parallel_processes_with_the_rows_of_a_serial_run(
+    settings_for, tmp_path, monkeypatch, dagster_instance
+):
+    from connectors.sandbox.limits import SandboxLimits
+    from connectors.sandbox.server import SandboxServer
+    from tests.orchestration.parallel_refresh import refresh_job
+
+    serial, parallel = settings_for(tmp_path / "serial", days=7), settings_for(tmp_path / "parallel", days=7)
+    limits = SandboxLimits(enabled=True, time_scale=1.0, latency_ms=LATENCY_MS)
+    sandbox = SandboxServer(seed=42, scale="small", limits=limits).start()
+    for name in ("SANDBOX", "SANDBOX_URL", "REFRESH_PARALLEL_STEPS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SANDBOX_URL", sandbox.base_url)
+    monkeypatch.setenv("SANDBOX_SOURCES", "ga4,gsc")
+    monkeypatch.setenv("WAREHOUSE_LOCK_WAIT_SECONDS", LOCK_WAIT_SECONDS)
+    selection = [dg.AssetKey(list(key)) for key in LOADS]
+    try:
+        runs = {}
+        for settings, steps in ((serial, 1), (parallel, 2)):
+            # The step processes build the definitions from the environment, as a launched run's do.
+            monkeypatch.setenv("WAREHOUSE_PATH", str(settings.warehouse_path))
+            monkeypatch.setenv("SERVING_PATH", str(settings.serving_path))
+            monkeypatch.setenv("HISTORY_START_DATE", settings.history_start.isoformat())
+            job = refresh_job()
+            keys = job.partitions_def.get_partition_keys()
+            started = time.monotonic()
+            with dg.execute_job(
+                dg.reconstructable(refresh_job),
+                dagster_instance,
+                run_config=execution_config(steps),
+                tags={
+                    "dagster/asset_partition_range_start": keys[0],
+                    "dagster/asset_partition_range_end": keys[-1],
+                },
+                asset_selection=selection,
+            ) as result:
+                assert result.success, [e.message for e in result.all_events if e.is_failure]
+                runs[steps] = (result.run_id, time.monotonic() - started)
+    finally:
+        sandbox.stop()
+
+    steps = {key: "__".join(key) for key in LOADS}
+    parallel_run, parallel_wall = runs[2]
+    intervals = _step_intervals(dagster_instance, parallel_run)
+    (a_start, a_end), (b_start, b_end) = (intervals[steps[key]] for key in LOADS)
+    assert a_start < b_end and b_start < a_end, f"the two loads did not overlap: {intervals}"
+    # Each step waited on its API (every call LATENCY_MS) longer than the lock wait: had one held the
+    # warehouse through its fetch, the other would have failed naming it.
+    assert min(a_end - a_start, b_end - b_start) > float(LOCK_WAIT_SECONDS)
+    serial_intervals = _step_intervals(dagster_instance, runs[1][0])
+    serial_sum = sum(end - start for start, end in serial_intervals.values() if True)
+    (c_start, c_end), (d_start, d_end) = (serial_intervals[steps[key]] for key in LOADS)
+    assert c_end <= d_start or d_end <= c_start, "the in-process run ran its steps one by one"
+    print(f"serial: steps {serial_sum:.1f} s, run {runs[1][1]:.1f} s; parallel: run {parallel_wall:.1f} s")
+    assert _raw_rows(parallel.warehouse_path) == _raw_rows(serial.warehouse_path)
+    assert all(_raw_rows(parallel.warehouse_path).values())
