@@ -89,7 +89,7 @@ def build_slack_assets(
 ) -> list[dg.AssetsDefinition]:
     """The three assets; built without partitions (a history load, orchestration/partitions.py)
     and `one_step`, the same three assets and checks as one step (`slack_history`): a run's
-    bookkeeping is mostly per step (its start and end events, the warehouse pool's slot claimed
+    bookkeeping is mostly per step (its start and end events, its pool's slot claimed
     and freed), and a history load pays it once instead of three times (bench/README.md,
     "Bookkeeping benchmark"). `one_step=False` keeps three steps, for the benchmark's comparison.
     """

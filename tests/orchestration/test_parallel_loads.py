@@ -174,6 +174,38 @@ def test_both_instances_let_one_warehouse_writing_run_at_a_time():
         assert {"key": "darksocial/warehouse_writer", "limit": 1} in runs["tag_concurrency_limits"], path
 
 
+def test_dbt_and_the_snapshot_hold_the_warehouse_pool_and_each_source_loads_in_its_own(
+    settings_for, tmp_path, monkeypatch
+):
+    """The steps that hold the file for long take turns in `duckdb_warehouse`; a source's load steps
+    take turns in `api_<source>` (one caller of its API at a time), and different sources' do not
+    wait for each other; freshness checks (one select) are in no pool."""
+    from orchestration.definitions import build_definitions
+    from orchestration.warehouse import WAREHOUSE_POOL
+
+    for name in ("SANDBOX", "SANDBOX_SOURCES"):
+        monkeypatch.delenv(name, raising=False)  # no credentials: the sandbox serves every source
+    defs = build_definitions(settings_for(tmp_path, days=3))
+    graph = defs.resolve_asset_graph()
+    pools = {key.to_user_string(): graph.get(key).pools for key in graph.get_all_asset_keys()}
+    assert pools["marts/mart_dark_social_daily"] == {WAREHOUSE_POOL}
+    assert pools["serving/marts_snapshot"] == {WAREHOUSE_POOL}
+    for key, source in {
+        "ga4/sessions_daily": "ga4",
+        "ga4/leads_daily": "ga4",
+        "gsc/queries_daily": "gsc",
+        "meta/ad_insights_daily": "meta",
+        "slack/messages": "slack",
+        "slack/channels": "slack",
+        "discourse/posts": "discourse",
+        "discourse/users": "discourse",
+    }.items():
+        assert pools[key] == {f"api_{source}"}, key
+    job = defs.resolve_job_def("refresh_warehouse")
+    freshness = [n for n in job.graph.node_dict if n.endswith("_freshness")]
+    assert freshness and all(not job.graph.node_named(n).definition.pool for n in freshness)
+
+
 # --- one run of two sources' loads in parallel processes, against the sandbox's round trip --------
 
 # Each call to the sandbox takes this long (its time scale 1): the loads' time is the APIs', as at
