@@ -9,6 +9,7 @@ writes: a batch is validated before it gets here, by the quality gate the caller
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from contextlib import contextmanager
 from datetime import date
@@ -37,6 +38,12 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 # and loads ~2x slower.
 LOADING_MEMORY_LIMIT = "64MB"
 
+# DuckDB shares one database per file among a process's connections. A thread opening the file
+# while another closes its last connection failed ("Unique file handle conflict: ... already
+# attached"): the closing database still held the file. So a process opens and closes the
+# warehouse one connection at a time (a step's day loop and Slack's readers on fetch threads).
+_OPEN_OR_CLOSE = threading.Lock()
+
 
 def stamped(table: pa.Table, stamps: Iterable[tuple[pa.Field, object]]) -> pa.Table:
     """`table` with a column per (field, value) appended, every row holding that value: the load's
@@ -62,7 +69,7 @@ class DuckDBWarehouse(dg.ConfigurableResource):
         try:
             yield conn
         finally:
-            conn.close()
+            close_warehouse(conn)
 
     def held(self) -> HeldConnection:
         """A connection opened when a write needs it and released in between (`HeldConnection`)."""
@@ -108,7 +115,7 @@ class HeldConnection:
         """Close the connection (if open): the file's lock is free until the next `get`."""
         conn, self._conn = self._conn, None
         if conn is not None:
-            conn.close()
+            close_warehouse(conn)
 
     def __enter__(self) -> HeldConnection:
         return self
@@ -126,9 +133,16 @@ def connect_warehouse(path: str, read_only: bool = False) -> duckdb.DuckDBPyConn
         WarehouseError: the file cannot be opened for another reason (permissions, disk), named.
     """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = open_waiting_for_lock(path, read_only)
+    with _OPEN_OR_CLOSE:
+        conn = open_waiting_for_lock(path, read_only)
     conn.execute(f"set memory_limit = '{LOADING_MEMORY_LIMIT}'")
     return conn
+
+
+def close_warehouse(conn: duckdb.DuckDBPyConnection) -> None:
+    """Close a connection `connect_warehouse` opened (never while another thread opens one)."""
+    with _OPEN_OR_CLOSE:
+        conn.close()
 
 
 def replace_days(
