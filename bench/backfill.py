@@ -743,7 +743,10 @@ def nightly_together(args, names: list[str], history: Path) -> dict:
         processes = [json.loads(f.read_text()) for f in counts.glob("*.json")]
 
     per_source = {}
-    load_steps = {k: v for k, v in steps.items() if not k.endswith("_freshness")}
+    # the sources' load steps (not their freshness checks, nor dbt's step running their source tests)
+    load_steps = {
+        k: v for k, v in steps.items() if k.startswith(tuple(names)) and not k.endswith("_freshness")
+    }
     run_loads_start = min(start for start, _ in load_steps.values())
     run_loads_end = max(end for _, end in load_steps.values())
     for name in names:
@@ -800,7 +803,8 @@ def print_together(args, together: dict) -> None:
     print(
         f"  loads of every source together: {_minutes(together['loads_real'])} at the published limits "
         f"(measured {together['loads_measured']:.1f} s at {args.time_scale:g}x); one after another (the "
-        f"sum of the sources): {_minutes(together['serial'])}; the run (its start-up included, no dbt): "
+        f"sum of the sources): {_minutes(together['serial'])}; the run (its start-up and the raw tables' "
+        "dbt tests included, no models): "
         f"{_minutes(together['run_real'])}; 429s received {together['throttled']}"
     )
 
