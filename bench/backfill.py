@@ -3,6 +3,14 @@
 
     python -m bench.backfill [--scale large] [--days 365] [--sources slack,ga4,gsc,meta,discourse]
                              [--time-scale 100] [--latency-ms 150] [--no-dlt]
+    python -m bench.backfill --together WAREHOUSE [--scale large] [--sources ...]
+
+`--together`: only the nightly of every source as one run of the refresh job over a copy of
+WAREHOUSE (a year loaded the day before at `--scale`, as bench.nightly caches it), its load steps
+in parallel processes as a nightly with real sources runs them (orchestration/jobs.py), on the same
+time-scaled sandbox; each step process counts its calls and waits, and each source's time is
+converted back as below. Printed per source and for the run's loads, beside the sum of the
+sources (the loads one after another, as the run's steps ran before they overlapped).
 
 Not a test. Per source, in fresh child processes (spawned; peak RSS is theirs):
 
