@@ -3,6 +3,14 @@
 
     python -m bench.backfill [--scale large] [--days 365] [--sources slack,ga4,gsc,meta,discourse]
                              [--time-scale 100] [--latency-ms 150] [--no-dlt]
+    python -m bench.backfill --together WAREHOUSE [--scale large] [--sources ...]
+
+`--together`: only the nightly of every source as one run of the refresh job over a copy of
+WAREHOUSE (a year loaded the day before at `--scale`, as bench.nightly caches it), its load steps
+in parallel processes as a nightly with real sources runs them (orchestration/jobs.py), on the same
+time-scaled sandbox; each step process counts its calls and waits, and each source's time is
+converted back as below. Printed per source and for the run's loads, beside the sum of the
+sources (the loads one after another, as the run's steps ran before they overlapped).
 
 Not a test. Per source, in fresh child processes (spawned; peak RSS is theirs):
 
@@ -604,6 +612,211 @@ def dlt_calls(name: str, scale: str, today: date, days: int, workdir: str) -> in
     return int(result["calls"])
 
 
+# --- the nightly of every source as one run, its loads in parallel processes ---------------------
+
+COUNTS_DIR_ENV = "BENCH_BACKFILL_COUNTS_DIR"
+
+
+def together_job():
+    """The refresh job as a reconstructable target: each step process of the run imports this
+    module, counts its calls and waits (CallCounter) and writes them to COUNTS_DIR_ENV when it
+    ends, then builds the definitions from the environment as a launched run's steps do."""
+    counts_dir = os.environ.get(COUNTS_DIR_ENV)
+    if counts_dir and not getattr(together_job, "counter", None):
+        import json
+        import multiprocessing.util
+
+        counter = CallCounter()
+        counter.install()
+        together_job.counter = counter
+
+        def dump() -> None:
+            if counter.calls:
+                record = {
+                    "calls": dict(counter.calls),
+                    "waiting": counter.waiting,
+                    "pacing": counter.pacing,
+                    "throttled": counter.throttled,
+                }
+                (Path(counts_dir) / f"{os.getpid()}.json").write_text(json.dumps(record))
+
+        # a step's process ends through multiprocessing's exit, which runs these (not atexit's)
+        multiprocessing.util.Finalize(None, dump, exitpriority=10)
+    from orchestration.definitions import build_definitions
+    from orchestration.settings import Settings
+
+    return build_definitions(Settings.from_env()).resolve_job_def("refresh_warehouse")
+
+
+def _source_of(calls: dict[str, int]) -> str | None:
+    """The source a step's process called (Google's token endpoint aside: GA4 and Search Console)."""
+    for method in calls:
+        path = method.split(" ", 1)[1]
+        for name in SOURCES:
+            if path.startswith(f"/{name}/"):
+                return name
+    return None
+
+
+def nightly_together(args, names: list[str], history: Path) -> dict:
+    """One nightly run of `names` over a copy of the warehouse `history` (a year loaded the day
+    before, by bench.nightly or `make backfill`), its load steps in parallel processes
+    (REFRESH_PARALLEL_STEPS' default), against the time-scaled sandbox; per source and for the run,
+    the wall at the published limits (converted back as the per-source figures are)."""
+    import json
+    import shutil
+
+    import dagster as dg
+    import duckdb
+    import yaml
+
+    from orchestration.jobs import DEFAULT_PARALLEL_STEPS, execution_config, range_tags
+    from orchestration.partitions import NIGHTLY_TAG
+    from orchestration.settings import PROJECT_ROOT
+
+    with tempfile.TemporaryDirectory(prefix="bench-together-") as workdir:
+        work = Path(workdir)
+        for suffix in ("", ".wal"):
+            if Path(f"{history}{suffix}").exists():
+                shutil.copyfile(f"{history}{suffix}", work / f"warehouse.duckdb{suffix}")
+        with duckdb.connect(str(work / "warehouse.duckdb"), read_only=True) as conn:
+            last_loaded = conn.execute("select max(date) from raw_slack.messages").fetchone()[0]
+        # the next night: the sandbox's today a day after the history's, the nightly up to yesterday
+        yesterday = last_loaded + timedelta(days=1)
+        sandbox = Sandbox(args.scale, yesterday + timedelta(days=1), args.time_scale, args.latency_ms)
+        counts = work / "counts"
+        counts.mkdir()
+        env = {
+            "WAREHOUSE_PATH": str(work / "warehouse.duckdb"),
+            "SERVING_PATH": str(work / "serving.duckdb"),
+            "HISTORY_START_DATE": (yesterday - timedelta(days=60)).isoformat(),
+            "SANDBOX_URL": sandbox.base_url,
+            "SANDBOX_SCALE": args.scale,
+            "SANDBOX_SOURCES": ",".join(names),
+            "RATE_LIMITS": "on",
+            "RATE_LIMIT_TIME_SCALE": str(args.time_scale),
+            "META_ASYNC_POLL_SECONDS": str(5.0 / args.time_scale),
+            COUNTS_DIR_ENV: str(counts),
+        }
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        config = yaml.safe_load((PROJECT_ROOT / "dagster_home" / "dagster.yaml").read_text())
+        log_path = work / "together.log"
+        saved_stderr = os.dup(2)
+        try:
+            job = together_job()
+            loads = [
+                key
+                for key in job.asset_layer.asset_graph.get_all_asset_keys()
+                if key.path[0] in names and job.asset_layer.asset_graph.get(key).is_materializable
+            ]
+            with open(log_path, "w") as log_file:
+                os.dup2(log_file.fileno(), 2)
+            first = yesterday - timedelta(days=7)
+            with dg.instance_for_test(overrides=config) as instance:
+                started = time.perf_counter()
+                with dg.execute_job(
+                    dg.reconstructable(together_job),
+                    instance,
+                    run_config=execution_config(DEFAULT_PARALLEL_STEPS),
+                    tags={**range_tags(first.isoformat(), yesterday.isoformat()), NIGHTLY_TAG: "true"},
+                    asset_selection=loads,
+                ) as result:
+                    ok = result.success
+                    run_id = result.run_id
+                run_wall = time.perf_counter() - started
+                steps: dict[str, tuple[float, float]] = {}
+                starts: dict[str, float] = {}
+                for entry in instance.all_logs(run_id):
+                    event = entry.dagster_event
+                    if event is None or not entry.step_key:
+                        continue
+                    if event.event_type == dg.DagsterEventType.STEP_START:
+                        starts[entry.step_key] = entry.timestamp
+                    elif event.event_type in (
+                        dg.DagsterEventType.STEP_SUCCESS,
+                        dg.DagsterEventType.STEP_FAILURE,
+                    ):
+                        steps[entry.step_key] = (starts[entry.step_key], entry.timestamp)
+        finally:
+            os.dup2(saved_stderr, 2)
+            sandbox.stop()
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        if not ok:
+            sys.stderr.write(log_path.read_text()[-4000:])
+        processes = [json.loads(f.read_text()) for f in counts.glob("*.json")]
+
+    per_source = {}
+    # the sources' load steps (not their freshness checks, nor dbt's step running their source tests)
+    load_steps = {
+        k: v for k, v in steps.items() if k.startswith(tuple(names)) and not k.endswith("_freshness")
+    }
+    run_loads_start = min(start for start, _ in load_steps.values())
+    run_loads_end = max(end for _, end in load_steps.values())
+    for name in names:
+        mine = [v for k, v in load_steps.items() if k.startswith(name)]
+        records = [p for p in processes if _source_of(p["calls"]) == name]
+        if not mine:
+            continue
+        busy = sum(end - start for start, end in mine)
+        span_start, span_end = min(s for s, _ in mine), max(e for _, e in mine)
+        calls: Counter[str] = Counter()
+        for p in records:
+            calls.update(_grouped(name, p["calls"]))
+        waiting = sum(p["waiting"] for p in records)
+        pacing = sum(p["pacing"] for p in records)
+        made = sum(calls.values())
+        rebuilt = (
+            busy - waiting + pacing * args.time_scale + made * args.latency_ms / 1000 / FETCH_CONCURRENCY
+        )
+        paced = floor_seconds(SOURCES[name], dict(calls), args.latency_ms / 1000)
+        real_busy = max(rebuilt, paced + busy - waiting)
+        per_source[name] = {
+            "steps": len(mine),
+            "calls": made,
+            "throttled": sum(p["throttled"] for p in records),
+            "measured_span": span_end - span_start,
+            "busy": real_busy,
+            # the source's steps take turns in its pool: its span, converted, from the run's first load
+            "real_end": span_start - run_loads_start + (span_end - span_start) - busy + real_busy,
+        }
+    loads_real = max(r["real_end"] for r in per_source.values())
+    return {
+        "ok": ok,
+        "sources": per_source,
+        "run_wall": run_wall,
+        "loads_measured": run_loads_end - run_loads_start,
+        "loads_real": loads_real,
+        "run_real": run_wall - (run_loads_end - run_loads_start) + loads_real,
+        "serial": sum(r["busy"] for r in per_source.values()),
+        "throttled": sum(r["throttled"] for r in per_source.values()),
+    }
+
+
+def print_together(args, together: dict) -> None:
+    print(
+        f"\nthe nightly of every source as one run{'' if together['ok'] else ' (the run FAILED)'}, "
+        f"its loads in parallel processes:"
+    )
+    for name, r in together["sources"].items():
+        print(
+            f"  {name:<10} {r['steps']} step(s), {r['calls']:,} calls, loads {_minutes(r['busy'])} at the "
+            f"published limits (measured {r['measured_span']:.1f} s), done {_minutes(r['real_end'])} "
+            "after the run's first load started"
+        )
+    print(
+        f"  loads of every source together: {_minutes(together['loads_real'])} at the published limits "
+        f"(measured {together['loads_measured']:.1f} s at {args.time_scale:g}x); one after another (the "
+        f"sum of the sources): {_minutes(together['serial'])}; the run (its start-up and the raw tables' "
+        "dbt tests included, no models): "
+        f"{_minutes(together['run_real'])}; 429s received {together['throttled']}"
+    )
+
+
 # --- main ----------------------------------------------------------------------------------------------
 
 
@@ -707,6 +920,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--latency-ms", type=float, default=ROUND_TRIP_MS, help="round trip (default 150)")
     parser.add_argument("--no-dlt", action="store_true", help="skip dlt's calls")
+    parser.add_argument(
+        "--together",
+        metavar="WAREHOUSE",
+        type=Path,
+        help="only the nightly of every source as one run, over a copy of WAREHOUSE (a year loaded by "
+        "bench.nightly or make backfill at --scale, up to the day before its sandbox's today)",
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.sources.split(",") if n.strip()]
     unknown = [n for n in names if n not in SOURCES]
@@ -716,6 +936,9 @@ def main(argv: list[str] | None = None) -> int:
         f"bench.backfill: scale {args.scale}, {args.days} days, published limits and a "
         f"{args.latency_ms:g} ms round trip, run {args.time_scale:g}x faster and converted back"
     )
+    if args.together is not None:
+        print_together(args, nightly_together(args, names, args.together))
+        return 0
     worst_calls = worst_wall = 0.0
     throttled = 0
     for name in names:

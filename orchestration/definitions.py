@@ -1,6 +1,7 @@
 """The Dagster code location: `dagster dev` loads `defs` from here through workspace.yaml.
 
-Policy is applied once, here: every warehouse writer is in one pool, every API asset shares the
+Policy is applied once, here: dbt and the snapshot are in the warehouse's pool (each source's loads
+in their own, holding the file only while they write), every API asset shares the
 daily partitions, secrets reach resources only through `EnvVar`, and each source loads from its
 real API, the sandbox or nowhere by one rule (orchestration/sources.py, settings SANDBOX and
 SANDBOX_SOURCES).
@@ -19,7 +20,7 @@ from orchestration.discord import assets as discord
 from orchestration.discourse import assets as discourse
 from orchestration.ga4 import assets as ga4
 from orchestration.gsc import assets as gsc
-from orchestration.jobs import build_nightly_schedule, build_refresh_job
+from orchestration.jobs import build_nightly_schedule, build_refresh_job, parallel_steps
 from orchestration.meta import assets as meta
 from orchestration.partitions import daily_partitions
 from orchestration.quality.checks import build_freshness_checks
@@ -30,7 +31,7 @@ from orchestration.retention import build_retention, retention_days
 from orchestration.serving.assets import build_serving_asset, upstream_check_keys
 from orchestration.settings import Settings
 from orchestration.slack import assets as slack
-from orchestration.sources import SourcePlan, log_plan, source_plan
+from orchestration.sources import REAL, SourcePlan, log_plan, source_plan
 from orchestration.warehouse import DuckDBWarehouse
 
 # Single-run backfills are what make a year's backfill one run; Dagster still marks the parameter
@@ -84,7 +85,8 @@ def build_definitions(settings: Settings, partitioned: bool = True) -> dg.Defini
     serving = build_serving_asset(
         mart_keys, settings.serving_path, upstream_check_keys(mart_keys, [*built, dbt_models, *freshness])
     )
-    refresh_job = build_refresh_job()
+    steps = parallel_steps(any(plan.mode == REAL for plan in plans.values()))
+    refresh_job = build_refresh_job(steps)
     retention_job, retention_schedule = build_retention(retention_days())
     return dg.Definitions(
         assets=[
@@ -101,6 +103,7 @@ def build_definitions(settings: Settings, partitioned: bool = True) -> dg.Defini
                 settings.nightly_cron,
                 settings.nightly_timezone,
                 running=settings.nightly_schedule_running,
+                steps=steps,
             ),
             retention_schedule,
         ],

@@ -16,11 +16,17 @@ API's rate limit (orchestration/progress.py). `load_items` is the same loop wher
 covers a chunk of days or feeds several tables (Discourse: three tables per chunk of days);
 Meta's insights, one fetch per chunk of days, use `load_items` too. Spelled out:
 
-    with warehouse.connect() as conn, prefetched(days, fetch_day, source="gsc") as fetched:
-        batches = DayBatches(conn, table_name, gate=gate)
-        for day, table in fetched:
+    with warehouse.held() as held, prefetched(days, fetch_day, source="gsc") as fetched:
+        batches = DayBatches(held, table_name, gate=gate)
+        for day, table in releasing_while_waiting(fetched, held):
             batches.add(day, table)
         batches.flush()
+
+- The warehouse: held only while a batch is checked and written. After a write, when the next day
+  is not fetched within HOLD_WHILE_FETCHING_SECONDS, the connection is closed and the next flush
+  opens it again (waiting, bounded, for another process's lock: orchestration/warehouse_io.py).
+  So the sources' steps of a run wait on their APIs at the same time and take turns at the file
+  (orchestration/jobs.py runs them in parallel against real APIs).
 
 - Order: items come back in the order given, whatever order their fetches finish in.
 - Memory: at most `concurrency` items are fetched or being fetched beyond the one the caller
@@ -60,7 +66,7 @@ import pyarrow.compute as pc
 from orchestration.progress import ApiPace
 from orchestration.quality.gate import QualityGate
 from orchestration.settings import int_setting
-from orchestration.warehouse import DuckDBWarehouse, replace_days
+from orchestration.warehouse import DuckDBWarehouse, HeldConnection, replace_days
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -138,6 +144,7 @@ class Prefetched(Generic[T, R]):
         self._done: dict[int, tuple[bool, object]] = {}  # index -> (ok, result or exception)
         self._next_index = 0  # the next item a worker takes
         self._consumed = 0  # items handed to the caller
+        self._handed = 0  # items the caller took through `next` (the same, seen from outside)
         self._stopped = False
         self._cond = threading.Condition()
         self._threads: list[threading.Thread] = []
@@ -147,7 +154,19 @@ class Prefetched(Generic[T, R]):
         return self
 
     def __next__(self) -> tuple[T, R]:
-        return next(self._iterator)
+        item = next(self._iterator)
+        self._handed += 1
+        return item
+
+    def ready(self, timeout: float = 0.0) -> bool:
+        """Whether the next item is fetched (or failed, or there is none), waiting up to `timeout`
+        seconds for it; False when it would be fetched on the caller's thread (no workers)."""
+        if self._handed >= len(self._items):
+            return True
+        if self._workers <= 1:
+            return False
+        with self._cond:
+            return self._cond.wait_for(lambda: self._stopped or self._handed in self._done, timeout)
 
     def __enter__(self) -> Prefetched[T, R]:
         return self
@@ -227,6 +246,15 @@ class Prefetched(Generic[T, R]):
                 self._cond.notify_all()
 
 
+def api_pool(source: str) -> str:
+    """The Dagster pool of a source's load steps ("api_slack"): the instance limits every pool to one
+    step at a time (dagster_home/dagster.yaml, `default_limit: 1`), so two steps of one source, in a
+    run or in two runs, never call its API at once from two processes, whose rate limiters
+    (connectors/ratelimit.py) would each spend the whole limit. Different sources' steps run at
+    the same time, each holding the warehouse only while it writes."""
+    return f"api_{source}"
+
+
 # Days swapped in per transaction. A nightly run's window (4-8 days) is one or two batches.
 WRITE_BATCH_DAYS = 7
 # ... or fewer, once the days held reach this many rows: memory stays bounded by rows, not by how
@@ -254,6 +282,7 @@ class DayBatches:
     QualityGate: QualityGateError refuses it; None: written unchecked, for tests and benchmarks),
     then swapped in one transaction (`replace_days`), so a refused or failed batch writes none of
     its days. Call `flush` after the loop: days still held when the loop fails are not written.
+    `conn` is an open connection, or a `HeldConnection` that each flush opens if it was released.
     """
 
     def __init__(
@@ -312,9 +341,11 @@ class DayBatches:
         days, tables = self._days, self._tables
         self._days, self._tables, self._rows_held, self._bytes_held = [], [], 0, 0
         rows = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        # a HeldConnection is opened here (waiting for another writer's lock, bounded) if released
+        conn = self.conn.get() if isinstance(self.conn, HeldConnection) else self.conn
         if self.gate is not None:
-            self.gate.check(self.table_name, rows, days, self.conn)
-        self.rows_written += replace_days(self.conn, self.table_name, days, rows)
+            self.gate.check(self.table_name, rows, days, conn)
+        self.rows_written += replace_days(conn, self.table_name, days, rows)
         self.days_written += len(set(days))
         self.batches_written += 1
 
@@ -352,6 +383,27 @@ def write_days(
     return batches
 
 
+# How long the day loop keeps the warehouse open after a write while the next item is still being
+# fetched: reopening costs ~0.2 s on a large file (orchestration/warehouse.py, `HeldConnection`), so
+# a fetch that lands within this keeps the connection; a longer wait (an API's rate limit) frees
+# the file for the other sources' steps.
+HOLD_WHILE_FETCHING_SECONDS = 0.5
+
+
+def releasing_while_waiting(
+    fetched: Prefetched[T, R], held: HeldConnection, grace: float = HOLD_WHILE_FETCHING_SECONDS
+) -> Iterator[tuple[T, R]]:
+    """The items of `fetched`; before waiting on one not fetched within `grace` seconds, `held` is
+    released, so another process can write the warehouse while this one waits on its API."""
+    while True:
+        if held.is_open and not fetched.ready(grace):
+            held.release()
+        try:
+            yield next(fetched)
+        except StopIteration:
+            return
+
+
 # A progress line every so many days of a long backfill; the nightly window logs only its total.
 PROGRESS_EVERY_DAYS = 28
 
@@ -375,7 +427,7 @@ def load_days(
 
     Args:
         context: the asset's context, for the log.
-        warehouse: opened for the loop and closed after it.
+        warehouse: opened for each batch written and released while the next days are fetched.
         table_name: the table the days replace.
         days: the days to load, in the order they are written.
         fetch_day: fetches one day in full, on a worker thread (see `prefetched`): the day's Arrow
@@ -464,9 +516,9 @@ def load_items(
 
     done = 0
     pace = ApiPace.start(source)  # the time left, from the calls still to make at the API's limit
-    with warehouse.connect() as conn, prefetched(items, fetch, source=source) as fetched:
-        batches = {name: DayBatches(conn, name, gate=gate) for name in tables}
-        for item, result in fetched:
+    with warehouse.held() as held, prefetched(items, fetch, source=source) as fetched:
+        batches = {name: DayBatches(held, name, gate=gate) for name in tables}
+        for item, result in releasing_while_waiting(fetched, held):
             for days, rows_by_table in split(item, result):
                 for name, day_batches in batches.items():
                     day_batches.add_days(days, rows_by_table[name])

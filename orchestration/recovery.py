@@ -1,10 +1,11 @@
 """Start cleanly after a crash: runs whose process is gone are failed and their pool slots freed.
 
 A run killed by SIGKILL, the OOM killer or a reboot never records its end: Dagster's storage keeps
-it STARTED and keeps the `duckdb_warehouse` pool slot its step held, so every later refresh waits
-for that slot forever. A publish killed half-way leaves its `.marts.duckdb.<pid>.tmp` beside the
-snapshot. With the default embedded instance (SQLite storage, runs executing on this machine) no
-daemon watches for either, so `recover_after_crash` runs where work starts:
+it STARTED and keeps the pool slot its step held (`duckdb_warehouse`, `api_<source>`), so every
+later refresh waits for that slot forever. A publish killed half-way leaves its
+`.marts.duckdb.<pid>.tmp` beside the snapshot. With the default embedded instance (SQLite storage,
+runs executing on this machine) no daemon watches for either, so `recover_after_crash` runs where
+work starts:
 
 - `make demo` calls it before its run;
 - loading the definitions calls it (`recover_on_load`): `dagster dev` when it starts, and the

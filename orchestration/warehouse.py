@@ -9,6 +9,7 @@ writes: a batch is validated before it gets here, by the quality gate the caller
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from contextlib import contextmanager
 from datetime import date
@@ -22,7 +23,10 @@ from orchestration.ledger import ensure_ledger, record_days
 from orchestration.snapshot_guard import check_shrink
 from orchestration.warehouse_io import open_waiting_for_lock, transaction
 
-# Steps that write the warehouse share this pool; the instance limits it to one (dagster.yaml).
+# Steps that hold the warehouse for long (dbt's build, the serving snapshot's copy) share this pool;
+# the instance limits it to one (dagster.yaml). The source loads are not in it: they hold the file
+# only while they write a batch of days (`HeldConnection`), so several sources wait on their APIs
+# at once and take turns at the file through its lock (orchestration/warehouse_io.py).
 WAREHOUSE_POOL = "duckdb_warehouse"
 
 # DuckDB keeps every block it reads or writes cached up to memory_limit (default: 80 % of RAM), so
@@ -33,6 +37,12 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 # bench/README.md, "Speed changes"). A day far above a row group (a 1M-row GA4 day) spills to disk
 # and loads ~2x slower.
 LOADING_MEMORY_LIMIT = "64MB"
+
+# DuckDB shares one database per file among a process's connections. A thread opening the file
+# while another closes its last connection failed ("Unique file handle conflict: ... already
+# attached"): the closing database still held the file. So a process opens and closes the
+# warehouse one connection at a time (a step's day loop and Slack's readers on fetch threads).
+_OPEN_OR_CLOSE = threading.Lock()
 
 
 def stamped(table: pa.Table, stamps: Iterable[tuple[pa.Field, object]]) -> pa.Table:
@@ -59,7 +69,59 @@ class DuckDBWarehouse(dg.ConfigurableResource):
         try:
             yield conn
         finally:
-            conn.close()
+            close_warehouse(conn)
+
+    def held(self) -> HeldConnection:
+        """A connection opened when a write needs it and released in between (`HeldConnection`)."""
+        return HeldConnection(self.path)
+
+
+class HeldConnection:
+    """A warehouse connection a load opens when it writes and closes while it waits on its API.
+
+        with warehouse.held() as held:
+            ...                       # fetching: the file is free for other processes
+            replace_days(held.get(), ...)  # opened (waiting for the lock, bounded) if closed
+            held.release()            # about to wait on the API again: let others write
+
+    DuckDB allows one writing process per file; a source whose step kept its connection for the
+    whole loop made every other source's step wait for all of its API waits. Opening costs ~30-60
+    ms on a 860 MB warehouse and closing after a write ~110-180 ms (its checkpoint), so the day
+    loop releases only when the next batch is not ready soon (orchestration/fetching.py).
+    Not thread-safe: one thread (the step's) uses it.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self.opened = 0  # how many times the file was opened (for tests and benchmarks)
+        self._conn: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    def get(self) -> duckdb.DuckDBPyConnection:
+        """The open connection, opened first if it was released (`connect_warehouse`).
+
+        Raises:
+            WarehouseLockedError: another process held the file past WAREHOUSE_LOCK_WAIT_SECONDS.
+        """
+        if self._conn is None:
+            self._conn = connect_warehouse(self.path)
+            self.opened += 1
+        return self._conn
+
+    def release(self) -> None:
+        """Close the connection (if open): the file's lock is free until the next `get`."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            close_warehouse(conn)
+
+    def __enter__(self) -> HeldConnection:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
 
 
 def connect_warehouse(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -71,9 +133,16 @@ def connect_warehouse(path: str, read_only: bool = False) -> duckdb.DuckDBPyConn
         WarehouseError: the file cannot be opened for another reason (permissions, disk), named.
     """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = open_waiting_for_lock(path, read_only)
+    with _OPEN_OR_CLOSE:
+        conn = open_waiting_for_lock(path, read_only)
     conn.execute(f"set memory_limit = '{LOADING_MEMORY_LIMIT}'")
     return conn
+
+
+def close_warehouse(conn: duckdb.DuckDBPyConnection) -> None:
+    """Close a connection `connect_warehouse` opened (never while another thread opens one)."""
+    with _OPEN_OR_CLOSE:
+        conn.close()
 
 
 def replace_days(

@@ -12,13 +12,13 @@ import pyarrow as pa
 
 from connectors.discord import MESSAGES_SCHEMA
 from orchestration.discord.resources import DiscordResource, discord_enabled, discord_resource_from_env
-from orchestration.fetching import load_days
+from orchestration.fetching import api_pool, load_days
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
 from orchestration.quality.gate import QualityGate
 from orchestration.registry import raw_table
 from orchestration.sources import SourcePlan, plan_defs
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from orchestration.warehouse import DuckDBWarehouse
 
 DISCORD_TRAILING_DAYS = 7
 MESSAGES = raw_table("raw_discord.messages")
@@ -40,7 +40,7 @@ def build_discord_assets(partitions_def: dg.PartitionsDefinition, enabled: bool 
         group_name="ingest_discord",
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
+        pool=api_pool("discord"),
         kinds={"python", "duckdb"},
     )
     def messages(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discord: DiscordResource):

@@ -33,13 +33,13 @@ import pyarrow as pa
 from connectors.discourse import USERS_SCHEMA, DayActivity, users_from_posts
 from connectors.http import ApiError
 from orchestration.discourse.resources import DiscourseResource, discourse_resource_from_env
-from orchestration.fetching import load_items
+from orchestration.fetching import api_pool, load_items
 from orchestration.partitions import NIGHTLY_TAG, days_in
 from orchestration.quality.checks import expectations_spec, gated
 from orchestration.quality.gate import QualityGate, write_snapshot
 from orchestration.registry import raw_table
 from orchestration.sources import SourcePlan, plan_defs
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from orchestration.warehouse import DuckDBWarehouse
 
 # Late replies and likes: re-pull yesterday and the 7 days before it on nightly runs.
 DISCOURSE_TRAILING_DAYS = 7
@@ -93,7 +93,7 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
         check_specs=[expectations_spec(["discourse", name]) for name in DAILY_TABLES],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
+        pool=api_pool("discourse"),
         can_subset=False,
     )
     def discourse_activity(
@@ -203,7 +203,7 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
         key=["discourse", "categories"],
         check_specs=[expectations_spec(["discourse", "categories"])],
         description="Discourse categories and subcategories (/categories.json). Replaced whole each run.",
-        pool=WAREHOUSE_POOL,
+        pool=api_pool("discourse"),
         **common,
     )
     def categories(
@@ -231,7 +231,7 @@ def build_discourse_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
             "Discourse users (/admin/users/list/active.json with e-mails: needs an admin API key). "
             "Replaced whole each run; the e-mail stays in raw and staging."
         ),
-        pool=WAREHOUSE_POOL,
+        pool=api_pool("discourse"),
         **common,
     )
     def users(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, discourse: DiscourseResource):

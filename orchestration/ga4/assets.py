@@ -14,14 +14,14 @@ import dagster as dg
 import pyarrow as pa
 
 from connectors.ga4 import GA4Client, ReportDay
-from orchestration.fetching import load_items
+from orchestration.fetching import api_pool, load_items
 from orchestration.ga4.resources import GA4Resource, ga4_resource_from_env
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
 from orchestration.quality.gate import QualityGate
 from orchestration.registry import RawTable, raw_table
 from orchestration.sources import SourcePlan, plan_defs
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from orchestration.warehouse import DuckDBWarehouse
 
 # GA4 revises a day for ~72 h, so the nightly run re-pulls yesterday and the 3 days before.
 GA4_TRAILING_DAYS = 3
@@ -116,7 +116,7 @@ def build_ga4_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
             group_name="ingest_ga4",
             partitions_def=partitions_def,
             backfill_policy=dg.BackfillPolicy.single_run(),
-            pool=WAREHOUSE_POOL,
+            pool=api_pool("ga4"),
             kinds={"python", "duckdb"},
             deps=[GA4_API],
         )

@@ -23,14 +23,14 @@ import dagster as dg
 import pyarrow as pa
 
 from connectors.gsc import GSCClient
-from orchestration.fetching import load_items
+from orchestration.fetching import api_pool, load_items
 from orchestration.gsc.resources import GSCResource, gsc_resource_from_env
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
 from orchestration.quality.gate import QualityGate
 from orchestration.registry import RawTable, raw_table
 from orchestration.sources import SourcePlan, plan_defs
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from orchestration.warehouse import DuckDBWarehouse
 
 # Search Console finalises a day after 2-3 days and still revises it a little after, so the
 # nightly run re-pulls yesterday and the 4 days before.
@@ -152,7 +152,7 @@ def build_gsc_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
             group_name="ingest_gsc",
             partitions_def=partitions_def,
             backfill_policy=dg.BackfillPolicy.single_run(),
-            pool=WAREHOUSE_POOL,
+            pool=api_pool("gsc"),
             kinds={"python", "duckdb"},
         )
         def query(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, gsc: GSCResource):

@@ -18,14 +18,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.meta import MetaClient
-from orchestration.fetching import load_items
+from orchestration.fetching import api_pool, load_items
 from orchestration.meta.resources import MetaResource, meta_resource_from_env
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
 from orchestration.quality.gate import QualityGate
 from orchestration.registry import RawTable, raw_table
 from orchestration.sources import SourcePlan, plan_defs
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from orchestration.warehouse import DuckDBWarehouse
 
 # Meta's default attribution (7-day click) revises a day's conversions for a week.
 META_TRAILING_DAYS = 7
@@ -162,7 +162,7 @@ def build_meta_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Assets
         group_name="ingest_meta",
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
+        pool=api_pool("meta"),
         kinds={"python", "duckdb"},
     )
 

@@ -25,7 +25,7 @@ from orchestration.quality.gate import QualityGate
 from orchestration.quality.suites import FRESHNESS_MAX_LAG_DAYS
 from orchestration.quality.validate import BatchResult, QualityGateError
 from orchestration.redaction import redact, redacted_errors
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from orchestration.warehouse import DuckDBWarehouse
 
 EXPECTATIONS_SUFFIX = "_expectations"
 FRESHNESS_SUFFIX = "_freshness"
@@ -199,7 +199,7 @@ def _freshness_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
         asset=key,
         name=f"{key.path[-1]}{FRESHNESS_SUFFIX}",
         blocking=False,
-        pool=WAREHOUSE_POOL,
+        # No pool: it opens the warehouse for one select (waiting, bounded, for a writer's lock).
         description=(
             f"The last day loaded into {table} is at most {max_lag} day(s) before yesterday (the "
             "source's publication lag). Warns only: stale data is old, not wrong."

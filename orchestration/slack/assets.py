@@ -20,14 +20,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.slack import CHANNELS_SCHEMA, MESSAGES_SCHEMA, USERS_SCHEMA
-from orchestration.fetching import load_days, write_days
+from orchestration.fetching import api_pool, load_days, write_days
 from orchestration.partitions import days_in
 from orchestration.quality.checks import expectations_spec, gated
 from orchestration.quality.gate import QualityGate, write_snapshot
 from orchestration.registry import raw_table
 from orchestration.slack.resources import SlackResource, slack_resource_from_env
 from orchestration.sources import SourcePlan, plan_defs
-from orchestration.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from orchestration.warehouse import DuckDBWarehouse
 
 SLACK_TRAILING_DAYS = 7
 SLACK_RESCAN_DAYS = 30
@@ -89,11 +89,11 @@ def build_slack_assets(
 ) -> list[dg.AssetsDefinition]:
     """The three assets; built without partitions (a history load, orchestration/partitions.py)
     and `one_step`, the same three assets and checks as one step (`slack_history`): a run's
-    bookkeeping is mostly per step (its start and end events, the warehouse pool's slot claimed
+    bookkeeping is mostly per step (its start and end events, its pool's slot claimed
     and freed), and a history load pays it once instead of three times (bench/README.md,
     "Bookkeeping benchmark"). `one_step=False` keeps three steps, for the benchmark's comparison.
     """
-    common = dict(group_name="ingest_slack", pool=WAREHOUSE_POOL, kinds={"python", "duckdb"})
+    common = dict(group_name="ingest_slack", pool=api_pool("slack"), kinds={"python", "duckdb"})
 
     @dg.asset(
         key=CHANNELS_KEY,
@@ -203,7 +203,7 @@ def build_slack_assets(
         specs=[spec for asset in three for spec in asset.specs],
         check_specs=[spec for asset in three for spec in asset.check_specs],
         can_subset=True,
-        pool=WAREHOUSE_POOL,
+        pool=api_pool("slack"),
         description="A history load of Slack's channels, users and messages in one step, in this "
         "order (the messages reuse the channel list).",
     )
@@ -263,35 +263,30 @@ def _load_from_api(
         asked = set(days)
         grown: set[date] = set()
 
-        with warehouse.connect() as reader:
+        def fetch_day(day: date) -> pa.Table:
+            # Runs on a worker thread (orchestration/fetching.py) while the days before are written.
+            unchanged: list[tuple[str, str]] = []
+            batches = list(client.messages(day, channel_ids, scan=scan, loaded=loaded, unchanged=unchanged))
+            table = pa.Table.from_batches(batches, schema=MESSAGES_SCHEMA)
+            if day not in asked and pc.any(pc.not_equal(table["ts"], table["thread_ts"])).as_py():
+                grown.add(day)  # a thread of an earlier day got replies since it was loaded
+            if unchanged:
+                # Opened for the read alone: the step holds the file only while it reads or writes,
+                # so the other sources' steps can write while this one waits on Slack.
+                with warehouse.connect() as reader:
+                    table = pa.concat_tables([table, _loaded_replies(reader, day, unchanged)])
+            return _stamp(table, slack.source, run_id)
 
-            def fetch_day(day: date) -> pa.Table:
-                # Runs on a worker thread (orchestration/fetching.py) while the days before are written.
-                unchanged: list[tuple[str, str]] = []
-                batches = list(
-                    client.messages(day, channel_ids, scan=scan, loaded=loaded, unchanged=unchanged)
-                )
-                table = pa.Table.from_batches(batches, schema=MESSAGES_SCHEMA)
-                if day not in asked and pc.any(pc.not_equal(table["ts"], table["thread_ts"])).as_py():
-                    grown.add(day)  # a thread of an earlier day got replies since it was loaded
-                if unchanged:
-                    cursor = reader.cursor()
-                    try:
-                        table = pa.concat_tables([table, _loaded_replies(cursor, day, unchanged)])
-                    finally:
-                        cursor.close()
-                return _stamp(table, slack.source, run_id)
-
-            total = load_days(
-                context,
-                warehouse,
-                MESSAGES.name,
-                todo,
-                fetch_day,
-                source="slack",
-                gate=gate,
-                log_every=14,
-            )
+        total = load_days(
+            context,
+            warehouse,
+            MESSAGES.name,
+            todo,
+            fetch_day,
+            source="slack",
+            gate=gate,
+            log_every=14,
+        )
     if scan.skipped:
         context.log.warning(
             f"Slack: {len(scan.skipped)} channel(s) skipped, the bot is not a member: "

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.fetching import api_pool
 from orchestration.recovery import recover_after_crash
 from orchestration.settings import PROJECT_ROOT
-from orchestration.warehouse import WAREHOUSE_POOL
 
 # One day of GA4 sessions through the project's own definitions (whose load runs the recovery) and
-# job, on the instance of DAGSTER_HOME: the smallest real refresh that takes the warehouse pool.
+# job, on the instance of DAGSTER_HOME: the smallest real refresh that takes a pool slot (GA4's).
+GA4_POOL = api_pool("ga4")
 RUN_ONE_DAY = """
 import sys
 from datetime import date, timedelta
@@ -112,13 +113,13 @@ def test_a_killed_run_is_failed_and_its_slot_freed_so_the_next_run_completes(
             claimed = []
             while not claimed and time.monotonic() < deadline and first.poll() is None:
                 time.sleep(0.2)
-                claimed = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots
-            assert claimed, "the first run never took the warehouse pool slot"
+                claimed = instance.event_log_storage.get_concurrency_info(GA4_POOL).claimed_slots
+            assert claimed, "the first run never took the GA4 pool slot"
             dead_run_id = claimed[0].run_id
             # While its process lives, the run is left alone.
             assert not recover_after_crash(instance, serving)
             assert instance.get_run_by_id(dead_run_id).status == dg.DagsterRunStatus.STARTED
-            assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots == claimed
+            assert instance.event_log_storage.get_concurrency_info(GA4_POOL).claimed_slots == claimed
             os.kill(first.pid, signal.SIGKILL)
             # A publish killed half-way, and one in progress in a live process (this one).
             dead_tmp.write_bytes(b"half a snapshot")
@@ -144,7 +145,7 @@ def test_a_killed_run_is_failed_and_its_slot_freed_so_the_next_run_completes(
                 dead_run_id, of_type=dg.DagsterEventType.RUN_FAILURE
             ).records
             assert f"process {first.pid} is gone" in failure[-1].event_log_entry.dagster_event.message
-            info = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
+            info = instance.event_log_storage.get_concurrency_info(GA4_POOL)
             assert info.claimed_slots == [] and info.pending_steps == []
             # One log line says what was recovered.
             lines = [line for line in output.splitlines() if line.startswith("Crash recovery:")]

@@ -26,6 +26,7 @@ import pytest
 import requests
 import yaml
 
+from orchestration.fetching import api_pool
 from orchestration.jobs import range_tags
 from orchestration.partitions import NIGHTLY_TAG
 from orchestration.retention import build_retention, delete_runs_before, retention_days
@@ -324,8 +325,10 @@ class Served:
         return run if run and run.is_finished else None
 
     def pool_holders(self) -> set[str]:
-        info = self.instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
-        return {slot.run_id for slot in info.claimed_slots}
+        """The runs holding a slot of the warehouse's pool or of GA4's loads' pool."""
+        storage = self.instance.event_log_storage
+        infos = [storage.get_concurrency_info(pool) for pool in (WAREHOUSE_POOL, api_pool("ga4"))]
+        return {slot.run_id for info in infos for slot in info.claimed_slots}
 
 
 def _run_worker_tree(instance: dg.DagsterInstance, run_id: str) -> list[int]:
@@ -509,7 +512,8 @@ def _prove(served: Served, first, yesterday, home: Path) -> None:
     assert any("was terminated by signal 9 (SIGKILL)" in m for m in messages), messages[-5:]
     served.wait_for("its slot to be freed", lambda: killed not in served.pool_holders() or None, timeout=60)
 
-    # 3. The nightly and a manual backfill of GA4 started together both succeed, one writer at a time.
+    # 3. The nightly and a manual backfill of GA4 started together both succeed, one writer at a time
+    # (the second waits in the run queue: one run tagged darksocial/warehouse_writer at a time).
     nightly_again = served.launch({**backfill, NIGHTLY_TAG: "true"})
     ga4_backfill = served.launch(
         backfill, asset_selection=[["ga4", "sessions_daily"], ["ga4", "leads_daily"]]

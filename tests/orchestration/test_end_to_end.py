@@ -10,7 +10,6 @@ import pytest
 
 from orchestration.jobs import range_tags
 from orchestration.partitions import NIGHTLY_TAG
-from orchestration.warehouse import WAREHOUSE_POOL
 
 DAYS = 35
 
@@ -89,19 +88,6 @@ def test_lineage_runs_from_the_api_to_the_snapshot(built):
     assert {dg.AssetKey(["ga4", "data_api"]), sessions, stg, mart} <= ancestors
     groups = {key: graph.get(key).group_name for key in (sessions, stg, mart, snapshot)}
     assert groups == {sessions: "ingest_ga4", stg: "staging", mart: "marts", snapshot: "serving"}
-
-
-def test_every_warehouse_writer_is_in_the_single_writer_pool(built):
-    _, defs, _, _ = built
-    graph = defs.resolve_asset_graph()
-    writers = [
-        dg.AssetKey(["ga4", "sessions_daily"]),
-        dg.AssetKey(["ga4", "leads_daily"]),
-        dg.AssetKey(["marts", "mart_dark_social_daily"]),
-        dg.AssetKey(["serving", "marts_snapshot"]),
-    ]
-    pools = {key: graph.get(key).pools for key in writers}
-    assert all(p == {WAREHOUSE_POOL} for p in pools.values()), pools
 
 
 def test_nightly_schedule_covers_the_longest_trailing_window_and_marks_the_run(built):
