@@ -10,10 +10,10 @@
 -- Each member's first activity in each space, and first thread start or reply there: the firsts
 -- mart_community_health_weekly reads (a member's first week, a community's first thread week)
 -- instead of an aggregate over every activity each night. Incremental by member and space: a run
--- recomputes the pairs the days fct_community_activity rebuilt since the last run touched (active
--- on such a day, or whose kept first lies on it or on a day that is gone), each from all of that
--- pair's activities, so a first moves earlier when an older day arrives and later, or away, when a
--- late correction withdraws it.
+-- updates the pairs active on a day fct_community_activity rebuilt since the last run (their kept
+-- firsts and that day's activities: a first moves earlier when an older day arrives) and recomputes
+-- from all their activities the pairs whose kept first lies on such a day or on a day that is gone
+-- (a late correction may have withdrawn it: the first moves later, or the pair goes).
 with
 
 activities as (
@@ -38,40 +38,79 @@ loaded_days as (
     select distinct activity_date from activities
 ),
 
--- the pairs to recompute: active on a rebuilt day, or whose kept first is on a rebuilt day or on
--- a day fct_community_activity no longer has (its activities there may be gone)
-touched_pairs as (
-    select distinct
+rebuilt_activities as (
+    select
         activities.member_key,
-        activities.space_id
+        activities.space_id,
+        activities.platform,
+        activities.activity_date,
+        activities.activity_type in ('thread_start', 'reply') as is_thread_activity
     from activities
     inner join rebuilt_days on activities.activity_date = rebuilt_days.activity_date
+),
+
+-- the pairs whose kept first is on a rebuilt day or on a day fct_community_activity no longer
+-- has: their activity there may be gone, so their firsts are recomputed from all their activities
+lost_firsts as (
+    select
+        member_key,
+        space_id
+    from kept_firsts
+    where first_activity_date in (select rebuilt_days.activity_date from rebuilt_days)
+        or first_thread_date in (select rebuilt_days.activity_date from rebuilt_days)
+        or first_activity_date not in (select loaded_days.activity_date from loaded_days)
+        or first_thread_date not in (select loaded_days.activity_date from loaded_days)
+),
+
+touched_pairs as (
+    select distinct
+        member_key,
+        space_id
+    from rebuilt_activities
     union
     select
-        kept_firsts.member_key,
-        kept_firsts.space_id
-    from kept_firsts
-    where kept_firsts.first_activity_date in (select rebuilt_days.activity_date from rebuilt_days)
-        or kept_firsts.first_thread_date in (select rebuilt_days.activity_date from rebuilt_days)
-        or kept_firsts.first_activity_date not in (select loaded_days.activity_date from loaded_days)
-        or kept_firsts.first_thread_date not in (select loaded_days.activity_date from loaded_days)
+        member_key,
+        space_id
+    from lost_firsts
 ),
 
 {% endif -%}
 
--- the activities of the pairs recomputed (every one on a full build)
+-- what the firsts are the earliest of (every activity on a full build). On an incremental run:
+-- every activity of the pairs that lost their first; the rebuilt days' activities; and the kept
+-- firsts of the other touched pairs, which still hold (their days did not change), so an older
+-- day that arrives moves a first earlier without reading the pair's history
 activities_read as (
     select
         activities.member_key,
         activities.space_id,
         activities.platform,
-        activities.activity_type,
-        activities.activity_date
+        activities.activity_date,
+        activities.activity_type in ('thread_start', 'reply') as is_thread_activity
     from activities
     {%- if is_incremental() %}
+    inner join lost_firsts
+        on activities.member_key = lost_firsts.member_key
+        and activities.space_id = lost_firsts.space_id
+    union all
+    select * from rebuilt_activities
+    union all
+    select
+        kept_firsts.member_key,
+        kept_firsts.space_id,
+        kept_firsts.platform,
+        unnest([kept_firsts.first_activity_date, kept_firsts.first_thread_date]) as activity_date,
+        unnest([false, true]) as is_thread_activity
+    from kept_firsts
     inner join touched_pairs
-        on activities.member_key = touched_pairs.member_key
-        and activities.space_id = touched_pairs.space_id
+        on kept_firsts.member_key = touched_pairs.member_key
+        and kept_firsts.space_id = touched_pairs.space_id
+    where not exists (
+        select 1
+        from lost_firsts
+        where kept_firsts.member_key = lost_firsts.member_key
+            and kept_firsts.space_id = lost_firsts.space_id
+    )
     {%- endif %}
 ),
 
@@ -81,7 +120,7 @@ firsts as (
         space_id,
         any_value(platform) as platform,
         min(activity_date) as first_activity_date,
-        min(activity_date) filter (where activity_type in ('thread_start', 'reply')) as first_thread_date
+        min(activity_date) filter (where is_thread_activity) as first_thread_date
     from activities_read
     group by member_key, space_id
 ),
