@@ -13,12 +13,16 @@
     before the mart kept stamps has null stamps, so every day is rebuilt once. A change to the
     mart's own SQL or vars is not seen: run `dbt build --full-refresh --select <mart>` after one.
 
-    fct_community_activity reads int_community_activities, a table rebuilt whole every run (a
-    member's activity on one day depends on other days: the thread parent a reply answers, the
-    post a like is on, the topic's category), so it has no per-day stamp to compare. Its stamp
+    fct_community_activity reads int_community_activities, which is incremental by thread, not by
+    day (a member's activity on one day depends on other days: the thread parent a reply answers,
+    the post a like is on, the topic's category), so it has no per-day stamp to compare. Its stamp
     is the day's content instead: a hash over every column it reads of the day's rows
     (`activities_fingerprint`); a day whose hash changed is rebuilt. Hashing is native and
     cheap; the keyed hash of each activity id (a Python UDF) is what a rebuild costs.
+
+    mart_community_referrals keeps per share day a window stamp (as macros/incremental_weeks.sql
+    does per week) and uses changed_days on it. fct_community_member_firsts recomputes the member
+    and space pairs of the days fct_community_activity rebuilt (its built_at) or dropped.
 -#}
 
 {#- The days (`date_day`) whose stamps in `stamps` (a relation or CTE of `date_day` and the
@@ -89,6 +93,31 @@
     -- (a null day: a row built before the model kept days, replaced by this run's rows)
     where activity_date is null
         or activity_date not in (select distinct cast(occurred_at as date) from {{ source_relation }})
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Post-hook of fct_community_member_firsts: the pairs a run recomputed that have no activity left
+    (their row has no first date) are deleted. -#}
+{% macro delete_firsts_without_activities() -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    where first_activity_date is null
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Post-hook of mart_community_referrals: delete+insert replaces the share days a run rebuilt
+    that still have shares; a day whose shares are all gone is deleted here. -#}
+{% macro delete_share_days_without_shares(source_relation) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    where share_date not in (
+        select distinct activity_date from {{ source_relation }}
+        where len(brand_links) > 0
+    )
     {%- else -%}
     select 1
     {%- endif -%}

@@ -91,6 +91,12 @@ def nights(tmp_path_factory, settings_for, dbt_invoke) -> dict:
         finally:
             sandbox.clear_faults()
         with duckdb.connect(str(settings.warehouse_path)) as conn:
+            # the members whose first activity in a space is on the day the correction thins
+            firsts_on_thinned_day = conn.execute(
+                "select member_key, space_id from marts.fct_community_member_firsts "
+                "where first_activity_date = ?",
+                [date.fromisoformat(thinned_slack_day)],
+            ).fetchall()
             empty = conn.execute("select * from raw_gsc.totals_daily limit 0").fetch_arrow_table()
             replace_days(conn, "raw_gsc.totals_daily", [date.fromisoformat(emptied_totals_day)], empty)
             # a late correction of an old community day: every other Slack message of it withdrawn
@@ -119,6 +125,7 @@ def nights(tmp_path_factory, settings_for, dbt_invoke) -> dict:
         "corrected_day": date.fromisoformat(corrected_day),
         "emptied_totals_day": date.fromisoformat(emptied_totals_day),
         "thinned_slack_day": date.fromisoformat(thinned_slack_day),
+        "firsts_on_thinned_day": firsts_on_thinned_day,
         "last_day": date.fromisoformat(keys[-1]),
     }
 
@@ -272,3 +279,25 @@ def test_the_last_night_rebuilt_only_the_weeks_whose_windows_it_changed(nights):
     assert builds[oldest_week] < last_night, "the last night rebuilt every week: the mart was not incremental"
     assert builds[thinned_week] > first_run
     assert first_run < last_night
+
+
+def test_the_correction_withdrew_some_members_first_activity(nights):
+    """The thinned Slack day held some members' first activity in a channel, and the correction
+    withdrew it: fct_community_member_firsts moved their first later, or dropped the pair (no
+    activity left). With the equality above, the firsts moved as a full rebuild has them."""
+    before = set(nights["firsts_on_thinned_day"])
+    assert before, "no member's first activity was on the thinned day: the case is not exercised"
+    with duckdb.connect(str(nights["incremental"])) as conn:
+        after = dict(
+            conn.execute(
+                "select member_key || '|' || space_id, first_activity_date "
+                "from marts.fct_community_member_firsts"
+            ).fetchall()
+        )
+    moved = [pair for pair in before if after.get("|".join(pair)) != nights["thinned_slack_day"]]
+    assert moved, "the correction moved no member's first activity"
+    # and it moved them later (or away), never earlier: the day's other rows stayed
+    assert all(
+        after.get("|".join(pair)) is None or after["|".join(pair)] > nights["thinned_slack_day"]
+        for pair in moved
+    )

@@ -354,17 +354,28 @@ keywords as (
     from interest_keywords
 ),
 
+-- the texts in lower case, once each
+lowered_texts as (
+    select
+        activity_id,
+        lower(text) as lowered_text
+    from all_activities
+    where text is not null
+),
+
 -- the first keyword (the longest first) found in the text as whole words: the interest
--- mart_community_interests_weekly gives an activity in a `general` space
+-- mart_community_interests_weekly gives an activity in a `general` space. The pattern is built per
+-- keyword, so DuckDB compiles it for every pair it tests: only the pairs whose text contains the
+-- keyword at all (a cheap test, and a necessary one) reach it.
 keyword_hits as (
     select
-        all_activities.activity_id,
+        lowered_texts.activity_id,
         arg_min(keywords.interest, -length(keywords.keyword)) as keyword_interest
-    from all_activities
+    from lowered_texts
     inner join keywords
-        on regexp_matches(lower(all_activities.text), '\b' || regexp_escape(keywords.keyword) || '\b')
-    where all_activities.text is not null
-    group by all_activities.activity_id
+        on contains(lowered_texts.lowered_text, keywords.keyword)
+    where regexp_matches(lowered_texts.lowered_text, '\b' || regexp_escape(keywords.keyword) || '\b')
+    group by lowered_texts.activity_id
 ),
 
 final as (

@@ -12,8 +12,8 @@
 -- the members' first weeks, the communities' first thread weeks and the employee and community
 -- of each member and space. Each row keeps a stamp of those inputs (`inputs_stamp`); a night
 -- rebuilds the weeks whose stamp changed and reads only the days their windows span. The firsts
--- (a member's first week ever, a community's first thread week) need the whole history: they are
--- a narrow aggregate over every activity, not the joins below.
+-- (a member's first week ever, a community's first thread week) depend on the whole history:
+-- they are read from fct_community_member_firsts, which keeps them incrementally.
 with
 
 activities as (
@@ -26,6 +26,10 @@ spaces as (
 
 members as (
     select * from {{ ref('dim_community_members') }}
+),
+
+firsts as (
+    select * from {{ ref('fct_community_member_firsts') }}
 ),
 
 current_rules as (
@@ -46,37 +50,49 @@ activities_in_weeks as (
     left join members on activities.member_key = members.member_key
 ),
 
+-- each member's first activity and first thread start or reply per space, kept incrementally
+-- (fct_community_member_firsts), in the community of the space
+member_firsts as (
+    select
+        coalesce(spaces.community, firsts.platform) as community,
+        firsts.member_key,
+        firsts.first_activity_date,
+        firsts.first_thread_date
+    from firsts
+    left join spaces on firsts.space_id = spaces.space_id
+),
+
 -- docs/metrics.md §4: a community has threads from the ISO week of its first thread start or reply
 -- on. Before that (a Slack workspace before 2017, a Discord server where nobody uses replies)
 -- nobody can be seen answering, so answers are not measured there rather than reported as 0 %.
 first_thread_weeks as (
     select
-        home_community,
-        min(week_start) as first_thread_week
-    from activities_in_weeks
-    where activity_type in ('thread_start', 'reply')
-    group by home_community
+        community as home_community,
+        cast(date_trunc('week', min(first_thread_date)) as date) as first_thread_week
+    from member_firsts
+    where first_thread_date is not null
+    group by community
 ),
 
--- each member's first week ever, per community and in `all`: the whole history, two columns
+-- each member's first week ever, per community and in `all`
 first_weeks as (
     select
         community,
         member_key,
-        min(week_start) as first_week
+        cast(date_trunc('week', min(first_activity_date)) as date) as first_week
     from (
         select
             community,
             member_key,
-            week_start
-        from activities_in_weeks
+            first_activity_date
+        from member_firsts
         union all
         select
             'all' as community,
             member_key,
-            week_start
-        from activities_in_weeks
-    ) as member_activity_weeks
+            first_activity_date
+        from member_firsts
+    ) as member_first_days
     group by community, member_key
 ),
 
