@@ -21,6 +21,10 @@ Most of the suite's time goes into Dagster runs, warehouses and dbt builds. So:
   It also answers dagster-dbt's `dbt --version` (once a run, ~3 s of CPU each) without starting dbt.
 - dbt writes no debug log file in the tests (DBT_LOG_LEVEL_FILE=none, set below; ~10% of a build's
   CPU): nothing reads it.
+- Nor manifest.json and run_results.json (DBT_WRITE_JSON=false, set below; a second or less a
+  build): nothing reads them; a test that scans a build's artifacts passes --write-json.
+- Modules that read the same expensive fixture run on one worker (SAME_WORKER below, a session
+  fixture): the report's browser test and the campaign halo's truth test read one spring refresh.
 - A module that needs other data (fixed windows, crafted rows, faults) builds it once in a
   module-scoped fixture and loads only the sources and days it asserts on.
 - A Dagster run whose storage is not what the test checks (it reads the warehouse, the snapshot or
@@ -63,6 +67,13 @@ os.environ.setdefault("SANDBOX_SCALE", "small")
 # Nor does it try to send usage statistics: the machines the suite runs on may have no internet.
 os.environ.setdefault("DBT_LOG_LEVEL_FILE", "none")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+# Nor manifest.json and run_results.json (`--no-write-json`): dbt writes the whole manifest after its
+# parse and again, compiled SQL included, after the build, and neither the Dagster runs nor the
+# tests read them (dagster-dbt reads the prepared dbt_project/target's, and the build's events).
+# A small saving (0-1 s of a full build's ~16 s of CPU in A/B pairs on a loaded machine), but one
+# every build makes. The parse state (partial_parse.msgpack) is still written. A test that reads a
+# build's artifacts passes --write-json.
+os.environ.setdefault("DBT_WRITE_JSON", "false")
 
 RAM_TEMP_ROOT = Path("/dev/shm")
 RAM_TEMP_ROOM = 4 * 1024**3  # a whole run writes a few hundred MB; leave the rest to others
@@ -149,6 +160,29 @@ SLOW_MODULES = (
     "tests/dbt/test_dark_social_mart.py",
     "tests/dbt/test_unit_tests.py",
 )
+
+
+# Modules that read a session fixture another module builds, each with that module: xdist hands
+# them to the same worker as one unit (after its tests), so the fixture is built once, not once
+# per worker. tests/orchestration/spring_refresh.py: the report's and the campaign halo's refresh.
+SAME_WORKER = {
+    "tests/orchestration/test_campaign_halo_truth.py": "tests/orchestration/test_report_browser.py",
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile` (pyproject.toml), with each module of SAME_WORKER in its partner's unit."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedFixtureScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = super()._split_scope(nodeid)
+            return SAME_WORKER.get(module, module)
+
+    return SharedFixtureScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config, items) -> None:

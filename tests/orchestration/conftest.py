@@ -1,4 +1,5 @@
-"""Fixtures for orchestration tests: a temporary warehouse and a real Dagster instance."""
+"""Fixtures for orchestration tests: a temporary warehouse, a real Dagster instance, and the spring
+refresh that the report and the campaign halo tests both read."""
 
 from __future__ import annotations
 
@@ -56,3 +57,15 @@ def dagster_instance(tmp_path_factory) -> dg.DagsterInstance:
     config = yaml.safe_load((PROJECT_ROOT / "dagster_home" / "dagster.yaml").read_text())
     with dg.instance_for_test(overrides=config) as instance:
         yield instance
+
+
+@pytest.fixture(scope="session")
+def spring_refresh(tmp_path_factory):
+    """`(settings, result, defs)` of the spring refresh (tests/orchestration/spring_refresh.py),
+    built once per session on the worker that asks for it. Read by test_report_browser.py and
+    test_campaign_halo_truth.py, which run on the same xdist worker (tests/conftest.py,
+    SAME_WORKER). Shared, so READ-ONLY: open its files with read_only=True; a test that writes
+    copies them first."""
+    from tests.orchestration.spring_refresh import run_spring_refresh
+
+    return run_spring_refresh(tmp_path_factory.mktemp("spring_refresh"))

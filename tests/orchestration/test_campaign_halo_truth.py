@@ -3,88 +3,45 @@
 The sandbox plants (connectors/sandbox/brand.py, effects d. and h.) branded search clicks +35%
 (GSC_BRANDED_LIFT) and deep-link direct sessions +15% during "Spring brand awareness"
 (2026-03-02 .. 2026-03-29) and the 7 days after. The 35-day end-to-end fixture does not reach
-back to March 2026, so this module loads only what the halo needs (GA4 sessions, Search Console,
-Meta insights) for 2026-01-25 .. 2026-04-10 at the small scale into its own warehouse through the
-real assets, then runs `dbt build` on the two marts and everything upstream of them.
+back to March 2026; the spring refresh does (tests/orchestration/spring_refresh.py, shared with the
+report's browser test): every source at the small scale over 2026-02-02 .. 2026-04-05, the flight's
+28-day baseline, the flight and its 7 days after, loaded through the real assets and built by the
+job's own `dbt build`, checks included. The marts' unit tests run in tests/dbt/test_unit_tests.py.
 """
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 import pytest
 
 from connectors.sandbox import PLANTED
 from connectors.sandbox.brand import GSC_BRANDED_LIFT
-from orchestration.definitions import source_resources
-from orchestration.ga4.assets import build_ga4_assets
-from orchestration.gsc.assets import build_gsc_assets
-from orchestration.jobs import range_tags
-from orchestration.meta.assets import build_meta_assets
-from orchestration.partitions import daily_partitions
-from orchestration.settings import Settings
-from orchestration.warehouse import DuckDBWarehouse
+from tests.orchestration.spring_refresh import SPRING_FIRST_DAY, SPRING_LAST_DAY
 
-FIRST_DAY = date(2026, 1, 25)  # 28 days before the flight, plus a margin
-LAST_DAY = date(2026, 4, 10)  # the 7 days after the flight, plus a margin
-SELECTION = "+mart_campaign_halo +mart_branded_search_daily"
+FIRST_DAY = SPRING_FIRST_DAY  # the 28 days before the flight
+LAST_DAY = SPRING_LAST_DAY  # the 7 days after the flight
+HALO_MARTS = ("mart_campaign_halo", "mart_branded_search_daily")
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory, dbt_invoke) -> Path:
-    tmp = tmp_path_factory.mktemp("halo")
-    settings = Settings(
-        warehouse_path=tmp / "warehouse.duckdb",
-        serving_path=tmp / "serving" / "marts.duckdb",
-        history_start=FIRST_DAY,
-        nightly_timezone="UTC",
-        nightly_cron="0 2 * * *",
-        nightly_schedule_running=False,
-    )
-    partitions = daily_partitions(settings)
-    _, sessions, _ = build_ga4_assets(partitions)
-    queries, totals = build_gsc_assets(partitions)
-    insights, _ = build_meta_assets(partitions)
-    resources = {
-        "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
-        **{name: r for name, r in source_resources().items() if name in ("ga4", "gsc", "meta")},
-    }
-    job = dg.Definitions(
-        assets=[sessions, queries, totals, insights],
-        jobs=[dg.define_asset_job("load_halo_sources")],
-        resources=resources,
-    ).resolve_job_def("load_halo_sources")
-    loaded = job.execute_in_process(tags=range_tags(FIRST_DAY.isoformat(), LAST_DAY.isoformat()))
-    assert loaded.success
-
-    result = dbt_invoke(
-        [
-            "build",
-            "--select",
-            SELECTION,
-            # Only GA4 sessions, Search Console and Meta are loaded: skip tests that also read
-            # models outside the selection (leads, the dark social marts).
-            "--indirect-selection",
-            "cautious",
-            # The unit tests of GA4 staging and classification run in tests/dbt; keep this module fast.
-            "--exclude",
-            "test_type:unit,+int_sessions_classified",
-        ],
-        tmp,
-        settings.warehouse_path,
-    )
-    ran = {r.node.unique_id for r in result.result}
-    assert any(node.startswith("unit_test.") for node in ran), "the unit tests should run too"
+def warehouse(spring_refresh) -> Path:
+    """The spring refresh's warehouse, after a run whose every dbt check of the two marts passed."""
+    settings, result, _ = spring_refresh
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    checks = [
+        (e.asset_key.path[-1], e.check_name, e.passed)
+        for e in result.get_asset_check_evaluations()
+        if e.asset_key.path[-1] in HALO_MARTS
+    ]
+    assert {mart for mart, _, _ in checks} == set(HALO_MARTS)
+    assert [c for c in checks if not c[2]] == [], "every dbt check of the two marts passed"
     return settings.warehouse_path
 
 
-# Not read_only: dbt-duckdb keeps the file open in this process after the build, and DuckDB refuses a
-# second connection to the same file with a different configuration.
 def _query(path: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(path)) as conn:
+    with duckdb.connect(str(path), read_only=True) as conn:
         return conn.execute(sql).fetchall()
 
 

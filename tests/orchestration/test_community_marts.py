@@ -106,8 +106,10 @@ def monkeypatch_module():
 
 @pytest.fixture(scope="module")
 def dbt_build(dbt_manifest):
-    """`dbt_build(warehouse, key, selection, unit_tests=True) -> (target, logs)`: an in-process
-    `dbt build` of `selection` (data tests that also read models outside it are left out).
+    """`dbt_build(warehouse, key, selection, unit_tests=True, artifacts=False) -> (target, logs)`: an
+    in-process `dbt build` of `selection` (data tests that also read models outside it are left out),
+    writing manifest.json and run_results.json into `target` with `artifacts` (the suite's dbt does
+    not by default: tests/conftest.py).
 
     Every build runs on the session's parsed manifest (`dbt_manifest`, tests/conftest.py, parsed
     with the sandbox brand's vars): the project is not parsed here. The manifest names the database
@@ -122,7 +124,9 @@ def dbt_build(dbt_manifest):
     brand_vars = ["--vars", json.dumps(load_brand(SANDBOX_BRAND_FILE).dbt_vars())]
     manifest = dbt_manifest
 
-    def build(warehouse: Path, key: str, selection: str, unit_tests: bool = True) -> tuple[Path, Path]:
+    def build(
+        warehouse: Path, key: str, selection: str, unit_tests: bool = True, artifacts: bool = False
+    ) -> tuple[Path, Path]:
         assert warehouse.name == "warehouse.duckdb", "the parsed manifest's database is `warehouse`"
         target, logs = warehouse.parent / "dbt_target", warehouse.parent / "dbt_logs"
         # GA4 staging and classification have their unit tests in tests/dbt; the community
@@ -142,6 +146,7 @@ def dbt_build(dbt_manifest):
                     "--exclude",
                     exclude,
                     "--quiet",  # the log files keep every line
+                    "--write-json" if artifacts else "--no-write-json",
                     *dirs,
                     *brand_vars,
                     "--target-path",
@@ -211,7 +216,8 @@ def built(tmp_path_factory, monkeypatch_module, dbt_build):
         failures = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
         assert failures == []
     selection = " ".join(f"+{name}" for name in MARTS)
-    target, logs = dbt_build(settings.warehouse_path, member_hash_key(), selection)
+    # with its artifacts: test_the_key_is_not_in_dbt_artifacts_or_logs reads them
+    target, logs = dbt_build(settings.warehouse_path, member_hash_key(), selection, artifacts=True)
     publish_snapshot(str(settings.warehouse_path), settings.serving_path, "test_community_marts")
     return settings, (target, logs)
 

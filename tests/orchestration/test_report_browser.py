@@ -16,20 +16,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 
-from orchestration.definitions import build_definitions
-from orchestration.jobs import range_tags
 from orchestration.report import build_report
-from orchestration.settings import PROJECT_ROOT, Settings
+from orchestration.settings import PROJECT_ROOT
+from tests.orchestration.spring_refresh import SPRING_FIRST_DAY, SPRING_LAST_DAY
 
-FIRST_DAY = date(2026, 2, 2)
-LAST_DAY = date(2026, 4, 5)
+FIRST_DAY = SPRING_FIRST_DAY
+LAST_DAY = SPRING_LAST_DAY
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -51,30 +49,12 @@ LAYER_MARKS = r"""(groups, layer) => groups
 
 
 @pytest.fixture(scope="module")
-def refreshed(tmp_path_factory):
-    """A real refresh (every source from the sandbox, dbt, checks, snapshot, report), its run kept
-    on Dagster's in-memory instance: the report reads the warehouse, not the run storage, and the
-    SQLite instance opens its files anew for each of the run's ~1,400 events."""
-    tmp = tmp_path_factory.mktemp("report")
-    settings = Settings(
-        warehouse_path=tmp / "warehouse.duckdb",
-        serving_path=tmp / "serving" / "marts.duckdb",
-        history_start=FIRST_DAY,
-        nightly_timezone="UTC",
-        nightly_cron="0 2 * * *",
-        nightly_schedule_running=False,
-        report_path=tmp / "published" / "report.html",
-    )
-    defs = build_definitions(settings)
-    job = defs.resolve_job_def("refresh_warehouse")
-    with dg.DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            tags=range_tags(FIRST_DAY.isoformat(), LAST_DAY.isoformat()),
-            raise_on_error=False,
-        )
+def refreshed(spring_refresh):
+    """The spring refresh (tests/orchestration/spring_refresh.py): every source from the sandbox,
+    dbt, checks, snapshot, report, over FIRST_DAY .. LAST_DAY."""
+    _, result, _ = spring_refresh
     assert result.success, [e.message for e in result.all_events if e.is_failure]
-    return settings, result, defs
+    return spring_refresh
 
 
 @pytest.fixture(scope="module")
