@@ -33,6 +33,7 @@ from orchestration.retention import build_retention, delete_runs_before, retenti
 from orchestration.serve import Supervisor, postgres_url, service_environment, storage_of
 from orchestration.settings import PROJECT_ROOT, SettingsError
 from orchestration.warehouse import WAREHOUSE_POOL
+from tests.orchestration.parallel_refresh import step_intervals
 
 LOCATION = "darksocial_warehouse"
 REPOSITORY = "__repository__"
@@ -355,19 +356,6 @@ def _run_worker_tree(instance: dg.DagsterInstance, run_id: str) -> list[int]:
 OUTSIDE_THE_WRITER_POOL = {"serving__report"}
 
 
-def _step_intervals(instance: dg.DagsterInstance, run_id: str) -> list[tuple[float, float, str]]:
-    starts, intervals = {}, []
-    for entry in instance.all_logs(run_id):
-        event = entry.dagster_event
-        if event is None or not entry.step_key:
-            continue
-        if event.event_type == dg.DagsterEventType.STEP_START:
-            starts[entry.step_key] = entry.timestamp
-        elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
-            intervals.append((starts[entry.step_key], entry.timestamp, entry.step_key))
-    return intervals
-
-
 def _processes_with_home(home: Path) -> list[int]:
     found = []
     needle = f"DAGSTER_HOME={home}".encode()
@@ -521,13 +509,13 @@ def _prove(served: Served, first, yesterday, home: Path) -> None:
     for run_id in (nightly_again, ga4_backfill):
         run = served.wait_for(f"run {run_id}", lambda r=run_id: served.finished(r), timeout=600)
         assert run.status == dg.DagsterRunStatus.SUCCESS, served.logs_tail()
-    a, b = _step_intervals(instance, nightly_again), _step_intervals(instance, ga4_backfill)
+    a, b = step_intervals(instance, nightly_again), step_intervals(instance, ga4_backfill)
     assert len(b) >= 2 and len(a) > len(b)
     overlaps = [
-        (x[2], y[2])
-        for x in a
-        for y in b
-        if x[0] < y[1] and y[0] < x[1] and not {x[2], y[2]} & OUTSIDE_THE_WRITER_POOL
+        (x, y)
+        for x, (x_start, x_end) in a.items()
+        for y, (y_start, y_end) in b.items()
+        if x_start < y_end and y_start < x_end and not {x, y} & OUTSIDE_THE_WRITER_POOL
     ]
     assert overlaps == [], f"steps of the two runs wrote the warehouse at the same time: {overlaps}"
 

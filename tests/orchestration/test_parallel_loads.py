@@ -22,6 +22,7 @@ from orchestration.fetching import load_days
 from orchestration.jobs import execution_config, parallel_steps
 from orchestration.settings import PROJECT_ROOT, SettingsError
 from orchestration.warehouse import DuckDBWarehouse
+from tests.orchestration.parallel_refresh import step_intervals
 
 FIRST = date(2026, 3, 1)
 
@@ -216,19 +217,6 @@ LOCK_WAIT_SECONDS = "2"
 LOADS = (("ga4", "sessions_daily"), ("gsc", "queries_daily"))
 
 
-def _step_intervals(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
-    starts, intervals = {}, {}
-    for entry in instance.all_logs(run_id):
-        event = entry.dagster_event
-        if event is None or not entry.step_key:
-            continue
-        if event.event_type == dg.DagsterEventType.STEP_START:
-            starts[entry.step_key] = entry.timestamp
-        elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
-            intervals[entry.step_key] = (starts[entry.step_key], entry.timestamp)
-    return intervals
-
-
 def _raw_rows(path: Path) -> dict[str, list]:
     tables = ["raw_ga4.sessions_daily", "raw_gsc.queries_daily"]
     with duckdb.connect(str(path), read_only=True) as conn:
@@ -283,14 +271,14 @@ def test_two_sources_load_in_parallel_processes_with_the_rows_of_a_serial_run(
 
     steps = {key: "__".join(key) for key in LOADS}
     parallel_run, parallel_wall = runs[2]
-    intervals = _step_intervals(dagster_instance, parallel_run)
+    intervals = step_intervals(dagster_instance, parallel_run)
     (a_start, a_end), (b_start, b_end) = (intervals[steps[key]] for key in LOADS)
     assert a_start < b_end and b_start < a_end, f"the two loads did not overlap: {intervals}"
     # Each step waited on its API (every call LATENCY_MS) longer than the lock wait: had one held the
     # warehouse through its fetch, the other would have failed naming it.
     assert min(a_end - a_start, b_end - b_start) > float(LOCK_WAIT_SECONDS)
-    serial_intervals = _step_intervals(dagster_instance, runs[1][0])
-    serial_sum = sum(end - start for start, end in serial_intervals.values() if True)
+    serial_intervals = step_intervals(dagster_instance, runs[1][0])
+    serial_sum = sum(end - start for start, end in serial_intervals.values())
     (c_start, c_end), (d_start, d_end) = (serial_intervals[steps[key]] for key in LOADS)
     assert c_end <= d_start or d_end <= c_start, "the in-process run ran its steps one by one"
     print(f"serial: steps {serial_sum:.1f} s, run {runs[1][1]:.1f} s; parallel: run {parallel_wall:.1f} s")
