@@ -363,19 +363,31 @@ lowered_texts as (
     where text is not null
 ),
 
--- the first keyword (the longest first) found in the text as whole words: the interest
--- mart_community_interests_weekly gives an activity in a `general` space. The pattern is built per
--- keyword, so DuckDB compiles it for every pair it tests: only the pairs whose text contains the
--- keyword at all (a cheap test, and a necessary one) reach it.
-keyword_hits as (
+-- the keywords each text contains at all (a cheap test, and a necessary one for a whole-word
+-- match), materialized: left to the optimizer, both tests became one join condition, and the
+-- regular expression, built per keyword, was compiled for every text and keyword (~90 % of this
+-- model's full build on 365 large days: 182 s -> 13 s with this CTE)
+keyword_candidates as materialized (
     select
         lowered_texts.activity_id,
-        arg_min(keywords.interest, -length(keywords.keyword)) as keyword_interest
+        lowered_texts.lowered_text,
+        keywords.keyword,
+        keywords.interest
     from lowered_texts
     inner join keywords
         on contains(lowered_texts.lowered_text, keywords.keyword)
-    where regexp_matches(lowered_texts.lowered_text, '\b' || regexp_escape(keywords.keyword) || '\b')
-    group by lowered_texts.activity_id
+),
+
+-- the first keyword (the longest first; of equally long ones, the first alphabetically) found in
+-- the text as whole words: the interest mart_community_interests_weekly gives an activity in a
+-- `general` space
+keyword_hits as (
+    select
+        activity_id,
+        first(interest order by length(keyword) desc, keyword) as keyword_interest
+    from keyword_candidates
+    where regexp_matches(lowered_text, '\b' || regexp_escape(keyword) || '\b')
+    group by activity_id
 ),
 
 final as (
