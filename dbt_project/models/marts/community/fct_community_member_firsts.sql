@@ -20,6 +20,17 @@ activities as (
     select * from {{ ref('fct_community_activity') }}
 ),
 
+-- what a first is taken from: who, where, when, and whether it started or replied to a thread
+member_activities as (
+    select
+        activities.member_key,
+        activities.space_id,
+        activities.platform,
+        activities.activity_date,
+        activities.activity_type in ('thread_start', 'reply') as is_thread_activity
+    from activities
+),
+
 {% if is_incremental() -%}
 kept_firsts as (
     select * from {{ this }}
@@ -39,14 +50,9 @@ loaded_days as (
 ),
 
 rebuilt_activities as (
-    select
-        activities.member_key,
-        activities.space_id,
-        activities.platform,
-        activities.activity_date,
-        activities.activity_type in ('thread_start', 'reply') as is_thread_activity
-    from activities
-    inner join rebuilt_days on activities.activity_date = rebuilt_days.activity_date
+    select member_activities.*
+    from member_activities
+    inner join rebuilt_days on member_activities.activity_date = rebuilt_days.activity_date
 ),
 
 -- the pairs whose kept first is on a rebuilt day or on a day fct_community_activity no longer
@@ -81,17 +87,12 @@ touched_pairs as (
 -- firsts of the other touched pairs, which still hold (their days did not change), so an older
 -- day that arrives moves a first earlier without reading the pair's history
 activities_read as (
-    select
-        activities.member_key,
-        activities.space_id,
-        activities.platform,
-        activities.activity_date,
-        activities.activity_type in ('thread_start', 'reply') as is_thread_activity
-    from activities
+    select member_activities.*
+    from member_activities
     {%- if is_incremental() %}
     inner join lost_firsts
-        on activities.member_key = lost_firsts.member_key
-        and activities.space_id = lost_firsts.space_id
+        on member_activities.member_key = lost_firsts.member_key
+        and member_activities.space_id = lost_firsts.space_id
     union all
     select * from rebuilt_activities
     union all
