@@ -185,3 +185,52 @@ from classified
         'vars': ['deep_link_min_segments', 'deep_link_min_length'],
     }) }}
 {%- endmacro %}
+
+{#-
+    classified_days(staged, day_column): the whole body of an incremental model that classifies
+    one GA4 staging model by day (int_sessions_classified, int_leads_classified). `staged` is the
+    ref() of the staging model, `day_column` its date column (the model's unique_key). A nightly
+    run rebuilds only the days whose load stamp or rules changed (macros/incremental_days.sql);
+    every row carries the rules' fingerprint it was built under and when it was built.
+-#}
+{% macro classified_days(staged, day_column) -%}
+{%- set inputs = classify_traffic_inputs() -%}
+
+with
+
+-- the seeds, vars and SQL these rows are built under, as one hash
+current_rules as (
+    select {{ rules_fingerprint(seeds=inputs.seeds, vars=inputs.vars) }} as rules_fingerprint
+),
+
+{% if is_incremental() -%}
+-- the days whose load stamp or rules differ from what this table was built from
+days_to_rebuild as (
+    {{ days_to_rebuild(staged, day_column) }}
+),
+
+{% endif -%}
+
+staged_rows as (
+    select * from {{ staged }}
+    {%- if is_incremental() %}
+    where {{ day_column }} in (select {{ day_column }} from days_to_rebuild)
+    {%- endif %}
+),
+
+-- the rules of docs/metrics.md §1
+classified as (
+    {{ classify_traffic('staged_rows') }}
+),
+
+final as (
+    select
+        classified.*,
+        current_rules.rules_fingerprint,
+        {{ built_at() }} as built_at
+    from classified
+    cross join current_rules
+)
+
+select * from final
+{%- endmacro %}

@@ -14,7 +14,7 @@
     A day also is rebuilt when its rows were built under other rules (rules_fingerprint): a seed
     or var the model reads, or the model's own SQL, has changed since. So editing a seed and
     running the refresh reclassifies the whole history, as it did when these were tables. A change
-    to a macro the model calls (classify_traffic, normalise_*) is not seen: run
+    to a macro the model calls (classified_days, classify_traffic, normalise_*) is not seen: run
     `dbt build --full-refresh --select <model>+` after one.
 -#}
 
