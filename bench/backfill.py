@@ -9,8 +9,11 @@
 WAREHOUSE (a year loaded the day before at `--scale`, as bench.nightly caches it), its load steps
 in parallel processes as a nightly with real sources runs them (orchestration/jobs.py), on the same
 time-scaled sandbox; each step process counts its calls and waits, and each source's time is
-converted back as below. Printed per source and for the run's loads, beside the sum of the
-sources (the loads one after another, as the run's steps ran before they overlapped).
+converted back as below. Printed per source (with its calls by method) and for the run's loads,
+beside the sum of the sources (the loads one after another, as the run's steps ran before they
+overlapped). The night is a night after a night: the history must hold what the night that loaded
+its last day left (bench/direct_history.py writes it so), and a history whose Slack threads hold
+replies posted after its last day is refused (tonight would find no thread grown).
 
 Not a test. Per source, in fresh child processes (spawned; peak RSS is theirs):
 
@@ -681,6 +684,19 @@ def nightly_together(args, names: list[str], history: Path) -> dict:
                 shutil.copyfile(f"{history}{suffix}", work / f"warehouse.duckdb{suffix}")
         with duckdb.connect(str(work / "warehouse.duckdb"), read_only=True) as conn:
             last_loaded = conn.execute("select max(date) from raw_slack.messages").fetchone()[0]
+            newest_reply = conn.execute(
+                "select max(to_timestamp(ts::double))::date from raw_slack.messages where ts <> thread_ts"
+            ).fetchone()[0]
+        if "slack" in names and newest_reply is not None and newest_reply > last_loaded:
+            # the night after a night finds the threads of one day grown; this history's threads
+            # already hold the replies tonight is meant to fetch
+            raise SystemExit(
+                f"{history}: raw_slack.messages ends on {last_loaded} but holds replies posted on "
+                f"{newest_reply}: the history was written as of a later day than the night that "
+                "loaded its last day, so tonight would find no thread grown. Rebuild it with "
+                "bench.nightly (which brings an older cache in line), or rewrite its Slack tables "
+                "with bench.direct_history.load_direct(..., rewrite=True)."
+            )
         # the next night: the sandbox's today a day after the history's, the nightly up to yesterday
         yesterday = last_loaded + timedelta(days=1)
         sandbox = Sandbox(args.scale, yesterday + timedelta(days=1), args.time_scale, args.latency_ms)
@@ -778,6 +794,7 @@ def nightly_together(args, names: list[str], history: Path) -> dict:
         per_source[name] = {
             "steps": len(mine),
             "calls": made,
+            "by_method": dict(calls),
             "throttled": sum(p["throttled"] for p in records),
             "measured_span": span_end - span_start,
             "busy": real_busy,
@@ -808,6 +825,8 @@ def print_together(args, together: dict) -> None:
             f"published limits (measured {r['measured_span']:.1f} s), done {_minutes(r['real_end'])} "
             "after the run's first load started"
         )
+        for method, n in sorted(r["by_method"].items()):
+            print(f"    {method:<60} {n:>8,}")
     print(
         f"  loads of every source together: {_minutes(together['loads_real'])} at the published limits "
         f"(measured {together['loads_measured']:.1f} s at {args.time_scale:g}x); one after another (the "

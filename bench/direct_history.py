@@ -251,13 +251,21 @@ def load_direct(
     workers: int = 2,
     today: date | None = None,
     forum_url: str | None = None,
+    parts: tuple[str, ...] = tuple(PART_TABLES),
+    rewrite: bool = False,
 ) -> dict:
-    """Write GA4's, Search Console's and Slack's messages' raw tables for `first`..`last` into
-    `warehouse_path`, as the sandbox answers on `today` (default: the real today, as the sandbox's).
+    """Write the raw tables of `parts` (PART_TABLES: GA4's, Search Console's, Slack's messages,
+    Discourse's) for `first`..`last` into `warehouse_path`, as the sandbox answers on `today`.
 
-    Search Console's days the sandbox does not call final yet (within GSC_FINAL_LAG_DAYS of
-    `today`) are not written, as the Search Console asset leaves them. Returns rows per table and
-    the seconds it took.
+    `today` defaults to the day after `last`: the warehouse as the night that loaded `last` (its
+    "yesterday") leaves it, Slack's threads with the replies posted before that night and Discourse's
+    posts with the likes given before it. So the bench's next night, a day later, finds the threads
+    and likes of one day grown, as a real night after a night does (written as of a later day, the
+    history would already hold what that night is meant to fetch). `rewrite` writes the days again
+    even when the ledger has them (a history written as of another day brought in line). Search
+    Console's days the sandbox does not call final yet (within GSC_FINAL_LAG_DAYS of `today`) are
+    not written, as the Search Console asset leaves them. Returns rows per table and the seconds
+    it took.
     """
     from orchestration.registry import raw_table
     from orchestration.warehouse import connect_warehouse, replace_days
@@ -265,7 +273,7 @@ def load_direct(
     # the Discourse asset stamps its rows with the forum's address (the sandbox's, in sandbox mode)
     forum_url = forum_url or os.environ.get("SANDBOX_URL", "").rstrip("/") + DISCOURSE_PREFIX
     started = time.monotonic()
-    today = today or datetime.now(timezone.utc).date()
+    today = today or last + timedelta(days=1)
     last_final = today - timedelta(days=GSC_FINAL_LAG_DAYS)
     days = [d for d in _days(first, last) if d >= SANDBOX_START_DATE]
     loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -281,7 +289,7 @@ def load_direct(
     # is alone on its file.
     conn.execute(f"set memory_limit = '{WRITE_MEMORY_LIMIT}'")
     # Days already written (an interrupted build resumed): every table of the day in the ledger.
-    done = _loaded(conn, first, last)
+    done = {day: set() for day in _days(first, last)} if rewrite else _loaded(conn, first, last)
 
     def flush(name: str) -> None:
         batch_days, tables = pending[name]
@@ -302,7 +310,7 @@ def load_direct(
         parts = {
             part
             for part, tables in PART_TABLES.items()
-            if not set(tables) <= done[day] and (part != "gsc" or day <= last_final)
+            if part in parts and not set(tables) <= done[day] and (part != "gsc" or day <= last_final)
         }
         if parts:
             tasks.append((seed, scale, day, frozenset(parts), today))

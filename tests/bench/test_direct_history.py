@@ -59,3 +59,34 @@ def test_the_generated_history_holds_the_rows_the_api_load_wrote(warehouse, tabl
     assert n_api > 0
     assert (n_generated, missing, extra) == (n_api, 0, 0)
     assert sorted(ledger) == [FIRST_DAY + timedelta(days=i) for i in range((LAST_DAY - FIRST_DAY).days + 1)]
+
+
+def test_a_history_is_written_as_the_night_that_loaded_its_last_day_leaves_it(tmp_path):
+    """Without `today`, Slack's threads hold the replies posted before the day after the last day,
+    so the bench's next night (a day later) finds one day's replies to fetch, as a night after a
+    night does; written as of a later day, that night would find no thread grown."""
+    from connectors.sandbox.slack_api import visible_replies
+
+    last = LAST_DAY
+    path = tmp_path / "warehouse.duckdb"
+    load_direct(str(path), last - timedelta(days=2), last, "small", seed=42, workers=1, parts=("slack",))
+    with duckdb.connect(str(path), read_only=True) as conn:
+        threads = conn.execute(
+            "select ts, latest_reply from raw_slack.messages where ts = thread_ts and reply_count > 0"
+        ).fetchall()
+        tables = {
+            t
+            for (t,) in conn.execute(
+                "select schema_name || '.' || table_name from duckdb_tables()"
+            ).fetchall()
+        }
+    assert threads and "raw_ga4.sessions_daily" not in tables  # only the parts asked
+    night_before = {
+        ts: visible_replies(42, "small", ts, last + timedelta(days=1))[-1].post_id for ts, _ in threads
+    }
+    assert dict(threads) == night_before
+    # the next night's sandbox, a day later, has some of these threads grown
+    next_night = {
+        ts: visible_replies(42, "small", ts, last + timedelta(days=2))[-1].post_id for ts, _ in threads
+    }
+    assert next_night != night_before

@@ -10,6 +10,7 @@ import pytest
 
 from connectors.sandbox import community, ensure_sandbox
 from connectors.sandbox.slack_export import write_export
+from connectors.slack import ts_day
 from orchestration.partitions import daily_partitions
 from orchestration.slack.assets import build_slack_assets
 from orchestration.slack.resources import SlackResource
@@ -104,6 +105,7 @@ def test_an_export_path_loads_the_days_from_the_zip(setup, tmp_path):
 
 T1 = date(2026, 6, 12)  # the sandbox's "today" of the backfill
 T2 = T1 + timedelta(days=2)  # ... and of the nightly run after it
+T3 = T2 + timedelta(days=1)  # ... and of the night after that night
 
 
 def _calls(server, method: str, since: int = 0) -> int:
@@ -184,6 +186,22 @@ def _message_rows(path) -> list[tuple]:
     )
 
 
+def _threads_grown(server, days: list[date], since: date, today: date) -> set[tuple[str, str]]:
+    """The threads of `days` whose latest reply visible on `today` is not the one visible on
+    `since` (a thread with no reply then included), from the sandbox's own posts."""
+    from connectors.sandbox.slack_api import _top_level, visible_replies
+
+    seed, scale = server.seed, server.scale
+    grown = set()
+    for space in community.spaces("slack"):
+        for p in (p for d in days for p in _top_level(seed, scale, space.native_id, d)):
+            now = visible_replies(seed, scale, p.post_id, today)
+            then = visible_replies(seed, scale, p.post_id, since)
+            if now and (not then or then[-1].post_id != now[-1].post_id):
+                grown.add((space.native_id, p.post_id))
+    return grown
+
+
 def test_a_backfill_and_a_nightly_run_make_the_fewest_calls_per_method_and_the_rows_of_a_fresh_load(
     tmp_path, pinned
 ):
@@ -248,6 +266,31 @@ def test_a_backfill_and_a_nightly_run_make_the_fewest_calls_per_method_and_the_r
         [messages], tags=_range_tags(nightly_days[0], nightly_days[-1]), resources=fresh_resources
     ).success
     assert after_nightly == _message_rows(fresh.warehouse_path) and after_nightly
+
+    # the night after that night, a day later: conversations.replies exactly for the threads whose
+    # latest reply moved during that day (the new day's threads with replies among them), by the
+    # sandbox's own reply times, not by what the table holds
+    server = pinned(T3)
+    second_days = [T3 - timedelta(days=13 - i) for i in range(13)]  # T1-10 .. T3-1
+    result = dg.materialize(
+        [messages], tags=_range_tags(second_days[0], second_days[-1], nightly=True), resources=resources
+    )
+    assert result.success
+    grown = _threads_grown(server, second_days, T2, T3)
+    with_replies = _rows(
+        settings.warehouse_path,
+        "select count(*) from raw_slack.messages where ts = thread_ts and reply_count > 0",
+    )[0][0]
+    asked = {r.path.split("ts=")[1].split("&")[0] for r in server.requests_to("/slack/conversations.replies")}
+    assert _calls(server, "conversations.replies") == len(grown) == len(asked)
+    assert asked == {ts for _, ts in grown}
+    assert 0 < len(grown) < with_replies / 3  # one day's growth, not every thread again
+    assert any(ts_day(ts) == T3 - timedelta(days=1) for _, ts in grown)  # the new day's
+    assert any(ts_day(ts) < T3 - timedelta(days=1) for _, ts in grown)  # and older ones
+    assert (
+        _calls(server, "conversations.history")
+        == _expected_calls(server, T3, second_days, None)["conversations.history"]
+    )
 
 
 def test_a_channel_the_bot_left_is_skipped_with_a_count_in_the_metadata(tmp_path, pinned):
