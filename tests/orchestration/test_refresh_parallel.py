@@ -189,23 +189,39 @@ def test_a_backfill_with_real_sources_loads_them_at_once_with_the_rows_of_one_st
     assert "Traceback" not in parallel.stderr, parallel.stderr
 
 
-def test_a_failing_step_of_a_parallel_backfill_is_named_with_its_source_and_the_fix(slow_sandbox, tmp_path):
-    """Discourse's key is wrong: its steps fail (the forum refuses the key), Slack's load still
-    completes beside them, dbt and the snapshot do not run, and the command exits 1 naming the
-    failed steps, their source and what to do, without the key."""
+def test_a_failing_step_of_a_parallel_history_load_is_named_with_its_source_and_the_fix(
+    slow_sandbox, tmp_path
+):
+    """A backfill longer than BACKFILL_DAILY_PARTITIONS_MAX_DAYS (1 here) is a history load, whose
+    step processes build the job without partitions. Discourse's key is wrong: its steps fail (the
+    forum refuses the key), Slack's load still completes beside them as one materialization for the
+    range, dbt and the snapshot do not run, and the command exits 1 naming the failed steps, their
+    source and what to do, without the key."""
     wrong_key = "not-the-forums-key-0123456789abcdef"
-    process, home = _backfill(tmp_path, slow_sandbox.base_url, DISCOURSE_API_KEY=wrong_key)
+    process, home = _backfill(
+        tmp_path, slow_sandbox.base_url, DISCOURSE_API_KEY=wrong_key, BACKFILL_DAILY_PARTITIONS_MAX_DAYS="1"
+    )
     out = process.stdout
     assert process.returncode == 1, out + process.stderr
-    _, intervals = _run_of(home)
-    assert "slack__messages" in intervals and "dbt_models" not in intervals
+    assert f"History load: 2 day(s), {FIRST} to {LAST}" in out
+    run_id, intervals = _run_of(home)
+    # Slack's history load is one step (`slack_history`: channels, users, messages) in the job built
+    # without partitions: the step processes built that job; dbt did not run
+    assert "slack_history" in intervals and "dbt_models" not in intervals
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (messages,) = [
+            e
+            for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+            if e.dagster_event.asset_key == dg.AssetKey(["slack", "messages"])
+        ]
+    assert messages.dagster_event.partition is None  # the history job, in the step's process too
     failed = re.findall(r"^FAILED (\w+) \((\w+)\): (.+)$", out, re.M)
     assert failed, out
     assert {step for step, _, _ in failed} <= {s for s in intervals if s.startswith("discourse")}
     assert "discourse_activity" in {step for step, _, _ in failed}
     assert {source for _, source, _ in failed} == {"Discourse"}
     assert any("DISCOURSE_API_KEY" in message for _, _, message in failed), out
-    assert "Backfill FAILED" in out
+    assert "History load FAILED" in out
     assert re.search(r"^What to do: fix what the FAILED line says, then run the same command", out, re.M)
     assert re.search(r"^slack/messages: 2/2 days, [\d,]+ rows$", out, re.M), out
     (log,) = (tmp_path / "logs").iterdir()
