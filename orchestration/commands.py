@@ -1,8 +1,12 @@
 """What the user's commands share (`make demo`, `make backfill`, `make refresh`): the `.env` file,
-the sandbox in a second process when a source is served by it, one in-process run of the
-`refresh_warehouse` job over a range of days, its progress lines on the terminal while its whole
-log (every Dagster event, every dbt node) goes to a file under data/logs/, and the closing summary
-by source.
+the sandbox in a second process when a source is served by it, one run of the `refresh_warehouse`
+job over a range of days, its progress lines on the terminal while its whole log (every Dagster
+event, every dbt node) goes to a file under data/logs/, and the closing summary by source.
+
+The run's steps run one by one in this process when every source is served by the sandbox (it
+answers at once), and each in its own process, at most REFRESH_PARALLEL_STEPS at once, when a
+source loads from its real API (orchestration/jobs.py): then every source waits on its API at the
+same time, as the nightly's launched runs do.
 
 The summary reads what the run recorded (each asset's materialization metadata, its checks, its
 failed steps) and the source plan, so it says what loaded, how many rows, and what was not loaded
@@ -97,16 +101,47 @@ def history_job(settings, days: int):
     return build_definitions(settings, partitioned=False).resolve_job_def("refresh_warehouse")
 
 
-def run_range(job, instance, first: str, last: str, extra_tags: Mapping[str, str] | None = None):
-    """Run `job` in this process over the days `first`..`last` as one run; returns Dagster's result.
+def refresh_job():
+    """The refresh job of the definitions this environment builds (orchestration/definitions.py):
+    what `dg.reconstructable` points each step's process at, so a step's process builds the same
+    job from the same settings (the command's environment, `.env` and SANDBOX_URL included)."""
+    from orchestration.definitions import defs
+
+    return defs.resolve_job_def("refresh_warehouse")
+
+
+def history_refresh_job():
+    """The refresh job built without partitions (a history load, `history_job`), for
+    `dg.reconstructable` as `refresh_job`."""
+    from orchestration.definitions import build_definitions
+    from orchestration.settings import Settings
+
+    return build_definitions(Settings.from_env(), partitioned=False).resolve_job_def("refresh_warehouse")
+
+
+def run_range(
+    job, instance, first: str, last: str, extra_tags: Mapping[str, str] | None = None, steps: int = 1
+):
+    """Run `job` over the days `first`..`last` as one run; returns Dagster's result.
+
+    `steps` (orchestration.jobs.parallel_steps): 1 runs the steps one by one in this process
+    (`execute_in_process`); more runs each step in its own process, at most `steps` at once
+    (`dg.execute_job` on the reconstructable `refresh_job` or `history_refresh_job`, as `job`
+    is partitioned or not). Such a run needs the instance of DAGSTER_HOME (a persistent one), and
+    its step processes are forked from a server started at the process's first such run, with the
+    environment and the output (`steps_to_terminal`) of that moment: one parallel run per process,
+    as the commands do.
 
     The console logger writes every event (DEBUG): the commands send it to the run's log file and
-    show only the progress lines (`progress_to_terminal`: each step as it starts, each source's
-    days done of the total and rows so far, dbt's nodes); every event is in the run's log in the UI.
+    show only the progress lines (`progress_to_terminal`, `steps_to_terminal`: each step as it
+    starts, each source's days done of the total and rows so far, dbt's nodes); every event is in
+    the run's log in the UI.
     """
     from datetime import date
 
-    from orchestration.jobs import range_tags
+    import dagster as dg
+
+    from orchestration.jobs import execution_config, range_tags
     from orchestration.partitions import history_tags
 
     # A job over daily partitions takes Dagster's range tags; one built without partitions (a
@@ -115,10 +150,16 @@ def run_range(job, instance, first: str, last: str, extra_tags: Mapping[str, str
         tags = history_tags(date.fromisoformat(first), date.fromisoformat(last))
     else:
         tags = range_tags(first, last)
-    return job.execute_in_process(
+    tags = {**tags, **(extra_tags or {})}
+    loggers = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
+    if steps <= 1:
+        return job.execute_in_process(instance=instance, tags=tags, run_config=loggers, raise_on_error=False)
+    factory = refresh_job if job.partitions_def is not None else history_refresh_job
+    return dg.execute_job(
+        dg.reconstructable(factory),
         instance=instance,
-        tags={**tags, **(extra_tags or {})},
-        run_config={"loggers": {"console": {"config": {"log_level": "DEBUG"}}}},
+        run_config={**execution_config(steps), **loggers},
+        tags=tags,
         raise_on_error=False,
     )
 
@@ -275,6 +316,94 @@ def progress_to_terminal(log_path: Path, progress: Progress | None = None):
             tee.flush()
 
 
+class _LogFollower(threading.Thread):
+    """Reads the run's log file as the run's processes append to it, and writes its progress lines
+    (`Progress`) to the terminal; `stop` reads what is left and ends."""
+
+    def __init__(self, log_path: Path, terminal, progress: Progress, every_seconds: float = 0.2):
+        super().__init__(name="run-log-follower", daemon=True)
+        self._path, self._terminal, self._progress = log_path, terminal, progress
+        self._every = every_seconds
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        with self._path.open("r", encoding="utf-8", errors="replace") as log:
+            pending = ""
+            while True:
+                finished = self._done.is_set()  # read once more after the run's last write
+                lines = (pending + log.read()).split("\n")
+                pending = lines.pop()
+                for line in lines:
+                    shown = self._progress.line(line)
+                    if shown:
+                        self._terminal.write(shown + "\n")
+                        self._terminal.flush()
+                if finished:
+                    return
+                self._done.wait(self._every)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
+def _terminal_stream(stream):
+    """A stream to the terminal `stream` writes to that outlives fd 1 and 2 being redirected: a
+    duplicate of its descriptor when it writes to one of them; else (a test's capture) itself."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return stream, False
+    if fd not in (1, 2):
+        return stream, False
+    return open(os.dup(fd), "w", encoding=getattr(stream, "encoding", None) or "utf-8", buffering=1), True
+
+
+@contextmanager
+def steps_to_terminal(log_path: Path, progress: Progress | None = None):
+    """`progress_to_terminal` for a run whose steps run in their own processes (`run_range` with
+    steps > 1): they write to the standard output and error they inherit (descriptors 1 and 2), not
+    through this process's streams. Both descriptors point at `log_path` for the run (so the
+    step processes, forked from a server started during the run, write there too), this process's
+    sys.stdout, sys.stderr and logging handlers as well, and a thread follows the file and shows
+    its progress lines, the same lines `progress_to_terminal` shows."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    terminal, owned = _terminal_stream(sys.stdout)
+    saved_fds = os.dup(1), os.dup(2)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+    log_file = open(log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - closed below
+    saved = sys.stdout, sys.stderr
+    handlers = [
+        (handler, handler.stream)
+        for handler in logging.getLogger().handlers
+        if isinstance(handler, logging.StreamHandler) and handler.stream in saved
+    ]
+    follower = _LogFollower(log_path, terminal, progress or Progress())
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    sys.stdout = sys.stderr = log_file
+    for handler, _ in handlers:
+        handler.setStream(log_file)
+    follower.start()
+    try:
+        yield
+    finally:
+        log_file.flush()
+        follower.stop()
+        sys.stdout, sys.stderr = saved
+        for handler, stream in handlers:
+            handler.setStream(stream)
+        for fd, target in zip(saved_fds, (1, 2), strict=True):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.close(log_fd)
+        log_file.close()
+        if owned:
+            terminal.close()
+
+
 # --- the summary -----------------------------------------------------------------------------------
 
 
@@ -372,5 +501,25 @@ def summarize_run(result, plans: Mapping[str, Any], titles: Mapping[str, str] | 
         while error is not None and error.cause is not None:  # the asset's own error, not Dagster's wrapper
             error = error.cause
         message = error.message if error is not None else event.message
-        lines.append(f"FAILED {event.step_key}: {_first_line(message)}")
+        source = _step_source(event.step_key, plans, titles)
+        lines.append(f"FAILED {event.step_key}{f' ({source})' if source else ''}: {_first_line(message)}")
+    if not result.success and not failures:
+        # The run itself failed (its step processes could not start, say): Dagster's reason.
+        run_failed = [e for e in result.all_events if e.event_type_value == "RUN_FAILURE"]
+        lines.append(f"FAILED run: {_first_line(run_failed[-1].message if run_failed else None)}")
+    if not result.success:
+        lines.append(
+            "What to do: fix what the FAILED line says, then run the same command again; the days "
+            "already loaded are kept, and the marts and the serving snapshot stay as they were until "
+            "a run builds them."
+        )
     return "\n".join(lines)
+
+
+def _step_source(
+    step_key: str | None, plans: Mapping[str, Any], titles: Mapping[str, str] | None
+) -> str | None:
+    """The source whose step this is (`slack__messages`, `discourse_activity`), by its title."""
+    name = re.split(r"_", step_key or "", maxsplit=1)[0]
+    plan = plans.get(name)
+    return None if plan is None else (titles or {}).get(name) or plan.source.title

@@ -104,7 +104,8 @@ def build_refresh_job(steps: int = 1) -> dg.UnresolvedAssetJobDefinition:
         # Partitioning is inferred from the daily API assets; dbt and serving are unpartitioned.
         selection=dg.AssetSelection.all(),
         # In process or a process per step, by run config (module docstring, `execution_config`).
-        # `execute_in_process` (make demo, make refresh, the tests) always runs in process.
+        # `execute_in_process` (make demo, the tests) always runs in process; make refresh and make
+        # backfill use `execute_job` with this config when it is parallel (orchestration/commands.py).
         executor_def=dg.multi_or_in_process_executor,
         config=execution_config(steps),
         tags={WAREHOUSE_WRITER_TAG: "true"},

@@ -3,20 +3,23 @@
     python -m orchestration.refresh                                   # what the nightly runs
     python -m orchestration.refresh --from 2026-01-01 --to 2026-01-31  # a backfill of a range
 
-Both run the `refresh_warehouse` job in this process on the Dagster instance in DAGSTER_HOME (so
-`make dev` shows the run). Without a range it is the nightly run: yesterday and the trailing days
-each source revises (GA4 3, Search Console 4, Meta, Slack and Discourse 7), tagged as the schedule
-tags it. A backfill of more than BACKFILL_DAILY_PARTITIONS_MAX_DAYS days (default
-DAGSTER_RETENTION_DAYS, 30) runs as a history load: the same job built without partitions, one
-materialization per asset for the run instead of one per asset and day, the days loaded recorded in
-the warehouse's ledger (orchestration/partitions.py, orchestration/ledger.py). The sandbox is
-started only when the source plan serves a source from it, never for real sources. While it runs,
-the terminal shows progress lines only (each source's days done of the total, rows, the time left at
-the API's rate limit; dbt's nodes by tenths; the snapshot), as `make demo` does; the run's whole log
-(every Dagster event, every dbt node) goes to data/logs/refresh-<time>.log or backfill-<time>.log,
-whose path is printed first and last. At the end, a summary by source says what loaded (rows, days),
-what was not loaded and why, and which marts are empty. Exit 0 when the run succeeded (an empty mart
-is not a failure), 1 when a step failed, 2 on a bad argument or setting.
+Both run the `refresh_warehouse` job on the Dagster instance in DAGSTER_HOME (so `make dev` shows
+the run): with a source loading from its real API, each step in its own process, up to
+REFRESH_PARALLEL_STEPS at once (every source waits on its API at the same time); with the sandbox
+serving every source, one step after another in this process. Without a range it is the nightly run:
+yesterday and the trailing days each source revises (GA4 3, Search Console 4, Meta, Slack and
+Discourse 7), tagged as the schedule tags it. A backfill of more than
+BACKFILL_DAILY_PARTITIONS_MAX_DAYS days (default DAGSTER_RETENTION_DAYS, 30) runs as a history load:
+the same job built without partitions, one materialization per asset for the run instead of one per
+asset and day, the days loaded recorded in the warehouse's ledger (orchestration/partitions.py,
+orchestration/ledger.py). The sandbox is started only when the source plan serves a source from it,
+never for real sources. While it runs, the terminal shows progress lines only (each source's days
+done of the total, rows, the time left at the API's rate limit; dbt's nodes by tenths; the
+snapshot), as `make demo` does; the run's whole log (every Dagster event, every dbt node) goes to
+data/logs/refresh-<time>.log or backfill-<time>.log, whose path is printed first and last. At the
+end, a summary by source says what loaded (rows, days), what was not loaded and why, and which marts
+are empty. Exit 0 when the run succeeded (an empty mart is not a failure), 1 when a step failed, 2
+on a bad argument or setting.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from orchestration.commands import (
     run_log_path,
     run_range,
     sandbox_if_needed,
+    steps_to_terminal,
     summarize_run,
 )
 from orchestration.settings import Settings, SettingsError
@@ -124,8 +128,9 @@ def main(argv: Sequence[str] | None = None, instance=None, log_dir: Path | None 
 
     from orchestration.dbt.member_hash import MissingMemberHashKey, member_hash_key
     from orchestration.definitions import build_definitions
+    from orchestration.jobs import REFRESH_PARALLEL_STEPS_ENV, parallel_steps
     from orchestration.partitions import BACKFILL_MAX_DAYS_ENV, NIGHTLY_TAG, backfill_max_days
-    from orchestration.sources import source_plan
+    from orchestration.sources import REAL, source_plan
 
     try:
         settings = Settings.from_env()
@@ -133,6 +138,7 @@ def main(argv: Sequence[str] | None = None, instance=None, log_dir: Path | None 
         member_hash_key()  # a missing key would fail dbt after every source has loaded
         defs = build_definitions(settings)
         backfill_max_days()  # a malformed setting stops the command before any run
+        steps = parallel_steps(any(plan.mode == REAL for plan in plans.values()))
     except (SettingsError, ValueError, MissingMemberHashKey) as exc:
         print(f"Not started: {exc}", file=sys.stderr)
         return 2
@@ -173,14 +179,21 @@ def main(argv: Sequence[str] | None = None, instance=None, log_dir: Path | None 
             "(ledger.loaded_days) and shown in each asset's metadata, not as daily partitions"
         )
     print(f"  loading: {', '.join(loading)}" + (f"; not loaded: {', '.join(skipped)}" if skipped else ""))
+    if steps > 1:
+        print(
+            f"  up to {steps} steps at once, each in its own process ({REFRESH_PARALLEL_STEPS_ENV}): "
+            "the sources wait on their APIs at the same time"
+        )
     log_path = run_log_path("backfill" if args.first is not None else "refresh", log_dir)
     print(f"The run's full log: {log_path}", flush=True)
     started = time.monotonic()
     with sandbox_if_needed(plans):
         if instance is None:
             instance = dg.DagsterInstance.get()
-        with progress_to_terminal(log_path):
-            result = run_range(job, instance, first.isoformat(), last.isoformat(), tags)
+        # A process per step writes to the descriptors it inherits, not through this process's
+        # streams: `steps_to_terminal` sends those to the log file and follows it.
+        with steps_to_terminal(log_path) if steps > 1 else progress_to_terminal(log_path):
+            result = run_range(job, instance, first.isoformat(), last.isoformat(), tags, steps=steps)
     elapsed = time.monotonic() - started
     print()
     print(summarize_run(result, plans, titles))

@@ -58,6 +58,9 @@ def community_only(monkeypatch, tmp_path):
         "SERVING_PATH": str(tmp_path / "serving" / "marts.duckdb"),
         "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true",
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),  # the runs use the test's instance; scoped here
+        # One step after another in this process: these tests call the command in-process, several
+        # per process; its parallel path runs as a command of its own (test_refresh_parallel.py).
+        "REFRESH_PARALLEL_STEPS": "1",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
