@@ -12,6 +12,13 @@ last publish, not the size of the history:
   the same fingerprints on the warehouse (one scan, no re-encoding) and, in the copy, replaces
   only the tables whose fingerprint or columns differ, and of a large dated table only the days
   that differ (deleted and inserted again, then fingerprinted again in the copy to prove it).
+- Hashing every row of a long history was the part of the publish that grew with it. A mart row
+  carries the start of the dbt run that wrote it (`built_at`, dbt_project/macros/incremental_days.sql
+  `built_at()`; dbt writes marts only by inserting rows so stamped, never by updating in place),
+  so a day whose rows and stamps are as they were at the last publish holds the rows it held
+  then: `_snapshot_days` keeps each day's stamp (its row count and the sum of the hashes of its
+  `built_at`), and the publish hashes the rows of only the days whose stamp moved, reusing the
+  last fingerprint of the others. Any rewrite computes every fingerprint anew.
 - It writes the whole file from the warehouse instead (a rewrite) when unsure: no snapshot yet, a
   snapshot that cannot be opened or holds no fingerprints, one written by another DuckDB version,
   tables in the file the fingerprints do not describe, a replaced day range that does not prove
@@ -40,6 +47,8 @@ log = logging.getLogger(__name__)
 
 MARTS_SCHEMA = "marts"
 SNAPSHOT = "snapshot"
+# the published snapshot, attached read-only to read its fingerprints before the copy is made
+LAST = "last_snapshot"
 INFO_TABLE = "_snapshot_info"
 TABLES_TABLE = "_snapshot_tables"
 DAYS_TABLE = "_snapshot_days"
@@ -47,6 +56,8 @@ BOOKKEEPING = (INFO_TABLE, TABLES_TABLE, DAYS_TABLE)
 
 # A dated table this large keeps fingerprints per day, so a night replaces only its changed days.
 PER_DAY_MIN_ROWS = 50_000
+# The column in which a mart row keeps the start of the dbt run that wrote it (see above).
+STAMP_COLUMN = "built_at"
 # Replacing more than this share of a table's rows day by day costs more than writing it whole.
 PER_DAY_MAX_SHARE = 0.5
 # A whole rewrite on the 30th publish after the last one (about monthly with one night a day)...
@@ -67,6 +78,8 @@ class TablePrint:
     fingerprint: str
     day_column: str | None = None
     days: Mapping[date | None, tuple[int, str]] = field(default_factory=dict)
+    # per day of a table with a STAMP_COLUMN: rows and the sum of the stamps' hashes
+    stamps: Mapping[date | None, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -117,7 +130,8 @@ def publish_snapshot(
         # waits for a session holding the warehouse, as the loading steps do (WAREHOUSE_LOCK_WAIT_SECONDS)
         with open_waiting_for_lock(warehouse_path) as conn:
             tables = _mart_tables(conn, warehouse_path)
-            prints = {table: _fingerprint(conn, MARTS_SCHEMA, table) for table in tables}
+            last = {} if rewrite else _last_prints(conn, serving_path)
+            prints = {table: _fingerprint(conn, MARTS_SCHEMA, table, last.get(table)) for table in tables}
             publication = None
             if rewrite:
                 reason = "asked for"
@@ -131,6 +145,9 @@ def publish_snapshot(
                     )
                     _detach_quietly(conn)
                     _remove(tmp_path)
+                    if last:
+                        # unsure of the last snapshot: none of its fingerprints is reused
+                        prints = {table: _fingerprint(conn, MARTS_SCHEMA, table) for table in tables}
             if publication is None:
                 publication = _write_whole(conn, tmp_path, tables, prints, reason)
             _write_bookkeeping(conn, tables, prints, publication, run_id, info)
@@ -173,9 +190,12 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _fingerprint(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> TablePrint:
+def _fingerprint(
+    conn: duckdb.DuckDBPyConnection, schema: str, table: str, last: TablePrint | None = None
+) -> TablePrint:
     """Columns and content fingerprint of the warehouse's `schema.table` (per day for a large dated
-    table)."""
+    table). `last`: the table as the last snapshot was published, whose fingerprints of the days
+    whose stamp has not moved since are reused."""
     columns = conn.execute(
         "select column_name, data_type from information_schema.columns where table_catalog = "
         "current_database() and table_schema = ? and table_name = ? order by ordinal_position",
@@ -192,14 +212,33 @@ def _fingerprint(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> Ta
             f"from (select {row_hash} as h from {relation})"
         ).fetchone()
         return TablePrint(signature, total[0], f"{total[0]}:{total[1]}:{total[2]}")
+    day = _quote(day_column)
+    stamps: dict[date | None, str] = {}
+    where, params = "true", []
+    if any(name == STAMP_COLUMN and kind.startswith("TIMESTAMP") for name, kind in columns):
+        stamps = {
+            d: f"{n}:{stamp_sum}"
+            for d, n, stamp_sum in conn.execute(
+                f"select {day}, count(*), sum(hash({_quote(STAMP_COLUMN)})) from {relation} group by all"
+            ).fetchall()
+        }
+    reused: dict[date | None, tuple[int, str]] = {}
+    if stamps and last is not None and last.columns == signature and last.day_column == day_column:
+        reused = {
+            d: last.days[d] for d, stamp in stamps.items() if last.stamps.get(d) == stamp and d in last.days
+        }
+        if reused:
+            where, params = _days_predicate(day_column, [d for d in stamps if d not in reused])
     days = {
-        day: (n, f"{n}:{hash_sum}:{hash_xor}")
-        for day, n, hash_sum, hash_xor in conn.execute(
-            f"select {_quote(day_column)}, count(*), sum(h), bit_xor(h) from "
-            f"(select {_quote(day_column)}, {row_hash} as h from {relation}) group by all"
+        d: (n, f"{n}:{hash_sum}:{hash_xor}")
+        for d, n, hash_sum, hash_xor in conn.execute(
+            f"select {day}, count(*), sum(h), bit_xor(h) from "
+            f"(select {day}, {row_hash} as h from {relation} where {where}) group by all",
+            params,
         ).fetchall()
     }
-    return TablePrint(signature, sum(n for n, _ in days.values()), _whole(days), day_column, days)
+    days.update(reused)
+    return TablePrint(signature, sum(n for n, _ in days.values()), _whole(days), day_column, days, stamps)
 
 
 def _whole(days: Mapping[date | None, tuple[int, str]]) -> str:
@@ -355,8 +394,26 @@ def _days_print(
     }
 
 
-def _stored_prints(conn: duckdb.DuckDBPyConnection) -> dict[str, TablePrint]:
-    """The fingerprints the last snapshot was published with.
+def _last_prints(conn: duckdb.DuckDBPyConnection, serving_path: Path) -> dict[str, TablePrint]:
+    """The fingerprints and day stamps of the snapshot at `serving_path`, read before the warehouse is
+    fingerprinted; none when there is no snapshot or it cannot be trusted (every day is hashed)."""
+    if not serving_path.exists() or Path(f"{serving_path}.wal").exists():
+        return {}
+    quoted = str(serving_path).replace("'", "''")
+    try:
+        conn.execute(f"attach '{quoted}' as {LAST} (read_only)")
+    except duckdb.Error:
+        return {}
+    try:
+        return _stored_prints(conn, LAST)
+    except (duckdb.Error, _Unsure):
+        return {}
+    finally:
+        conn.execute(f"detach {LAST}")
+
+
+def _stored_prints(conn: duckdb.DuckDBPyConnection, catalog: str = SNAPSHOT) -> dict[str, TablePrint]:
+    """The fingerprints the last snapshot (attached as `catalog`) was published with.
 
     Raises:
         _Unsure: it holds none, or was written by another DuckDB version or too long ago.
@@ -365,27 +422,44 @@ def _stored_prints(conn: duckdb.DuckDBPyConnection) -> dict[str, TablePrint]:
         row[0]
         for row in conn.execute(
             "select table_name from duckdb_tables() where database_name = ? and schema_name = 'main'",
-            [SNAPSHOT],
+            [catalog],
         ).fetchall()
     }
     if not set(BOOKKEEPING) <= present:
         raise _Unsure("the last snapshot holds no fingerprints")
     version, since_rewrite = conn.execute(
-        f"select duckdb_version, publishes_since_rewrite from {SNAPSHOT}.main.{INFO_TABLE}"
+        f"select duckdb_version, publishes_since_rewrite from {catalog}.main.{INFO_TABLE}"
     ).fetchone()
     if version != duckdb.__version__:
         raise _Unsure(f"the last snapshot was written by DuckDB {version}, this is {duckdb.__version__}")
     if since_rewrite + 1 >= REWRITE_AFTER_PUBLISHES:
         raise _Unsure(f"the periodic rewrite ({REWRITE_AFTER_PUBLISHES} publishes since the last)")
     days: dict[str, dict[date | None, tuple[int, str]]] = {}
-    for table, day, rows, fingerprint in conn.execute(
-        f"select table_name, day, rows, fingerprint from {SNAPSHOT}.main.{DAYS_TABLE}"
+    stamps: dict[str, dict[date | None, str]] = {}
+    # (a snapshot published before the days kept stamps has none: its days are all hashed)
+    has_stamps = conn.execute(
+        "select count(*) from duckdb_columns() where database_name = ? and table_name = ? "
+        "and column_name = 'stamp'",
+        [catalog, DAYS_TABLE],
+    ).fetchone()[0]
+    for table, day, rows, fingerprint, stamp in conn.execute(
+        f"select table_name, day, rows, fingerprint, {'stamp' if has_stamps else 'null'} "
+        f"from {catalog}.main.{DAYS_TABLE}"
     ).fetchall():
         days.setdefault(table, {})[day] = (rows, fingerprint)
+        if stamp is not None:
+            stamps.setdefault(table, {})[day] = stamp
     return {
-        table: TablePrint(columns, rows, fingerprint, day_column, days.get(table, {}) if day_column else {})
+        table: TablePrint(
+            columns,
+            rows,
+            fingerprint,
+            day_column,
+            days.get(table, {}) if day_column else {},
+            stamps.get(table, {}) if day_column else {},
+        )
         for table, columns, day_column, rows, fingerprint in conn.execute(
-            f"select table_name, columns, day_column, rows, fingerprint from {SNAPSHOT}.main.{TABLES_TABLE}"
+            f"select table_name, columns, day_column, rows, fingerprint from {catalog}.main.{TABLES_TABLE}"
         ).fetchall()
     }
 
@@ -422,13 +496,15 @@ def _write_bookkeeping(
     )
     conn.execute(
         f"create or replace table {SNAPSHOT}.main.{DAYS_TABLE} "
-        "(table_name varchar, day date, rows bigint, fingerprint varchar)"
+        "(table_name varchar, day date, rows bigint, fingerprint varchar, stamp varchar)"
     )
-    day_rows = [(t, day, n, fp) for t in tables for day, (n, fp) in prints[t].days.items()]
+    day_rows = [
+        (t, day, n, fp, prints[t].stamps.get(day)) for t in tables for day, (n, fp) in prints[t].days.items()
+    ]
     if day_rows:
         conn.execute(
             f"insert into {SNAPSHOT}.main.{DAYS_TABLE} select unnest(?::varchar[]), unnest(?::date[]), "
-            "unnest(?::bigint[]), unnest(?::varchar[])",
+            "unnest(?::bigint[]), unnest(?::varchar[]), unnest(?::varchar[])",
             [list(column) for column in zip(*day_rows, strict=True)],
         )
     extra = dict(info or {})

@@ -177,6 +177,66 @@ def test_a_sequence_of_nights_publishes_only_the_changes_and_equals_a_fresh_copy
     assert row == ("night-5", 4, "changes only: 0 table(s) replaced whole, 3 unchanged")
 
 
+def _day_lengths(path: Path, table: str, day: str) -> list[int]:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return [
+            r[0]
+            for r in conn.execute(
+                f"select text_length from {table} where activity_date = ? order by activity_id", [day]
+            ).fetchall()
+        ]
+
+
+def test_only_the_days_whose_stamps_moved_are_hashed_again(tmp_path):
+    """A mart row carries the start of the dbt run that wrote it (built_at): a day whose rows and
+    stamps are as at the last publish is not hashed again, its last fingerprint is reused. Shown
+    by an edit dbt never makes (rows updated in place, stamps kept): the publish does not see it,
+    while the day rewritten with a new stamp beside it is replaced; a rewrite hashes every day."""
+    warehouse, serving = tmp_path / "w.duckdb", tmp_path / "serving" / "marts.duckdb"
+    _build(warehouse)
+    publish_snapshot(str(warehouse), serving, "night-1")
+    published_lengths = _day_lengths(serving, "fct_activity", "2026-11-03")
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute(
+            "update marts.fct_activity set text_length = text_length + 1000 "
+            "where activity_date in ('2026-11-03', '2026-11-04')"
+        )
+        _rebuild_days(conn, "2026-11-04", "2026-11-04", "2026-12-02 02:00:00")
+    second = publish_snapshot(str(warehouse), serving, "night-2")
+    assert (second.rewritten, second.days_replaced) == (False, {"fct_activity": 1})
+    assert _day_lengths(serving, "fct_activity", "2026-11-03") == published_lengths
+    assert _day_lengths(serving, "fct_activity", "2026-11-04") == _day_lengths(
+        warehouse, "marts.fct_activity", "2026-11-04"
+    )
+    assert min(_day_lengths(serving, "fct_activity", "2026-11-04")) >= 1000
+
+    rewritten = publish_snapshot(str(warehouse), serving, "night-3", rewrite=True)
+    assert rewritten.rewritten
+    assert _day_lengths(serving, "fct_activity", "2026-11-03") == [n + 1000 for n in published_lengths]
+    assert_equal_to_a_fresh_copy(warehouse, serving)
+
+
+def test_a_snapshot_without_day_stamps_has_every_day_hashed(tmp_path):
+    """A snapshot published before the days kept stamps reuses no fingerprint: a day edited in place
+    (stamps kept) is still found and replaced, and the new snapshot keeps the stamps."""
+    warehouse, serving = tmp_path / "w.duckdb", tmp_path / "serving" / "marts.duckdb"
+    _build(warehouse)
+    publish_snapshot(str(warehouse), serving, "night-1")
+    _sql("alter table _snapshot_days drop column stamp")(serving)
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute(
+            "update marts.fct_activity set text_length = text_length + 1000 "
+            "where activity_date = '2026-11-03'"
+        )
+    second = publish_snapshot(str(warehouse), serving, "night-2")
+    assert (second.rewritten, second.days_replaced) == (False, {"fct_activity": 1})
+    assert_equal_to_a_fresh_copy(warehouse, serving)
+    with duckdb.connect(str(serving), read_only=True) as conn:
+        assert conn.execute(
+            "select count(*), count(stamp) from _snapshot_days where table_name = 'fct_activity'"
+        ).fetchone() == (DAYS, DAYS)
+
+
 def _corrupt(serving: Path) -> None:
     serving.write_bytes(b"not a duckdb file" * 1000)
 

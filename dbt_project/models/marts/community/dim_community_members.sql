@@ -12,8 +12,10 @@ discord_users as (
     select * from {{ ref('stg_discord__users') }}
 ),
 
-activities as (
-    select * from {{ ref('int_community_activities') }}
+-- each member's first and last activity per space, kept incrementally: the span is their
+-- earliest and latest, not an aggregate over every activity ever each night
+member_spans as (
+    select * from {{ ref('fct_community_member_firsts') }}
 ),
 
 -- member_key() is the HMAC UDF of plugins/darksocial_member_key.py: the native id never leaves
@@ -50,9 +52,9 @@ activity_span as (
     select
         member_key,
         platform,
-        min(occurred_at) as first_seen_at,
-        max(occurred_at) as last_active_at
-    from activities
+        min(first_activity_at) as first_seen_at,
+        max(last_activity_at) as last_active_at
+    from member_spans
     group by member_key, platform
 ),
 

@@ -7,13 +7,15 @@
         post_hook="{{ delete_firsts_without_activities() }}"
     )
 }}
--- Each member's first activity in each space, and first thread start or reply there: the firsts
--- mart_community_health_weekly reads (a member's first week, a community's first thread week)
--- instead of an aggregate over every activity each night. Incremental by member and space: a run
--- updates the pairs active on a day fct_community_activity rebuilt since the last run (their kept
--- firsts and that day's activities: a first moves earlier when an older day arrives) and recomputes
--- from all their activities the pairs whose kept first lies on such a day or on a day that is gone
--- (a late correction may have withdrawn it: the first moves later, or the pair goes).
+-- Each member's first and last activity in each space, and first thread start or reply there: the
+-- firsts mart_community_health_weekly reads (a member's first week, a community's first thread
+-- week) and the span dim_community_members reads (first seen, last active), instead of an
+-- aggregate over every activity each night. Incremental by member and space: a run updates the
+-- pairs active on a day fct_community_activity rebuilt since the last run (their kept firsts and
+-- last and that day's activities: a first moves earlier when an older day arrives, the last later
+-- when a newer one does) and recomputes from all their activities the pairs whose kept first or
+-- last lies on such a day or on a day that is gone (a late correction may have withdrawn it: the
+-- first moves later, the last earlier, or the pair goes).
 with
 
 activities as (
@@ -27,11 +29,15 @@ member_activities as (
         activities.space_id,
         activities.platform,
         activities.activity_date,
-        activities.activity_type in ('thread_start', 'reply') as is_thread_activity
+        activities.activity_type in ('thread_start', 'reply') as is_thread_activity,
+        activities.occurred_at
     from activities
 ),
 
 {% if is_incremental() -%}
+{#- a table built before it kept the span (first_activity_at, last_activity_at): every pair is
+    recomputed once, and the span columns, added by on_schema_change, are not read before -#}
+{%- set has_spans = built_with_columns(['first_activity_at', 'last_activity_at']) %}
 kept_firsts as (
     select * from {{ this }}
 ),
@@ -55,17 +61,21 @@ rebuilt_activities as (
     inner join rebuilt_days on member_activities.activity_date = rebuilt_days.activity_date
 ),
 
--- the pairs whose kept first is on a rebuilt day or on a day fct_community_activity no longer
--- has: their activity there may be gone, so their firsts are recomputed from all their activities
+-- the pairs whose kept first or last is on a rebuilt day or on a day fct_community_activity no
+-- longer has: their activity there may be gone, so they are recomputed from all their activities
 lost_firsts as (
     select
         member_key,
         space_id
     from kept_firsts
+    {%- if has_spans %}
     where first_activity_date in (select rebuilt_days.activity_date from rebuilt_days)
         or first_thread_date in (select rebuilt_days.activity_date from rebuilt_days)
+        or cast(last_activity_at as date) in (select rebuilt_days.activity_date from rebuilt_days)
         or first_activity_date not in (select loaded_days.activity_date from loaded_days)
         or first_thread_date not in (select loaded_days.activity_date from loaded_days)
+        or cast(last_activity_at as date) not in (select loaded_days.activity_date from loaded_days)
+    {%- endif %}
 ),
 
 touched_pairs as (
@@ -82,10 +92,11 @@ touched_pairs as (
 
 {% endif -%}
 
--- what the firsts are the earliest of (every activity on a full build). On an incremental run:
--- every activity of the pairs that lost their first; the rebuilt days' activities; and the kept
--- firsts of the other touched pairs, which still hold (their days did not change), so an older
--- day that arrives moves a first earlier without reading the pair's history
+-- what the firsts are the earliest (and the last the latest) of: every activity on a full build.
+-- On an incremental run: every activity of the pairs that lost their first or last; the rebuilt
+-- days' activities; and the kept firsts and last of the other touched pairs, which still hold
+-- (their days did not change), so an older or newer day that arrives moves them without reading
+-- the pair's history
 activities_read as (
     select member_activities.*
     from member_activities
@@ -100,8 +111,20 @@ activities_read as (
         kept_firsts.member_key,
         kept_firsts.space_id,
         kept_firsts.platform,
-        unnest([kept_firsts.first_activity_date, kept_firsts.first_thread_date]) as activity_date,
-        unnest([false, true]) as is_thread_activity
+    {%- if has_spans %}
+        unnest([
+            kept_firsts.first_activity_date,
+            kept_firsts.first_thread_date,
+            cast(kept_firsts.last_activity_at as date)
+        ]) as activity_date,
+        unnest([false, true, false]) as is_thread_activity,
+        unnest([kept_firsts.first_activity_at, null, kept_firsts.last_activity_at]) as occurred_at
+    {%- else %}
+        -- (none: every kept pair is recomputed)
+        kept_firsts.first_activity_date as activity_date,
+        false as is_thread_activity,
+        cast(null as timestamp) as occurred_at
+    {%- endif %}
     from kept_firsts
     inner join touched_pairs
         on kept_firsts.member_key = touched_pairs.member_key
@@ -121,7 +144,9 @@ firsts as (
         space_id,
         any_value(platform) as platform,
         min(activity_date) as first_activity_date,
-        min(activity_date) filter (where is_thread_activity) as first_thread_date
+        min(activity_date) filter (where is_thread_activity) as first_thread_date,
+        min(occurred_at) as first_activity_at,
+        max(occurred_at) as last_activity_at
     from activities_read
     group by member_key, space_id
 ),
@@ -136,6 +161,8 @@ final as (
         firsts.platform,
         firsts.first_activity_date,
         firsts.first_thread_date,
+        firsts.first_activity_at,
+        firsts.last_activity_at,
         {{ built_at() }} as built_at
     from touched_pairs
     left join firsts
@@ -148,6 +175,8 @@ final as (
         platform,
         first_activity_date,
         first_thread_date,
+        first_activity_at,
+        last_activity_at,
         {{ built_at() }} as built_at
     from firsts
     {%- endif %}
