@@ -148,8 +148,11 @@ SLOW_MODULES = (
     "tests/orchestration/test_source_plan.py",
     "tests/orchestration/test_secret_redaction.py",
     "tests/orchestration/test_end_to_end.py",
+    # two runs whose steps wait on the sandbox's round trips, one in parallel step processes
+    "tests/orchestration/test_parallel_loads.py",
     "tests/orchestration/test_report_browser.py",
     "tests/orchestration/test_quality_gates.py",
+    "tests/orchestration/test_serving_publish.py",
     "tests/orchestration/test_incremental_history.py",
     "tests/orchestration/test_campaign_halo_truth.py",
     "tests/orchestration/test_crash_recovery.py",
