@@ -341,6 +341,11 @@ def load_direct(
                     for name, table in zip(DISCOURSE_DAILY, out["discourse"], strict=True):
                         # every Discourse table carries the same stamp (orchestration/registry.py)
                         add(name, day, raw_table(name).stamped(table, forum_url, loaded_at, run_id))
+            # The workers end on their own before the with-block's terminate(), which ends them by
+            # SIGTERM: a process that ignores SIGTERM (pytest-xdist's workers here) passes that on to
+            # the spawned workers, and terminate() then waits for them forever.
+            pool.close()
+            pool.join()
         for name in rows:
             flush(name)
         conn.execute("checkpoint")

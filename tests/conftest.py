@@ -153,6 +153,8 @@ SLOW_MODULES = (
     "tests/orchestration/test_report_browser.py",
     "tests/orchestration/test_quality_gates.py",
     "tests/orchestration/test_serving_publish.py",
+    # two backfills through the command, their steps in processes of their own
+    "tests/orchestration/test_refresh_parallel.py",
     "tests/orchestration/test_incremental_history.py",
     "tests/orchestration/test_campaign_halo_truth.py",
     "tests/orchestration/test_crash_recovery.py",

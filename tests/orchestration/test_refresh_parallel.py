@@ -30,7 +30,7 @@ from tests.orchestration.test_refresh import SOURCE_SETTINGS
 
 YESTERDAY = date.today() - timedelta(days=1)
 FIRST, LAST = YESTERDAY - timedelta(days=1), YESTERDAY
-# Every answer of the sandbox comes after this round trip (API time at its time scale: 40 ms real):
+# Every answer of the sandbox comes after this round trip (API time at its time scale: 300 ms real):
 # the loads wait on their APIs, as at real latencies, without making the test slow.
 LATENCY_MS, TIME_SCALE = 3000.0, 10.0
 LOAD_STEPS = ("slack__messages", "discourse_activity")
