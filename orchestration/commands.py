@@ -93,11 +93,17 @@ def history_job(settings, days: int):
     """The job a range of `days` days runs as when it is longer than
     BACKFILL_DAILY_PARTITIONS_MAX_DAYS: a history load (the refresh job built without partitions,
     orchestration/partitions.py); None when the daily-partitioned job serves it."""
-    from orchestration.definitions import build_definitions
     from orchestration.partitions import backfill_max_days
 
     if days <= backfill_max_days():
         return None
+    return _unpartitioned_job(settings)
+
+
+def _unpartitioned_job(settings):
+    """The refresh job built without partitions: the job of a history load."""
+    from orchestration.definitions import build_definitions
+
     return build_definitions(settings, partitioned=False).resolve_job_def("refresh_warehouse")
 
 
@@ -113,10 +119,9 @@ def refresh_job():
 def history_refresh_job():
     """The refresh job built without partitions (a history load, `history_job`), for
     `dg.reconstructable` as `refresh_job`."""
-    from orchestration.definitions import build_definitions
     from orchestration.settings import Settings
 
-    return build_definitions(Settings.from_env(), partitioned=False).resolve_job_def("refresh_warehouse")
+    return _unpartitioned_job(Settings.from_env())
 
 
 def run_range(
@@ -520,6 +525,6 @@ def _step_source(
     step_key: str | None, plans: Mapping[str, Any], titles: Mapping[str, str] | None
 ) -> str | None:
     """The source whose step this is (`slack__messages`, `discourse_activity`), by its title."""
-    name = re.split(r"_", step_key or "", maxsplit=1)[0]
+    name = (step_key or "").partition("_")[0]
     plan = plans.get(name)
     return None if plan is None else (titles or {}).get(name) or plan.source.title
