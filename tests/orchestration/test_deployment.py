@@ -1,6 +1,13 @@
 """The server deployment: `python -m orchestration.serve` (what `make serve` runs) against a real
 PostgreSQL started here, the daemon firing the nightly by itself, a run killed with SIGKILL failed
-and its pool slot freed, and two runs started together taking turns at the warehouse.
+and its pool slot freed, and a backfill launched while the nightly is queued or running, the two
+taking turns at the warehouse.
+
+The long test mostly waits, so its parts overlap where they can: the killed run is launched as soon
+as the webserver has loaded the code location, while the schedule's first tick (the next minute,
+NIGHTLY_CRON '* * * * *') is still ahead; a GA4 backfill is launched the moment that tick's nightly
+appears, so the schedule's nightly is also one of the two writers that take turns. That nightly (GA4
+from the sandbox, 8 days, the full job with dbt's build) is the only full refresh the test runs.
 
 PostgreSQL is started as its own process from Debian's server binaries (`apt-get install -y
 postgresql`, done by .ci/run) on a loopback port with a throwaway data directory, as the `postgres`
@@ -17,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -27,7 +34,7 @@ import requests
 import yaml
 
 from orchestration.fetching import api_pool
-from orchestration.jobs import range_tags
+from orchestration.jobs import execution_config, range_tags
 from orchestration.partitions import NIGHTLY_TAG
 from orchestration.retention import build_retention, delete_runs_before, retention_days
 from orchestration.serve import Supervisor, postgres_url, service_environment, storage_of
@@ -257,6 +264,8 @@ class Served:
 
     def __init__(self, process: subprocess.Popen, instance: dg.DagsterInstance, port: int, logs: Path):
         self.process, self.instance, self.port, self.logs = process, instance, port, logs
+        # Called at each poll of `wait_for`, before its question (TickAnswer).
+        self.on_poll: Callable[[], None] | None = None
 
     def logs_tail(self) -> str:
         return "\n".join(
@@ -280,7 +289,33 @@ class Served:
         assert "errors" not in body, body
         return body["data"]
 
-    def launch(self, tags: dict[str, str], asset_selection: list[list[str]] | None = None) -> str:
+    def location_loaded(self) -> bool:
+        """Whether the webserver answers and has loaded the code location (so runs can be launched)."""
+        try:
+            entry = self.graphql(
+                """
+                query($name: String!) {
+                  workspaceLocationEntryOrError(name: $name) {
+                    ... on WorkspaceLocationEntry {
+                      locationOrLoadError { __typename ... on PythonError { message } }
+                    }
+                  }
+                }
+                """,
+                {"name": LOCATION},
+            )["workspaceLocationEntryOrError"]
+        except requests.ConnectionError:
+            return False
+        loaded = (entry or {}).get("locationOrLoadError") or {}
+        assert loaded.get("__typename") != "PythonError", loaded
+        return loaded.get("__typename") == "RepositoryLocation"
+
+    def launch(
+        self,
+        tags: dict[str, str],
+        asset_selection: list[list[str]] | None = None,
+        run_config: dict | None = None,
+    ) -> str:
         data = self.graphql(
             """
             mutation($params: ExecutionParams!) {
@@ -303,7 +338,7 @@ class Served:
                             else {}
                         ),
                     },
-                    "runConfigData": {},
+                    "runConfigData": run_config or {},
                     "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
                 }
             },
@@ -315,6 +350,8 @@ class Served:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_alive()
+            if self.on_poll is not None:
+                self.on_poll()
             value = predicate()
             if value:
                 return value
@@ -384,8 +421,14 @@ def test_serve_on_postgres_runs_the_nightly_frees_a_killed_runs_slot_and_queues_
     home = tmp_path / "dagster_home"
     home.mkdir()
     config = yaml.safe_load((PROJECT_ROOT / "dagster_home" / "postgres" / "dagster.yaml").read_text())
-    # The committed instance as is, but the daemon looks for ended runs' slots every 5 s, not 30.
+    # The committed instance as is, but the daemon looks for ended runs' slots every 5 s, not 30,
+    # and for queued runs to launch every second, not 5 (the same default run coordinator).
     config["run_monitoring"].update(poll_interval_seconds=5, free_slots_after_run_end_seconds=5)
+    config["run_coordinator"] = {
+        "module": "dagster",
+        "class": "QueuedRunCoordinator",
+        "config": {"dequeue_interval_seconds": 1},
+    }
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
     first = yesterday - timedelta(days=7)  # the nightly's longest window, and the whole history
@@ -439,53 +482,75 @@ def test_serve_on_postgres_runs_the_nightly_frees_a_killed_runs_slot_and_queues_
     assert _processes_with_home(home) == []
 
 
+def _scheduled_runs(instance: dg.DagsterInstance) -> list[dg.RunRecord]:
+    """The runs the daemon's ticks of nightly_refresh launched, newest first."""
+    return instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/schedule_name": "nightly_refresh"}))
+
+
+class TickAnswer:
+    """Called at each poll of `Served.wait_for`: as soon as the daemon's tick has launched the
+    nightly, stops the schedule (a tick a minute is for the test only) through the webserver's API
+    and launches a manual GA4 backfill, which then meets the nightly in the run queue, whatever the
+    test is waiting for at that moment (the tick may come before, during or after part 1).
+    `launched_at`: the test's clock once the backfill's run exists."""
+
+    def __init__(self, served: Served, tags: dict[str, str]):
+        self.served, self.tags = served, tags
+        self.nightly: dg.DagsterRun | None = None
+        self.schedule_status: str | None = None
+        self.backfill: str | None = None
+        self.launched_at: float | None = None
+
+    def __call__(self) -> None:
+        if self.nightly is not None:
+            return
+        runs = _scheduled_runs(self.served.instance)
+        if not runs:
+            return
+        self.nightly = runs[-1].dagster_run
+        selector = {
+            "repositoryLocationName": LOCATION,
+            "repositoryName": REPOSITORY,
+            "scheduleName": "nightly_refresh",
+        }
+        state = self.served.graphql(
+            """
+            query($selector: ScheduleSelector!) {
+              scheduleOrError(scheduleSelector: $selector) { ... on Schedule { scheduleState { id status } } }
+            }
+            """,
+            {"selector": selector},
+        )["scheduleOrError"]["scheduleState"]
+        self.schedule_status = state["status"]
+        stopped = self.served.graphql(
+            "mutation($id: String) { stopRunningSchedule(id: $id) { __typename } }", {"id": state["id"]}
+        )
+        assert stopped["stopRunningSchedule"]["__typename"] == "ScheduleStateResult", stopped
+        # In the run's process, as the nightly's steps run against the sandbox (the schedule sends
+        # execution_config(1)); a launch without it would start a process per step.
+        self.backfill = self.served.launch(
+            self.tags,
+            asset_selection=[["ga4", "sessions_daily"], ["ga4", "leads_daily"]],
+            run_config=execution_config(1),
+        )
+        self.launched_at = time.time()
+
+
 def _prove(served: Served, first, yesterday, home: Path) -> None:
     instance = served.instance
-
-    # 1. Nobody opens a browser: the daemon's tick of nightly_refresh launches the nightly.
-    def scheduled_runs():
-        return instance.get_run_records(
-            filters=dg.RunsFilter(tags={"dagster/schedule_name": "nightly_refresh"})
-        )
-
-    nightly = served.wait_for("the schedule's first run", scheduled_runs, timeout=240)[-1].dagster_run
-    # A tick a minute is for the test only: stop the schedule through the webserver's API.
-    state = served.graphql(
-        """
-        query($selector: ScheduleSelector!) {
-          scheduleOrError(scheduleSelector: $selector) { ... on Schedule { scheduleState { id status } } }
-        }
-        """,
-        {
-            "selector": {
-                "repositoryLocationName": LOCATION,
-                "repositoryName": REPOSITORY,
-                "scheduleName": "nightly_refresh",
-            }
-        },
-    )["scheduleOrError"]["scheduleState"]
-    assert state["status"] == "RUNNING"
-    stopped = served.graphql(
-        "mutation($id: String) { stopRunningSchedule(id: $id) { __typename } }", {"id": state["id"]}
-    )
-    assert stopped["stopRunningSchedule"]["__typename"] == "ScheduleStateResult", stopped
-    assert nightly.tags[NIGHTLY_TAG] == "true"
-    assert nightly.tags["dagster/max_runtime"] == "21600"  # failed by run monitoring if its host died
-    assert range_tags(first.isoformat(), yesterday.isoformat()).items() <= nightly.tags.items()
-    done = served.wait_for("the nightly to finish", lambda: served.finished(nightly.run_id), timeout=600)
-    assert done.status == dg.DagsterRunStatus.SUCCESS, served.logs_tail()
-    # A second tick may have slipped in before the stop; let it finish before the next part.
-    for record in scheduled_runs():
-        served.wait_for(
-            "the scheduled runs", lambda r=record: served.finished(r.dagster_run.run_id), timeout=600
-        )
-
-    # 2. A run killed with SIGKILL while it holds the warehouse: its worker and step processes die
-    # as in an OOM kill; the code server marks it failed and the daemon frees its pool slot.
     backfill = range_tags(first.isoformat(), yesterday.isoformat())
+    served.wait_for("the webserver to load the code location", served.location_loaded, timeout=240)
+    # The schedule's first tick is up to a minute away: part 1 runs meanwhile, and from now on every
+    # poll answers the tick as soon as its nightly appears (TickAnswer).
+    tick = TickAnswer(served, backfill)
+    served.on_poll = tick
+
+    # 1. A run killed with SIGKILL while it holds the warehouse: its worker and step processes die
+    # as in an OOM kill; the code server marks it failed and the daemon frees its pool slot. (If
+    # the tick came first, this run waits in the queue for the nightly, then holds the pool.)
     killed = served.launch(backfill)
     served.wait_for(
-        "the run to hold the warehouse pool", lambda: killed in served.pool_holders(), timeout=300
+        "the run to hold the warehouse pool", lambda: killed in served.pool_holders(), timeout=600
     )
     for pid in _run_worker_tree(instance, killed):
         try:
@@ -500,16 +565,24 @@ def _prove(served: Served, first, yesterday, home: Path) -> None:
     assert any("was terminated by signal 9 (SIGKILL)" in m for m in messages), messages[-5:]
     served.wait_for("its slot to be freed", lambda: killed not in served.pool_holders() or None, timeout=60)
 
-    # 3. The nightly and a manual backfill of GA4 started together both succeed, one writer at a time
-    # (the second waits in the run queue: one run tagged darksocial/warehouse_writer at a time).
-    nightly_again = served.launch({**backfill, NIGHTLY_TAG: "true"})
-    ga4_backfill = served.launch(
-        backfill, asset_selection=[["ga4", "sessions_daily"], ["ga4", "leads_daily"]]
-    )
-    for run_id in (nightly_again, ga4_backfill):
-        run = served.wait_for(f"run {run_id}", lambda r=run_id: served.finished(r), timeout=600)
-        assert run.status == dg.DagsterRunStatus.SUCCESS, served.logs_tail()
-    a, b = step_intervals(instance, nightly_again), step_intervals(instance, ga4_backfill)
+    # 2. Nobody opens a browser: the daemon's tick of nightly_refresh launches the nightly.
+    nightly = served.wait_for("the schedule's first run", lambda: tick.nightly, timeout=240)
+    assert tick.schedule_status == "RUNNING"
+    assert nightly.tags[NIGHTLY_TAG] == "true"
+    assert nightly.tags["dagster/max_runtime"] == "21600"  # failed by run monitoring if its host died
+    assert range_tags(first.isoformat(), yesterday.isoformat()).items() <= nightly.tags.items()
+    done = served.wait_for("the nightly to finish", lambda: served.finished(nightly.run_id), timeout=600)
+    assert done.status == dg.DagsterRunStatus.SUCCESS, served.logs_tail()
+
+    # 3. The nightly and the manual backfill of GA4 launched while it was queued or running both
+    # succeed, one writer at a time (whichever the queue launched second waited there: one run
+    # tagged darksocial/warehouse_writer at a time).
+    ga4_backfill = tick.backfill
+    run = served.wait_for(f"run {ga4_backfill}", lambda: served.finished(ga4_backfill), timeout=600)
+    assert run.status == dg.DagsterRunStatus.SUCCESS, served.logs_tail()
+    ended = instance.get_run_record_by_id(nightly.run_id).end_time
+    assert tick.launched_at < ended, "the backfill was launched after the nightly ended: they never met"
+    a, b = step_intervals(instance, nightly.run_id), step_intervals(instance, ga4_backfill)
     assert len(b) >= 2 and len(a) > len(b)
     overlaps = [
         (x, y)
@@ -518,10 +591,15 @@ def _prove(served: Served, first, yesterday, home: Path) -> None:
         if x_start < y_end and y_start < x_end and not {x, y} & OUTSIDE_THE_WRITER_POOL
     ]
     assert overlaps == [], f"steps of the two runs wrote the warehouse at the same time: {overlaps}"
+    # A second tick may have slipped in before the stop; let it finish before retention.
+    for record in _scheduled_runs(instance):
+        served.wait_for(
+            "the scheduled runs", lambda r=record: served.finished(r.dagster_run.run_id), timeout=600
+        )
 
     # 4. Retention on PostgreSQL: every finished run created before now goes, with its event log.
     all_runs = {r.dagster_run.run_id for r in instance.get_run_records()}
-    assert {nightly.run_id, killed, nightly_again, ga4_backfill} <= all_runs
+    assert {nightly.run_id, killed, ga4_backfill} <= all_runs
     assert (home / "storage" / nightly.run_id).is_dir()  # its compute logs
     deleted = delete_runs_before(instance, datetime.now(timezone.utc))
     assert set(deleted) == all_runs
