@@ -30,8 +30,9 @@ Most of the suite's time goes into Dagster runs, warehouses and dbt builds. So:
 - A Dagster run whose storage is not what the test checks (it reads the warehouse, the snapshot or
   the result's events) runs on Dagster's in-memory instance (`dg.DagsterInstance.ephemeral()`): the
   SQLite instance opens its files anew for each of a refresh's ~1,400 events, a third of the test
-  process's time in a profile. Runs whose storage, pools, retention or crash recovery are checked,
-  and `sandbox_refresh` (configured like `make dev`), keep the project's SQLite instance.
+  process's time in a profile. Runs whose storage, pools, retention or crash recovery are checked
+  keep the project's SQLite instance. `sandbox_refresh` runs on the in-memory one with the project's
+  pools (dagster.yaml's concurrency section), as `make dev` would run it.
 
 Measure a change with the CPU time of pytest and its children (`/usr/bin/time -v`: user + sys) as
 well as the wall time, and look at `--durations=30`.
@@ -373,9 +374,10 @@ class SandboxRefresh:
 @pytest.fixture(scope="session")
 def sandbox_refresh(tmp_path_factory) -> Iterator[SandboxRefresh]:
     """One real refresh of the sandbox over the last 35 days: the definitions' own job (every
-    source's assets and checks, `dbt build` of every model, the serving publish) on an instance
-    configured like `make dev`'s. Built once per session (per xdist worker that asks for it); the
-    run may have failed (a test asserts `result.success`), so a reader of the marts checks it first.
+    source's assets and checks, `dbt build` of every model, the serving publish) on Dagster's
+    in-memory instance with the pools of `make dev`'s. Built once per session (per xdist worker
+    that asks for it); the run may have failed (a test asserts `result.success`), so a reader of
+    the marts checks it first.
 
     Shared, so READ-ONLY: open its files with duckdb.connect(path, read_only=True) and never run
     anything into them. A test that must write takes `sandbox_refresh_copy` instead.
@@ -392,7 +394,11 @@ def sandbox_refresh(tmp_path_factory) -> Iterator[SandboxRefresh]:
     job = defs.resolve_job_def("refresh_warehouse")
     keys = job.partitions_def.get_partition_keys()
     config = yaml.safe_load((PROJECT_ROOT / "dagster_home" / "dagster.yaml").read_text())
-    with dg.instance_for_test(overrides=config) as instance:
+    # The in-memory instance with the project's pools and run limits: its tests read the result's
+    # events and the run's stored log, which any storage holds alike; the SQLite storage would open
+    # its files anew for each of the run's events (~a third of the fixture's CPU).
+    settings_of_make_dev = {name: config[name] for name in ("concurrency",) if name in config}
+    with dg.DagsterInstance.ephemeral(settings=settings_of_make_dev) as instance:
         result = job.execute_in_process(
             instance=instance, tags=range_tags(keys[0], keys[-1]), raise_on_error=False
         )

@@ -42,11 +42,29 @@ def upstream_check_keys(
     return sorted(keys, key=lambda k: (k.asset_key.to_user_string(), k.name))
 
 
+# Checks per query of their latest executions: each adds two bound values (asset key, check name),
+# well under the 999 of an old SQLite.
+_LATEST_BATCH = 200
+
+
 def latest_evaluations(instance: dg.DagsterInstance, check_keys: Iterable[dg.AssetCheckKey]) -> dict:
     """The latest completed evaluation of each check (None: never completed), read once for the
-    gate and the count of passed checks (one event-log query per check, ~420 of them: the gate
-    alone took 2-4 s of the publish step on a loaded night)."""
-    return {key: _latest_completed(instance, key) for key in check_keys}
+    gate and the count of passed checks. The latest execution of every check comes from one query
+    per batch (one query per check, ~420 of them, took 2-4 s of the publish step on a loaded night);
+    only a check whose latest execution did not complete (planned in a run that stopped first, or
+    skipped) has its history read for the last one that did."""
+    keys = list(check_keys)
+    latest = {}
+    for start in range(0, len(keys), _LATEST_BATCH):
+        batch = keys[start : start + _LATEST_BATCH]
+        latest.update(instance.event_log_storage.get_latest_asset_check_execution_by_key(batch))
+    evaluations = {}
+    for key in keys:
+        record = latest.get(key)
+        if record is not None and record.status.value not in _COMPLETED:
+            record = _latest_completed(instance, key)
+        evaluations[key] = record
+    return evaluations
 
 
 def failed_gates(
@@ -74,10 +92,13 @@ def passed_checks(latest: dict) -> int:
     return sum(1 for record in latest.values() if record is not None and record.status.value == "SUCCEEDED")
 
 
+_COMPLETED = ("SUCCEEDED", "FAILED")
+
+
 def _latest_completed(instance: dg.DagsterInstance, key: dg.AssetCheckKey):
     history = instance.event_log_storage.get_asset_check_execution_history(key, limit=20)
     # PLANNED: the step stopped before the check ran; the last completed evaluation stands.
-    return next((r for r in history if r.status.value in ("SUCCEEDED", "FAILED")), None)
+    return next((r for r in history if r.status.value in _COMPLETED), None)
 
 
 def sources_info() -> dict[str, str]:

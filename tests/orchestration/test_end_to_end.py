@@ -16,8 +16,8 @@ DAYS = 35
 
 @pytest.fixture(scope="module")
 def built(sandbox_refresh):
-    """The session's one real refresh over the last 35 days (tests/conftest.py),
-    on an instance configured like `make dev`'s. Read-only."""
+    """The session's one real refresh over the last 35 days (tests/conftest.py), on the in-memory
+    instance with the pools of `make dev`'s. Read-only."""
     assert len(sandbox_refresh.keys) == DAYS
     return (
         sandbox_refresh.settings,
