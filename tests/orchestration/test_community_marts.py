@@ -12,10 +12,12 @@ figures do not depend on the day the tests run:
   COMMUNITY_GROWTH_PERIOD_DAYS = 364 days, so the same weekdays): far enough from EARLY to see the
   planted growth of the "ai" interest, without loading the year in between.
 
-Then one `dbt build` of the community marts and everything upstream of them (dbt run directly,
-parsed once per module: the Dagster path of dbt is covered by tests/orchestration/test_end_to_end.py),
-and the snapshot is published with the serving asset's own function (the sources' freshness checks
-rightly fail on windows that ended long ago and would hold the serving asset back).
+Then one `dbt build` of the community marts and everything upstream of them, models and data tests
+(dbt run directly on the session's parsed manifest: the Dagster path of dbt is covered by
+tests/orchestration/test_end_to_end.py; the models' unit tests, which do not read the warehouse, by
+tests/dbt/test_unit_tests.py), and the snapshot is published with the serving asset's own function
+(the sources' freshness checks rightly fail on windows that ended long ago and would hold the
+serving asset back).
 
 The marts read the months between the windows as weeks without activity: the tests only read weeks
 that lie inside a loaded window.
@@ -106,10 +108,12 @@ def monkeypatch_module():
 
 @pytest.fixture(scope="module")
 def dbt_build(dbt_manifest):
-    """`dbt_build(warehouse, key, selection, unit_tests=True, artifacts=False) -> (target, logs)`: an
-    in-process `dbt build` of `selection` (data tests that also read models outside it are left out),
-    writing manifest.json and run_results.json into `target` with `artifacts` (the suite's dbt does
-    not by default: tests/conftest.py).
+    """`dbt_build(warehouse, key, selection, artifacts=False) -> (target, logs)`: an in-process
+    `dbt build` of `selection`'s models, seeds and data tests (data tests that also read models
+    outside it are left out), writing manifest.json and run_results.json into `target` with
+    `artifacts` (the suite's dbt does not by default: tests/conftest.py). No unit tests: they check
+    the models' SQL on fixed rows, whatever the warehouse holds, and tests/dbt/test_unit_tests.py
+    runs every unit test of the project, the community models' included.
 
     Every build runs on the session's parsed manifest (`dbt_manifest`, tests/conftest.py, parsed
     with the sandbox brand's vars): the project is not parsed here. The manifest names the database
@@ -124,14 +128,9 @@ def dbt_build(dbt_manifest):
     brand_vars = ["--vars", json.dumps(load_brand(SANDBOX_BRAND_FILE).dbt_vars())]
     manifest = dbt_manifest
 
-    def build(
-        warehouse: Path, key: str, selection: str, unit_tests: bool = True, artifacts: bool = False
-    ) -> tuple[Path, Path]:
+    def build(warehouse: Path, key: str, selection: str, artifacts: bool = False) -> tuple[Path, Path]:
         assert warehouse.name == "warehouse.duckdb", "the parsed manifest's database is `warehouse`"
         target, logs = warehouse.parent / "dbt_target", warehouse.parent / "dbt_logs"
-        # GA4 staging and classification have their unit tests in tests/dbt; the community
-        # models' unit tests run here (once: they do not read the warehouse)
-        exclude = "test_type:unit,+int_sessions_classified" if unit_tests else "test_type:unit"
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
             mp.setenv("WAREHOUSE_PATH", str(warehouse))
@@ -143,8 +142,8 @@ def dbt_build(dbt_manifest):
                     selection,
                     "--indirect-selection",
                     "cautious",
-                    "--exclude",
-                    exclude,
+                    "--exclude-resource-type",
+                    "unit_test",
                     "--quiet",  # the log files keep every line
                     "--write-json" if artifacts else "--no-write-json",
                     *dirs,
@@ -163,7 +162,7 @@ def dbt_build(dbt_manifest):
         ]
         assert result.success and failed == [], failed or result.exception
         ran = {r.node.unique_id for r in result.result}
-        assert any(n.startswith("unit_test.") for n in ran) == unit_tests
+        assert not any(n.startswith("unit_test.") for n in ran)
         assert any(n.startswith("test.") for n in ran), "the data tests should run"
         return target, logs
 
@@ -659,7 +658,6 @@ def export_built(tmp_path_factory, dbt_build, slack_export_2016):
         member_hash_key(environ),
         "+fct_community_activity +dim_community_members +mart_community_health_weekly "
         "+mart_member_engagement +mart_community_interests_weekly",
-        unit_tests=False,  # the main warehouse's build ran them
     )
     return settings.warehouse_path
 

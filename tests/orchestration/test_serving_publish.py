@@ -5,10 +5,14 @@ day by day), a small daily mart and an undated dimension goes through nights: a 
 trailing days rebuilt, a late correction of an old day (rows changed, removed, a day emptied, rows
 without a date), a schema change with a mart dropped and one added, a night with no change. After
 each, every table of the published snapshot is compared with a fresh whole copy of the same marts.
+
+That warehouse and its first publish are made once for the module (`night_one`); each test works on
+its own copy of both files (`published`), since every test starts from them and changes them.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -100,11 +104,42 @@ def assert_equal_to_a_fresh_copy(warehouse: Path, serving: Path) -> None:
         )
 
 
-def test_a_sequence_of_nights_publishes_only_the_changes_and_equals_a_fresh_copy(tmp_path):
-    warehouse, serving = tmp_path / "w.duckdb", tmp_path / "serving" / "marts.duckdb"
+@pytest.fixture(scope="module")
+def night_one(tmp_path_factory):
+    """`(warehouse, serving, first)`: the module's warehouse (`_build`) and its first publish, made
+    once. The template every test copies (`published`): never changed itself."""
+    tmp = tmp_path_factory.mktemp("night_one")
+    warehouse, serving = tmp / "w.duckdb", tmp / "serving" / "marts.duckdb"
     _build(warehouse)
-
     first = publish_snapshot(str(warehouse), serving, "night-1")
+    # both files whole, nothing left in a write-ahead log: a copy of them is the same database
+    assert not Path(f"{warehouse}.wal").exists() and not Path(f"{serving}.wal").exists()
+    assert sorted(p.name for p in serving.parent.iterdir()) == ["marts.duckdb"]
+    return warehouse, serving, first
+
+
+def _copy(night_one, tmp_path: Path, snapshot: bool = True) -> tuple[Path, Path]:
+    """`(warehouse, serving)` under `tmp_path`: copies of `night_one`'s warehouse and, with
+    `snapshot`, of its first publish (else no snapshot yet)."""
+    warehouse, serving = tmp_path / "w.duckdb", tmp_path / "serving" / "marts.duckdb"
+    serving.parent.mkdir(parents=True)
+    shutil.copyfile(night_one[0], warehouse)
+    if snapshot:
+        shutil.copyfile(night_one[1], serving)
+    return warehouse, serving
+
+
+@pytest.fixture
+def published(night_one, tmp_path) -> tuple[Path, Path]:
+    """`(warehouse, serving)`: the test's own copy of the module's warehouse after night 1 and of
+    the snapshot that night published."""
+    return _copy(night_one, tmp_path)
+
+
+def test_a_sequence_of_nights_publishes_only_the_changes_and_equals_a_fresh_copy(night_one, published):
+    warehouse, serving = published
+
+    first = night_one[2]
     assert (first.rewritten, first.reason) == (True, "first publish")
     assert first.counts == {"dim_members": 500, "fct_activity": 60_000, "mart_daily": 30}
     assert_equal_to_a_fresh_copy(warehouse, serving)
@@ -187,14 +222,12 @@ def _day_lengths(path: Path, table: str, day: str) -> list[int]:
         ]
 
 
-def test_only_the_days_whose_stamps_moved_are_hashed_again(tmp_path):
+def test_only_the_days_whose_stamps_moved_are_hashed_again(published):
     """A mart row carries the start of the dbt run that wrote it (built_at): a day whose rows and
     stamps are as at the last publish is not hashed again, its last fingerprint is reused. Shown
     by an edit dbt never makes (rows updated in place, stamps kept): the publish does not see it,
     while the day rewritten with a new stamp beside it is replaced; a rewrite hashes every day."""
-    warehouse, serving = tmp_path / "w.duckdb", tmp_path / "serving" / "marts.duckdb"
-    _build(warehouse)
-    publish_snapshot(str(warehouse), serving, "night-1")
+    warehouse, serving = published
     published_lengths = _day_lengths(serving, "fct_activity", "2026-11-03")
     with duckdb.connect(str(warehouse)) as conn:
         conn.execute(
@@ -216,12 +249,10 @@ def test_only_the_days_whose_stamps_moved_are_hashed_again(tmp_path):
     assert_equal_to_a_fresh_copy(warehouse, serving)
 
 
-def test_a_snapshot_without_day_stamps_has_every_day_hashed(tmp_path):
+def test_a_snapshot_without_day_stamps_has_every_day_hashed(published):
     """A snapshot published before the days kept stamps reuses no fingerprint: a day edited in place
     (stamps kept) is still found and replaced, and the new snapshot keeps the stamps."""
-    warehouse, serving = tmp_path / "w.duckdb", tmp_path / "serving" / "marts.duckdb"
-    _build(warehouse)
-    publish_snapshot(str(warehouse), serving, "night-1")
+    warehouse, serving = published
     _sql("alter table _snapshot_days drop column stamp")(serving)
     with duckdb.connect(str(warehouse)) as conn:
         conn.execute(
@@ -276,10 +307,8 @@ def _sql(statement: str):
         "periodic",
     ],
 )
-def test_an_untrusted_last_snapshot_is_rewritten_whole(tmp_path, damage, reason):
-    warehouse, serving = tmp_path / "w.duckdb", tmp_path / "serving" / "marts.duckdb"
-    _build(warehouse)
-    publish_snapshot(str(warehouse), serving, "night-1")
+def test_an_untrusted_last_snapshot_is_rewritten_whole(published, damage, reason):
+    warehouse, serving = published
     damage(serving)
     with duckdb.connect(str(warehouse)) as conn:
         _rebuild_days(conn, "2026-11-29", "2026-11-30", "2026-12-02 02:00:00")
@@ -298,12 +327,11 @@ def _blocks(path: Path) -> tuple[int, int]:
         return conn.execute("select total_blocks, free_blocks from pragma_database_size()").fetchone()
 
 
-def test_a_file_found_half_free_is_rewritten_to_a_fresh_size(tmp_path):
+def test_a_file_found_half_free_is_rewritten_to_a_fresh_size(night_one, tmp_path):
     """Replaced rows leave free blocks in the file (later publishes reuse them only in part): a
     publish that finds more than REWRITE_FREE_SHARE of the file's blocks free rewrites it whole,
     back to about the size of a fresh copy."""
-    warehouse, serving = tmp_path / "w.duckdb", tmp_path / "serving" / "marts.duckdb"
-    _build(warehouse)
+    warehouse, serving = _copy(night_one, tmp_path, snapshot=False)  # its first publish is its own
     with duckdb.connect(str(warehouse)) as conn:
         conn.execute(
             "create table marts.dim_pages as select md5(i::varchar) || md5((i + 1)::varchar) as url "
