@@ -2,10 +2,13 @@
 
 Most of the suite's time goes into Dagster runs, warehouses and dbt builds. So:
 
-- `make test` runs on two pytest-xdist workers, a module at a time (`-n 2 --dist loadfile`, in
-  pyproject.toml): a module's fixtures are built once, on one worker. Tests stay independent (free
-  ports, their own tmp_path and Dagster instance). The modules known to take longest are handed out
-  first (SLOW_MODULES below), so both workers finish together. `-n 0` runs in one process.
+- `make test` runs on three pytest-xdist workers, a module at a time (`-n 3 --dist loadfile`, in
+  pyproject.toml): a module's fixtures are built once, on one worker. Three workers on two cores:
+  the long modules that mostly wait (test_deployment on a schedule tick and its server's runs,
+  test_refresh_parallel and test_pacing on slowed or paced calls) leave a core to a third worker.
+  Tests stay independent (free ports, their own tmp_path and Dagster instance). The modules known
+  to take longest are handed out first (SLOW_MODULES below), so the workers finish together. `-n 0`
+  runs in one process.
 - Temporary files (tmp_path, Dagster's SQLite run storage, the warehouses) go to a RAM file system
   when the machine has one with room (fast_temp_root): Dagster's SQLite storage commits every event
   to disk, and on a busy disk those waits took longer than the runs themselves.
@@ -35,7 +38,8 @@ Most of the suite's time goes into Dagster runs, warehouses and dbt builds. So:
   pools (dagster.yaml's concurrency section), as `make dev` would run it.
 
 Measure a change with the CPU time of pytest and its children (`/usr/bin/time -v`: user + sys) as
-well as the wall time, and look at `--durations=30`.
+well as the wall time, and look at `--durations=30`. That CPU time leaves out the processes no
+test process waits for (the deployment test's server, its run workers and PostgreSQL: ~50-80 s).
 """
 
 from __future__ import annotations
@@ -144,27 +148,29 @@ SLOW_MODULES = (
     # first: its one long test mostly waits (a schedule tick, runs on a server), beside the others' CPU
     "tests/orchestration/test_deployment.py",
     "tests/orchestration/test_incremental_marts.py",
-    "tests/orchestration/test_community_marts.py",
     "tests/orchestration/test_refresh.py",
+    # two backfills through the command, their steps in processes of their own, waiting on round trips
+    "tests/orchestration/test_refresh_parallel.py",
+    "tests/orchestration/test_report_browser.py",
+    "tests/orchestration/test_quality_gates.py",
+    "tests/orchestration/test_community_marts.py",
     "tests/orchestration/test_source_plan.py",
-    "tests/orchestration/test_secret_redaction.py",
     "tests/orchestration/test_end_to_end.py",
     # two runs whose steps wait on the sandbox's round trips, one in parallel step processes
     "tests/orchestration/test_parallel_loads.py",
-    "tests/orchestration/test_report_browser.py",
-    "tests/orchestration/test_quality_gates.py",
+    "tests/orchestration/test_secret_redaction.py",
+    # waits on paced calls
+    "tests/connectors/test_pacing.py",
+    "tests/orchestration/test_quality_suites.py",
     "tests/orchestration/test_serving_publish.py",
-    # two backfills through the command, their steps in processes of their own
-    "tests/orchestration/test_refresh_parallel.py",
-    "tests/orchestration/test_incremental_history.py",
-    "tests/orchestration/test_campaign_halo_truth.py",
-    "tests/orchestration/test_crash_recovery.py",
-    "tests/orchestration/test_discourse_real_keys.py",
     "tests/orchestration/test_retention.py",
-    "tests/orchestration/test_doctor.py",
-    "tests/orchestration/test_brand.py",
-    "tests/dbt/test_dark_social_mart.py",
+    "tests/orchestration/test_crash_recovery.py",
     "tests/dbt/test_unit_tests.py",
+    "tests/dbt/test_dark_social_mart.py",
+    "tests/orchestration/test_brand.py",
+    "tests/orchestration/test_doctor.py",
+    "tests/orchestration/test_incremental_history.py",
+    "tests/orchestration/test_discourse_real_keys.py",
 )
 
 
