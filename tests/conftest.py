@@ -400,11 +400,10 @@ def sandbox_refresh(tmp_path_factory) -> Iterator[SandboxRefresh]:
     job = defs.resolve_job_def("refresh_warehouse")
     keys = job.partitions_def.get_partition_keys()
     config = yaml.safe_load((PROJECT_ROOT / "dagster_home" / "dagster.yaml").read_text())
-    # The in-memory instance with the project's pools and run limits: its tests read the result's
-    # events and the run's stored log, which any storage holds alike; the SQLite storage would open
-    # its files anew for each of the run's events (~a third of the fixture's CPU).
-    settings_of_make_dev = {name: config[name] for name in ("concurrency",) if name in config}
-    with dg.DagsterInstance.ephemeral(settings=settings_of_make_dev) as instance:
+    # The in-memory instance with the project's concurrency section (pools, run limits): its tests
+    # read the result's events and the run's stored log, which any storage holds alike; the SQLite
+    # storage would open its files anew for each of the run's events (~a third of the fixture's CPU).
+    with dg.DagsterInstance.ephemeral(settings={"concurrency": config["concurrency"]}) as instance:
         result = job.execute_in_process(
             instance=instance, tags=range_tags(keys[0], keys[-1]), raise_on_error=False
         )
