@@ -45,6 +45,8 @@ def upstream_check_keys(
 # Checks per query of their latest executions: each adds two bound values (asset key, check name),
 # well under the 999 of an old SQLite.
 _LATEST_BATCH = 200
+# The statuses of a check execution that ran to its end (PLANNED: its step stopped before it ran).
+_COMPLETED = ("SUCCEEDED", "FAILED")
 
 
 def latest_evaluations(instance: dg.DagsterInstance, check_keys: Iterable[dg.AssetCheckKey]) -> dict:
@@ -90,9 +92,6 @@ def passed_checks(latest: dict) -> int:
     """How many of the checks passed at their latest completed evaluation (`latest`: from
     latest_evaluations)."""
     return sum(1 for record in latest.values() if record is not None and record.status.value == "SUCCEEDED")
-
-
-_COMPLETED = ("SUCCEEDED", "FAILED")
 
 
 def _latest_completed(instance: dg.DagsterInstance, key: dg.AssetCheckKey):

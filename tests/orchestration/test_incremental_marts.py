@@ -42,6 +42,7 @@ import duckdb
 import pytest
 
 from orchestration.brand import current_brand
+from orchestration.dbt.assets import dbt_models
 from orchestration.dbt.member_hash import MEMBER_HASH_KEY_ENV, member_hash_key
 from orchestration.definitions import build_definitions
 from orchestration.jobs import NIGHTLY_TRAILING_DAYS, range_tags
@@ -95,7 +96,7 @@ def nights(tmp_path_factory, settings_for, dbt_invoke) -> dict:
     selection = {key for key in executable if graph.get(key).group_name != SERVING_GROUP}
     refresh = job.get_subset(asset_selection=selection)
     # the same without the dbt data tests (the dbt assets' checks), for the nights
-    dbt_tests = defs.resolve_assets_def(dg.AssetKey(["marts", "mart_dark_social_daily"])).check_keys
+    dbt_tests = dbt_models.check_keys
     untested = job.get_subset(
         asset_selection=selection, asset_check_selection=graph.asset_check_keys - dbt_tests
     )
