@@ -244,7 +244,9 @@ def invoke_dbt(args: list[str], tmp: Path, warehouse: Path, check: bool = True, 
 
     With `manifest` (the `dbt_manifest` fixture's, parsed with the sandbox brand's vars), dbt does
     not parse the project: it compiles each selected node from that manifest. It is used only for
-    a call on the sandbox brand's vars (passed or not); one with other --vars parses as dbt would. The
+    a call on the sandbox brand's vars (passed or not); one with other --vars parses as dbt would
+    (~5 s of CPU): a test with a brand of its own passes it as orchestration does, in the env
+    DBT_BRAND_VARS (macros/brand_var.sql reads it when dbt compiles a node), and keeps it. The
     manifest names the database after the file it was parsed for (DuckDB's catalog is the file's
     stem), so `warehouse` must then be called warehouse.duckdb, and dbt writes no manifest.json.
     """
