@@ -244,7 +244,9 @@ def invoke_dbt(args: list[str], tmp: Path, warehouse: Path, check: bool = True, 
 
     With `manifest` (the `dbt_manifest` fixture's, parsed with the sandbox brand's vars), dbt does
     not parse the project: it compiles each selected node from that manifest. It is used only for
-    a call on the sandbox brand's vars (passed or not); one with other --vars parses as dbt would. The
+    a call on the sandbox brand's vars (passed or not); one with other --vars parses as dbt would
+    (~5 s of CPU): a test with a brand of its own passes it as orchestration does, in the env
+    DBT_BRAND_VARS (macros/brand_var.sql reads it when dbt compiles a node), and keeps it. The
     manifest names the database after the file it was parsed for (DuckDB's catalog is the file's
     stem), so `warehouse` must then be called warehouse.duckdb, and dbt writes no manifest.json.
     """
@@ -281,9 +283,13 @@ def invoke_dbt(args: list[str], tmp: Path, warehouse: Path, check: bool = True, 
 def parse_dbt_project(tmp: Path):
     """The dbt project parsed into `tmp` with the sandbox brand's vars, starting from the
     partial-parse state in dbt_project/target when it fits (dbt then parses only what changed;
-    otherwise the whole project, ~7 s of CPU). That state is keyed on the rendered profile, so the
-    parse renders it with the WAREHOUSE_PATH of `make prepare` (a parse opens no database)."""
+    otherwise the whole project, ~4-7 s of CPU). That state is keyed on the rendered profile and
+    the command line's --vars, so the parse is made as `make prepare` makes it: with its
+    WAREHOUSE_PATH (a parse opens no database), and the brand in DBT_BRAND_VARS, not --vars
+    (macros/brand_var.sql reads either; with --vars every session parsed the whole project)."""
     from dbt.cli.main import dbtRunner
+
+    from orchestration.brand import BRAND_VARS_ENV
 
     state = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
     (tmp / "target").mkdir(parents=True, exist_ok=True)
@@ -292,7 +298,8 @@ def parse_dbt_project(tmp: Path):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
         mp.setenv("WAREHOUSE_PATH", str(REPO_ROOT / "data" / "warehouse.duckdb"))
-        parsed = dbtRunner().invoke(["parse", "--quiet", *sandbox_brand_vars(), *_dbt_dirs(tmp)])
+        mp.setenv(BRAND_VARS_ENV, sandbox_brand_vars()[1])
+        parsed = dbtRunner().invoke(["parse", "--quiet", *_dbt_dirs(tmp)])
     assert parsed.success, f"dbt parse failed: {parsed.exception}"
     return parsed.result
 

@@ -1,8 +1,9 @@
 """dbt build of the dark social spine against a crafted raw GA4 warehouse.
 
-One `dbt build` per module (seeds, models, data tests and unit tests) into a temporary DuckDB
-file whose raw_ga4 tables hold hand-made rows covering every traffic class of docs/metrics.md §1;
-the tests then assert on the values the models produced.
+One `dbt build` per module (seeds, models and data tests) into a temporary DuckDB file whose
+raw_ga4 tables hold hand-made rows covering every traffic class of docs/metrics.md §1; the tests
+then assert on the values the models produced. The models' unit tests do not read the warehouse:
+tests/dbt/test_unit_tests.py runs every unit test of the project (these models' 20 included).
 """
 
 from __future__ import annotations
@@ -220,7 +221,13 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory, dbt_invoke) -> Path:
     # Only GA4 is loaded here: build what depends on GA4 alone (and its upstream seeds). An empty
     # HISTORY_START_DATE is unset (as in orchestration/settings.py): var start_date is its default.
     dbt_invoke(
-        ["build", "--select", "+mart_dark_social_daily +mart_attribution_gap"],
+        [
+            "build",
+            "--select",
+            "+mart_dark_social_daily +mart_attribution_gap",
+            "--exclude-resource-type",
+            "unit_test",
+        ],
         tmp,
         path,
         HISTORY_START_DATE="",
@@ -368,7 +375,7 @@ EARLY = dt.date(2025, 6, 20)
 @pytest.fixture(scope="module")
 def early_history(tmp_path_factory: pytest.TempPathFactory, dbt_invoke) -> Path:
     """A warehouse whose GA4 history starts on EARLY, before the default start 2025-07-01, built
-    with HISTORY_START_DATE set to a day before it (models and data tests; unit tests run above)."""
+    with HISTORY_START_DATE set to a day before it (models and data tests)."""
     tmp = tmp_path_factory.mktemp("dbt_early_history")
     path = tmp / "warehouse.duckdb"
     loaded_at = dt.datetime(2025, 7, 2, 3, 0, 0)
