@@ -1,15 +1,17 @@
 """Incremental marts equal a full rebuild of the same raw data, after a sequence of nights.
 
 One warehouse (small sandbox brand, every source) is built by the job `refresh_warehouse` over
-its history but the last three days, as `make demo` builds one. Then, through the same job:
-night 1 (the nightly tag: the trailing days re-pulled, one new day), a late correction of old
-days, night 2 and night 3. The correction: the GA4 assets' partition run of an old day, outside
-every night's window, while the sandbox doubles every GA4 sessions metric; the Search Console
-totals of another old day emptied and half the Slack messages of a third withdrawn, both by
-`replace_days`. Night 2's build takes in all three with the new nightly days: the incremental
-models find the changed old days by their stamps, as they do after any load (the correction run
-builds nothing itself: a dbt build of its own would take the same path, at ~16 s of CPU). Each
-other run builds the incremental models from what it changed.
+its history but the last two days, as `make demo` builds one. Then, through the same job: a late
+correction of old days, night 1 and night 2 (the nightly tag: the trailing days re-pulled, one new
+day). The correction: the GA4 assets' partition run of an old day, outside every night's window,
+while the sandbox doubles every GA4 sessions metric; the Search Console totals of another old day
+emptied and half the Slack messages of a third withdrawn, both by `replace_days`. Night 1's build
+takes in all three with its nightly days: the incremental models find the changed old days by
+their stamps, as they do after any load (the correction run builds nothing itself: a dbt build of
+its own would take the same path, at ~16 s of CPU). Each other run builds the incremental models
+from what it changed: night 1 re-pulls days the first build loaded, night 2 days night 1 loaded.
+(No night runs before the correction: it would re-pull days the first build loaded, as night 1
+does, and no assertion reads what it alone built; it cost ~10 s of CPU.)
 
 The runs keep their history on Dagster's in-memory instance: the SQLite one opens its files anew
 for each of a run's ~1,400 events (a third of the test process's time in a profile), and what is
@@ -18,16 +20,18 @@ do they publish the serving snapshot or render the HTML report (the `serving` gr
 of the marts): nothing here reads them, and they have their own tests (test_serving_publish,
 test_report_charts, test_report_browser). The snapshot's gate (no check failed at ERROR severity)
 is asserted on each run's check evaluations instead. The first build and the nights load every
-source and build every model; the first build and the last night run every check of the job,
-nights 1 and 2 every check but the dbt data tests (411 of the job's 434 checks, ~8-10 s of CPU a
-night): the tests do not change what the models build, the last night tests the warehouse the
-nights and the correction left, and what the nights built is checked here against the full
-rebuild, row by row.
+source and build every model; the last night runs every check of the job, the first build and
+night 1 every check but the dbt data tests (411 of the job's 434 checks, ~8-10 s of CPU a run, in
+dbt and in Dagster's events): the tests do not change what the models build, the last night tests
+the warehouse the nights and the correction left, what the nights built is checked here against
+the full rebuild, row by row, and the data tests of a first build (the same job, the same sandbox,
+every source, every row) are test_end_to_end's (test_refresh_succeeds_and_every_dbt_check_passes,
+on the session's 35-day `sandbox_refresh`).
 
 Then a copy of the warehouse is rebuilt by `dbt run --full-refresh` and every mart, and every
 incremental model (without its bookkeeping columns), is compared row by row with DuckDB's EXCEPT
 ALL both ways. (Not `dbt build`: its data tests, ~6.5 s of CPU, are not what this module checks;
-the first build ran them on every model.)
+the last night ran them on every model.)
 """
 
 from __future__ import annotations
@@ -49,7 +53,10 @@ from orchestration.jobs import NIGHTLY_TRAILING_DAYS, range_tags
 from orchestration.partitions import NIGHTLY_TAG
 from orchestration.warehouse import replace_days
 
-# long enough that some days lie outside both the correction's window and the nights' windows
+# Long enough that some days lie outside both the correction's window and the nights' windows:
+# test_the_nights_rebuilt_only_their_window_of_the_daily_marts needs the corrected day (keys[2])
+# plus 28 (the daily mart's trailing window) before the last day minus NIGHTLY_TRAILING_DAYS (7),
+# so 39 days at least. A day costs little: the first build loads one in ~0.1 s of CPU (profile).
 DAYS = 40
 # Columns that say when or from which load a row was built, not what it holds: an incremental
 # model keeps the stamps of the run that built each day, a full rebuild has its own.
@@ -95,7 +102,7 @@ def nights(tmp_path_factory, settings_for, dbt_invoke) -> dict:
     executable = {key for key in graph.get_all_asset_keys() if graph.get(key).is_executable}
     selection = {key for key in executable if graph.get(key).group_name != SERVING_GROUP}
     refresh = job.get_subset(asset_selection=selection)
-    # the same without the dbt data tests (the dbt assets' checks), for the nights
+    # the same without the dbt data tests (the dbt assets' checks), for the first build and night 1
     dbt_tests = dbt_models.check_keys
     untested = job.get_subset(
         asset_selection=selection, asset_check_selection=graph.asset_check_keys - dbt_tests
@@ -122,8 +129,7 @@ def nights(tmp_path_factory, settings_for, dbt_invoke) -> dict:
         assert failed == [], f"run {tags}: checks failed"
 
     with dg.DagsterInstance.ephemeral() as instance:
-        run(range_tags(keys[0], keys[-4]), refresh)
-        night(keys[-3], untested)
+        run(range_tags(keys[0], keys[-3]), untested)
         sandbox = ensure_sandbox()
         sandbox.clear_faults()
         sandbox.inject_fault(":runReport", 200, times=None, kind="transform", transform=_doubled_sessions)
