@@ -2,8 +2,8 @@
 several at once: Slack and Discourse, configured as real sources on a loopback sandbox that answers
 every call after a round trip, wait on their APIs at the same time, load the rows a one-by-one run
 loads (run on a sandbox serving the same data without the round trip: it is the parallel run's
-waits that are checked), and the terminal still shows every step's progress line; a failing step is named with its
-source and the fix, and exits 1.
+waits that are checked), and the terminal still shows every step's progress line; a failing step
+is named with its source and the fix, and exits 1.
 
 The command runs in a process of its own, as `make backfill` runs it: the step processes are forked
 from a server that process starts, with its environment and its output.
@@ -179,6 +179,7 @@ def test_a_backfill_with_real_sources_loads_them_at_once_with_the_rows_of_one_st
     parallel, parallel_home = _backfill(tmp_path / "parallel", slow_sandbox.base_url)  # the default: 6
     out = parallel.stdout
     assert parallel.returncode == 0, out + parallel.stderr
+    assert f"Backfill: 2 day(s), {FIRST} to {LAST}" in out  # not a history load: 2 days at most 30
     assert "up to 6 steps at once, each in its own process (REFRESH_PARALLEL_STEPS)" in out
 
     # A Slack step and a Discourse step ran at the same time, each waiting on its API.
@@ -210,6 +211,8 @@ def test_a_backfill_with_real_sources_loads_them_at_once_with_the_rows_of_one_st
     summary = out[out.index("Summary by source:") :]
     messages = len(rows["raw_slack.messages"])
     assert f"raw_slack.messages {messages:,} rows, 2 day(s) {FIRST}..{LAST}" in summary, summary
+    # the history (HISTORY_START_DATE to yesterday) all loaded, as the ledger says
+    assert f"all 2 days of {FIRST}..{LAST} loaded" in summary, summary
     assert "Backfill done" in out
     (log,) = (tmp_path / "parallel" / "logs").iterdir()
     written = log.read_text()
