@@ -179,30 +179,28 @@ def history_then_nightly(tmp_path_factory):
     event, took an eighth of the test's time in a profile). The SQLite instance stays open for the
     tests (only the history load ran on it); the warehouse is read after each command."""
     root = tmp_path_factory.mktemp("history_then_nightly")
-    with (
-        pytest.MonkeyPatch.context() as mp,
-        project_instance() as instance,
-        dg.DagsterInstance.ephemeral() as memory,
-    ):
-        _community_env(mp, root)
-        mp.setenv("HISTORY_START_DATE", FIRST.isoformat())
-        sandbox = sandbox_if_needed(source_plan())
-        # What a run deleted 40 days ago left on the SQLite instance, and one deleted yesterday:
-        # the command's retention (30 days by default) removes the first only.
-        mp.delenv("DAGSTER_RETENTION_DAYS", raising=False)
-        events = Path(instance.root_directory) / "history" / "runs"
-        stale, fresh = events / f"{uuid.uuid4()}.db", events / f"{uuid.uuid4()}.db"
-        for path, age in ((stale, 40), (fresh, 1)):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"an emptied event database")
-            written = time.time() - age * 86400
-            os.utime(path, (written, written))
-        logs = root / "logs"
-        mp.setenv("BACKFILL_DAILY_PARTITIONS_MAX_DAYS", "1")
-        history = _command(["--from", FIRST.isoformat(), "--to", LAST.isoformat()], instance, logs)
-        mp.delenv("BACKFILL_DAILY_PARTITIONS_MAX_DAYS")
-        after_history = _warehouse(root)
-        nightly = _command([], memory, logs)
+    with project_instance() as instance, dg.DagsterInstance.ephemeral() as memory:
+        # The settings for the two commands only, not for the module's other tests.
+        with pytest.MonkeyPatch.context() as mp:
+            _community_env(mp, root)
+            mp.setenv("HISTORY_START_DATE", FIRST.isoformat())
+            sandbox = sandbox_if_needed(source_plan())
+            # What a run deleted 40 days ago left on the SQLite instance, and one deleted yesterday:
+            # the command's retention (30 days by default) removes the first only.
+            mp.delenv("DAGSTER_RETENTION_DAYS", raising=False)
+            events = Path(instance.root_directory) / "history" / "runs"
+            stale, fresh = events / f"{uuid.uuid4()}.db", events / f"{uuid.uuid4()}.db"
+            for path, age in ((stale, 40), (fresh, 1)):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(b"an emptied event database")
+                written = time.time() - age * 86400
+                os.utime(path, (written, written))
+            logs = root / "logs"
+            mp.setenv("BACKFILL_DAILY_PARTITIONS_MAX_DAYS", "1")
+            history = _command(["--from", FIRST.isoformat(), "--to", LAST.isoformat()], instance, logs)
+            mp.delenv("BACKFILL_DAILY_PARTITIONS_MAX_DAYS")
+            after_history = _warehouse(root)
+            nightly = _command([], memory, logs)
         yield {
             "sandbox": sandbox,
             "instance": instance,
