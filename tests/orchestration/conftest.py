@@ -51,11 +51,17 @@ def settings_for():
     return make_settings
 
 
+def project_instance():
+    """A temporary instance configured by the project's own dagster.yaml (pools and all): a context
+    manager, for fixtures of any scope."""
+    config = yaml.safe_load((PROJECT_ROOT / "dagster_home" / "dagster.yaml").read_text())
+    return dg.instance_for_test(overrides=config)
+
+
 @pytest.fixture
 def dagster_instance(tmp_path_factory) -> dg.DagsterInstance:
     """An instance configured by the project's own dagster.yaml (pools and all)."""
-    config = yaml.safe_load((PROJECT_ROOT / "dagster_home" / "dagster.yaml").read_text())
-    with dg.instance_for_test(overrides=config) as instance:
+    with project_instance() as instance:
         yield instance
 
 

@@ -2,15 +2,24 @@
 and Discourse configured as real ones, pointed at the loopback sandbox; no GA4, Search Console or
 Meta. Real Dagster runs (on the project's SQLite instance where its storage and retention are checked,
 else on the in-memory one), real dbt, a real snapshot.
+
+The two commands run once, in a module fixture (`history_then_nightly`), and two tests assert on
+them: a backfill longer than BACKFILL_DAILY_PARTITIONS_MAX_DAYS (1 here), so a history load, then
+the nightly run on the warehouse it left. Each command is a full run (loads, `dbt build`, the
+snapshot): a history load of its own, on a warehouse of its own, cost the module a third (~17 s of
+its ~65 s of CPU, -n 0). The partitioned backfill through the command is test_refresh_parallel.py's
+(a backfill of 2 days, at most DAGSTER_RETENTION_DAYS): its header and its summary are asserted
+there.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import time
 import uuid
-from contextlib import nullcontext
+from contextlib import nullcontext, redirect_stdout
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -24,6 +33,7 @@ from connectors.sandbox.discourse_api import SANDBOX_DISCOURSE_API_KEY
 from orchestration import refresh
 from orchestration.commands import sandbox_if_needed
 from orchestration.sources import source_plan
+from tests.orchestration.conftest import project_instance
 
 SOURCE_SETTINGS = (
     "SANDBOX",
@@ -41,11 +51,11 @@ SOURCE_SETTINGS = (
 YESTERDAY = date.today() - timedelta(days=1)
 
 
-@pytest.fixture
-def community_only(monkeypatch, tmp_path):
-    """Slack (Web API) and Discourse as real sources on the sandbox; a 3-day history; a fresh warehouse."""
+def _community_env(mp: pytest.MonkeyPatch, root: Path) -> None:
+    """Slack (Web API) and Discourse as real sources on the sandbox; a 3-day history; a fresh
+    warehouse under `root`."""
     for name in SOURCE_SETTINGS:
-        monkeypatch.delenv(name, raising=False)
+        mp.delenv(name, raising=False)
     sandbox = ensure_sandbox()
     values = {
         "SLACK_BOT_TOKEN": SANDBOX_SLACK_BOT_TOKEN,
@@ -55,16 +65,22 @@ def community_only(monkeypatch, tmp_path):
         "MEMBER_HASH_KEY": "a-member-hash-key-for-the-refresh-test",
         "HISTORY_START_DATE": (YESTERDAY - timedelta(days=2)).isoformat(),
         "NIGHTLY_TIMEZONE": "UTC",
-        "WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
-        "SERVING_PATH": str(tmp_path / "serving" / "marts.duckdb"),
+        "WAREHOUSE_PATH": str(root / "warehouse.duckdb"),
+        "SERVING_PATH": str(root / "serving" / "marts.duckdb"),
         "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true",
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),  # the runs use the test's instance; scoped here
+        "DAGSTER_HOME": str(root / "dagster_home"),  # the runs use the test's instance; scoped here
         # One step after another in this process: these tests call the command in-process, several
         # per process; its parallel path runs as a command of its own (test_refresh_parallel.py).
         "REFRESH_PARALLEL_STEPS": "1",
     }
     for name, value in values.items():
-        monkeypatch.setenv(name, value)
+        mp.setenv(name, value)
+
+
+@pytest.fixture
+def community_only(monkeypatch, tmp_path):
+    """Slack (Web API) and Discourse as real sources on the sandbox; a 3-day history; a fresh warehouse."""
+    _community_env(monkeypatch, tmp_path)
     return tmp_path
 
 
@@ -87,9 +103,12 @@ def _printed_rows(out: str, table: str) -> int:
 DBT_NODE_LINE = re.compile(r"\b\d+ of \d+ (START|OK|PASS|WARN|ERROR|SKIP)\b")
 
 
-def _progress_on_terminal_whole_log_in_file(out: str, log_dir: Path, command: str) -> None:
+def _progress_on_terminal_whole_log_in_file(
+    out: str, log_dir: Path, command: str, slack_step: str = "slack__messages"
+) -> None:
     """As `make demo`: the terminal has the header, progress lines and the summary, not dbt's
-    ~460 node lines nor Dagster's events; the log file whose path it prints has them all."""
+    ~460 node lines nor Dagster's events; the log file whose path it prints has them all.
+    `slack_step` loads the messages: `slack_history` in a history load (channels, users, messages)."""
     paths = re.findall(r"^The run's full log: (\S+)", out, re.M)
     assert len(paths) == 2 and paths[0] == paths[1], out  # printed before the run and after it
     log = Path(paths[0])
@@ -103,7 +122,7 @@ def _progress_on_terminal_whole_log_in_file(out: str, log_dir: Path, command: st
     assert re.search(r"^serving: published \d+ tables$", out, re.M), out
     # every step named as it starts (a step silent for minutes is named while it runs), once each
     started = re.findall(r"^(\w+): started$", out, re.M)
-    assert {"slack__messages", "discourse_activity", "dbt_models"} <= set(started), out
+    assert {slack_step, "discourse_activity", "dbt_models"} <= set(started), out
     assert len(started) == len(set(started))
     written = log.read_text()
     nodes = len(set(re.findall(r"\b\d+ of (\d+) (?:OK|PASS|WARN)\b", written)))
@@ -111,86 +130,135 @@ def _progress_on_terminal_whole_log_in_file(out: str, log_dir: Path, command: st
     total = int(dbt_progress[-1][1])
     assert len(re.findall(rf"\b\d+ of {total} (?:OK|PASS|WARN|SKIP|NO-OP)\b", written)) == total
     assert re.search(r" - raw_slack\.messages: (\d+)/\1 days loaded, [\d,]+ rows$", written, re.M)
-    assert " - slack__messages - STEP_SUCCESS - " in written  # every Dagster event, DEBUG included
+    assert f" - {slack_step} - STEP_SUCCESS - " in written  # every Dagster event, DEBUG included
 
 
-def test_backfill_then_refresh_with_community_sources_only(
-    community_only, dagster_instance, memory_instance, capsys, monkeypatch
-):
-    # An 11-day history: the backfill loads its first two days, the nightly its last 8 (Y-7..Y).
-    monkeypatch.setenv("HISTORY_START_DATE", (YESTERDAY - timedelta(days=10)).isoformat())
-    first, last = YESTERDAY - timedelta(days=10), YESTERDAY - timedelta(days=9)
-    assert isinstance(sandbox_if_needed(source_plan()), nullcontext)  # real sources only: no sandbox process
-    # What a run deleted 40 days ago left on the SQLite instance, and one deleted yesterday: the
-    # command's retention (30 days by default) removes the first only.
-    monkeypatch.delenv("DAGSTER_RETENTION_DAYS", raising=False)
-    events = Path(dagster_instance.root_directory) / "history" / "runs"
-    stale, fresh = events / f"{uuid.uuid4()}.db", events / f"{uuid.uuid4()}.db"
-    for path, age in ((stale, 40), (fresh, 1)):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"an emptied event database")
-        written = time.time() - age * 86400
-        os.utime(path, (written, written))
+# An 11-day history: the backfill loads its first two days, the nightly its last 8 (Y-7..Y).
+FIRST, LAST = YESTERDAY - timedelta(days=10), YESTERDAY - timedelta(days=9)
 
-    logs = community_only / "logs"
-    code = refresh.main(
-        ["--from", first.isoformat(), "--to", last.isoformat()], instance=dagster_instance, log_dir=logs
-    )
-    out = capsys.readouterr().out
+
+def _command(argv: list[str], instance, log_dir: Path) -> tuple[int, str]:
+    """The command in this process: its exit code and what it printed."""
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        code = refresh.main(argv, instance=instance, log_dir=log_dir)
+    return code, printed.getvalue()
+
+
+def _warehouse(root: Path) -> dict:
+    """What the tests read in the warehouse after a command (read before the next one writes)."""
+    with duckdb.connect(root / "warehouse.duckdb", read_only=True) as conn:
+        return {
+            "messages": conn.execute("select count(*) from raw_slack.messages").fetchone()[0],
+            "posts": conn.execute("select count(*) from raw_discourse.posts").fetchone()[0],
+            "mart_days": conn.execute(
+                "select count(distinct date) from marts.mart_dark_social_daily"
+            ).fetchone()[0],
+            "ledger": dict(
+                conn.execute(
+                    "select table_name, count(*) from ledger.loaded_days "
+                    "where table_name in ('raw_slack.messages', 'raw_discourse.posts') group by 1"
+                ).fetchall()
+            ),
+            "slack_ledger": conn.execute(
+                "select day, rows from ledger.loaded_days where table_name = 'raw_slack.messages' "
+                "order by day"
+            ).fetchall(),
+            "slack_per_day": conn.execute(
+                "select date, count(*) from raw_slack.messages group by 1 order by 1"
+            ).fetchall(),
+        }
+
+
+@pytest.fixture(scope="module")
+def history_then_nightly(tmp_path_factory):
+    """`make backfill FROM=.. TO=..` over the history's first two days, more than
+    BACKFILL_DAILY_PARTITIONS_MAX_DAYS (1 here), so a history load, on the project's SQLite instance
+    (its retention is checked); then `make refresh`, the nightly run, on the warehouse it left. What
+    it carries on from the backfill is in the warehouse (the ledger, the rows); its storage is not
+    checked, so it runs on the in-memory instance (the SQLite one, opening its files anew for each
+    event, took an eighth of the test's time in a profile). The SQLite instance stays open for the
+    tests (only the history load ran on it); the warehouse is read after each command."""
+    root = tmp_path_factory.mktemp("history_then_nightly")
+    with project_instance() as instance, dg.DagsterInstance.ephemeral() as memory:
+        # The settings for the two commands only, not for the module's other tests.
+        with pytest.MonkeyPatch.context() as mp:
+            _community_env(mp, root)
+            mp.setenv("HISTORY_START_DATE", FIRST.isoformat())
+            sandbox = sandbox_if_needed(source_plan())
+            # What a run deleted 40 days ago left on the SQLite instance, and one deleted yesterday:
+            # the command's retention (30 days by default) removes the first only.
+            mp.delenv("DAGSTER_RETENTION_DAYS", raising=False)
+            events = Path(instance.root_directory) / "history" / "runs"
+            stale, fresh = events / f"{uuid.uuid4()}.db", events / f"{uuid.uuid4()}.db"
+            for path, age in ((stale, 40), (fresh, 1)):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(b"an emptied event database")
+                written = time.time() - age * 86400
+                os.utime(path, (written, written))
+            logs = root / "logs"
+            mp.setenv("BACKFILL_DAILY_PARTITIONS_MAX_DAYS", "1")
+            history = _command(["--from", FIRST.isoformat(), "--to", LAST.isoformat()], instance, logs)
+            mp.delenv("BACKFILL_DAILY_PARTITIONS_MAX_DAYS")
+            after_history = _warehouse(root)
+            nightly = _command([], memory, logs)
+        yield {
+            "sandbox": sandbox,
+            "instance": instance,
+            "stale": stale,
+            "fresh": fresh,
+            "logs": logs,
+            "history": history,
+            "after_history": after_history,
+            "nightly": nightly,
+            "after_nightly": _warehouse(root),
+        }
+
+
+def test_backfill_then_refresh_with_community_sources_only(history_then_nightly):
+    ran = history_then_nightly
+    assert isinstance(ran["sandbox"], nullcontext)  # real sources only: no sandbox process
+    code, out = ran["history"]
     assert code == 0, out
-    _progress_on_terminal_whole_log_in_file(out, logs, "backfill")
+    _progress_on_terminal_whole_log_in_file(out, ran["logs"], "backfill", slack_step="slack_history")
     assert "Retention (DAGSTER_RETENTION_DAYS=30): " in out and "deleted 0 runs" in out
     assert "1 run event files" in out, out
-    assert not stale.exists() and fresh.exists()
-    assert len(dagster_instance.get_run_records()) == 1
-    assert f"Backfill: 2 day(s), {first} to {last}" in out
+    assert not ran["stale"].exists() and ran["fresh"].exists()
+    assert len(ran["instance"].get_run_records()) == 1
+    assert f"History load: 2 day(s), {FIRST} to {LAST}" in out
     assert "loading: Slack (API), Discourse; not loaded: GA4, Search Console, Meta" in out
     summary = out[out.index("Summary by source:") :]
     for title in ("GA4", "Search Console", "Meta"):
         assert re.search(rf"^  {title}: not loaded: it has no credentials", summary, re.M), summary
     assert "Traceback" not in out
 
-    with duckdb.connect(community_only / "warehouse.duckdb", read_only=True) as conn:
-        messages = conn.execute("select count(*) from raw_slack.messages").fetchone()[0]
-        posts = conn.execute("select count(*) from raw_discourse.posts").fetchone()[0]
-        days = conn.execute("select count(distinct date) from marts.mart_dark_social_daily").fetchone()[0]
+    messages, posts = ran["after_history"]["messages"], ran["after_history"]["posts"]
     assert messages > 0 and posts > 0
     assert _printed_rows(summary, "raw_slack.messages") == messages
     assert _printed_rows(summary, "raw_discourse.posts") == posts
-    assert f"raw_slack.messages {messages:,} rows, 2 day(s) {first}..{last}" in summary
-    assert days == 0  # GA4 is not loaded: the mart is empty, and said so
+    assert f"raw_slack.messages {messages:,} rows, 2 day(s) {FIRST}..{LAST}" in summary
+    assert ran["after_history"]["mart_days"] == 0  # GA4 is not loaded: the mart is empty, and said so
     empty = re.search(r"^  empty \(.*\): (.*)$", summary, re.M).group(1).split(", ")
     assert "mart_dark_social_daily" in empty and "mart_member_engagement" not in empty
     assert re.search(r"with rows: .*mart_member_engagement \(\d", summary)
-    assert "Backfill done" in out
+    assert "History load done" in out
 
     # The nightly run: yesterday and the 7 trailing days the sources revise. Slack also re-reads the
     # loaded days of the 30 before them (the backfill's two) for replies to their threads: the
-    # summary counts the 10 days it replaced, not the 8 asked. What it carries on from the backfill
-    # is in the warehouse (the ledger, the rows); its storage is not checked, so it runs on the
-    # in-memory instance (the SQLite one, opening its files anew for each event, took an eighth of
-    # the test's time in a profile).
-    code = refresh.main([], instance=memory_instance, log_dir=logs)
-    out = capsys.readouterr().out
+    # summary counts the 10 days it replaced, not the 8 asked.
+    code, out = ran["nightly"]
     assert code == 0, out
-    _progress_on_terminal_whole_log_in_file(out, logs, "refresh")
+    _progress_on_terminal_whole_log_in_file(out, ran["logs"], "refresh")
     assert f"Refresh: 8 day(s), {YESTERDAY - timedelta(days=7)} to {YESTERDAY}" in out
     summary = out[out.index("Summary by source:") :]
     assert "Meta: not loaded" in summary and "Traceback" not in out
-    with duckdb.connect(community_only / "warehouse.duckdb", read_only=True) as conn:
-        ledger = dict(
-            conn.execute(
-                "select table_name, count(*) from ledger.loaded_days "
-                "where table_name in ('raw_slack.messages', 'raw_discourse.posts') group by 1"
-            ).fetchall()
-        )
-        messages_now = conn.execute("select count(*) from raw_slack.messages").fetchone()[0]
+    messages_now = ran["after_nightly"]["messages"]
     # the two backfilled days and the nightly's eight; the day between them was never asked
-    assert ledger == {"raw_slack.messages": 10, "raw_discourse.posts": 10}
+    assert ran["after_nightly"]["ledger"] == {"raw_slack.messages": 10, "raw_discourse.posts": 10}
     assert messages_now > messages
     # every Slack row is in the 10 days the nightly replaced, so its rows are the table's
     assert (
-        f"raw_slack.messages {messages_now:,} rows, 10 day(s) {first}..{YESTERDAY} "
+        f"raw_slack.messages {messages_now:,} rows, 10 day(s) {FIRST}..{YESTERDAY} "
         "(8 asked, 2 re-read for replies to their threads)" in summary
     ), summary
     assert f"raw_discourse.posts {_printed_rows(summary, 'raw_discourse.posts'):,} rows, 8 day(s) " in summary
@@ -233,42 +301,36 @@ def test_the_nightly_range_is_the_longest_trailing_window_within_the_history():
     )
 
 
-def test_a_long_backfill_runs_as_a_history_load_with_its_days_in_the_ledger(
-    community_only, memory_instance, capsys, monkeypatch
-):
+def test_a_long_backfill_runs_as_a_history_load_with_its_days_in_the_ledger(history_then_nightly):
     # Over BACKFILL_DAILY_PARTITIONS_MAX_DAYS (1 here, DAGSTER_RETENTION_DAYS by default) a backfill
-    # is a history load.
-    monkeypatch.setenv("BACKFILL_DAILY_PARTITIONS_MAX_DAYS", "1")
-    first, last = YESTERDAY - timedelta(days=2), YESTERDAY
-    code = refresh.main(["--from", first.isoformat(), "--to", last.isoformat()], instance=memory_instance)
-    out = capsys.readouterr().out
+    # is a history load: the fixture's backfill of FIRST..LAST.
+    ran, instance = history_then_nightly, history_then_nightly["instance"]
+    code, out = ran["history"]
     assert code == 0, out
-    assert f"History load: 3 day(s), {first} to {last}" in out
+    assert f"History load: 2 day(s), {FIRST} to {LAST}" in out
     assert "one materialization per asset" in out and "Traceback" not in out
 
     # One materialization of the messages for the whole run, no day claimed as a green partition.
     messages_key = dg.AssetKey(["slack", "messages"])
-    (run,) = memory_instance.get_runs()
+    (run,) = instance.get_runs()
     events = [
         e
-        for e in memory_instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+        for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
         if e.dagster_event.asset_key == messages_key
     ]
     assert len(events) == 1 and events[0].dagster_event.partition is None
-    assert memory_instance.get_materialized_partitions(messages_key) == set()
+    assert instance.get_materialized_partitions(messages_key) == set()
 
     # The days loaded are in the warehouse's ledger, row counts included, and in the metadata.
-    with duckdb.connect(community_only / "warehouse.duckdb", read_only=True) as conn:
-        ledger = conn.execute(
-            "select day, rows from ledger.loaded_days where table_name = 'raw_slack.messages' order by day"
-        ).fetchall()
-        per_day = conn.execute(
-            "select date, count(*) from raw_slack.messages group by 1 order by 1"
-        ).fetchall()
-    assert [d for d, _ in ledger] == [first + timedelta(days=i) for i in range(3)]
+    ledger, per_day = ran["after_history"]["slack_ledger"], ran["after_history"]["slack_per_day"]
+    assert [d for d, _ in ledger] == [FIRST + timedelta(days=i) for i in range(2)]
     assert [(d, n) for d, n in ledger if n] == per_day and sum(n for _, n in ledger) > 0
+    # The metadata and the summary measure them against the whole history (HISTORY_START_DATE to
+    # yesterday), whose last 9 days the nightly loads next. (A history all loaded, "all N days of ..
+    # loaded": test_refresh_parallel.py's backfill.)
     metadata = events[0].dagster_event.event_specific_data.materialization.metadata
-    assert metadata["history_days_loaded"].value == 3 and metadata["history_days_missing"].value == 0
-    assert metadata["history"].value == f"{first}..{last}"
+    assert metadata["history_days_loaded"].value == 2 and metadata["history_days_missing"].value == 9
+    assert metadata["history"].value == f"{FIRST}..{YESTERDAY}"
     summary = out[out.index("Summary by source:") :]
-    assert f"all 3 days of {first}..{last} loaded" in summary
+    missing = f"{YESTERDAY - timedelta(days=8)}..{YESTERDAY}"
+    assert f"of {FIRST}..{YESTERDAY}: 2 days loaded, 9 missing ({missing})" in summary, summary

@@ -1,8 +1,9 @@
 """`make backfill` and `make refresh` with real sources run the job's steps each in its own process,
 several at once: Slack and Discourse, configured as real sources on a loopback sandbox that answers
 every call after a round trip, wait on their APIs at the same time, load the rows a one-by-one run
-loads, and the terminal still shows every step's progress line; a failing step is named with its
-source and the fix, and exits 1.
+loads (run on a sandbox serving the same data without the round trip: it is the parallel run's
+waits that are checked), and the terminal still shows every step's progress line; a failing step
+is named with its source and the fix, and exits 1.
 
 The command runs in a process of its own, as `make backfill` runs it: the step processes are forked
 from a server that process starts, with its environment and its output.
@@ -42,13 +43,33 @@ COMMAND = (
 )
 
 
-@pytest.fixture(scope="module")
-def slow_sandbox():
+SEED, SCALE = 42, "small"
+
+
+def _sandbox(latency_ms: float):
     from connectors.sandbox.limits import SandboxLimits
     from connectors.sandbox.server import SandboxServer
 
-    limits = SandboxLimits(enabled=False, time_scale=TIME_SCALE, latency_ms=LATENCY_MS)
-    server = SandboxServer(seed=42, scale="small", limits=limits).start()
+    limits = SandboxLimits(enabled=False, time_scale=TIME_SCALE, latency_ms=latency_ms)
+    return SandboxServer(seed=SEED, scale=SCALE, limits=limits).start()
+
+
+@pytest.fixture(scope="module")
+def slow_sandbox():
+    """The sandbox whose every answer comes after the round trip: for the parallel run, whose steps
+    must wait on their APIs at the same time."""
+    server = _sandbox(LATENCY_MS)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def fast_sandbox():
+    """The same data (same seed and scale: the sandbox generates its data from them alone), answered
+    at once: for the runs whose waits are not what is checked (the one-by-one load the parallel
+    rows are compared with, the failing history load). On the slow sandbox they waited on every
+    call, one after another (the one-by-one load makes 29: ~9 s)."""
+    server = _sandbox(0.0)
     yield server
     server.stop()
 
@@ -125,7 +146,13 @@ def _run_of(home: Path) -> tuple[str, dict[str, tuple[float, float]]]:
         return run.run_id, step_intervals(instance, run.run_id)
 
 
-def _raw_rows(root: Path) -> dict[str, list]:
+def _raw_rows(root: Path, sandbox_url: str) -> dict[str, list]:
+    """Every raw Slack and Discourse row, the sandbox's address (the forum's URL is in the rows) as
+    `<sandbox>`: the two sandboxes serve the same data at different ports."""
+
+    def general(value):
+        return value.replace(sandbox_url, "<sandbox>") if isinstance(value, str) else value
+
     with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
         tables = [
             f"{schema}.{name}"
@@ -135,20 +162,24 @@ def _raw_rows(root: Path) -> dict[str, list]:
             ).fetchall()
         ]
         return {
-            table: conn.execute(
-                f"select * exclude (_loaded_at, _run_id) from {table} order by all"
-            ).fetchall()
+            table: [
+                tuple(map(general, row))
+                for row in conn.execute(
+                    f"select * exclude (_loaded_at, _run_id) from {table} order by all"
+                ).fetchall()
+            ]
             for table in tables
         }
 
 
 def test_a_backfill_with_real_sources_loads_them_at_once_with_the_rows_of_one_step_at_a_time(
-    slow_sandbox, tmp_path, monkeypatch
+    slow_sandbox, fast_sandbox, tmp_path, monkeypatch
 ):
-    _serial_load(tmp_path / "serial", slow_sandbox.base_url, monkeypatch)
+    _serial_load(tmp_path / "serial", fast_sandbox.base_url, monkeypatch)
     parallel, parallel_home = _backfill(tmp_path / "parallel", slow_sandbox.base_url)  # the default: 6
     out = parallel.stdout
     assert parallel.returncode == 0, out + parallel.stderr
+    assert f"Backfill: 2 day(s), {FIRST} to {LAST}" in out  # not a history load: 2 days at most 30
     assert "up to 6 steps at once, each in its own process (REFRESH_PARALLEL_STEPS)" in out
 
     # A Slack step and a Discourse step ran at the same time, each waiting on its API.
@@ -161,8 +192,8 @@ def test_a_backfill_with_real_sources_loads_them_at_once_with_the_rows_of_one_st
     ]
     assert overlapping, f"no Slack step ran beside a Discourse step: {intervals}"
 
-    rows = _raw_rows(tmp_path / "parallel")
-    assert rows == _raw_rows(tmp_path / "serial")
+    rows = _raw_rows(tmp_path / "parallel", slow_sandbox.base_url)
+    assert rows == _raw_rows(tmp_path / "serial", fast_sandbox.base_url)
     assert rows["raw_slack.messages"] and rows["raw_discourse.posts"]
 
     # The terminal: every step of the run named as it started, once (freshness checks aside), each
@@ -180,6 +211,8 @@ def test_a_backfill_with_real_sources_loads_them_at_once_with_the_rows_of_one_st
     summary = out[out.index("Summary by source:") :]
     messages = len(rows["raw_slack.messages"])
     assert f"raw_slack.messages {messages:,} rows, 2 day(s) {FIRST}..{LAST}" in summary, summary
+    # the history (HISTORY_START_DATE to yesterday) all loaded, as the ledger says
+    assert f"all 2 days of {FIRST}..{LAST} loaded" in summary, summary
     assert "Backfill done" in out
     (log,) = (tmp_path / "parallel" / "logs").iterdir()
     written = log.read_text()
@@ -190,7 +223,7 @@ def test_a_backfill_with_real_sources_loads_them_at_once_with_the_rows_of_one_st
 
 
 def test_a_failing_step_of_a_parallel_history_load_is_named_with_its_source_and_the_fix(
-    slow_sandbox, tmp_path
+    fast_sandbox, tmp_path
 ):
     """A backfill longer than BACKFILL_DAILY_PARTITIONS_MAX_DAYS (1 here) is a history load, whose
     step processes build the job without partitions. Discourse's key is wrong: its steps fail (the
@@ -199,7 +232,7 @@ def test_a_failing_step_of_a_parallel_history_load_is_named_with_its_source_and_
     source and what to do, without the key."""
     wrong_key = "not-the-forums-key-0123456789abcdef"
     process, home = _backfill(
-        tmp_path, slow_sandbox.base_url, DISCOURSE_API_KEY=wrong_key, BACKFILL_DAILY_PARTITIONS_MAX_DAYS="1"
+        tmp_path, fast_sandbox.base_url, DISCOURSE_API_KEY=wrong_key, BACKFILL_DAILY_PARTITIONS_MAX_DAYS="1"
     )
     out = process.stdout
     assert process.returncode == 1, out + process.stderr
