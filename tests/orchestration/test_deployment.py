@@ -458,6 +458,8 @@ def test_serve_on_postgres_runs_the_nightly_frees_a_killed_runs_slot_and_queues_
         str(home),
         "--port",
         str(port),
+        "--code-server-port",
+        str(_free_port()),
         "--log-dir",
         str(logs),
         "--env-file",
@@ -482,7 +484,7 @@ def test_serve_on_postgres_runs_the_nightly_frees_a_killed_runs_slot_and_queues_
                 process.kill()
     # Everything serve started (webserver, daemon, their code servers, run workers) is gone.
     assert process.returncode == 0, (tmp_path / "serve.out").read_text()
-    assert "Stopped the webserver and the daemon." in (tmp_path / "serve.out").read_text()
+    assert "Stopped the code server, the webserver and the daemon." in (tmp_path / "serve.out").read_text()
     assert _processes_with_home(home) == []
 
 
