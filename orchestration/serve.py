@@ -102,9 +102,9 @@ def postgres_url(env: Mapping[str, str]) -> str:
 def service_environment(
     environ: Mapping[str, str], env_file: Path | None, dagster_home: Path | None = None
 ) -> dict[str, str]:
-    """The environment of the webserver and the daemon: `environ`, then `env_file`'s settings that
-    `environ` does not set, DAGSTER_HOME of the chosen storage (unless `dagster_home` is given) and,
-    for PostgreSQL, DAGSTER_PG_URL."""
+    """The environment of the code server, the webserver and the daemon: `environ`, then
+    `env_file`'s settings that `environ` does not set, DAGSTER_HOME of the chosen storage (unless
+    `dagster_home` is given) and, for PostgreSQL, DAGSTER_PG_URL."""
     env: MutableMapping[str, str] = dict(environ)
     if env_file is not None and env_file.is_file():
         from dotenv import dotenv_values

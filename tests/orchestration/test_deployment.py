@@ -482,7 +482,7 @@ def test_serve_on_postgres_runs_the_nightly_frees_a_killed_runs_slot_and_queues_
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 process.kill()
-    # Everything serve started (webserver, daemon, their code servers, run workers) is gone.
+    # Everything serve started (code server, webserver, daemon, run workers) is gone.
     assert process.returncode == 0, (tmp_path / "serve.out").read_text()
     assert "Stopped the code server, the webserver and the daemon." in (tmp_path / "serve.out").read_text()
     assert _processes_with_home(home) == []
