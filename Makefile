@@ -19,7 +19,7 @@ help:
 	@echo "make report - rebuild the HTML report (data/serving/report.html) from the current snapshot"
 	@echo "make test   - install with dev extras and run the whole test suite"
 	@echo "make dev    - open the Dagster UI at http://127.0.0.1:3000"
-	@echo "make serve  - run the Dagster webserver and daemon (the nightly runs by itself; PostgreSQL with DAGSTER_PG_URL)"
+	@echo "make serve  - run the Dagster code server, webserver and daemon (the nightly runs by itself; PostgreSQL with DAGSTER_PG_URL)"
 	@echo "make bi     - serve the Superset dashboard of the snapshot at http://127.0.0.1:8088 (BI_PORT)"
 	@echo "make lint   - ruff and sqlfluff (the dbt project's SQL)"
 	@echo "make clean  - remove the warehouse, snapshot and Dagster run history (keeps .venv)"
@@ -80,7 +80,7 @@ SQLFLUFF = tmp=$$(mktemp -d) && WAREHOUSE_PATH=$$tmp/lint.duckdb DBT_TARGET_PATH
 	DBT_LOG_PATH=$$tmp/logs DBT_SEND_ANONYMOUS_USAGE_STATS=false $(BIN)/sqlfluff $(1) dbt_project; \
 	status=$$?; rm -rf $$tmp; exit $$status
 
-# The webserver and the daemon as two processes, logs in data/logs/, until Ctrl-C or SIGTERM. The
+# The code server, the webserver and the daemon, logs in data/logs/, until Ctrl-C or SIGTERM. The
 # instance folder follows DAGSTER_STORAGE (sqlite: dagster_home/, postgres: dagster_home/postgres/),
 # read from the environment or .env by orchestration/serve.py, not from the DAGSTER_HOME above.
 serve: install prepare

@@ -46,8 +46,8 @@ FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.Dagster
 _BATCH = 100
 
 # The log each `make demo`, `make refresh` and `make backfill` writes (orchestration/commands.py,
-# run_log_path); the services' own logs (webserver.log, daemon.log) are rotated by size instead
-# (orchestration/serve.py).
+# run_log_path); the services' own logs (code_server.log, webserver.log, daemon.log) are rotated by
+# size instead (orchestration/serve.py).
 LOG_DIR = PROJECT_ROOT / "data" / "logs"
 RUN_LOG_PATTERNS = ("demo-*.log", "refresh-*.log", "backfill-*.log")
 # However young, at most this many run logs are kept (a day of repeated demos stays bounded).

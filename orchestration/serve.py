@@ -1,12 +1,18 @@
-"""`make serve`: Dagster's webserver and daemon as two supervised processes, for a server.
+"""`make serve`: Dagster's code server, webserver and daemon as three supervised processes, for a
+server.
 
-The daemon fires the nightly schedule, queues and launches runs (one process per run) and watches
-them; the webserver is the UI. Both run in the foreground of this process, each writing its log to
-its own file (data/logs/webserver.log and daemon.log by default, rotated at 20 MB). SIGTERM, SIGINT
-(Ctrl-C) or SIGHUP stops both: each gets SIGTERM, with the processes it started (code servers, run
-workers, which mark their run as interrupted), then SIGKILL after a grace period. If one of them
-exits by itself, the other is stopped too and this process exits non-zero, so that a service
-manager restarts the pair.
+The code server holds the code location (orchestration.definitions) and starts each run's process;
+the daemon fires the nightly schedule, queues runs, has the code server launch them and watches
+them; the webserver is the UI. Both reach the code location through the one code server
+(workspace.server.yaml, on 127.0.0.1:DAGSTER_CODE_SERVER_PORT), which starts first: a daemon given
+the code as a module (`-w workspace.yaml`) starts a code server of its own and replaces it every
+60 s, importing the definitions again each time (~4-5 s of CPU a minute, measured in the deployment
+test), and the webserver would start one more. All three run in the foreground of this process,
+each writing its log to its own file (data/logs/code_server.log, webserver.log and daemon.log by
+default, rotated at 20 MB). SIGTERM, SIGINT (Ctrl-C) or SIGHUP stops them: each gets SIGTERM, with
+the processes it started (the code server's run workers, which mark their run as interrupted), then
+SIGKILL after a grace period. If one of them exits by itself, the others are stopped too and this
+process exits non-zero, so that a service manager restarts them.
 
 The instance is chosen by DAGSTER_STORAGE: `sqlite` (dagster_home/, the embedded default of
 `make dev` and `make demo`) or `postgres` (dagster_home/postgres/, DAGSTER_PG_URL); unset, it is
@@ -21,11 +27,12 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import IO
@@ -34,6 +41,12 @@ from urllib.parse import quote
 from orchestration.settings import PROJECT_ROOT, SettingsError
 
 STORAGES = ("sqlite", "postgres")
+# The code server listens on loopback only: whoever reaches it can run code (workspace.server.yaml).
+CODE_SERVER_HOST = "127.0.0.1"
+CODE_SERVER_PORT_ENV = "DAGSTER_CODE_SERVER_PORT"
+DEFAULT_CODE_SERVER_PORT = 4000
+LOCATION_NAME = "darksocial_warehouse"  # as in workspace.yaml, so schedules and runs keep theirs
+CODE_SERVER_STARTUP_SECONDS = 300
 STOP_GRACE_SECONDS = 30
 PG_SCHEME = "postgresql+psycopg2://"
 # Each service log is rotated at 20 MB, and the 5 files before it kept.
@@ -89,9 +102,9 @@ def postgres_url(env: Mapping[str, str]) -> str:
 def service_environment(
     environ: Mapping[str, str], env_file: Path | None, dagster_home: Path | None = None
 ) -> dict[str, str]:
-    """The environment of the webserver and the daemon: `environ`, then `env_file`'s settings that
-    `environ` does not set, DAGSTER_HOME of the chosen storage (unless `dagster_home` is given) and,
-    for PostgreSQL, DAGSTER_PG_URL."""
+    """The environment of the code server, the webserver and the daemon: `environ`, then
+    `env_file`'s settings that `environ` does not set, DAGSTER_HOME of the chosen storage (unless
+    `dagster_home` is given) and, for PostgreSQL, DAGSTER_PG_URL."""
     env: MutableMapping[str, str] = dict(environ)
     if env_file is not None and env_file.is_file():
         from dotenv import dotenv_values
@@ -110,17 +123,39 @@ def service_environment(
     return dict(env)
 
 
-def _commands(host: str, port: int) -> dict[str, list[str]]:
+def _commands(host: str, port: int, code_port: int) -> dict[str, list[str]]:
+    """In start order: the code server first, which the other two connect to."""
     bin_dir = Path(sys.executable).parent
-    workspace = str(PROJECT_ROOT / "workspace.yaml")
+    workspace = str(PROJECT_ROOT / "workspace.server.yaml")  # reads DAGSTER_CODE_SERVER_PORT
+    code_server = [str(bin_dir / "dagster"), "code-server", "start", "-m", "orchestration.definitions"]
+    code_server += ["-a", "defs", "-d", str(PROJECT_ROOT), "--location-name", LOCATION_NAME]
     return {
+        "code_server": [*code_server, "-h", CODE_SERVER_HOST, "-p", str(code_port)],
         "webserver": [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", host, "-p", str(port)],
         "daemon": [str(bin_dir / "dagster-daemon"), "run", "-w", workspace],
     }
 
 
+def _listening(host: str, port: int) -> Callable[[], bool]:
+    """Whether a server accepts connections there: the code server binds its port only once it has
+    loaded the definitions (or recorded why it could not)."""
+
+    def check() -> bool:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    return check
+
+
 class Supervisor:
-    """The two processes, each in its own process group so that a stop reaches what they started."""
+    """The processes, each in its own process group so that a stop reaches what they started.
+
+    `ready`: for a process the next ones need, whether it is ready; they start once it is, or after
+    `ready_timeout` anyway, and not at all if it exits first (then `wait` returns its name).
+    """
 
     def __init__(
         self,
@@ -128,8 +163,11 @@ class Supervisor:
         env: Mapping[str, str],
         log_dir: Path,
         log_max_bytes: int = LOG_MAX_BYTES,
+        ready: Mapping[str, Callable[[], bool]] | None = None,
+        ready_timeout: float = CODE_SERVER_STARTUP_SECONDS,
     ):
         self.commands, self.env, self.log_dir, self.log_max_bytes = commands, env, log_dir, log_max_bytes
+        self.ready, self.ready_timeout = dict(ready or {}), ready_timeout
         self.processes: dict[str, subprocess.Popen] = {}
         self.pumps: list[threading.Thread] = []
         self.stop_requested: int | None = None
@@ -158,6 +196,16 @@ class Supervisor:
             )
             pump.start()
             self.pumps.append(pump)
+            if name in self.ready and not self._wait_ready(name, process):
+                return
+
+    def _wait_ready(self, name: str, process: subprocess.Popen) -> bool:
+        deadline = time.monotonic() + self.ready_timeout
+        while self.stop_requested is None and process.poll() is None and time.monotonic() < deadline:
+            if self.ready[name]():
+                return True
+            time.sleep(0.5)
+        return process.poll() is None and self.stop_requested is None
 
     def wait(self) -> str | None:
         """Until a stop signal (returns None) or one process exits (returns its name)."""
@@ -213,6 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dagster-home", type=Path, default=None, help="instance folder (default: by DAGSTER_STORAGE)"
     )
+    parser.add_argument(
+        "--code-server-port",
+        type=int,
+        help=f"default: {CODE_SERVER_PORT_ENV}, else {DEFAULT_CODE_SERVER_PORT}",
+    )
     args = parser.parse_args(argv)
     try:
         env = service_environment(os.environ, args.env_file, args.dagster_home)
@@ -220,36 +273,46 @@ def main(argv: list[str] | None = None) -> int:
         port_text = str(args.port or env.get("DAGSTER_WEBSERVER_PORT") or 3000)
         if not port_text.isdigit():
             raise SettingsError(f"DAGSTER_WEBSERVER_PORT={port_text!r} is not a port number; use e.g. 3000.")
+        code_port = str(args.code_server_port or env.get(CODE_SERVER_PORT_ENV) or DEFAULT_CODE_SERVER_PORT)
+        if not code_port.isdigit():
+            raise SettingsError(f"{CODE_SERVER_PORT_ENV}={code_port!r} is not a port number; use e.g. 4000.")
+        env[CODE_SERVER_PORT_ENV] = code_port
     except SettingsError as exc:
         print(f"make serve: {exc}", file=sys.stderr)
         return 2
 
-    supervisor = Supervisor(_commands(host, int(port_text)), env, args.log_dir)
+    supervisor = Supervisor(
+        _commands(host, int(port_text), int(code_port)),
+        env,
+        args.log_dir,
+        ready={"code_server": _listening(CODE_SERVER_HOST, int(code_port))},
+    )
 
     def request_stop(signum, _frame):
         supervisor.stop_requested = signum
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, request_stop)
+    print(f"Starting the code server ({CODE_SERVER_HOST}:{code_port}), then the webserver and daemon.")
     supervisor.start()
     print(
         f"Dagster webserver at http://{host}:{port_text} and daemon started "
         f"({env['DAGSTER_STORAGE']} instance {env['DAGSTER_HOME']}); logs in {args.log_dir}. "
-        "Ctrl-C stops both.",
+        "Ctrl-C stops them.",
         flush=True,
     )
     died = supervisor.wait()
     if died is not None:
         code = supervisor.processes[died].returncode
         print(
-            f"The {died} exited (code {code}); stopping the other. See {args.log_dir / (died + '.log')}.",
+            f"The {died} exited (code {code}); stopping the others. See {args.log_dir / (died + '.log')}.",
             file=sys.stderr,
             flush=True,
         )
     supervisor.stop()
     if died is not None:
         return 1
-    print("Stopped the webserver and the daemon.", flush=True)
+    print("Stopped the code server, the webserver and the daemon.", flush=True)
     return 0
 
 
