@@ -209,9 +209,9 @@ def test_dbt_and_the_snapshot_hold_the_warehouse_pool_and_each_source_loads_in_i
 
 # --- one run of two sources' loads in parallel processes, against the sandbox's round trip --------
 
-# Each call to the sandbox takes this long (its time scale 1): the loads' time is the APIs', as at
-# real rate limits, and a step that held the warehouse for its whole fetch loop would keep the other
-# waiting past LOCK_WAIT_SECONDS.
+# Each call to the parallel run's sandbox takes this long (its time scale 1): the loads' time is the
+# APIs', as at real rate limits, and a step that held the warehouse for its whole fetch loop would
+# keep the other waiting past LOCK_WAIT_SECONDS.
 LATENCY_MS = 1500
 LOCK_WAIT_SECONDS = "2"
 LOADS = (("ga4", "sessions_daily"), ("gsc", "queries_daily"))
@@ -236,17 +236,25 @@ def test_two_sources_load_in_parallel_processes_with_the_rows_of_a_serial_run(
     from tests.orchestration.parallel_refresh import refresh_job
 
     serial, parallel = settings_for(tmp_path / "serial", days=7), settings_for(tmp_path / "parallel", days=7)
-    limits = SandboxLimits(enabled=True, time_scale=1.0, latency_ms=LATENCY_MS)
-    sandbox = SandboxServer(seed=42, scale="small", limits=limits).start()
+    # The parallel run's sandbox answers every call after LATENCY_MS; the one-by-one run whose rows
+    # they are compared with loads the same data (same seed and scale: the sandbox generates its
+    # data from them alone) answered at once: only the parallel run's waits are checked, and on the
+    # slow sandbox the serial run waited on every call, one after another.
+    sandboxes = {
+        steps: SandboxServer(
+            seed=42, scale="small", limits=SandboxLimits(enabled=True, time_scale=1.0, latency_ms=latency)
+        ).start()
+        for steps, latency in ((1, 0.0), (2, LATENCY_MS))
+    }
     for name in ("SANDBOX", "SANDBOX_URL", "REFRESH_PARALLEL_STEPS"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SANDBOX_URL", sandbox.base_url)
     monkeypatch.setenv("SANDBOX_SOURCES", "ga4,gsc")
     monkeypatch.setenv("WAREHOUSE_LOCK_WAIT_SECONDS", LOCK_WAIT_SECONDS)
     selection = [dg.AssetKey(list(key)) for key in LOADS]
     try:
         runs = {}
         for settings, steps in ((serial, 1), (parallel, 2)):
+            monkeypatch.setenv("SANDBOX_URL", sandboxes[steps].base_url)
             # The step processes build the definitions from the environment, as a launched run's do.
             monkeypatch.setenv("WAREHOUSE_PATH", str(settings.warehouse_path))
             monkeypatch.setenv("SERVING_PATH", str(settings.serving_path))
@@ -267,7 +275,8 @@ def test_two_sources_load_in_parallel_processes_with_the_rows_of_a_serial_run(
                 assert result.success, [e.message for e in result.all_events if e.is_failure]
                 runs[steps] = (result.run_id, time.monotonic() - started)
     finally:
-        sandbox.stop()
+        for sandbox in sandboxes.values():
+            sandbox.stop()
 
     steps = {key: "__".join(key) for key in LOADS}
     parallel_run, parallel_wall = runs[2]
