@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
 REDACTED = "[redacted]"
@@ -34,12 +35,18 @@ def register_secret(value: object) -> None:
 
     Values shorter than MIN_SECRET_LENGTH and empty values are ignored.
     """
-    text = str(value or "").strip()
-    if len(text) < MIN_SECRET_LENGTH:
-        return
+    register_secrets([value])
+
+
+def register_secrets(values: Iterable[object]) -> None:
+    """`register_secret` for each of `values`, compiling the pattern once for them all: a
+    service-account key is ~28 values, and one compile of the growing pattern per value took 0.13 s
+    of CPU for the first key (more for each later one), one compile for all 0.006 s."""
+    texts = [str(value or "").strip() for value in values]
+    texts = [text for text in texts if len(text) >= MIN_SECRET_LENGTH]
     global _pattern
     with _lock:
-        new = _forms(text) - _values
+        new = set().union(*(_forms(text) for text in texts)) - _values
         if not new:
             return
         _values.update(new)
@@ -73,8 +80,5 @@ def register_service_account_secrets(info: object) -> None:
     if not isinstance(info, dict):
         return
     key = str(info.get("private_key") or "")
-    register_secret(key)
-    for line in key.splitlines():
-        if not line.startswith("-----"):
-            register_secret(line)
-    register_secret(info.get("private_key_id"))
+    lines = [line for line in key.splitlines() if not line.startswith("-----")]
+    register_secrets([key, *lines, info.get("private_key_id")])
