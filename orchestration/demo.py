@@ -19,7 +19,7 @@ from pathlib import Path
 
 from orchestration import commands
 from orchestration.commands import load_dotenv as _load_dotenv
-from orchestration.commands import progress_to_terminal, run_log_path, sandbox_process
+from orchestration.commands import progress_to_terminal, run_log_path, sandbox_if_needed
 from orchestration.settings import PROJECT_ROOT
 
 
@@ -109,7 +109,11 @@ def main() -> int:
     print(f"The run's full log: {log_path}", flush=True)
     started = time.monotonic()
     instance = dg.DagsterInstance.get()
-    with sandbox_process(), progress_to_terminal(log_path):
+    from orchestration.sources import source_plan
+
+    # As `make refresh`: the sandbox process only when a source loads from it (not beside real
+    # sources alone, where it would start for nothing).
+    with sandbox_if_needed(source_plan()), progress_to_terminal(log_path):
         result = _run(job, instance, first, last)
     elapsed = time.monotonic() - started
     code = _report(result, elapsed, settings, log_path)
