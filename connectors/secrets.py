@@ -21,9 +21,6 @@ MIN_SECRET_LENGTH = 8
 
 _lock = threading.Lock()
 _values: set[str] = set()
-# One pattern of every value, compiled at the first redaction after a registration (None until
-# then): a service-account key registers its ~26 lines one by one, ~100 forms, and compiling the
-# whole pattern anew after each took ~0.26 s of CPU in every process that loads the definitions.
 _pattern: re.Pattern[str] | None = None
 
 
@@ -53,26 +50,14 @@ def register_secrets(values: Iterable[object]) -> None:
         if not new:
             return
         _values.update(new)
-        _pattern = None  # compiled again at the next redaction
-
-
-def _current_pattern() -> re.Pattern[str] | None:
-    """The pattern of every registered value (None when there is none), compiled if stale."""
-    global _pattern
-    pattern = _pattern
-    if pattern is None and _values:
-        with _lock:
-            if _pattern is None:
-                # Longest first, so a value containing another is replaced whole.
-                alternatives = sorted(_values, key=len, reverse=True)
-                _pattern = re.compile("|".join(re.escape(v) for v in alternatives))
-            pattern = _pattern
-    return pattern
+        # Longest first, so a value containing another is replaced whole.
+        alternatives = sorted(_values, key=len, reverse=True)
+        _pattern = re.compile("|".join(re.escape(v) for v in alternatives))
 
 
 def has_secrets() -> bool:
     """Whether any secret is registered (cheap: called for every log record)."""
-    return bool(_values)
+    return _pattern is not None
 
 
 def registered_secrets() -> frozenset[str]:
@@ -83,10 +68,8 @@ def registered_secrets() -> frozenset[str]:
 
 def redact_values(text: str) -> str:
     """`text` with every registered secret replaced by [redacted]."""
-    if not text:
-        return text
-    pattern = _current_pattern()
-    if pattern is None:
+    pattern = _pattern
+    if pattern is None or not text:
         return text
     return pattern.sub(REDACTED, text)
 
