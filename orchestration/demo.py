@@ -89,6 +89,7 @@ def main() -> int:
     from orchestration.definitions import defs
     from orchestration.partitions import BACKFILL_MAX_DAYS_ENV, backfill_max_days
     from orchestration.settings import Settings
+    from orchestration.sources import source_plan
 
     settings = Settings.from_env()
     job = defs.resolve_job_def("refresh_warehouse")
@@ -109,8 +110,6 @@ def main() -> int:
     print(f"The run's full log: {log_path}", flush=True)
     started = time.monotonic()
     instance = dg.DagsterInstance.get()
-    from orchestration.sources import source_plan
-
     # As `make refresh`: the sandbox process only when a source loads from it (not beside real
     # sources alone, where it would start for nothing).
     with sandbox_if_needed(source_plan()), progress_to_terminal(log_path):

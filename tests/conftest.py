@@ -39,7 +39,8 @@ Most of the suite's time goes into Dagster runs, warehouses and dbt builds. So:
 
 Measure a change with the CPU time of pytest and its children (`/usr/bin/time -v`: user + sys) as
 well as the wall time, and look at `--durations=30`. That CPU time leaves out the processes no
-test process waits for (the deployment test's server, its run workers and PostgreSQL: ~50-80 s).
+test process waits for: the deployment test's PostgreSQL (~20-25 s, mostly one server process per
+connection Dagster opens); its server's code server, daemon, webserver and runs are counted.
 """
 
 from __future__ import annotations
