@@ -158,3 +158,20 @@ def test_the_whole_log_goes_to_the_file_and_only_progress_to_the_terminal(tmp_pa
     written = log.read_text().splitlines()
     assert len(written) == 4 and "STEP_SUCCESS" in written[1] and "not_null_x" in written[2]
     assert written[3] == "Running dbt command: `dbt build`."
+
+
+def test_the_demo_starts_the_sandbox_process_only_when_a_source_loads_from_it():
+    """`make demo` chooses its sandbox process as `make refresh` does (orchestration/demo.py): with
+    no credentials every source loads from the sandbox, so its process starts; with real Slack
+    credentials alone and SANDBOX=off nothing does, and none starts."""
+    from contextlib import nullcontext
+
+    from orchestration.commands import sandbox_if_needed
+    from orchestration.sources import SANDBOX, source_plan
+
+    default = source_plan({})
+    assert {plan.mode for plan in default.values()} & {SANDBOX}
+    assert not isinstance(sandbox_if_needed(default), nullcontext)
+    real_only = source_plan({"SANDBOX": "off", "SLACK_BOT_TOKEN": "xoxb-a-real-looking-token-1234"})
+    assert SANDBOX not in {plan.mode for plan in real_only.values()}
+    assert isinstance(sandbox_if_needed(real_only), nullcontext)
