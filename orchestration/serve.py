@@ -27,7 +27,6 @@ import argparse
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -136,16 +135,23 @@ def _commands(host: str, port: int, code_port: int) -> dict[str, list[str]]:
     }
 
 
-def _listening(host: str, port: int) -> Callable[[], bool]:
-    """Whether a server accepts connections there: the code server binds its port only once it has
-    loaded the definitions (or recorded why it could not)."""
+def _serving(host: str, port: int) -> Callable[[], bool]:
+    """Whether the code server there answers gRPC's standard health check as serving: Dagster's
+    code server reports its API ("DagsterApi") so once it has loaded the definitions or recorded
+    why it could not. Asked through grpcio's own client (installed with Dagster)."""
 
     def check() -> bool:
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                return True
-        except OSError:
-            return False
+        import grpc
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        with grpc.insecure_channel(f"{host}:{port}") as channel:
+            try:
+                answer = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service="DagsterApi"), timeout=1
+                )
+            except grpc.RpcError:  # not listening yet, or not serving the API yet
+                return False
+        return answer.status == health_pb2.HealthCheckResponse.SERVING
 
     return check
 
@@ -285,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         _commands(host, int(port_text), int(code_port)),
         env,
         args.log_dir,
-        ready={"code_server": _listening(CODE_SERVER_HOST, int(code_port))},
+        ready={"code_server": _serving(CODE_SERVER_HOST, int(code_port))},
     )
 
     def request_stop(signum, _frame):
